@@ -1,0 +1,100 @@
+"""The ``coachbridge`` command line.
+
+Global options come before the subcommand. Exit status: 0 success; 2 usage, configuration or
+input-data errors; 1 runtime failures. Expected errors print one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import click
+from coachbridge import __version__
+from coachbridge.cli.app import App
+from coachbridge.errors import CoachbridgeError, ConfigError
+
+# Each module adds its commands to ``cli``; listed here so the order of --help is stable.
+COMMAND_MODULES = (
+    "coachbridge.cli.setup_cmds",
+    "coachbridge.cli.sync_cmd",
+    "coachbridge.cli.people_cmd",
+    "coachbridge.cli.programs_cmd",
+    "coachbridge.cli.matching_cmd",
+    "coachbridge.cli.sessions_cmd",
+    "coachbridge.cli.events_cmd",
+    "coachbridge.cli.push_cmd",
+    "coachbridge.cli.health_cmd",
+    "coachbridge.cli.demo_cmd",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $COACHBRIDGE_CONFIG, else ./coachbridge.toml if present).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="SQLAlchemy URL or SQLite file path (default: [database] url, "
+    "$COACHBRIDGE_DATABASE_URL, else ./coachbridge.db).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="coachbridge")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, db_url: str | None, verbose: int) -> None:
+    """coachbridge: coaching and mentoring programs inside the HR system you already run."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    app = App(config_option=config_path, db_option=db_url)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+for _module in COMMAND_MODULES:
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as exc:  # a command group still being written
+        if exc.name != _module:
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI and maps expected errors to exit codes without tracebacks."""
+    try:
+        cli.main(args=argv, prog_name="coachbridge", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(f"error: {line}", err=True)
+        return exc.exit_code
+    except CoachbridgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The core domain: pydantic v2 models, one module per concept.
+
+These are the shapes connectors produce and commands print. The store keeps them in
+SQLAlchemy tables (``coachbridge.store.tables``); conversion lives beside the store.
+"""
+
+from coachbridge.domain.enrollment import Enrollment, Role, normalize_role
+from coachbridge.domain.feedback import Feedback
+from coachbridge.domain.goal import Goal, GoalStatus
+from coachbridge.domain.pairing import Pairing, PairingStatus
+from coachbridge.domain.person import Person, PersonRecord, PersonStatus, check_reporting_tree
+from coachbridge.domain.program import Eligibility, Program, ProgramKind
+from coachbridge.domain.review import ReviewEvent, normalize_rating
+from coachbridge.domain.rule import Condition, Rule, RuleAction
+from coachbridge.domain.session import Session, SessionStatus
+
+__all__ = [
+    "Condition",
+    "Eligibility",
+    "Enrollment",
+    "Feedback",
+    "Goal",
+    "GoalStatus",
+    "Pairing",
+    "PairingStatus",
+    "Person",
+    "PersonRecord",
+    "PersonStatus",
+    "Program",
+    "ProgramKind",
+    "ReviewEvent",
+    "Role",
+    "Rule",
+    "RuleAction",
+    "Session",
+    "SessionStatus",
+    "check_reporting_tree",
+    "normalize_rating",
+    "normalize_role",
+]

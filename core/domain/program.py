@@ -1,0 +1,115 @@
+"""Programs: coaching (short, goal-focused) and mentoring (long, relationship-focused) and kin."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from coachbridge.domain._base import DomainModel
+from pydantic import Field, field_validator, model_validator
+
+
+class ProgramKind(StrEnum):
+    COACHING = "coaching"
+    MENTORING = "mentoring"
+    PEER = "peer"
+    REVERSE = "reverse"
+    GROUP = "group"
+
+
+class Eligibility(DomainModel):
+    """Who is enrolled automatically in one role. Every given filter must hold."""
+
+    level: tuple[int, int] | None = None
+    departments: list[str] | None = None
+    divisions: list[str] | None = None
+    locations: list[str] | None = None
+    status: list[str] = Field(default_factory=lambda: ["active"])
+    min_tenure_days: int | None = Field(default=None, ge=0)
+    max_tenure_days: int | None = Field(default=None, ge=0)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        if isinstance(value, int):
+            return (value, value)
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Eligibility:
+        if self.level is not None and self.level[0] > self.level[1]:
+            raise ValueError(
+                f"level range {list(self.level)} is empty: the low end is above the high end"
+            )
+        if (
+            self.min_tenure_days is not None
+            and self.max_tenure_days is not None
+            and self.min_tenure_days > self.max_tenure_days
+        ):
+            raise ValueError("min_tenure_days is above max_tenure_days")
+        return self
+
+
+class Limits(DomainModel):
+    per_guide_per_department: int | None = Field(default=None, ge=1)
+
+
+class Program(DomainModel):
+    """A program as configured in ``[[programs]]``.
+
+    Without ``start`` the program is rolling: each pairing's sessions start from the day it is made.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = ""
+    kind: ProgramKind
+    objective: str = ""
+    owner: str | None = None
+    start: date | None = None
+    end: date | None = None
+    duration_weeks: int = Field(default=12, ge=1, le=520)
+    cadence_days: int = Field(default=14, ge=1, le=365)
+    session_minutes: int = Field(default=45, ge=5, le=480)
+    capacity: int = Field(default=3, ge=0)
+    min_score: float = 0.0
+    top_k: int = Field(default=50, ge=1)
+    holidays: str | None = None
+    working_hours: tuple[int, int] = (9, 17)
+    learners: Eligibility | None = None
+    guides: Eligibility | None = None
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"skills": 0.4, "seniority": 0.2, "timezone": 0.2, "language": 0.2}
+    )
+    limits: Limits = Field(default_factory=Limits)
+    settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: object) -> object:
+        if isinstance(data, dict):
+            data = dict(data)
+            if not data.get("name") and data.get("id"):
+                data["name"] = data["id"]
+            start, end = data.get("start"), data.get("end")
+            if isinstance(start, date) and isinstance(end, date) and "duration_weeks" not in data:
+                data["duration_weeks"] = max(1, ((end - start).days + 6) // 7)
+        return data
+
+    @model_validator(mode="after")
+    def _dates(self) -> Program:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        lo, hi = self.working_hours
+        if not (0 <= lo < hi <= 24):
+            raise ValueError(
+                "working_hours must be [start_hour, end_hour] with 0 <= start < end <= 24"
+            )
+        for key, weight in self.weights.items():
+            if weight < 0:
+                raise ValueError(f"weights.{key} must not be negative")
+        return self
+
+    @property
+    def sessions_planned(self) -> int:
+        """How many sessions a pairing gets: ``duration_weeks * 7 // cadence_days``."""
+        return self.duration_weeks * 7 // self.cadence_days

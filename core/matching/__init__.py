@@ -1,0 +1,1 @@
+"""Matching: scoring builds candidate pairs, ``assign`` solves them exactly."""

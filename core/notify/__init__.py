@@ -1,0 +1,1 @@
+"""Notifications: channels registered through the ``coachbridge_register_notifiers`` hook."""

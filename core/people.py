@@ -1,0 +1,70 @@
+"""Finding people: by coachbridge id, by ``CONNECTOR:ID``, or by work email."""
+
+from __future__ import annotations
+
+from coachbridge.domain import Person, PersonStatus
+from coachbridge.errors import NotFoundError
+from coachbridge.store.tables import ExternalIdRow, PersonRow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+
+def find_person(session: Session, ref: str | int) -> PersonRow | None:
+    """The person ``ref`` names, or None. ``ref`` is an id, ``CONNECTOR:ID`` or an email."""
+    text = str(ref).strip()
+    if text.isdigit():
+        return session.get(PersonRow, int(text))
+    if "@" in text and ":" not in text.split("@", 1)[0]:
+        return session.scalars(
+            select(PersonRow).where(PersonRow.email_key == text.lower()).order_by(PersonRow.id)
+        ).first()
+    if ":" in text:
+        connector, external_id = text.split(":", 1)
+        row = session.get(ExternalIdRow, (connector, external_id))
+        return None if row is None else session.get(PersonRow, row.person_id)
+    return None
+
+
+def resolve_person(session: Session, ref: str | int) -> PersonRow:
+    """Like ``find_person`` but raises ``NotFoundError`` naming the reference."""
+    person = find_person(session, ref)
+    if person is None:
+        raise NotFoundError(
+            f"unknown person {str(ref)!r} (give a coachbridge id, CONNECTOR:ID or a work email)"
+        )
+    return person
+
+
+def external_ids_by_person(
+    session: Session, person_ids: list[int] | None = None
+) -> dict[int, dict[str, str]]:
+    stmt = select(ExternalIdRow)
+    if person_ids is not None:
+        stmt = stmt.where(ExternalIdRow.person_id.in_(person_ids))
+    out: dict[int, dict[str, str]] = {}
+    for row in session.scalars(stmt):
+        out.setdefault(row.person_id, {})[row.connector] = row.external_id
+    return out
+
+
+def to_person(row: PersonRow, external_ids: dict[str, str] | None = None) -> Person:
+    return Person(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        job_title=row.job_title,
+        department=row.department,
+        division=row.division,
+        location=row.location,
+        timezone=row.timezone,
+        manager_id=row.manager_id,
+        hire_date=row.hire_date,
+        status=PersonStatus(row.status),
+        hris_status=row.hris_status,
+        termination_date=row.termination_date,
+        level=row.level,
+        skills=list(row.skills or []),
+        interests=list(row.interests or []),
+        languages=list(row.languages or []),
+        external_ids=external_ids or {},
+    )

@@ -1,0 +1,507 @@
+"""Syncing a connector into the store: validate, diff, guard, then write in one transaction.
+
+The connector only reads; this module decides. A sync is all-or-nothing: every check runs
+before the first write, the writes share one transaction, and the connector's new cursor is
+saved in that same transaction, so a failure leaves store and cursor as they were and the next
+run repeats the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from coachbridge.connectors import Connector, ConnectorConfig, GoalRecord
+from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
+from coachbridge.errors import InputDataError, SyncAborted
+from coachbridge.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
+from coachbridge.store import Database
+from coachbridge.store.tables import (
+    ExternalIdRow,
+    GoalRow,
+    PersonHistoryRow,
+    PersonRow,
+    ReviewEventRow,
+    SyncStateRow,
+)
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# Person fields a sync copies from a record (the manager is resolved separately).
+_FIELDS = (
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "email",
+    "job_title",
+    "department",
+    "division",
+    "location",
+    "timezone",
+    "hire_date",
+    "hris_status",
+    "termination_date",
+    "level",
+    "skills",
+    "interests",
+    "languages",
+)
+# Fields whose effective-dated history outcome reports need.
+HISTORY_FIELDS = ("status", "job_title", "level", "department", "manager_id", "termination_date")
+
+
+@dataclass
+class Change:
+    external_id: str
+    name: str
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Planned:
+    record: PersonRecord
+    row: PersonRow | None
+    values: dict[str, Any]
+    absent: bool = False  # missing from a full snapshot: deactivate, keep everything else
+
+
+@dataclass
+class SyncReport:
+    connector: str
+    dry_run: bool
+    full: bool
+    new: list[Change] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    leaving: list[Change] = field(default_factory=list)
+    reactivated: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    reviews_new: int = 0
+    reviews_for_rules: list[int] = field(default_factory=list)
+    goals_new: int = 0
+    goals_updated: int = 0
+    pairings_ended: int = 0
+    sessions_cancelled: int = 0
+    pairings_flagged: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector,
+            "dry_run": self.dry_run,
+            "full": self.full,
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "leaving": len(self.leaving),
+            "reactivated": len(self.reactivated),
+            "unchanged": self.unchanged,
+            "reviews_new": self.reviews_new,
+            "goals_new": self.goals_new,
+            "goals_updated": self.goals_updated,
+            "pairings_ended": self.pairings_ended,
+            "sessions_cancelled": self.sessions_cancelled,
+            "pairings_flagged": self.pairings_flagged,
+            "warnings": self.warnings,
+        }
+
+
+def _where(record: PersonRecord, source: str) -> str:
+    return (
+        f"{source}:{record.source_line}"
+        if record.source_line
+        else f"{source}: id {record.external_id}"
+    )
+
+
+def validate_people(
+    records: Sequence[PersonRecord], source: str, known_ids: Iterable[str] = ()
+) -> None:
+    """Duplicate ids, unknown managers and reporting cycles are input errors naming the line."""
+    seen: dict[str, PersonRecord] = {}
+    emails: dict[str, PersonRecord] = {}
+    for record in records:
+        if record.external_id in seen:
+            first = seen[record.external_id]
+            raise InputDataError(
+                f"{_where(record, source)}: duplicate employee id {record.external_id!r} "
+                f"(first seen at {_where(first, source)})"
+            )
+        seen[record.external_id] = record
+        if record.email:
+            key = record.email.lower()
+            if key in emails:
+                raise InputDataError(
+                    f"{_where(record, source)}: work email {record.email!r} is also used by "
+                    f"employee {emails[key].external_id!r}"
+                )
+            emails[key] = record
+    known = set(known_ids)
+    for record in records:
+        manager = record.manager_external_id
+        if manager and manager not in seen and manager not in known:
+            raise InputDataError(
+                f"{_where(record, source)}: manager id {manager!r} of employee "
+                f"{record.external_id!r} does not exist"
+            )
+        if manager == record.external_id:
+            raise InputDataError(
+                f"{_where(record, source)}: employee {manager!r} is their own manager"
+            )
+    managers: dict[str, str | None] = {
+        r.external_id: r.manager_external_id or None for r in records
+    }
+    try:
+        check_reporting_tree(managers, known=set(seen) | known)
+    except ValueError as exc:
+        first = str(exc).split(": ", 1)[-1].split(" -> ")[0]
+        rec = seen.get(first)
+        where = _where(rec, source) if rec else source
+        raise InputDataError(f"{where}: {exc}") from None
+
+
+def _record_values(record: PersonRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["email_key"] = record.email.lower() if record.email else None
+    values["status"] = record.status.value
+    values["skills"] = list(record.skills)
+    values["interests"] = list(record.interests)
+    values["languages"] = list(record.languages)
+    return values
+
+
+def _diff(row: PersonRow | None, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    if row is None:
+        return {k: (None, v) for k, v in values.items() if v not in (None, [], "")}
+    out = {}
+    for key, new in values.items():
+        old = getattr(row, key)
+        if isinstance(old, list) or isinstance(new, list):
+            old, new = list(old or []), list(new or [])
+        if old != new:
+            out[key] = (old, new)
+    return out
+
+
+def _stable_id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+class Syncer:
+    """Runs one sync of one connector. ``progress`` is called with (done, total) if given."""
+
+    def __init__(
+        self,
+        db: Database,
+        connector: Connector,
+        *,
+        now: datetime | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.connector = connector
+        self.name = connector.name
+        self.config: ConnectorConfig = connector.config
+        self.now = now or datetime.now(UTC)
+        self.today = self.now.date()
+        self.progress = progress
+
+    # -- public ----------------------------------------------------------------------------
+    def run(self, *, full: bool = False, dry_run: bool = False, force: bool = False) -> SyncReport:
+        with self.db.transaction() as s:
+            people_cursor = self._cursor(s, "people")
+            review_cursor = self._cursor(s, "reviews")
+            goal_cursor = self._cursor(s, "goals")
+        # Read everything before the first write: a failing vendor changes nothing.
+        batch = self.connector.read_people(
+            None if full else people_cursor, full=full or people_cursor is None
+        )
+        reviews = self.connector.read_reviews(None if full else review_cursor, full=full)
+        goals = self.connector.read_goals(None if full else goal_cursor, full=full)
+        report = SyncReport(connector=self.name, dry_run=dry_run, full=batch.full)
+        report.warnings.extend(batch.warnings + reviews.warnings + goals.warnings)
+
+        with self.db.transaction() as s:
+            known = {
+                row.external_id: row.person_id
+                for row in s.scalars(
+                    select(ExternalIdRow).where(ExternalIdRow.connector == self.name)
+                )
+            }
+            validate_people(
+                batch.records, self._source_label("people"), () if batch.full else known
+            )
+            plan = self._plan_people(s, batch.records, batch.full, known, report)
+            self._guard(s, report, force)
+            if dry_run:
+                self._preview_reviews(s, reviews.events, report)
+                s.rollback()
+                return report
+            self._apply_people(s, plan, report)
+            self._apply_reviews(s, reviews.events, report)
+            self._apply_goals(s, goals.goals, report)
+            self._save_cursor(s, "people", batch.cursor)
+            self._save_cursor(s, "reviews", reviews.cursor)
+            self._save_cursor(s, "goals", goals.cursor)
+        return report
+
+    # -- planning --------------------------------------------------------------------------
+    def _source_label(self, stream: str) -> str:
+        label = getattr(self.connector, "source_label", None)
+        if callable(label):
+            return str(label(stream))
+        return f"connector {self.name}"
+
+    def _plan_people(
+        self,
+        s: Session,
+        records: Sequence[PersonRecord],
+        full: bool,
+        known: dict[str, int],
+        report: SyncReport,
+    ) -> list[_Planned]:
+        rows = {row.id: row for row in s.scalars(select(PersonRow))}
+        by_email: dict[str, PersonRow] = {}
+        for row in rows.values():
+            if row.email_key:
+                by_email.setdefault(row.email_key, row)
+        taken = {pid for pid in known.values()}
+        plan: list[_Planned] = []
+        for record in records:
+            pid = known.get(record.external_id)
+            row = rows.get(pid) if pid is not None else None
+            if row is None and record.email:
+                candidate = by_email.get(record.email.lower())
+                # Matched by email only when that person has no id in this connector yet.
+                if candidate is not None and candidate.id not in taken:
+                    row = candidate
+                    taken.add(candidate.id)
+            values = _record_values(record)
+            if record.status == PersonStatus.INACTIVE and values["termination_date"] is None:
+                if row is None or row.status == PersonStatus.ACTIVE.value:
+                    values["termination_date"] = self.today
+                else:
+                    values["termination_date"] = row.termination_date
+            diff = _diff(row, values)
+            change = Change(record.external_id, record.name, diff)
+            if row is None:
+                report.new.append(change)
+            elif row.status == "active" and values["status"] == "inactive":
+                report.leaving.append(change)
+            elif row.status == "inactive" and values["status"] == "active":
+                report.reactivated.append(change)
+            elif diff:
+                report.changed.append(change)
+            else:
+                report.unchanged += 1
+            plan.append(_Planned(record, row, values))
+        if full:
+            present = {r.external_id for r in records}
+            for external_id, pid in sorted(known.items()):
+                row = rows.get(pid)
+                if external_id not in present and row is not None and row.status == "active":
+                    change = Change(external_id, row.name, {"status": ("active", "inactive")})
+                    report.leaving.append(change)
+                    missing = PersonRecord(
+                        external_id=external_id,
+                        first_name=row.first_name,
+                        last_name=row.last_name,
+                        status=PersonStatus.INACTIVE,
+                    )
+                    values = {
+                        "status": "inactive",
+                        "hris_status": row.hris_status,
+                        "termination_date": row.termination_date or self.today,
+                    }
+                    plan.append(_Planned(missing, row, values, absent=True))
+        return plan
+
+    def _guard(self, s: Session, report: SyncReport, force: bool) -> None:
+        if not report.leaving:
+            return
+        active_before = s.query(PersonRow).filter(PersonRow.status == "active").count()
+        limit = self.config.deactivation_limit(active_before)
+        if len(report.leaving) > limit and not force:
+            raise SyncAborted(
+                f"sync of {self.name} would deactivate {len(report.leaving)} of {active_before} active "
+                f"people, more than max_deactivate allows ({limit}); nothing was changed. Check the "
+                "export, then re-run with --force if this is right"
+            )
+
+    # -- writing ---------------------------------------------------------------------------
+    def _apply_people(self, s: Session, plan: list[_Planned], report: SyncReport) -> None:
+        total = len(plan)
+        id_map: dict[str, PersonRow] = {}
+        leavers: list[PersonRow] = []
+        for done, item in enumerate(plan, 1):
+            record, row, values = item.record, item.row, item.values
+            is_new = row is None
+            before = {f: getattr(row, f) for f in HISTORY_FIELDS} if row is not None else {}
+            if row is None:
+                row = PersonRow(**values)
+                s.add(row)
+                s.flush()
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+            if s.get(ExternalIdRow, (self.name, record.external_id)) is None:
+                s.add(
+                    ExternalIdRow(
+                        connector=self.name, external_id=record.external_id, person_id=row.id
+                    )
+                )
+            id_map[record.external_id] = row
+            if not is_new and before.get("status") == "active" and row.status == "inactive":
+                leavers.append(row)
+            self._history(s, row, before, record)
+            if self.progress and (done % 500 == 0 or done == total):
+                self.progress(done, total)
+        s.flush()
+        # Managers second: a record may name a manager that comes later in the file.
+        managers_changed: set[int] = set()
+        lookup = {
+            r.external_id: r.person_id
+            for r in s.scalars(select(ExternalIdRow).where(ExternalIdRow.connector == self.name))
+        }
+        for item in plan:
+            if item.absent:  # someone missing from a full snapshot keeps their last known manager
+                continue
+            record = item.record
+            target = id_map[record.external_id]
+            manager_id = (
+                lookup.get(record.manager_external_id) if record.manager_external_id else None
+            )
+            if target.manager_id != manager_id:
+                self._history_value(s, target.id, "manager_id", manager_id, record)
+                target.manager_id = manager_id
+                managers_changed.add(target.id)
+        s.flush()
+        for row in leavers:
+            ended, cancelled = end_pairings_of_leaver(s, row, self.now)
+            report.pairings_ended += ended
+            report.sessions_cancelled += cancelled
+        if managers_changed:
+            report.pairings_flagged += flag_reporting_conflicts(s, managers_changed)
+
+    def _history(
+        self, s: Session, row: PersonRow, before: dict[str, Any], record: PersonRecord
+    ) -> None:
+        for name in HISTORY_FIELDS:
+            if name == "manager_id":
+                continue
+            new = getattr(row, name)
+            if not before or before.get(name) != new:
+                self._history_value(s, row.id, name, new, record, first=not before)
+
+    def _history_value(
+        self,
+        s: Session,
+        person_id: int,
+        name: str,
+        value: Any,
+        record: PersonRecord,
+        first: bool = False,
+    ) -> None:
+        valid_from = self.today
+        if name == "status" and value == "inactive" and record.termination_date:
+            valid_from = record.termination_date
+        elif first and record.hire_date and name != "termination_date":
+            valid_from = record.hire_date
+        s.execute(
+            update(PersonHistoryRow)
+            .where(
+                PersonHistoryRow.person_id == person_id,
+                PersonHistoryRow.field == name,
+                PersonHistoryRow.valid_to.is_(None),
+            )
+            .values(valid_to=valid_from)
+        )
+        s.add(
+            PersonHistoryRow(
+                person_id=person_id,
+                field=name,
+                value=None
+                if value is None
+                else str(value.isoformat() if isinstance(value, date) else value),
+                valid_from=valid_from,
+                source=self.name,
+            )
+        )
+
+    def _rules_since(self, s: Session) -> datetime:
+        if self.config.rules_since is not None:
+            since = self.config.rules_since
+            return since if since.tzinfo else since.replace(tzinfo=UTC)
+        state = s.get(SyncStateRow, (self.name, "people"))
+        if state is not None and state.first_synced_at is not None:
+            return state.first_synced_at
+        return self.now
+
+    def _preview_reviews(
+        self, s: Session, events: Sequence[ReviewEvent], report: SyncReport
+    ) -> None:
+        for event in events:
+            if (
+                s.scalars(
+                    select(ReviewEventRow.id).where(
+                        ReviewEventRow.source == event.source,
+                        ReviewEventRow.source_event_id == event.source_event_id,
+                    )
+                ).first()
+                is None
+            ):
+                report.reviews_new += 1
+
+    def _apply_reviews(self, s: Session, events: Sequence[ReviewEvent], report: SyncReport) -> None:
+        from coachbridge.reviews import store_review_event
+
+        since = self._rules_since(s)
+        for event in events:
+            row, created = store_review_event(s, event, via="sync", rules_since=since)
+            if created:
+                report.reviews_new += 1
+                if row.rules_status == "pending":
+                    report.reviews_for_rules.append(row.id)
+
+    def _apply_goals(self, s: Session, goals: Sequence[GoalRecord], report: SyncReport) -> None:
+        for goal in goals:
+            link = s.get(ExternalIdRow, (self.name, goal.owner_external_id))
+            if link is None:
+                report.warnings.append(
+                    f"goal {goal.title!r}: owner {goal.owner_external_id!r} is not a known person; skipped"
+                )
+                continue
+            key = f"{self.name}:" + (
+                goal.external_id or _stable_id(goal.owner_external_id, goal.title)
+            )
+            row = s.scalars(select(GoalRow).where(GoalRow.source_key == key)).first()
+            values = {
+                "owner_id": link.person_id,
+                "title": goal.title,
+                "due_date": goal.due_date,
+                "progress": goal.progress,
+                "status": goal.status,
+            }
+            if row is None:
+                s.add(GoalRow(source_key=key, **values))
+                report.goals_new += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                report.goals_updated += 1
+
+    def _cursor(self, s: Session, stream: str) -> str | None:
+        state = s.get(SyncStateRow, (self.name, stream))
+        return state.cursor if state else None
+
+    def _save_cursor(self, s: Session, stream: str, cursor: str | None) -> None:
+        state = s.get(SyncStateRow, (self.name, stream))
+        if state is None:
+            state = SyncStateRow(connector=self.name, stream=stream, first_synced_at=self.now)
+            s.add(state)
+        state.cursor = cursor
+        state.last_synced_at = self.now

@@ -1,0 +1,1 @@
+"""The bamboohr connector for coachbridge."""

@@ -1,0 +1,1 @@
+"""The workday connector for coachbridge."""

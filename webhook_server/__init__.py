@@ -1,0 +1,1 @@
+"""The coachbridge webhook server (Flask app factory ``create_app``) and worker."""

@@ -1,0 +1,13 @@
+"""The generic (Standard Webhooks) connector for any review tool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from coachbridge import hookimpl
+
+
+@hookimpl
+def coachbridge_register_connectors(register: Callable[[str, Any], None]) -> None:
+    """Not implemented yet."""
