@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "coachbridge.cli.setup_cmds",
     "coachbridge.cli.sync_cmd",
     "coachbridge.cli.people_cmd",
+    "coachbridge.cli.reviews_cmd",
     "coachbridge.cli.programs_cmd",
     "coachbridge.cli.matching_cmd",
     "coachbridge.cli.sessions_cmd",
