@@ -97,8 +97,8 @@ class _TopLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    programs: list[Program] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
+    programs: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
     notify: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -187,10 +187,18 @@ def load_config(
     data = expand_env(data, env, (), problems, file)
     if problems:
         raise ConfigError(problems)
-    try:
-        top = _TopLevel.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_problems(exc, file)) from None
+    # Each part is validated on its own so that every problem is reported in one run.
+    top = _TopLevel()
+    for key, value in data.items():
+        if key not in _TopLevel.model_fields:
+            problems.append(f"{file}: {key}: unknown key (check the spelling)")
+            continue
+        try:
+            part = _TopLevel.model_validate({key: value})
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, file))
+            continue
+        setattr(top, key, getattr(part, key))
 
     connectors: dict[str, ConnectorConfig] = {}
     for name, section in top.connectors.items():
@@ -214,12 +222,26 @@ def load_config(
             problems.extend(validation_problems(exc, file, ("connectors", name)))
 
     programs: dict[str, Program] = {}
-    for index, program in enumerate(top.programs):
+    for index, section in enumerate(top.programs):
+        try:
+            program = Program.model_validate(section)
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, file, ("programs", index)))
+            continue
         if program.id in programs:
             problems.append(f"{file}: programs[{index}].id: duplicate program id {program.id!r}")
         programs[program.id] = program
-    for index, rule in enumerate(top.rules):
-        if rule.then.enroll not in programs:
+    rules: list[Rule] = []
+    for index, section in enumerate(top.rules):
+        try:
+            rule = Rule.model_validate(section)
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, file, ("rules", index)))
+            continue
+        rules.append(rule)
+        if rule.then.enroll not in programs and not any(
+            p.startswith(f"{file}: programs[") for p in problems
+        ):
             problems.append(
                 f"{file}: rules[{index}].then.enroll: unknown program {rule.then.enroll!r}"
             )
@@ -230,7 +252,7 @@ def load_config(
         database_url=top.database.url,
         connectors=connectors,
         programs=programs,
-        rules=top.rules,
+        rules=rules,
         notify=top.notify,
         reports=top.reports,
         server=top.server,

@@ -88,7 +88,9 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     below it, so every open pairing is re-checked. Returns how many pairings were newly flagged.
     """
     del changed
-    managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).tuples().all())
+    managers: dict[int, int | None] = {
+        pid: mid for pid, mid in s.execute(select(PersonRow.id, PersonRow.manager_id))
+    }
     flagged = 0
     for pairing in s.scalars(select(PairingRow).where(PairingRow.status.in_(OPEN))):
         in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-
 from coachbridge.store import Database
 from coachbridge.store.tables import Base
 
