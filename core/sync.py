@@ -376,7 +376,9 @@ class Syncer:
                 lookup.get(record.manager_external_id) if record.manager_external_id else None
             )
             if target.manager_id != manager_id:
-                self._history_value(s, target.id, "manager_id", manager_id, record)
+                self._history_value(
+                    s, target.id, "manager_id", manager_id, record, first=item.row is None
+                )
                 target.manager_id = manager_id
                 managers_changed.add(target.id)
         s.flush()
@@ -411,15 +413,16 @@ class Syncer:
             valid_from = record.termination_date
         elif first and record.hire_date and name != "termination_date":
             valid_from = record.hire_date
-        s.execute(
-            update(PersonHistoryRow)
-            .where(
-                PersonHistoryRow.person_id == person_id,
-                PersonHistoryRow.field == name,
-                PersonHistoryRow.valid_to.is_(None),
+        if not first:  # a new person has no open history rows to close
+            s.execute(
+                update(PersonHistoryRow)
+                .where(
+                    PersonHistoryRow.person_id == person_id,
+                    PersonHistoryRow.field == name,
+                    PersonHistoryRow.valid_to.is_(None),
+                )
+                .values(valid_to=valid_from)
             )
-            .values(valid_to=valid_from)
-        )
         s.add(
             PersonHistoryRow(
                 person_id=person_id,
