@@ -216,6 +216,18 @@ class FeedbackRow(Base):
         return f"<FeedbackRow id={self.id} session={self.session_id} rating={self.rating}>"
 
 
+class FeedbackLinkRow(Base):
+    """A feedback link that has been answered: its nonce, so that each link works only once."""
+
+    __tablename__ = "feedback_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ReviewEventRow(Base):
     __tablename__ = "review_events"
     __table_args__ = (UniqueConstraint("source", "source_event_id", name="uq_review_source_event"),)
