@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from coachbridge import hookimpl
+from coachbridge_csv.connector import CsvConnector
 
 
 @hookimpl
 def coachbridge_register_connectors(register: Callable[[str, Any], None]) -> None:
-    """Not implemented yet."""
+    """The built-in ``csv`` connector: people, reviews and goals from exported files."""
+    register("csv", CsvConnector)
