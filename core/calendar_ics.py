@@ -1,0 +1,171 @@
+"""Calendar files (RFC 5545) for sessions, built with the ``icalendar`` library.
+
+Every session has a stable UID (``session-<id>@coachbridge``) and its ``ics_sequence`` as
+SEQUENCE, so importing a newer export, or a newer invitation, updates the event in the
+person's calendar instead of adding a second one; a cancelled session is written with
+STATUS:CANCELLED (and METHOD:CANCEL when a file holds nothing else). Private notes are never
+written: only the time, the two people, the program and the agenda.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
+from icalendar import Calendar, Event, vCalAddress, vText
+
+__all__ = [
+    "PRODID",
+    "SessionInfo",
+    "calendar_for",
+    "invitation_for_sessions",
+    "session_uid",
+    "summary_for",
+]
+
+PRODID = "-//coachbridge//coachbridge sessions//EN"
+UID_DOMAIN = "coachbridge"
+
+_KIND_TITLES = {
+    "coaching": "Coaching",
+    "mentoring": "Mentoring",
+    "peer": "Peer mentoring",
+    "reverse": "Reverse mentoring",
+    "group": "Group mentoring",
+}
+
+
+class ProgramLike(Protocol):
+    """A ``Program`` from the config or a ``ProgramRow`` from the store."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session with what its calendar entry shows."""
+
+    session: SessionRow
+    pairing: PairingRow
+    learner: PersonRow
+    guide: PersonRow
+    program: ProgramLike | None = None
+    owner_email: str | None = None  # the program owner, shown as organizer when set
+
+
+def session_uid(session_id: int) -> str:
+    """The stable UID of a session's calendar event."""
+    return f"session-{session_id}@{UID_DOMAIN}"
+
+
+def _kind(program: ProgramLike | None) -> str:
+    kind = getattr(program, "kind", None) if program is not None else None
+    value = getattr(kind, "value", kind)
+    return _KIND_TITLES.get(str(value), "Session")
+
+
+def summary_for(info: SessionInfo) -> str:
+    """E.g. ``Mentoring: Ana Díaz & Ben Ode`` (learner first)."""
+    return f"{_kind(info.program)}: {info.learner.name} & {info.guide.name}"
+
+
+def _address(person: PersonRow, role: str | None = None) -> vCalAddress | None:
+    if not person.email:
+        return None
+    address = vCalAddress(f"mailto:{person.email}")
+    if person.name:
+        address.params["CN"] = vText(person.name)
+    if role is not None:
+        address.params["ROLE"] = vText(role)
+        address.params["PARTSTAT"] = vText("NEEDS-ACTION")
+        address.params["RSVP"] = vText("TRUE")
+    return address
+
+
+def _stamp(session: SessionRow) -> datetime:
+    # DTSTAMP from the row, not the clock: an unchanged session exports to identical bytes.
+    moment = session.updated_at or session.created_at or datetime(1970, 1, 1, tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _event(info: SessionInfo) -> Event:
+    session = info.session
+    start = session.start.astimezone(UTC)
+    event = Event()
+    event.add("uid", session_uid(session.id))
+    event.add("dtstamp", _stamp(session))
+    event.add("dtstart", start)
+    event.add("dtend", start + timedelta(minutes=session.minutes))
+    event.add("summary", summary_for(info))
+    lines = []
+    if info.program is not None:
+        lines.append(f"Program: {info.program.name or info.program.id}")
+    if session.seq is not None:
+        lines.append(f"Session {session.seq}")
+    if session.agenda:
+        lines.append(f"Agenda: {session.agenda}")
+    if lines:
+        event.add("description", "\n".join(lines))
+    event.add("sequence", session.ics_sequence)
+    cancelled = session.status == "cancelled"
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    organizer_email = info.owner_email or info.guide.email
+    if organizer_email:
+        organizer = vCalAddress(f"mailto:{organizer_email}")
+        if not info.owner_email and info.guide.name:
+            organizer.params["CN"] = vText(info.guide.name)
+        event.add("organizer", organizer)
+    for person, role in ((info.learner, "REQ-PARTICIPANT"), (info.guide, "REQ-PARTICIPANT")):
+        attendee = _address(person, role)
+        if attendee is not None:
+            event.add("attendee", attendee)
+    return event
+
+
+def _calendar(infos: Iterable[SessionInfo], name: str | None) -> bytes:
+    items = sorted(infos, key=lambda i: (i.session.start, i.session.id))
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    only_cancelled = bool(items) and all(i.session.status == "cancelled" for i in items)
+    cal.add("method", "CANCEL" if only_cancelled else "REQUEST")
+    if name:
+        cal.add("x-wr-calname", name)
+    for info in items:
+        cal.add_component(_event(info))
+    return cal.to_ical()
+
+
+def calendar_for(person: PersonRow, sessions: Sequence[SessionInfo]) -> bytes:
+    """One person's calendar file: their sessions (other people's are dropped), oldest first."""
+    mine = [i for i in sessions if person.id in (i.learner.id, i.guide.id)]
+    return _calendar(mine, f"coachbridge: {person.name}" if person.name else "coachbridge")
+
+
+def invitation_for_sessions(
+    sessions: Sequence[SessionRow],
+    pairing: PairingRow,
+    learner: PersonRow,
+    guide: PersonRow,
+    program: ProgramLike | None,
+) -> bytes:
+    """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments."""
+    owner = getattr(program, "owner", None) if program is not None else None
+    infos = [
+        SessionInfo(
+            session=row,
+            pairing=pairing,
+            learner=learner,
+            guide=guide,
+            program=program,
+            owner_email=owner if isinstance(owner, str) and owner else None,
+        )
+        for row in sessions
+    ]
+    return _calendar(infos, None)

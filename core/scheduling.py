@@ -1,0 +1,478 @@
+"""Scheduling a pairing's sessions, and recording what happened to them.
+
+A pairing gets ``program.sessions_planned`` sessions, one per cadence period. Each is placed at
+the earliest free slot of its period that is
+
+* inside working hours in both people's time zones (else, when those never overlap, inside
+  the learner's working hours),
+* on a weekday and not a public holiday of the program's calendar in both local zones,
+* clear of every other scheduled or held session of either person, in any program.
+
+Planning is deterministic (same store, same ``now``: same times) and idempotent: a session is
+identified by ``(pairing_id, seq)``, and a re-run only fills sequence numbers that are missing.
+Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+from coachbridge.domain.program import Program
+from coachbridge.domain.session import SessionStatus
+from coachbridge.errors import ConfigError, NotFoundError, UserError
+from coachbridge.lifecycle import audit
+from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "BUSY_STATUSES",
+    "conflicts",
+    "holiday_checker",
+    "log_session",
+    "mark_session",
+    "parse_when",
+    "person_zone",
+    "reschedule_session",
+    "schedule_pairings",
+]
+
+log = logging.getLogger(__name__)
+
+SLOT_STEP = timedelta(minutes=15)
+# Sessions that occupy someone's time. Missed ones did too, but they are in the past.
+BUSY_STATUSES = (SessionStatus.SCHEDULED.value, SessionStatus.HELD.value)
+# How far past its own period a session may slip when the period has no free slot at all.
+MAX_SLIP_DAYS = 60
+
+Interval = tuple[datetime, datetime]
+
+
+# -- time zones and holidays ---------------------------------------------------------------
+
+
+def person_zone(person: PersonRow | None) -> ZoneInfo | None:
+    """The person's IANA time zone, or None when it is unknown or not a valid zone name."""
+    if person is None or not person.timezone:
+        return None
+    try:
+        return ZoneInfo(person.timezone.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("person %s has an unknown time zone; treating it as missing", person.id)
+        return None
+
+
+@lru_cache(maxsize=32)
+def _holiday_calendar(code: str) -> holidays_lib.HolidayBase:
+    country, _, subdiv = code.strip().partition("-")
+    return holidays_lib.country_holidays(country.upper(), subdiv=subdiv.upper() or None)
+
+
+def holiday_checker(program_id: str, code: str | None) -> Callable[[date], bool]:
+    """A test ``day -> is a public holiday`` for the program's ``holidays`` calendar.
+
+    ``code`` is an ISO country (``"DE"``) or country and subdivision (``"US-CA"``), as the
+    ``holidays`` library names them. Without a code no day is a holiday.
+    """
+    if not code:
+        return lambda _day: False
+    try:
+        calendar = _holiday_calendar(code)
+    except NotImplementedError as exc:
+        raise ConfigError(
+            f"programs.{program_id}.holidays: unknown holiday calendar {code!r} ({exc}); "
+            'use a country code such as "DE" or a country and subdivision such as "US-CA"'
+        ) from None
+    return lambda day: day in calendar
+
+
+# -- busy time -----------------------------------------------------------------------------
+
+
+def _overlaps(intervals: Iterable[Interval], start: datetime, end: datetime) -> bool:
+    return any(s < end and start < e for s, e in intervals)
+
+
+def _busy_by_person(
+    s: Session, person_ids: Iterable[int], since: datetime, *, exclude_session: int | None = None
+) -> dict[int, list[Interval]]:
+    """Each person's scheduled and held sessions ending after ``since``, across all programs."""
+    ids = set(person_ids)
+    out: dict[int, list[Interval]] = {pid: [] for pid in ids}
+    if not ids:
+        return out
+    stmt = (
+        select(SessionRow, PairingRow.learner_id, PairingRow.guide_id)
+        .join(PairingRow, PairingRow.id == SessionRow.pairing_id)
+        .where(
+            SessionRow.status.in_(BUSY_STATUSES),
+            # Sessions are at most a working day long, so one day of margin finds every overlap.
+            SessionRow.start >= since - timedelta(days=1),
+            or_(PairingRow.learner_id.in_(ids), PairingRow.guide_id.in_(ids)),
+        )
+    )
+    for session, learner_id, guide_id in s.execute(stmt):
+        if session.id == exclude_session:
+            continue
+        interval = (session.start, session.start + timedelta(minutes=session.minutes))
+        for pid in (learner_id, guide_id):
+            if pid in out:
+                out[pid].append(interval)
+    return out
+
+
+def conflicts(
+    s: Session,
+    person_ids: Iterable[int],
+    start: datetime,
+    minutes: int,
+    *,
+    exclude_session: int | None = None,
+) -> list[int]:
+    """The people among ``person_ids`` who already have a session overlapping this time."""
+    end = start + timedelta(minutes=minutes)
+    busy = _busy_by_person(s, person_ids, start, exclude_session=exclude_session)
+    return sorted(pid for pid, intervals in busy.items() if _overlaps(intervals, start, end))
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Planner:
+    working_hours: tuple[int, int]
+    minutes: int
+    is_holiday: Callable[[date], bool]
+    busy: dict[int, list[Interval]] = field(default_factory=dict)
+
+    def _fits_zone(self, start: datetime, zone: ZoneInfo, *, hours: bool) -> bool:
+        local = start.astimezone(zone)
+        if local.weekday() >= 5 or self.is_holiday(local.date()):
+            return False
+        if not hours:
+            return True
+        begin = local.hour * 60 + local.minute
+        low, high = self.working_hours
+        return low * 60 <= begin and begin + self.minutes <= high * 60
+
+    def _candidates(self, day: date, zone: ZoneInfo) -> Iterable[datetime]:
+        low, high = self.working_hours
+        local = datetime.combine(day, time(low), tzinfo=zone)
+        last = datetime.combine(day, time(0), tzinfo=zone) + timedelta(
+            hours=high, minutes=-self.minutes
+        )
+        while local <= last:
+            yield local.astimezone(UTC)
+            local += SLOT_STEP
+
+    def find(
+        self,
+        people: tuple[int, int],
+        zones: tuple[ZoneInfo, ZoneInfo],
+        first_day: date,
+        last_day: date,
+        earliest: datetime,
+    ) -> datetime | None:
+        """The earliest slot in the local days ``first_day..last_day`` of the learner's zone."""
+        learner_zone, guide_zone = zones
+        length = timedelta(minutes=self.minutes)
+        # Both people's working hours first; the learner's alone only when that finds nothing.
+        for both in (True, False):
+            day = first_day
+            while day <= last_day:
+                for start in self._candidates(day, learner_zone):
+                    if start < earliest:
+                        continue
+                    if not self._fits_zone(start, learner_zone, hours=True):
+                        continue
+                    if not self._fits_zone(start, guide_zone, hours=both):
+                        continue
+                    end = start + length
+                    if any(_overlaps(self.busy.get(pid, ()), start, end) for pid in people):
+                        continue
+                    return start
+                day += timedelta(days=1)
+        return None
+
+    def book(self, people: Iterable[int], start: datetime) -> None:
+        for pid in people:
+            self.busy.setdefault(pid, []).append((start, start + timedelta(minutes=self.minutes)))
+
+
+def _round_up(moment: datetime) -> datetime:
+    """``moment`` rounded up to the next whole slot, so that plans do not depend on seconds."""
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    step = int(SLOT_STEP.total_seconds() // 60)
+    extra = (-moment.minute) % step
+    return moment + timedelta(minutes=extra)
+
+
+def schedule_pairings(
+    s: Session,
+    program: Program,
+    pairing_ids: Sequence[int] | None = None,
+    *,
+    now: datetime,
+) -> list[SessionRow]:
+    """Plan the missing sessions of the program's active pairings; return the new rows.
+
+    ``pairing_ids`` limits the run to those pairings (others, and pairings of other programs
+    or not active, are left alone); None means every active pairing of the program. The first
+    session falls in the first cadence period counted from ``program.start``, or for a rolling
+    program from the day the pairing was made; a period already past is counted from ``now``
+    instead, so nothing is planned in the past.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    now = now.astimezone(UTC)
+    is_holiday = holiday_checker(program.id, program.holidays)
+    stmt = select(PairingRow).where(
+        PairingRow.program_id == program.id, PairingRow.status == "active"
+    )
+    if pairing_ids is not None:
+        stmt = stmt.where(PairingRow.id.in_(list(pairing_ids)))
+    pairings = list(s.scalars(stmt.order_by(PairingRow.id)))
+    total = program.sessions_planned
+    if not pairings or total < 1:
+        return []
+    pairing_map = {p.id: p for p in pairings}
+    have: dict[int, dict[int, SessionRow]] = {p.id: {} for p in pairings}
+    for row in s.scalars(
+        select(SessionRow).where(
+            SessionRow.pairing_id.in_(list(pairing_map)), SessionRow.seq.is_not(None)
+        )
+    ):
+        have[row.pairing_id][row.seq] = row  # type: ignore[index]
+    todo = [p for p in pairings if len(have[p.id]) < total]
+    if not todo:
+        return []
+    people_ids = {p.learner_id for p in todo} | {p.guide_id for p in todo}
+    people = {
+        row.id: row for row in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))
+    }
+    earliest = _round_up(now)
+    planner = _Planner(
+        working_hours=program.working_hours,
+        minutes=program.session_minutes,
+        is_holiday=is_holiday,
+        busy=_busy_by_person(s, people_ids, earliest),
+    )
+    created: list[SessionRow] = []
+    cadence = timedelta(days=program.cadence_days)
+    for pairing in todo:
+        learner_zone = person_zone(people.get(pairing.learner_id))
+        guide_zone = person_zone(people.get(pairing.guide_id))
+        # A missing zone borrows the other person's; with neither, UTC.
+        learner_zone = learner_zone or guide_zone or ZoneInfo("UTC")
+        guide_zone = guide_zone or learner_zone
+        today = now.astimezone(learner_zone).date()
+        made = pairing.activated_at or pairing.created_at or now
+        anchor = program.start or made.astimezone(learner_zone).date()
+        anchor = max(anchor, today)
+        pair = (pairing.learner_id, pairing.guide_id)
+        previous_end = earliest
+        for seq in range(1, total + 1):
+            existing = have[pairing.id].get(seq)
+            if existing is not None:
+                previous_end = max(
+                    previous_end, existing.start + timedelta(minutes=existing.minutes)
+                )
+                continue
+            first_day = anchor + cadence * (seq - 1)
+            last_day = anchor + cadence * seq - timedelta(days=1)
+            start = planner.find(
+                pair, (learner_zone, guide_zone), first_day, last_day, previous_end
+            )
+            if start is None:  # the whole period is blocked: take the first free slot after it
+                start = planner.find(
+                    pair,
+                    (learner_zone, guide_zone),
+                    last_day + timedelta(days=1),
+                    last_day + timedelta(days=MAX_SLIP_DAYS),
+                    previous_end,
+                )
+            if start is None:
+                log.warning(
+                    "pairing %s: no free slot for session %s of %s; left unplanned",
+                    pairing.id,
+                    seq,
+                    total,
+                )
+                continue
+            planner.book(pair, start)
+            row = SessionRow(
+                pairing_id=pairing.id,
+                seq=seq,
+                start=start,
+                minutes=program.session_minutes,
+                status=SessionStatus.SCHEDULED.value,
+                ics_sequence=0,
+            )
+            s.add(row)
+            created.append(row)
+            previous_end = start + timedelta(minutes=program.session_minutes)
+    s.flush()
+    return created
+
+
+# -- recording what happened ---------------------------------------------------------------
+
+
+def parse_when(value: str, zone: ZoneInfo | None) -> datetime:
+    """An ISO 8601 date and time; without an offset it is taken in ``zone`` (else UTC)."""
+    text = value.strip()
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        raise UserError(f"{value!r} is a date without a time: give e.g. {text}T10:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{value!r} is not an ISO 8601 date and time (e.g. 2027-03-01T10:00 or "
+            "2027-03-01T10:00+01:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone or UTC)
+    return moment.astimezone(UTC)
+
+
+def _session(s: Session, session_id: int) -> SessionRow:
+    row = s.get(SessionRow, session_id)
+    if row is None:
+        raise NotFoundError(f"unknown session id {session_id}")
+    return row
+
+
+def mark_session(
+    s: Session, session_id: int, status: str, *, now: datetime, actor: str = "cli"
+) -> tuple[SessionRow, bool]:
+    """Record that a session was held, missed or cancelled; returns (row, changed).
+
+    Held and missed need the session's start to have passed; a held session cannot be
+    cancelled, and a cancelled one is not marked held or missed (log the meeting that did
+    happen with ``log_session``). Cancelling bumps the invitation's SEQUENCE.
+    """
+    try:
+        wanted = SessionStatus(status)
+    except ValueError:
+        raise UserError(
+            f"unknown session status {status!r}: use held, missed or cancelled"
+        ) from None
+    if wanted is SessionStatus.SCHEDULED:
+        raise UserError("a session cannot be marked scheduled; use `sessions reschedule`")
+    row = _session(s, session_id)
+    if row.status == wanted.value:
+        return row, False
+    if wanted in (SessionStatus.HELD, SessionStatus.MISSED):
+        if row.start > now:
+            raise UserError(
+                f"session {row.id} starts {row.start.isoformat()}; it can be marked "
+                f"{wanted.value} only once it has started"
+            )
+        if row.status == SessionStatus.CANCELLED.value:
+            raise UserError(
+                f"session {row.id} was cancelled; record a meeting that happened anyway with "
+                "`sessions log`"
+            )
+    if wanted is SessionStatus.CANCELLED:
+        if row.status == SessionStatus.HELD.value:
+            raise UserError(f"session {row.id} was held and cannot be cancelled")
+        row.ics_sequence += 1
+    before = row.status
+    row.status = wanted.value
+    audit(s, actor, f"session_{wanted.value}", "session", row.id, before=before)
+    return row, True
+
+
+def log_session(
+    s: Session, pairing_id: int, start: datetime, minutes: int, *, now: datetime, actor: str = "cli"
+) -> tuple[SessionRow, bool]:
+    """Record a session that already happened outside the plan (held, no sequence number).
+
+    Logging the same pairing and start again returns the existing row: (row, created).
+    """
+    pairing = s.get(PairingRow, pairing_id)
+    if pairing is None:
+        raise NotFoundError(f"unknown pairing id {pairing_id}")
+    if pairing.status == "proposed":
+        raise UserError(
+            f"pairing {pairing_id} is only proposed; approve it before logging sessions"
+        )
+    if not 5 <= minutes <= 480:
+        raise UserError(f"--minutes must be between 5 and 480, not {minutes}")
+    if start > now:
+        raise UserError(
+            f"{start.isoformat()} is in the future: `sessions log` records sessions that "
+            "already happened"
+        )
+    existing = s.scalars(
+        select(SessionRow).where(
+            SessionRow.pairing_id == pairing_id,
+            SessionRow.start == start,
+            SessionRow.seq.is_(None),
+        )
+    ).first()
+    if existing is not None:
+        return existing, False
+    row = SessionRow(
+        pairing_id=pairing_id,
+        seq=None,
+        start=start,
+        minutes=minutes,
+        status=SessionStatus.HELD.value,
+    )
+    s.add(row)
+    s.flush()
+    audit(s, actor, "session_logged", "session", row.id, pairing=pairing_id)
+    return row, True
+
+
+def reschedule_session(
+    s: Session, session_id: int, start: datetime, *, now: datetime, actor: str = "cli"
+) -> SessionRow:
+    """Move a scheduled session to ``start`` (future, clear of both people's other sessions).
+
+    Bumps the invitation's SEQUENCE so calendars update the event instead of adding one.
+    """
+    row = _session(s, session_id)
+    if row.status != SessionStatus.SCHEDULED.value:
+        raise UserError(f"session {row.id} is {row.status}; only scheduled sessions can move")
+    if start <= now:
+        raise UserError(
+            f"{start.isoformat()} is in the past; use `sessions log` for a session that happened"
+        )
+    if start == row.start:
+        return row
+    pairing = s.get(PairingRow, row.pairing_id)
+    assert pairing is not None  # foreign key
+    busy = conflicts(
+        s, (pairing.learner_id, pairing.guide_id), start, row.minutes, exclude_session=row.id
+    )
+    if busy:
+        who = ", ".join(str(pid) for pid in busy)
+        raise UserError(
+            f"cannot move session {row.id} to {start.isoformat()}: person {who} already has a "
+            "session then"
+        )
+    before = row.start
+    row.start = start
+    row.ics_sequence += 1
+    audit(
+        s,
+        actor,
+        "session_rescheduled",
+        "session",
+        row.id,
+        before=before.isoformat(),
+        after=start.isoformat(),
+    )
+    return row
