@@ -98,7 +98,7 @@ class CsvConnector(Connector):
         try:
             return parse(row.values.get(columns[field], ""))
         except ValueError as exc:
-            header = columns[field]
+            header = table.title(columns[field])
             raise InputDataError(f"{table.where(row.line)}: column {header}: {exc}") from None
 
     # -- the contract ----------------------------------------------------------------------
@@ -151,7 +151,7 @@ class CsvConnector(Connector):
             else:
                 data[_RECORD_FIELD.get(field, field)] = row.values.get(columns[field]) or None
         if not data.get("external_id"):
-            raise InputDataError(f"{where}: column {columns['id']}: empty employee id")
+            raise InputDataError(f"{where}: column {table.title(columns['id'])}: empty employee id")
         status_text = row.values.get(columns["status"], "") if "status" in columns else ""
         if status_text:
             data["status"] = self._cell(
@@ -175,7 +175,7 @@ class CsvConnector(Connector):
         try:
             return PersonRecord(source_line=row.line, **data)
         except ValidationError as exc:
-            raise InputDataError(f"{where}: {_explain(exc, columns)}") from None
+            raise InputDataError(f"{where}: {_explain(exc, table, columns)}") from None
 
     def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
         """Completed reviews, one per employee and cycle; ratings normalized onto 0..1."""
@@ -191,7 +191,7 @@ class CsvConnector(Connector):
             cycle = row.values.get(columns["cycle"], "")
             if not employee or not cycle:
                 missing = "employee_id" if not employee else "cycle"
-                raise InputDataError(f"{where}: column {columns[missing]}: empty")
+                raise InputDataError(f"{where}: column {table.title(columns[missing])}: empty")
             key = f"{employee}:{cycle}"
             if key in seen:
                 raise InputDataError(
@@ -229,7 +229,7 @@ class CsvConnector(Connector):
                 )
             except ValidationError as exc:
                 raise InputDataError(
-                    f"{where}: column {columns['rating']}: {_reason(exc)}"
+                    f"{where}: column {table.title(columns['rating'])}: {_reason(exc)}"
                 ) from None
         return ReviewBatch(events=events, cursor=f"sha256:{table.digest}")
 
@@ -245,7 +245,9 @@ class CsvConnector(Connector):
             title = row.values.get(columns["title"], "")
             if not owner or not title:
                 missing = "employee_id" if not owner else "title"
-                raise InputDataError(f"{table.where(row.line)}: column {columns[missing]}: empty")
+                raise InputDataError(
+                    f"{table.where(row.line)}: column {table.title(columns[missing])}: empty"
+                )
             due: date | None = None
             if "due_date" in columns:
                 due = self._cell(
@@ -279,11 +281,11 @@ def _reason(exc: ValidationError) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _explain(exc: ValidationError, columns: dict[str, str]) -> str:
+def _explain(exc: ValidationError, table: Table, columns: dict[str, str]) -> str:
     """The first validation problem, named by the file's header rather than our field name."""
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error.get("loc") else ""
-    column_of = {_RECORD_FIELD.get(f, f): h for f, h in columns.items()}
+    column_of = {_RECORD_FIELD.get(f, f): table.title(h) for f, h in columns.items()}
     column = column_of.get(field, field)
     prefix = f"column {column}: " if column else ""
     return prefix + _reason(exc)

@@ -44,6 +44,11 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[Row, ...]
     digest: str  # SHA-256 of the file's bytes: the sync cursor, and a way to tell files apart
+    titles: Mapping[str, str]  # case-folded header -> as the file writes it
+
+    def title(self, key: str) -> str:
+        """A column's header as the file spells it (messages should match what users see)."""
+        return self.titles.get(key, key)
 
     def where(self, line: int) -> str:
         return f"{self.path}:{line}"
@@ -169,7 +174,8 @@ def read_table(
         raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
     assert header is not None  # text.strip() was not empty
     digest = hashlib.sha256(raw).hexdigest()
-    return Table(path, used_encoding, delimiter, tuple(index), tuple(rows), digest)
+    titles = {h.casefold(): h for h in header if h}
+    return Table(path, used_encoding, delimiter, tuple(index), tuple(rows), digest, titles)
 
 
 def _header_index(
