@@ -1,1 +1,6 @@
-"""The bamboohr connector for coachbridge."""
+"""The BambooHR connector for coachbridge (plugin name ``bamboohr``)."""
+
+from coachbridge_bamboohr.config import BambooHRConfig
+from coachbridge_bamboohr.connector import BambooHRConnector
+
+__all__ = ["BambooHRConfig", "BambooHRConnector"]

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from coachbridge import hookimpl
+from coachbridge_bamboohr.connector import BambooHRConnector
 
 
 @hookimpl
 def coachbridge_register_connectors(register: Callable[[str, Any], None]) -> None:
-    """Not implemented yet."""
+    """BambooHR: people and ratings in, goals and held sessions out, signed webhooks."""
+    register("bamboohr", BambooHRConnector)

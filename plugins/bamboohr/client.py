@@ -1,0 +1,205 @@
+"""A small HTTP client for BambooHR's REST API: auth, JSON, throttling and clear errors.
+
+BambooHR throttles with 503 (and, from 2026-09-16, 429), both with ``Retry-After``; other
+transient failures get exponential backoff with full jitter. The total time spent waiting per
+request is bounded, after which a ``ConnectorError`` says what happened, including BambooHR's
+own error-message header. The API key is only ever handed to ``requests`` as Basic auth; it is
+never part of a URL, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from coachbridge.errors import ConnectorError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# The header's name differs across BambooHR's docs (the help centre even spells it with "sss").
+ERROR_HEADERS = ("X-BambooHR-Error-Message", "X-BambooHR-Error-Messsage", "X-BambooHR-Message")
+_STATUS_HINTS = {
+    400: "BambooHR rejected the request as malformed",
+    401: "BambooHR rejected the API key (401): check api_key",
+    403: "BambooHR refused access (403): the API key's user lacks permission, API access is "
+    "turned off, or the key was locked out after repeated failures",
+    404: "BambooHR answered 404: check company_domain and base_url (unknown company or path)",
+    405: "BambooHR does not allow this change (405)",
+    406: "BambooHR reports an unknown field (406)",
+    409: "BambooHR reports a conflict (409)",
+    413: "BambooHR says the request asks for too much data (413)",
+}
+
+
+def error_message_header(headers: Mapping[str, str]) -> str | None:
+    """BambooHR's explanation of a failure, from whichever header spelling it used."""
+    for name in ERROR_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value.strip()
+    return None
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class BambooHRClient:
+    """One ``requests.Session`` against one company's API root (see ``BambooHRConfig.api_root``).
+
+    ``request`` returns the decoded JSON (or None for an empty body) and raises
+    ``ConnectorError`` for everything else. ``requests_made`` counts HTTP requests, retries
+    included (benchmarks and tests read it).
+    """
+
+    def __init__(
+        self,
+        api_root: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_retry_wait: float = 120.0,
+        user_agent: str = "coachbridge",
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self.api_root = api_root
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self.backoff_base = backoff_base
+        self.sleep = sleep
+        self.requests_made = 0
+        self.session = requests.Session()
+        self.session.auth = (api_key, "x")
+        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+
+    def __repr__(self) -> str:
+        return f"<BambooHRClient {self.api_root!r}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return self.api_root + path.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> Any:
+        """Send one request, retrying throttling and transient faults within the wait budget.
+
+        ``idempotent`` (default: GET/PUT/DELETE) decides whether a connection failure may be
+        retried: a POST that might have reached BambooHR is not repeated blindly. Statuses in
+        ``allow`` are returned as ``{"_status": code}`` instead of raising.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "PUT", "DELETE", "HEAD")
+        url = self.url(path)
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json_body, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                delay = self._backoff(attempt)
+                if (
+                    not idempotent
+                    or attempt > self.max_retries
+                    or waited + delay > self.max_retry_wait
+                ):
+                    raise ConnectorError(
+                        f"BambooHR {method} {path}: cannot reach {self.api_root} "
+                        f"({type(exc).__name__})"
+                    ) from None
+                waited += delay
+                self.sleep(delay)
+                continue
+            status = response.status_code
+            if status in RETRY_STATUSES:
+                hinted = retry_after_seconds(response.headers.get("Retry-After"))
+                delay = hinted if hinted is not None else self._backoff(attempt)
+                if attempt <= self.max_retries and waited + delay <= self.max_retry_wait:
+                    log.info("BambooHR %s %s: %s, retrying in %.1fs", method, path, status, delay)
+                    waited += delay
+                    self.sleep(delay)
+                    continue
+                detail = error_message_header(response.headers)
+                raise ConnectorError(
+                    f"BambooHR {method} {path}: still throttled or unavailable ({status}) after "
+                    f"{attempt} attempts and {waited:.0f}s of waiting"
+                    + (f" (Retry-After {hinted:.0f}s exceeds the budget)" if hinted else "")
+                    + (f": {detail}" if detail else "")
+                )
+            if status in allow:
+                return {"_status": status}
+            if status >= 400:
+                raise ConnectorError(self._failure(method, path, response))
+            return self._decode(method, path, response)
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: spread simultaneous clients instead of retrying in lockstep.
+        return random.uniform(0, self.backoff_base * (2 ** (attempt - 1)))
+
+    @staticmethod
+    def _failure(method: str, path: str, response: requests.Response) -> str:
+        status = response.status_code
+        hint = _STATUS_HINTS.get(status) or f"BambooHR answered {status}"
+        if status >= 500 and status not in _STATUS_HINTS:
+            hint = f"BambooHR failed with a server error ({status})"
+        detail = error_message_header(response.headers)
+        return f"BambooHR {method} {path}: {hint}" + (f": {detail}" if detail else "")
+
+    @staticmethod
+    def _decode(method: str, path: str, response: requests.Response) -> Any:
+        body = response.content
+        if not body.strip():
+            return None
+        ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        head = body.lstrip()[:1]
+        if head == b"<" or ctype in ("text/html", "text/xml", "application/xml"):
+            kind = "HTML" if b"<html" in body[:500].lower() or ctype == "text/html" else "XML"
+            raise ConnectorError(
+                f"BambooHR {method} {path}: answered {kind} where JSON was expected; check "
+                "base_url and company_domain (a login page or proxy answers HTML)"
+            )
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConnectorError(
+                f"BambooHR {method} {path}: the JSON answer is invalid or cut off "
+                f"({len(body)} bytes; {exc.msg if isinstance(exc, json.JSONDecodeError) else exc})"
+            ) from None

@@ -1,0 +1,444 @@
+"""The BambooHR connector: people and ratings in, goals and sessions out, webhooks verified.
+
+Requests per sync do not grow with head count:
+
+- full: one custom report (``POST /api/v1/reports/custom?format=JSON``) of every employee,
+  active and inactive. It does not page; the deprecated-but-documented report is used rather
+  than the dataset API because datasets use different field names and the report accepts the
+  classic aliases (and custom-field aliases) companies already know.
+- incremental: ``GET /api/v1/employees/changed?since=<cursor>`` (a map keyed by id), then one
+  report restricted to those ids (``filters.employeeIds``), plus, only when managers are named
+  by employee number or email, one thin report to translate them.
+
+The people cursor is JSON: ``{"since": <BambooHR's latest change timestamp>, "supervisor":
+<which supervisor field names managers>}``; the reviews cursor remembers each employee's last
+seen rating so that only a *change* of the rating field becomes a review event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from coachbridge.connectors import (
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    ParsedDelivery,
+    PeopleBatch,
+    PushItem,
+    PushKind,
+    PushResult,
+    ReviewBatch,
+    WebhookRejected,
+)
+from coachbridge.domain import PersonRecord, ReviewEvent
+from coachbridge.errors import ConnectorError
+from coachbridge_bamboohr import mapping, webhooks
+from coachbridge_bamboohr.client import BambooHRClient
+from coachbridge_bamboohr.config import BambooHRConfig
+from coachbridge_bamboohr.writeback import Writer
+
+log = logging.getLogger(__name__)
+
+REPORT_PATH = "v1/reports/custom"
+CHANGED_PATH = "v1/employees/changed"
+# Ids per filtered report: keeps a request body well under any proxy limit; a window of more
+# changes than this costs one more request per chunk, never one per employee.
+IDS_PER_REPORT = 5000
+
+
+def _since_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class BambooHRConnector(Connector):
+    """Reads people and ratings from one BambooHR company and writes goals and sessions back."""
+
+    config_model: ClassVar[type[BambooHRConfig]] = BambooHRConfig  # type: ignore[assignment]
+    supports_push: ClassVar[bool] = True
+    supports_webhooks: ClassVar[bool] = True
+    push_kinds: ClassVar[tuple[PushKind, ...]] = ("goal", "session")
+    webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+
+    config: BambooHRConfig
+
+    def __init__(self, config: BambooHRConfig, context: ConnectorContext) -> None:  # type: ignore[override]
+        super().__init__(config, context)
+        self.client = BambooHRClient(
+            config.api_root,
+            config.api_key.get_secret_value(),
+            timeout=min(config.timeout, context.http_timeout),
+            max_retries=config.max_retries,
+            max_retry_wait=config.max_retry_wait,
+            user_agent=context.user_agent,
+        )
+        self._rows: list[dict[str, Any]] | None = None  # the last read, reused by read_reviews
+        self._rows_full = False
+        self._writer = Writer(self.client, config)
+
+    def source_label(self, stream: str) -> str:
+        return f"BambooHR {self.config.company_domain} ({self.name})"
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def requested_fields(self) -> list[str]:
+        return mapping.report_fields(self.config.rating_field, self.config.fields)
+
+    def _report(
+        self, fields: Sequence[str], employee_ids: Sequence[str] | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Rows of one custom report and the field ids BambooHR actually returned."""
+        body: dict[str, Any] = {"title": "coachbridge", "fields": list(fields)}
+        if employee_ids is not None:
+            ids = [int(i) for i in employee_ids if str(i).isdigit()]
+            body["filters"] = {"employeeIds": ids}
+        answer = self.client.request(
+            "POST",
+            REPORT_PATH,
+            params={"format": "JSON", "onlyCurrent": "true"},
+            json_body=body,
+            idempotent=True,  # a report reads; repeating it is harmless
+        )
+        if not isinstance(answer, dict) or not isinstance(answer.get("employees"), list):
+            raise ConnectorError(
+                f"BambooHR POST {REPORT_PATH}: the answer has no employees list "
+                "(not a custom report answer)"
+            )
+        rows = [r for r in answer["employees"] if isinstance(r, dict)]
+        returned = [str(f.get("id")) for f in answer.get("fields") or [] if isinstance(f, dict)]
+        for row in rows:
+            row["id"] = str(row.get("id", "")).strip()
+        return rows, returned
+
+    def _changed(self, since: str) -> tuple[dict[str, str], str | None]:
+        """``{employee id: action}`` changed since ``since``, and BambooHR's ``latest``."""
+        answer = self.client.request("GET", CHANGED_PATH, params={"since": since, "type": "all"})
+        if not isinstance(answer, dict):
+            raise ConnectorError(f"BambooHR GET {CHANGED_PATH}: the answer is not a JSON object")
+        employees = answer.get("employees") or {}
+        if isinstance(employees, list):  # tolerate a list form; the documented one is a map
+            employees = {str(e.get("id")): e for e in employees if isinstance(e, dict)}
+        if not isinstance(employees, dict):
+            raise ConnectorError(f"BambooHR GET {CHANGED_PATH}: employees is not a map")
+        out = {}
+        for key, entry in employees.items():
+            entry = entry if isinstance(entry, dict) else {}
+            out[str(entry.get("id") or key)] = str(entry.get("action") or "Updated").lower()
+        latest = answer.get("latest")
+        return out, str(latest) if latest else None
+
+    def _records(
+        self,
+        rows: Sequence[dict[str, Any]],
+        mode: str | None,
+        directory: mapping.Directory,
+        warnings: list[str],
+        known: set[str] | None,
+    ) -> list[PersonRecord]:
+        records = []
+        for row in rows:
+            manager = mapping.resolve_manager(row, mode, directory)
+            if known is not None and manager is not None and manager not in known:
+                warnings.append(
+                    f"employee {row.get('id')}: supervisor {manager} is not among the employees "
+                    "the API key can see; manager left empty"
+                )
+                manager = None
+            record, problem = mapping.to_record(row, manager, self.config.fields)
+            if problem:
+                warnings.append(problem)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
+        """Everything (one report) when ``full`` or without a cursor, else what changed."""
+        state = self._load_cursor(cursor)
+        if full or not state.get("since"):
+            return self._read_full()
+        return self._read_changes(state)
+
+    def _read_full(self) -> PeopleBatch:
+        started = datetime.now(UTC)
+        fields = self.requested_fields
+        rows, returned = self._report(fields)
+        warnings = self._missing_warnings(fields, returned, rows)
+        mode = mapping.choose_supervisor_mode(rows)
+        directory = mapping.Directory.of(rows)
+        ids = {r["id"] for r in rows}
+        records = self._records(rows, mode, directory, warnings, known=ids)
+        stamps = [s for r in rows if (s := mapping.parse_timestamp(mapping.text(r, "lastChanged")))]
+        # BambooHR's own clock where we have it; else ours, a little early to be safe.
+        since = max(stamps) if stamps else started - timedelta(minutes=5)
+        self._rows, self._rows_full = rows, True
+        cursor = json.dumps({"since": _since_text(since), "supervisor": mode})
+        return PeopleBatch(records=records, full=True, cursor=cursor, warnings=warnings)
+
+    def _read_changes(self, state: dict[str, Any]) -> PeopleBatch:
+        since = str(state["since"])
+        changed, latest = self._changed(since)
+        warnings: list[str] = []
+        deleted = sorted(i for i, action in changed.items() if action == "deleted")
+        for emp in deleted:
+            warnings.append(
+                f"employee {emp} was deleted in BambooHR; run `coachbridge sync {self.name} "
+                "--full` to deactivate them"
+            )
+        wanted = sorted((i for i, a in changed.items() if a != "deleted"), key=_id_order)
+        rows: list[dict[str, Any]] = []
+        returned: list[str] = []
+        fields = self.requested_fields
+        for start in range(0, len(wanted), IDS_PER_REPORT):
+            chunk, got = self._report(fields, wanted[start : start + IDS_PER_REPORT])
+            rows.extend(chunk)
+            returned = returned or got
+        if rows:
+            warnings = self._missing_warnings(fields, returned, rows) + warnings
+        mode = state.get("supervisor")
+        directory = mapping.Directory({}, {})
+        if mode not in ("supervisorEId", "supervisorId") and any(
+            mapping.text(r, "supervisorEId") or mapping.text(r, "supervisorEmail") for r in rows
+        ):
+            thin, _ = self._report(["employeeNumber", "workEmail"])
+            directory = mapping.Directory.of(thin)
+        records = self._records(rows, mode, directory, warnings, known=None)
+        self._rows, self._rows_full = rows, False
+        new_since = latest if (latest and changed) else since
+        cursor = json.dumps({"since": new_since, "supervisor": mode})
+        return PeopleBatch(records=records, full=False, cursor=cursor, warnings=warnings)
+
+    def _missing_warnings(
+        self, fields: Sequence[str], returned: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> list[str]:
+        gone = mapping.missing_fields(fields, returned, rows)
+        if not gone:
+            return []
+        return [
+            f"BambooHR returned no {', '.join(gone)}: the API key cannot see these fields (or "
+            "they do not exist); give its user access to them, or those values stay empty"
+        ]
+
+    @staticmethod
+    def _load_cursor(cursor: str | None) -> dict[str, Any]:
+        if not cursor:
+            return {}
+        try:
+            state = json.loads(cursor)
+        except json.JSONDecodeError:
+            return {"since": cursor}  # a bare timestamp, e.g. set by hand
+        return state if isinstance(state, dict) else {}
+
+    def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
+        """A change in ``rating_field`` since the last sync becomes a review event.
+
+        Uses the rows ``read_people`` just fetched (no extra request). The cursor maps each
+        employee id to the last rating seen, so an unchanged rating yields nothing.
+        """
+        field = self.config.rating_field
+        if not field:
+            return ReviewBatch(events=[], cursor=cursor)
+        if self._rows is None:
+            rows, _ = self._report(self.requested_fields)
+            self._rows, self._rows_full = rows, True
+        seen: dict[str, str] = {}
+        if cursor:
+            try:
+                loaded = json.loads(cursor).get("ratings", {})
+                seen = {str(k): str(v) for k, v in loaded.items()}
+            except (json.JSONDecodeError, AttributeError):
+                seen = {}
+        events: list[ReviewEvent] = []
+        warnings: list[str] = []
+        for row in self._rows:
+            emp = row["id"]
+            value = mapping.text(row, field)
+            if value is None or seen.get(emp) == value:
+                continue
+            raw = mapping.parse_rating(value)
+            if raw is None or not (
+                self.config.rating_scale_min <= raw <= self.config.rating_scale_max
+            ):
+                warnings.append(
+                    f"employee {emp}: {field} value {value!r} is not a rating on the "
+                    f"{self.config.rating_scale_min:g}..{self.config.rating_scale_max:g} scale"
+                )
+                continue
+            changed_at = mapping.parse_timestamp(mapping.text(row, "lastChanged"))
+            events.append(
+                mapping.rating_event(
+                    source=self.name,
+                    employee_id=emp,
+                    raw=raw,
+                    scale_min=self.config.rating_scale_min,
+                    scale_max=self.config.rating_scale_max,
+                    completed_at=changed_at,
+                    key=mapping.text(row, "lastChanged") or "",
+                    email=mapping.text(row, "workEmail"),
+                )
+            )
+            seen[emp] = value
+        for row in self._rows:  # remember values as they are now, even where unparsable
+            if (value := mapping.text(row, field)) is not None:
+                seen[row["id"]] = value
+        new_cursor = json.dumps({"ratings": dict(sorted(seen.items()))}, separators=(",", ":"))
+        return ReviewBatch(events=events, cursor=new_cursor, warnings=warnings)
+
+    def fetch_people(self, external_ids: Sequence[str]) -> list[PersonRecord]:
+        """The named employees, by one filtered report (plus one thin report for managers)."""
+        ids = sorted({str(i) for i in external_ids if str(i).isdigit()}, key=_id_order)
+        if not ids:
+            return []
+        rows, _ = self._report(self.requested_fields, ids)
+        thin, _ = self._report(
+            ["employeeNumber", "workEmail", "supervisorEId", "supervisorId", "supervisorEmail"]
+        )
+        mode = mapping.choose_supervisor_mode(thin)
+        directory = mapping.Directory.of(thin)
+        warnings: list[str] = []
+        records = self._records(rows, mode, directory, warnings, known={r["id"] for r in thin})
+        for warning in warnings:
+            log.warning("%s: %s", self.name, warning)
+        self._rows = rows
+        return records
+
+    # -- checking --------------------------------------------------------------------------
+    def check(self) -> list[CheckResult]:
+        """The key works (field list readable) and which needed fields it cannot see."""
+        meta = self.client.request("GET", "v1/meta/fields")
+        if not isinstance(meta, list):
+            raise ConnectorError("BambooHR GET v1/meta/fields: the answer is not a list of fields")
+        results = [
+            CheckResult(
+                True, f"API key accepted by {self.config.company_domain} ({len(meta)} fields)"
+            )
+        ]
+        known = {str(f.get(k)) for f in meta if isinstance(f, dict) for k in ("alias", "id")}
+        known |= (
+            set(mapping.CORE_FIELDS) | set(mapping.OPTIONAL_FIELDS) | set(mapping.SUPERVISOR_FIELDS)
+        )  # standard fields are not always listed with an alias
+        custom = [f for f in (self.config.rating_field, *self.config.fields) if f]
+        unknown = [f for f in custom if f not in known]
+        if unknown:
+            results.append(
+                CheckResult(False, f"unknown field(s) in the config: {', '.join(unknown)}")
+            )
+        fields = self.requested_fields
+        rows, returned = self._report(fields, [])
+        gone = [f for f in mapping.missing_fields(fields, returned, rows) if f not in unknown]
+        if gone:
+            results.append(
+                CheckResult(False, f"the API key cannot see these needed fields: {', '.join(gone)}")
+            )
+        else:
+            results.append(CheckResult(True, f"all {len(fields)} needed fields are visible"))
+        return results
+
+    # -- writing ---------------------------------------------------------------------------
+    def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:
+        """Goals as BambooHR goals, held sessions as training records; see ``writeback``."""
+        results = []
+        for item in items:
+            if item.external_id and item.previous_fingerprint == item.fingerprint:
+                results.append(PushResult(item.kind, item.local_id, "unchanged", item.external_id))
+            elif item.kind == "goal" and self.config.push_goals:
+                results.append(self._writer.goal(item, dry_run))
+            elif item.kind == "session" and self.config.push_sessions:
+                results.append(self._writer.session(item, dry_run))
+            else:
+                results.append(
+                    PushResult(item.kind, item.local_id, "skipped", None, "not written to BambooHR")
+                )
+        return results
+
+    # -- webhooks --------------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Check ``X-BambooHR-Signature`` over body + timestamp; None: BambooHR has no delivery id."""
+        secret = self.config.webhook_secret
+        webhooks.verify(
+            headers,
+            body,
+            secret.get_secret_value() if secret else None,
+            self.config.webhook_tolerance,
+        )
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ParsedDelivery:
+        """Both payload shapes; changed employees are fetched (one report) for full records."""
+        changes = webhooks.parse_payload(body)
+        wanted = sorted({c.employee_id for c in changes if c.action != "deleted"}, key=_id_order)
+        bad = [i for i in wanted if not i.isdigit()]
+        if bad:
+            raise WebhookRejected(400, f"employee id(s) are not BambooHR ids: {', '.join(bad)}")
+        delivery = ParsedDelivery()
+        if not wanted:
+            return delivery
+        try:
+            delivery.people = self.fetch_people(wanted)
+        except ConnectorError:
+            raise  # the worker retries later; the delivery itself was fine
+        delivery.reviews = self._webhook_ratings(changes, body)
+        return delivery
+
+    def _webhook_ratings(
+        self, changes: Sequence[webhooks.Change], body: bytes
+    ) -> list[ReviewEvent]:
+        field = self.config.rating_field
+        if not field:
+            return []
+        labels = {field.casefold()}
+        if self.config.rating_field_label:
+            labels.add(self.config.rating_field_label.casefold())
+        rows = {r["id"]: r for r in self._rows or []}
+        events = []
+        for change in changes:
+            if change.action == "deleted":
+                continue
+            in_payload = {k.casefold(): k for k in change.fields}
+            hit = next((in_payload[label] for label in labels if label in in_payload), None)
+            mentioned = hit is not None or any(
+                f.casefold() in labels for f in change.changed_fields
+            )
+            if not mentioned:
+                continue
+            value = mapping.text(change.fields, hit) if hit else None
+            row = rows.get(change.employee_id, {})
+            if value is None:
+                value = mapping.text(row, field)
+            raw = mapping.parse_rating(value)
+            if raw is None or not (
+                self.config.rating_scale_min <= raw <= self.config.rating_scale_max
+            ):
+                log.warning(
+                    "%s: webhook rating for employee %s is not on the scale; ignored",
+                    self.name,
+                    change.employee_id,
+                )
+                continue
+            stamp = change.timestamp or ""
+            events.append(
+                mapping.rating_event(
+                    source=self.name,
+                    employee_id=change.employee_id,
+                    raw=raw,
+                    scale_min=self.config.rating_scale_min,
+                    scale_max=self.config.rating_scale_max,
+                    completed_at=mapping.parse_timestamp(stamp) or datetime.now(UTC),
+                    key="webhook:" + (stamp or _body_key(body)),
+                    email=mapping.text(row, "workEmail"),
+                )
+            )
+        return events
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (int(value), value) if value.isdigit() else (1 << 62, value)
+
+
+def _body_key(body: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(body).hexdigest()[:16]

@@ -1,0 +1,212 @@
+"""End to end against the local fake BambooHR: full and incremental sync, ratings, faults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from coachbridge.errors import ConnectorError
+from coachbridge.store import Database
+from coachbridge.store.tables import (
+    ExternalIdRow,
+    PersonRow,
+    ReviewEventRow,
+    SyncStateRow,
+)
+from coachbridge.sync import Syncer
+from sqlalchemy import select
+
+from tests.bamboohr.conftest import make_connector, spec_operations
+from tests.bamboohr.fake_bamboohr import FakeBambooHR
+
+
+def people_by_ext(db: Database, name: str = "bamboo") -> dict[str, PersonRow]:
+    with db.transaction() as s:
+        links = {
+            link.external_id: s.get(PersonRow, link.person_id)
+            for link in s.scalars(select(ExternalIdRow).where(ExternalIdRow.connector == name))
+        }
+        for row in links.values():
+            s.expunge(row)
+        return links
+
+
+def cursor(db: Database, stream: str = "people") -> str | None:
+    with db.transaction() as s:
+        state = s.get(SyncStateRow, ("bamboo", stream))
+        return state.cursor if state else None
+
+
+def test_full_sync_maps_people_and_managers_in_one_request(
+    fake: FakeBambooHR, db: Database
+) -> None:
+    connector = make_connector(fake.host_url, fake.api_key)
+    report = Syncer(db, connector).run()
+    assert len(report.new) == 4 and report.warnings == []
+    assert [c.template for c in fake.log] == ["/api/v1/reports/custom"]
+    call = fake.log[0]
+    assert call.query == {"format": "JSON", "onlyCurrent": "true"}
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.headers["Accept"] == "application/json"
+    assert "filters" not in call.body  # everyone, active and inactive
+    people = people_by_ext(db)
+    ada, charles, grace, alan = (people[k] for k in "1234")
+    assert charles.name == "Charlie Babbage" and charles.email == "charles@acme.test"
+    assert (charles.job_title, charles.department, charles.division, charles.location) == (
+        "CTO",
+        "Eng",
+        "HQ",
+        "London",
+    )
+    assert str(charles.hire_date) == "2016-03-01"
+    assert charles.manager_id == ada.id and alan.manager_id == charles.id
+    assert ada.manager_id is None
+    assert grace.status == "inactive" and str(grace.termination_date) == "2024-12-31"
+    assert ada.status == "active" and ada.termination_date is None  # "0000-00-00" is no date
+    state = json.loads(cursor(db))
+    assert state == {"since": "2025-01-01T00:00:00+00:00", "supervisor": "supervisorEId"}
+
+
+def test_supervisor_eid_as_employee_number_and_email_fallback(
+    fake: FakeBambooHR, db: Database
+) -> None:
+    # supervisorEId holds employee numbers here, and supervisorId is missing: resolve by number.
+    for emp, data in fake.employees.items():
+        sup = data.get("supervisorEId")
+        data["supervisorEId"] = fake.employees[sup]["employeeNumber"] if sup else None
+        data["supervisorId"] = None
+        if emp != "4":
+            data["supervisorEmail"] = None
+    fake.employees["4"]["supervisorEId"] = None  # only the email names Alan's manager
+    Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    people = people_by_ext(db)
+    assert people["2"].manager_id == people["1"].id
+    assert people["4"].manager_id == people["2"].id
+    assert json.loads(cursor(db))["supervisor"] == "supervisorEId:number"
+
+
+def test_fields_the_key_cannot_see_are_warned_by_name(fake: FakeBambooHR, db: Database) -> None:
+    fake.hidden_fields = {"workEmail", "department"}
+    report = Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    assert len(report.warnings) == 1
+    assert "workEmail" in report.warnings[0] and "department" in report.warnings[0]
+    assert "jobTitle" not in report.warnings[0]
+
+
+def test_incremental_sync_fetches_only_changes_in_constant_requests(
+    fake: FakeBambooHR, db: Database
+) -> None:
+    connector = make_connector(fake.host_url, fake.api_key)
+    Syncer(db, connector).run()
+    fake.log.clear()
+    later = "2025-02-01T00:00:00+00:00"
+    fake.update_employee("4", later, jobTitle="Senior Engineer")
+    fake.update_employee("3", later, status="Active", terminationDate="0000-00-00")
+    fake.add_employee(
+        "5",
+        later,
+        firstName="Katherine",
+        lastName="Johnson",
+        workEmail="kj@acme.test",
+        jobTitle="Analyst",
+        department="Eng",
+        division="HQ",
+        location="NYC",
+        hireDate="2025-02-01",
+        employeeNumber="E5",
+        supervisorEId="4",
+    )
+    report = Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    templates = [c.template for c in fake.log]
+    assert templates == ["/api/v1/employees/changed", "/api/v1/reports/custom"]
+    assert fake.log[0].query["since"] == "2025-01-01T00:00:00+00:00"
+    assert sorted(fake.log[1].body["filters"]["employeeIds"]) == [3, 4, 5]
+    assert (len(report.new), len(report.changed), len(report.reactivated)) == (1, 1, 1)
+    people = people_by_ext(db)
+    assert people["4"].job_title == "Senior Engineer"
+    assert people["5"].manager_id == people["4"].id
+    assert json.loads(cursor(db))["since"] == later
+    # Nothing changed since: one cheap request, nothing written.
+    fake.log.clear()
+    report = Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    assert [c.template for c in fake.log] == ["/api/v1/employees/changed"]
+    assert not (report.new or report.changed)
+
+
+def test_gateway_base_url_form(fake: FakeBambooHR, db: Database) -> None:
+    report = Syncer(db, make_connector(fake.gateway_url, fake.api_key)).run()
+    assert len(report.new) == 4
+    assert fake.log[0].path == "/v1/reports/custom"
+
+
+def test_rating_changes_become_review_events(fake: FakeBambooHR, db: Database) -> None:
+    connector = make_connector(fake.host_url, fake.api_key, rating_field="performanceRating")
+    Syncer(db, connector).run()
+    with db.transaction() as s:
+        first = list(s.scalars(select(ReviewEventRow)))
+    # The first sync back-fills: recorded, but not run through the rules.
+    assert len(first) == 4 and {r.rules_status for r in first} == {"skipped"}
+    fake.update_employee("4", "2099-01-01T00:00:00+00:00", performanceRating="4")
+    fake.update_employee("2", "2099-01-01T00:00:00+00:00", jobTitle="Chief Engineer")
+    report = Syncer(
+        db, make_connector(fake.host_url, fake.api_key, rating_field="performanceRating")
+    ).run()
+    assert report.reviews_new == 1  # Charles changed, but not his rating
+    with db.transaction() as s:
+        event = s.scalars(select(ReviewEventRow).order_by(ReviewEventRow.id.desc())).first()
+        assert event is not None
+        assert (event.raw_rating, event.rating, event.scale_max) == (4.0, 0.75, 5.0)
+        assert event.subject_external_id == "4" and event.rules_status == "pending"
+        assert event.person_id == people_by_ext(db)["4"].id
+    # A re-run sees nothing new.
+    assert (
+        Syncer(db, make_connector(fake.host_url, fake.api_key, rating_field="performanceRating"))
+        .run()
+        .reviews_new
+        == 0
+    )
+
+
+@pytest.mark.parametrize("fault", ["html", "xml", "truncated", "500"])
+def test_a_failing_incremental_sync_keeps_store_and_cursor(
+    fake: FakeBambooHR, db: Database, fault: str
+) -> None:
+    Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    before = cursor(db)
+    fake.update_employee("4", "2025-03-01T00:00:00+00:00", jobTitle="Changed")
+    connector = make_connector(fake.host_url, fake.api_key, max_retries=0)
+    original = fake.h_report
+    # The changed list succeeds; the report that follows fails.
+    fake.h_report = lambda request, body: fake._fault(fault)  # type: ignore[method-assign]
+    with pytest.raises(ConnectorError) as info:
+        Syncer(db, connector).run()
+    fake.h_report = original  # type: ignore[method-assign]
+    assert fake.api_key not in str(info.value)
+    assert "BambooHR POST v1/reports/custom" in str(info.value)
+    assert cursor(db) == before
+    assert people_by_ext(db)["4"].job_title == "Engineer"
+    # The next run repeats the window and picks the change up.
+    Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    assert people_by_ext(db)["4"].job_title == "Changed"
+
+
+def test_throttling_is_retried_with_retry_after(fake: FakeBambooHR, db: Database) -> None:
+    fake.throttle = [(503, "2"), (429, "1")]
+    connector = make_connector(fake.host_url, fake.api_key)
+    slept: list[float] = []
+    connector.client.sleep = slept.append
+    report = Syncer(db, connector).run()
+    assert len(report.new) == 4 and slept == [2.0, 1.0]
+
+
+def test_requests_follow_the_openapi_spec(fake: FakeBambooHR, db: Database) -> None:
+    ops = spec_operations()
+    Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    fake.update_employee("4", "2025-02-01T00:00:00+00:00", jobTitle="X")
+    Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
+    assert fake.log
+    for call in fake.log:
+        assert call.template in ops, call.template
+        assert call.method in ops[call.template], (call.method, call.template)
+        for required in ops[call.template][call.method]:
+            assert required in call.query, (required, call.template)
