@@ -189,11 +189,13 @@ def solve_arrays(
     min_score: float = 0.0,
     learner_group: NDArray[np.int64] | None = None,
     per_guide_per_group: int | None = None,
+    group_used: Mapping[tuple[int, int], int] | None = None,
 ) -> ArraySolution:
     """The solver on arrays (no validation; ``assign`` validates): for callers at scale.
 
     ``learner``/``guide`` are 0-based indices (``guide`` into ``capacity``), ``score`` finite.
-    Returns the positions of the chosen candidates (sorted by learner index).
+    Returns the positions of the chosen candidates (sorted by learner index). ``group_used``
+    counts places of a ``(guide, group)`` already taken (e.g. by existing pairings).
     """
     usable = np.flatnonzero(score >= min_score)
     if usable.size == 0 or n_learners == 0:
@@ -228,9 +230,16 @@ def solve_arrays(
         group_nodes = next_node + np.arange(uniq.size, dtype=np.int64)
         next_node += uniq.size
         uniq_guide = uniq // (int(learner_group.max()) + 1)
+        group_caps = np.full(uniq.size, per_guide_per_group, dtype=np.int64)
+        if group_used:
+            uniq_group = uniq % (int(learner_group.max()) + 1)
+            for pos, (g, grp) in enumerate(
+                zip(uniq_guide.tolist(), uniq_group.tolist(), strict=True)
+            ):
+                group_caps[pos] = max(0, per_guide_per_group - group_used.get((g, grp), 0))
         tails.append(group_nodes)
         heads.append(uniq_guide + guide_node0)
-        caps.append(np.full(uniq.size, per_guide_per_group, dtype=np.int64))
+        caps.append(group_caps)
         costs.append(np.zeros(uniq.size, dtype=np.int64))
         cand_heads = group_nodes[inverse]
     else:

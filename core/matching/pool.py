@@ -1,0 +1,335 @@
+"""The matching pool of one program, read from the store: who may be matched, and to whom.
+
+Learners: enrolled as learner, not opted out, active, without an open pairing in the program.
+Guides: enrolled as guide, not opted out, active; free capacity is the enrollment's capacity
+(else the program's) minus the guide's open (proposed, active, paused) pairings in the program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from coachbridge.domain.program import Program, ProgramKind
+from coachbridge.errors import ConfigError
+from coachbridge.lifecycle import OPEN
+from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion, Profile
+from coachbridge.matching.features import Side, Vocabulary, euler_intervals, norm_tags
+from coachbridge.matching.scoring import Scorer, ScoringSettings
+from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
+from numpy.typing import NDArray
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+
+def check_weights(
+    program: Program, criteria: Mapping[str, Criterion], *, index: int | None = None
+) -> None:
+    """Every name in ``[programs.weights]`` must be a built-in or plugin criterion."""
+    where = f"programs[{index}]" if index is not None else f"programs[id={program.id!r}]"
+    unknown = [n for n in program.weights if n not in BUILTIN_CRITERIA and n not in criteria]
+    if unknown:
+        known = ", ".join(sorted(BUILTIN_CRITERIA | set(criteria)))
+        raise ConfigError(
+            [f"{where}.weights.{n}: unknown matching criterion (known: {known})" for n in unknown]
+        )
+
+
+def utc_offset_hours(tz: str | None, now: datetime) -> float | None:
+    """The zone's offset from UTC at ``now`` in hours, or None for a missing or unknown zone."""
+    if not tz:
+        return None
+    try:
+        offset = now.astimezone(ZoneInfo(tz)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return None if offset is None else offset.total_seconds() / 3600.0
+
+
+def free_capacity(s: Session, program: Program) -> dict[int, int]:
+    """Free places per guide (active, enrolled as guide, not opted out) in ``program``."""
+    load: dict[int, int] = dict(
+        s.execute(
+            select(PairingRow.guide_id, func.count())
+            .where(PairingRow.program_id == program.id, PairingRow.status.in_(OPEN))
+            .group_by(PairingRow.guide_id)
+        ).all()
+    )
+    out: dict[int, int] = {}
+    for e, person in s.execute(
+        select(EnrollmentRow, PersonRow)
+        .join(PersonRow, PersonRow.id == EnrollmentRow.person_id)
+        .where(
+            EnrollmentRow.program_id == program.id,
+            EnrollmentRow.role == "guide",
+            EnrollmentRow.opted_out.is_(False),
+        )
+    ):
+        if person.status == "active" and not person.forgotten:
+            cap = e.capacity if e.capacity is not None else program.capacity
+            out[e.person_id] = max(0, cap - load.get(e.person_id, 0))
+    return out
+
+
+def unpaired_learners(s: Session, program: Program) -> set[int]:
+    """Learners (active, not opted out) without an open pairing in ``program``."""
+    paired = set(
+        s.scalars(
+            select(PairingRow.learner_id).where(
+                PairingRow.program_id == program.id, PairingRow.status.in_(OPEN)
+            )
+        )
+    )
+    return {
+        e.person_id
+        for e, person in s.execute(
+            select(EnrollmentRow, PersonRow)
+            .join(PersonRow, PersonRow.id == EnrollmentRow.person_id)
+            .where(
+                EnrollmentRow.program_id == program.id,
+                EnrollmentRow.role == "learner",
+                EnrollmentRow.opted_out.is_(False),
+            )
+        )
+        if person.status == "active" and not person.forgotten and e.person_id not in paired
+    }
+
+
+@dataclass
+class Pool:
+    """Everything matching needs for one program at one moment."""
+
+    program: Program
+    people: dict[int, PersonRow]
+    learner_ids: list[int]
+    guide_ids: list[int]
+    free: NDArray[np.int64]  # free capacity per guide row
+    scorer: Scorer
+    learner_row: dict[int, int]
+    guide_row: dict[int, int]
+    forbidden: dict[int, set[int]]  # learner row -> guide rows (forbid rules, earlier pairings)
+    pins: list[tuple[int, int]]  # (learner id, guide id) pinned by an admin
+    department_code: dict[str, int] = field(default_factory=dict)
+    # (guide row, department code) -> learners of that department the guide already has
+    group_used: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    @property
+    def limit(self) -> int | None:
+        return self.program.limits.per_guide_per_department
+
+    def group_of_row(self, learner_row: int) -> int:
+        """The learner's department code for the fairness limit (unknown: a code of their own)."""
+        code = int(self.scorer.learners.department[learner_row])
+        return code if code >= 0 else 1_000_000_000 + learner_row
+
+
+def _profile(person: PersonRow, prefs: Mapping[str, object], now: datetime) -> Profile:
+    tz = prefs.get("timezone") if isinstance(prefs.get("timezone"), str) else None
+    tz = tz or person.timezone
+    langs = norm_tags(person.languages) | norm_tags(prefs.get("language"))
+    return Profile(
+        person_id=person.id,
+        level=person.level,
+        department=person.department,
+        division=person.division,
+        location=person.location,
+        timezone=tz,
+        utc_offset_hours=utc_offset_hours(tz, now),
+        skills=norm_tags(person.skills),
+        interests=norm_tags(person.interests),
+        languages=langs,
+        wants=norm_tags(prefs.get("wants")),
+        offers=norm_tags(prefs.get("offers")),
+    )
+
+
+def _side(
+    profiles: list[Profile],
+    goals: list[frozenset[str]],
+    *,
+    learner: bool,
+    topics: Vocabulary,
+    langs: Vocabulary,
+    departments: dict[str, int],
+    euler: Mapping[int, tuple[int, int]],
+) -> Side:
+    if learner:
+        topic_sets = [p.wants or p.interests for p in profiles]
+        goal_sets = goals
+    else:
+        topic_sets = [p.offers | p.skills for p in profiles]
+        goal_sets = topic_sets
+    return Side(
+        ids=np.array([p.person_id for p in profiles], dtype=np.int64),
+        level=np.array(
+            [np.nan if p.level is None else float(p.level) for p in profiles], dtype=np.float64
+        ),
+        department=np.array(
+            [departments.get((p.department or "").strip().lower(), -1) for p in profiles],
+            dtype=np.int64,
+        ),
+        utc_offset=np.array(
+            [np.nan if p.utc_offset_hours is None else p.utc_offset_hours for p in profiles],
+            dtype=np.float64,
+        ),
+        topics=topics.matrix(topic_sets),
+        goals=topics.matrix(goal_sets),
+        languages=langs.matrix([p.languages for p in profiles]),
+        tin=np.array([euler.get(p.person_id, (-1, -1))[0] for p in profiles], dtype=np.int64),
+        tout=np.array([euler.get(p.person_id, (-1, -1))[1] for p in profiles], dtype=np.int64),
+        profiles=profiles,
+    )
+
+
+def load_pool(
+    s: Session,
+    program: Program,
+    criteria: Mapping[str, Criterion],
+    *,
+    now: datetime,
+    only_learners: set[int] | None = None,
+) -> Pool:
+    """Read the program's enrollments, people, pairings and rules into a ``Pool``."""
+    check_weights(program, criteria)
+    enrollments = list(
+        s.scalars(
+            select(EnrollmentRow)
+            .where(EnrollmentRow.program_id == program.id)
+            .order_by(EnrollmentRow.person_id)
+        )
+    )
+    pairings = list(s.scalars(select(PairingRow).where(PairingRow.program_id == program.id)))
+    managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).all())
+    ids = {e.person_id for e in enrollments}
+    people = {
+        p.id: p
+        for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)))
+        if p.status == "active" and not p.forgotten
+    }
+    open_learners = {p.learner_id for p in pairings if p.status in OPEN}
+    load: dict[int, int] = {}
+    for p in pairings:
+        if p.status in OPEN:
+            load[p.guide_id] = load.get(p.guide_id, 0) + 1
+
+    learners: list[EnrollmentRow] = []
+    guides: list[EnrollmentRow] = []
+    for e in enrollments:
+        if e.opted_out or e.person_id not in people:
+            continue
+        if e.role == "learner" and e.person_id not in open_learners:
+            if only_learners is None or e.person_id in only_learners:
+                learners.append(e)
+        elif e.role == "guide":
+            guides.append(e)
+
+    lprof = [_profile(people[e.person_id], e.preferences or {}, now) for e in learners]
+    gprof = [_profile(people[e.person_id], e.preferences or {}, now) for e in guides]
+    lgoals = [norm_tags((e.preferences or {}).get("goals")) for e in learners]
+    topics, langs = Vocabulary(), Vocabulary()
+    for p in lprof:
+        topics.add(sorted(p.wants or p.interests))
+        langs.add(sorted(p.languages))
+    for g in lgoals:
+        topics.add(sorted(g))
+    for p in gprof:
+        topics.add(sorted(p.offers | p.skills))
+        langs.add(sorted(p.languages))
+    departments: dict[str, int] = {}
+    for p in [*lprof, *gprof]:
+        if p.department:
+            departments.setdefault(p.department.strip().lower(), len(departments))
+    euler = euler_intervals(managers)
+    lside = _side(
+        lprof,
+        lgoals,
+        learner=True,
+        topics=topics,
+        langs=langs,
+        departments=departments,
+        euler=euler,
+    )
+    gside = _side(
+        gprof,
+        [],
+        learner=False,
+        topics=topics,
+        langs=langs,
+        departments=departments,
+        euler=euler,
+    )
+    learner_row = {e.person_id: i for i, e in enumerate(learners)}
+    guide_row = {e.person_id: j for j, e in enumerate(guides)}
+    free = np.array(
+        [
+            max(
+                0,
+                (e.capacity if e.capacity is not None else program.capacity)
+                - load.get(e.person_id, 0),
+            )
+            for e in guides
+        ],
+        dtype=np.int64,
+    )
+    forbidden: dict[int, set[int]] = {}
+    pins: list[tuple[int, int]] = []
+    for rule in s.scalars(select(PairRuleRow).where(PairRuleRow.program_id == program.id)):
+        if rule.kind == "pin":
+            pins.append((rule.learner_id, rule.guide_id))
+        elif rule.learner_id in learner_row and rule.guide_id in guide_row:
+            forbidden.setdefault(learner_row[rule.learner_id], set()).add(guide_row[rule.guide_id])
+    pinned = set(pins)
+    for p in pairings:  # an earlier pairing of the same two people is never proposed again
+        if (
+            p.learner_id in learner_row
+            and p.guide_id in guide_row
+            and (p.learner_id, p.guide_id) not in pinned
+        ):
+            forbidden.setdefault(learner_row[p.learner_id], set()).add(guide_row[p.guide_id])
+
+    def excluded(rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        out = np.zeros((rows.size, len(guides)), dtype=np.bool_)
+        for a, r in enumerate(rows.tolist()):
+            cols = forbidden.get(r)
+            if cols:
+                out[a, list(cols)] = True
+        return out
+
+    settings = ScoringSettings(
+        seniority_best_gap=float(program.settings.get("seniority_best_gap", 2)),
+        working_hours=program.working_hours,
+    )
+    scorer = Scorer(
+        lside,
+        gside,
+        program.weights,
+        plugins={n: c for n, c in criteria.items() if n in program.weights},
+        settings=settings,
+        excluded=excluded,
+        mentoring=program.kind == ProgramKind.MENTORING,
+    )
+    group_used: dict[tuple[int, int], int] = {}
+    for p in pairings:
+        if p.status in OPEN and p.guide_id in guide_row:
+            learner = s.get(PersonRow, p.learner_id)
+            dept = (learner.department or "").strip().lower() if learner is not None else ""
+            if dept in departments:
+                key = (guide_row[p.guide_id], departments[dept])
+                group_used[key] = group_used.get(key, 0) + 1
+    return Pool(
+        program=program,
+        people=people,
+        learner_ids=[e.person_id for e in learners],
+        guide_ids=[e.person_id for e in guides],
+        free=free,
+        scorer=scorer,
+        learner_row=learner_row,
+        guide_row=guide_row,
+        forbidden=forbidden,
+        pins=pins,
+        department_code=departments,
+        group_used=group_used,
+    )

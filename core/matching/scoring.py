@@ -1,0 +1,251 @@
+"""Scoring: weighted criteria over blocks of learners, hard constraints as masks, top-K lists.
+
+A pair's score is ``sum(weight[c] * criterion_c(learner, guide))`` over the program's weighted
+criteria, added in the order of ``Scorer.names``; the breakdown holds the same terms, so the
+breakdown adds up to the score exactly. The dense learners x guides matrix is never built:
+``top_k`` walks blocks of learners (a block holds at most ``BLOCK_CELLS`` scores) and keeps each
+learner's K best guides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from coachbridge.errors import ConfigError
+from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion
+from coachbridge.matching.features import Side
+from numpy.typing import NDArray
+
+BLOCK_CELLS = 4_000_000  # scores per block: ~32 MB of float64 plus masks
+
+# Why a (learner, guide) pair is not a candidate, most specific first.
+EXCLUDED = "excluded_by_constraint"
+
+
+def _neutral(unknown: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
+    # An unknown fact neither helps nor hurts: it scores half.
+    return np.where(unknown, 0.5, values)
+
+
+def _overlap(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Share of each row of ``a``'s tags that ``b``'s rows have (0 when ``a`` has none)."""
+    hits = (a @ b.T).astype(np.float64)
+    size = a.sum(axis=1, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(size > 0, hits / np.maximum(size, 1e-12), 0.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """Knobs of the built-in criteria (``[programs.settings]``)."""
+
+    seniority_best_gap: float = 2.0
+    working_hours: tuple[int, int] = (9, 17)
+
+
+class Scorer:
+    """Scores blocks of learners against all guides of one program."""
+
+    def __init__(
+        self,
+        learners: Side,
+        guides: Side,
+        weights: Mapping[str, float],
+        *,
+        plugins: Mapping[str, Criterion] | None = None,
+        settings: ScoringSettings | None = None,
+        excluded: Callable[[NDArray[np.int64]], NDArray[np.bool_]] | None = None,
+        mentoring: bool = False,
+    ) -> None:
+        self.learners = learners
+        self.guides = guides
+        self.settings = settings or ScoringSettings()
+        self.plugins = dict(plugins or {})
+        self.names = [n for n in weights if weights[n] != 0]
+        self.weights = {n: float(weights[n]) for n in self.names}
+        self.mentoring = mentoring
+        self._extra_excluded = excluded
+        for name in self.names:
+            if name not in BUILTIN_CRITERIA and name not in self.plugins:
+                raise ConfigError(f"weights.{name}: unknown matching criterion")
+
+    # -- criteria ------------------------------------------------------------------------------
+    def criterion(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Criterion ``name`` for learners ``rows`` against every guide, each value in 0..1."""
+        lr, gd = self.learners, self.guides
+        if name == "skills":
+            return _overlap(lr.topics[rows], gd.topics)
+        if name == "goals":
+            return _overlap(lr.goals[rows], gd.goals)
+        if name == "seniority":
+            gap = gd.level[None, :] - lr.level[rows][:, None]
+            best = self.settings.seniority_best_gap
+            with np.errstate(invalid="ignore"):
+                value = np.where(gap >= 1, np.clip(1 - np.abs(gap - best) / (best + 1), 0, 1), 0)
+            return _neutral(np.isnan(gap), value)
+        if name == "timezone":
+            return self._timezone(rows)
+        if name == "language":
+            la, ga = lr.languages[rows], gd.languages
+            shared = (la @ ga.T) > 0
+            unknown = (la.sum(axis=1)[:, None] == 0) | (ga.sum(axis=1)[None, :] == 0)
+            return _neutral(unknown, shared.astype(np.float64))
+        if name == "department_diversity":
+            ld, gdp = lr.department[rows][:, None], gd.department[None, :]
+            unknown = (ld < 0) | (gdp < 0)
+            return _neutral(unknown, (ld != gdp).astype(np.float64))
+        return self._plugin(name, rows)
+
+    def _timezone(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        start, end = self.settings.working_hours
+        length = float(end - start)
+        lo = self.learners.utc_offset[rows][:, None]
+        go = self.guides.utc_offset[None, :]
+        # Working hours in UTC are [start - offset, end - offset]; compare on a 24h circle.
+        shift = np.mod(lo - go + 12.0, 24.0) - 12.0
+        overlap = np.clip(length - np.abs(shift), 0.0, length) / length
+        return _neutral(np.isnan(lo) | np.isnan(go), overlap)
+
+    def _plugin(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        fn = self.plugins[name].score
+        out = np.empty((rows.size, len(self.guides)), dtype=np.float64)
+        for a, i in enumerate(rows.tolist()):
+            lp = self.learners.profiles[i]
+            for j, gp in enumerate(self.guides.profiles):
+                value = float(fn(lp, gp))
+                if not math.isfinite(value):
+                    raise ConfigError(f"matching criterion {name!r} returned {value!r}")
+                out[a, j] = min(1.0, max(0.0, value))
+        return out
+
+    # -- scores and masks ------------------------------------------------------------------
+    def block(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Scores of ``rows`` x all guides, and the mask of pairs no constraint excludes."""
+        total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
+        for name in self.names:
+            total = total + self.weights[name] * self.criterion(name, rows)
+        return total, self.allowed(rows)
+
+    def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Hard constraints: not the same person, not anyone above in the reporting chain."""
+        lr, gd = self.learners, self.guides
+        ok = lr.ids[rows][:, None] != gd.ids[None, :]
+        ltin, ltout = lr.tin[rows][:, None], lr.tout[rows][:, None]
+        above = (
+            (gd.tin[None, :] >= 0)
+            & (ltin >= 0)
+            & (gd.tin[None, :] < ltin)
+            & (ltout <= gd.tout[None, :])
+        )
+        ok &= ~above
+        if self._extra_excluded is not None:
+            ok &= ~self._extra_excluded(rows)
+        return ok
+
+    def breakdown(self, learner_row: int, guide_row: int) -> dict[str, float]:
+        """Each weighted criterion's contribution for one pair (they add up to its score)."""
+        rows = np.array([learner_row], dtype=np.int64)
+        out: dict[str, float] = {}
+        for name in self.names:
+            if name in self.plugins:
+                lp, gp = self.learners.profiles[learner_row], self.guides.profiles[guide_row]
+                value = min(1.0, max(0.0, float(self.plugins[name].score(lp, gp))))
+            else:
+                value = float(self.criterion(name, rows)[0, guide_row])
+            out[name] = self.weights[name] * value
+        return out
+
+    def pair_score(self, breakdown: Mapping[str, float]) -> float:
+        """The score from a breakdown, summed in the same order as ``block`` does."""
+        total = 0.0
+        for name in self.names:
+            total = total + breakdown[name]
+        return total
+
+    def blocks(self, rows: NDArray[np.int64] | None = None) -> Iterator[NDArray[np.int64]]:
+        """Learner row indices in blocks small enough to score at once."""
+        rows = np.arange(len(self.learners), dtype=np.int64) if rows is None else rows
+        size = max(1, BLOCK_CELLS // max(1, len(self.guides)))
+        for start in range(0, rows.size, size):
+            yield rows[start : start + size]
+
+
+@dataclass
+class CandidateArrays:
+    """Sparse candidate lists: ``learner[k]`` (row) may take ``guide[k]`` (row) at ``score[k]``."""
+
+    learner: NDArray[np.int64]
+    guide: NDArray[np.int64]
+    score: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> CandidateArrays:
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+    def extend(self, other: CandidateArrays) -> CandidateArrays:
+        """Union with ``other``; a pair present in both is kept once."""
+        li = np.concatenate([self.learner, other.learner])
+        gi = np.concatenate([self.guide, other.guide])
+        sc = np.concatenate([self.score, other.score])
+        key = li * (int(gi.max(initial=0)) + 1) + gi
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        return CandidateArrays(li[first], gi[first], sc[first])
+
+
+def top_k(
+    scorer: Scorer,
+    k: int,
+    min_score: float,
+    *,
+    rows: NDArray[np.int64] | None = None,
+    guide_ok: NDArray[np.bool_] | None = None,
+) -> CandidateArrays:
+    """Each learner's ``k`` best allowed guides with score >= ``min_score`` (ties: lower row).
+
+    ``guide_ok`` masks guides out entirely (e.g. no free capacity).
+    """
+    parts_l, parts_g, parts_s = [], [], []
+    n_guides = len(scorer.guides)
+    if n_guides == 0:
+        return CandidateArrays.empty()
+    for block in scorer.blocks(rows):
+        scores, ok = scorer.block(block)
+        ok &= scores >= min_score
+        if guide_ok is not None:
+            ok &= guide_ok[None, :]
+        masked = np.where(ok, scores, -np.inf)
+        if k < n_guides:
+            # argpartition keeps the k largest; a stable sort then orders them (ties: lower row).
+            part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(n_guides), (block.size, n_guides))
+        vals = np.take_along_axis(masked, part, axis=1)
+        keep = np.isfinite(vals)
+        li = np.broadcast_to(block[:, None], part.shape)[keep]
+        parts_l.append(li)
+        parts_g.append(part[keep])
+        parts_s.append(vals[keep])
+    if not parts_l:
+        return CandidateArrays.empty()
+    return CandidateArrays(
+        np.concatenate(parts_l).astype(np.int64),
+        np.concatenate(parts_g).astype(np.int64),
+        np.concatenate(parts_s),
+    )
+
+
+def full_row(
+    scorer: Scorer, learner_row: int, min_score: float, guide_ok: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """All guides one learner may take (allowed, score >= ``min_score``), with their scores."""
+    scores, ok = scorer.block(np.array([learner_row], dtype=np.int64))
+    ok = ok[0] & (scores[0] >= min_score)
+    if guide_ok is not None:
+        ok &= guide_ok
+    idx = np.flatnonzero(ok)
+    return idx.astype(np.int64), scores[0][idx]

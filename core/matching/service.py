@@ -1,0 +1,516 @@
+"""Matching a program in the store: propose, explain, apply, match one learner, re-match.
+
+``propose`` never writes; ``apply`` turns a proposal into pairings, filling only free capacity
+(existing open pairings are never touched). Active pairings created here are announced to
+plugins through ``registry.pairing_created`` *after* the caller's transaction commits (a
+session ``after_commit`` hook), so an observer never sees a pairing that was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from coachbridge.domain.pairing import Pairing, PairingStatus
+from coachbridge.domain.program import Program
+from coachbridge.enrollment import ensure_program_row
+from coachbridge.errors import NotFoundError, UserError
+from coachbridge.lifecycle import OPEN, audit, chain_above, end_pairing
+from coachbridge.matching.criteria import Criterion
+from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
+from coachbridge.matching.scoring import CandidateArrays, full_row, top_k
+from coachbridge.matching.solver import solve_arrays
+from coachbridge.matching.widen import augmenting_path
+from coachbridge.plugins import Registry
+from coachbridge.store.tables import PairingRow, PersonRow
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+NO_ELIGIBLE_GUIDE = "no_eligible_guide"
+GUIDES_FULL = "guides_full"
+BELOW_MIN_SCORE = "below_min_score"
+EXCLUDED_BY_CONSTRAINT = "excluded_by_constraint"
+
+REASON_TEXT = {
+    NO_ELIGIBLE_GUIDE: "no guide is enrolled (and active, not opted out) in the program",
+    GUIDES_FULL: "every guide that fits is full or taken by a better overall assignment",
+    BELOW_MIN_SCORE: "every allowed guide scores below the program's min_score",
+    EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
+    "(themselves, their reporting chain, a forbid rule or an earlier pairing)",
+}
+
+
+@dataclass
+class ProposedPair:
+    """One proposed pairing with the per-criterion contributions that add up to its score."""
+
+    learner_id: int
+    guide_id: int
+    score: float
+    breakdown: dict[str, float]
+    pinned: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "learner_id": self.learner_id,
+            "guide_id": self.guide_id,
+            "score": self.score,
+            "breakdown": dict(self.breakdown),
+            "pinned": self.pinned,
+        }
+
+
+@dataclass
+class Unmatched:
+    learner_id: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"learner_id": self.learner_id, "reason": self.reason}
+
+
+@dataclass
+class Proposal:
+    """What ``propose`` found for one program; nothing of it is stored."""
+
+    program: str
+    pairs: list[ProposedPair] = field(default_factory=list)
+    unmatched: list[Unmatched] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    candidates: int = 0  # candidate arcs the solver saw
+    widened: int = 0  # augmenting paths added beyond the top-K lists
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "program": self.program,
+            "pairs": [p.as_dict() for p in self.pairs],
+            "unmatched": [u.as_dict() for u in self.unmatched],
+            "warnings": list(self.warnings),
+        }
+
+
+def _criteria(registry: Registry | None) -> Mapping[str, Criterion]:
+    return registry.criteria if registry is not None else {}
+
+
+def _pair(pool: Pool, lrow: int, grow: int, *, pinned: bool = False) -> ProposedPair:
+    breakdown = pool.scorer.breakdown(lrow, grow)
+    return ProposedPair(
+        learner_id=pool.learner_ids[lrow],
+        guide_id=pool.guide_ids[grow],
+        score=pool.scorer.pair_score(breakdown),
+        breakdown=breakdown,
+        pinned=pinned,
+    )
+
+
+def _apply_pins(pool: Pool, proposal: Proposal) -> tuple[set[int], dict[tuple[int, int], int]]:
+    """Pins first: each pinned pair whose guide has room is taken before optimising."""
+    taken: set[int] = set()
+    used = dict(pool.group_used)
+    for learner_id, guide_id in sorted(pool.pins):
+        lrow, grow = pool.learner_row.get(learner_id), pool.guide_row.get(guide_id)
+        if lrow is None or grow is None or lrow in taken:
+            if learner_id in pool.learner_row or guide_id in pool.guide_row:
+                proposal.warnings.append(
+                    f"pin {learner_id}->{guide_id}: both must be enrolled, active and the learner "
+                    f"not paired yet; pin skipped"
+                )
+            continue
+        allowed = pool.scorer.allowed(np.array([lrow], dtype=np.int64))[0, grow]
+        if not allowed:
+            proposal.warnings.append(
+                f"pin {learner_id}->{guide_id}: the guide is the learner's manager or above "
+                f"(or the same person); pin skipped"
+            )
+            continue
+        if pool.free[grow] <= 0:
+            proposal.warnings.append(f"pin {learner_id}->{guide_id}: the guide is full; skipped")
+            continue
+        key = (grow, pool.group_of_row(lrow))
+        if pool.limit is not None and used.get(key, 0) >= pool.limit:
+            proposal.warnings.append(
+                f"pin {learner_id}->{guide_id}: per_guide_per_department limit reached; skipped"
+            )
+            continue
+        pool.free[grow] -= 1
+        used[key] = used.get(key, 0) + 1
+        taken.add(lrow)
+        proposal.pairs.append(_pair(pool, lrow, grow, pinned=True))
+    return taken, used
+
+
+def _reason(pool: Pool, lrow: int) -> str:
+    """Why one learner stayed unmatched (checked against every guide, not only the top K)."""
+    if not pool.guide_ids:
+        return NO_ELIGIBLE_GUIDE
+    scores, ok = pool.scorer.block(np.array([lrow], dtype=np.int64))
+    if not ok[0].any():
+        return EXCLUDED_BY_CONSTRAINT
+    if not (scores[0][ok[0]] >= pool.program.min_score).any():
+        return BELOW_MIN_SCORE
+    return GUIDES_FULL
+
+
+def _solve(pool: Pool, cands: CandidateArrays, used: dict[tuple[int, int], int]) -> dict[int, int]:
+    if cands.score.size == 0:
+        return {}
+    groups = None
+    if pool.limit is not None:
+        groups = np.array(
+            [pool.group_of_row(i) for i in range(len(pool.learner_ids))], dtype=np.int64
+        )
+    sol = solve_arrays(
+        cands.learner,
+        cands.guide,
+        cands.score,
+        pool.free,
+        n_learners=len(pool.learner_ids),
+        min_score=pool.program.min_score,
+        learner_group=groups,
+        per_guide_per_group=pool.limit,
+        group_used=used,
+    )
+    return {int(cands.learner[k]): int(cands.guide[k]) for k in sol.chosen.tolist()}
+
+
+def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> dict[int, int]:
+    """Top-K candidates, exact solve, then widen until the cut costs no match."""
+    program = pool.program
+    rows = np.array([i for i in range(len(pool.learner_ids)) if i not in exclude], dtype=np.int64)
+    guide_ok = pool.free > 0
+    cands = top_k(pool.scorer, program.top_k, program.min_score, rows=rows, guide_ok=guide_ok)
+    match = _solve(pool, cands, used)
+    cache: dict[int, np.ndarray] = {}
+
+    def row(x: int) -> np.ndarray:
+        if x not in cache:
+            cache[x] = full_row(pool.scorer, x, program.min_score, guide_ok)[0]
+        return cache[x]
+
+    while True:
+        unmatched = [int(x) for x in rows.tolist() if x not in match]
+        if not unmatched:
+            break
+        path = augmenting_path(
+            unmatched,
+            match,
+            pool.free,
+            row,
+            group=pool.group_of_row,
+            limit=pool.limit,
+            group_used=used,
+        )
+        if path is None:
+            break
+        li = np.array([a for a, _ in path], dtype=np.int64)
+        gi = np.array([b for _, b in path], dtype=np.int64)
+        scores = np.array(
+            [pool.scorer.pair_score(pool.scorer.breakdown(a, b)) for a, b in path],
+            dtype=np.float64,
+        )
+        cands = cands.extend(CandidateArrays(li, gi, scores))
+        proposal.widened += len(path)
+        match = _solve(pool, cands, used)
+    proposal.candidates = int(cands.score.size)
+    return match
+
+
+def propose(s: Session, program: Program, registry: Registry | None, *, now: datetime) -> Proposal:
+    """The best assignment of the program's unpaired learners to guides' free capacity.
+
+    Most learners matched, then the highest total score (pins first, the fairness limit inside
+    the optimisation). Every pair carries its breakdown; every unmatched learner a reason.
+    Nothing is written.
+    """
+    pool = load_pool(s, program, _criteria(registry), now=now)
+    proposal = Proposal(program=program.id)
+    taken, used = _apply_pins(pool, proposal)
+    match = optimise(pool, proposal, taken, used)
+    for lrow, grow in sorted(match.items()):
+        proposal.pairs.append(_pair(pool, lrow, grow))
+    proposal.pairs.sort(key=lambda p: p.learner_id)
+    for lrow, learner_id in enumerate(pool.learner_ids):
+        if lrow not in match and lrow not in taken:
+            proposal.unmatched.append(Unmatched(learner_id, _reason(pool, lrow)))
+    return proposal
+
+
+@dataclass
+class Alternative:
+    guide_id: int
+    score: float
+    breakdown: dict[str, float]
+    allowed: bool
+    why_not: str
+
+
+def explain(
+    s: Session,
+    program: Program,
+    learner_id: int,
+    registry: Registry | None,
+    *,
+    now: datetime,
+    proposal: Proposal | None = None,
+    limit: int = 5,
+) -> list[Alternative]:
+    """The learner's best guides by score, each with why it was not (or was) the choice."""
+    pool = load_pool(s, program, _criteria(registry), now=now)
+    lrow = pool.learner_row.get(learner_id)
+    if lrow is None:
+        raise UserError(
+            f"person {learner_id} is not an unpaired learner in program {program.id!r} "
+            f"(enrolled as learner, active, not opted out, without an open pairing)"
+        )
+    proposal = proposal or propose(s, program, registry, now=now)
+    chosen = {p.learner_id: p.guide_id for p in proposal.pairs}
+    load: dict[int, int] = {}
+    for p in proposal.pairs:
+        load[p.guide_id] = load.get(p.guide_id, 0) + 1
+    scores, ok = pool.scorer.block(np.array([lrow], dtype=np.int64))
+    order = np.lexsort((np.arange(scores.shape[1]), -scores[0]))
+    out: list[Alternative] = []
+    for grow in order[:limit].tolist():
+        gid = pool.guide_ids[grow]
+        score = float(scores[0, grow])
+        if chosen.get(learner_id) == gid:
+            why = "chosen"
+        elif not ok[0, grow]:
+            why = "excluded: same person, reporting chain, forbid rule or earlier pairing"
+        elif score < program.min_score:
+            why = f"score below min_score {program.min_score}"
+        elif pool.free[grow] <= 0:
+            why = "guide has no free capacity"
+        elif load.get(gid, 0) >= pool.free[grow]:
+            why = "guide's free places went to others: more learners matched (or a higher total)"
+        else:
+            why = "another guide gave a better overall assignment"
+        breakdown = pool.scorer.breakdown(lrow, grow)
+        out.append(
+            Alternative(gid, pool.scorer.pair_score(breakdown), breakdown, bool(ok[0, grow]), why)
+        )
+    return out
+
+
+# -- writing ------------------------------------------------------------------------------------
+def to_pairing(row: PairingRow) -> Pairing:
+    """The pydantic ``Pairing`` of a stored row."""
+    return Pairing(
+        id=row.id,
+        program=row.program_id,
+        learner_id=row.learner_id,
+        guide_id=row.guide_id,
+        score=row.score,
+        breakdown=dict(row.breakdown or {}),
+        status=PairingStatus(row.status),
+        end_reason=row.end_reason,
+        flag=row.flag,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+    )
+
+
+def announce_after_commit(
+    s: Session, registry: Registry | None, rows: Sequence[PairingRow]
+) -> None:
+    """Call ``registry.pairing_created`` for active ``rows`` once ``s`` commits (never on rollback)."""
+    active = [r for r in rows if r.status == PairingStatus.ACTIVE.value]
+    if registry is None or not active:
+        return
+
+    def _fire(_session: Session) -> None:
+        for row in active:
+            registry.pairing_created(to_pairing(row))
+
+    event.listen(s, "after_commit", _fire, once=True)
+
+
+def _open_load(s: Session, program_id: str, guide_id: int) -> int:
+    return int(
+        s.scalar(
+            select(func.count()).where(
+                PairingRow.program_id == program_id,
+                PairingRow.guide_id == guide_id,
+                PairingRow.status.in_(OPEN),
+            )
+        )
+        or 0
+    )
+
+
+def apply(
+    s: Session,
+    program: Program,
+    proposal: Proposal,
+    *,
+    status: str = "active",
+    actor: str = "cli",
+    now: datetime | None = None,
+    registry: Registry | None = None,
+) -> list[PairingRow]:
+    """Store a proposal as pairings (``active`` or ``proposed``), filling only free capacity.
+
+    A pair whose learner meanwhile has an open pairing, or whose guide is meanwhile full, is
+    skipped; existing pairings are never changed. Returns the new rows.
+    """
+    if status not in (PairingStatus.ACTIVE.value, PairingStatus.PROPOSED.value):
+        raise UserError(f"pairings are applied as active or proposed, not {status!r}")
+    ensure_program_row(s, program)
+    free = free_capacity(s, program)  # as it is now, not as it was when proposed
+    waiting = unpaired_learners(s, program)
+    rows: list[PairingRow] = []
+    for pair in proposal.pairs:
+        if pair.learner_id not in waiting or free.get(pair.guide_id, 0) <= 0:
+            continue
+        free[pair.guide_id] -= 1
+        row = PairingRow(
+            program_id=program.id,
+            learner_id=pair.learner_id,
+            guide_id=pair.guide_id,
+            score=pair.score,
+            breakdown=dict(pair.breakdown),
+            status=status,
+            activated_at=now if status == PairingStatus.ACTIVE.value else None,
+        )
+        s.add(row)
+        rows.append(row)
+        waiting.discard(pair.learner_id)
+    s.flush()
+    for row in rows:
+        audit(
+            s,
+            actor,
+            "create_pairing",
+            "pairing",
+            row.id,
+            program=program.id,
+            status=status,
+            learner_id=row.learner_id,
+            guide_id=row.guide_id,
+        )
+    announce_after_commit(s, registry, rows)
+    return rows
+
+
+def match_one(
+    s: Session,
+    program: Program,
+    learner_id: int,
+    registry: Registry | None,
+    *,
+    now: datetime,
+    actor: str = "automation",
+) -> PairingRow | None:
+    """Pair one learner with the best guide that has room, as an ACTIVE pairing.
+
+    Hard constraints, pins and the fairness limit hold as in ``propose``; nobody else is moved.
+    A learner who already has an active pairing in the program gets that one back (so a
+    repeated event changes nothing); None, with nothing written, when no guide fits.
+    """
+    existing = s.scalars(
+        select(PairingRow).where(
+            PairingRow.program_id == program.id,
+            PairingRow.learner_id == learner_id,
+            PairingRow.status == PairingStatus.ACTIVE.value,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    ensure_program_row(s, program)
+    pool = load_pool(s, program, _criteria(registry), now=now, only_learners={learner_id})
+    lrow = pool.learner_row.get(learner_id)
+    if lrow is None:
+        return None
+    choice: tuple[int, bool] | None = None
+    for pl, pg in sorted(pool.pins):
+        grow = pool.guide_row.get(pg)
+        if (
+            pl == learner_id
+            and grow is not None
+            and pool.free[grow] > 0
+            and pool.scorer.allowed(np.array([lrow], dtype=np.int64))[0, grow]
+        ):
+            choice = (grow, True)
+            break
+    if choice is None:
+        guides, scores = full_row(pool.scorer, lrow, program.min_score, pool.free > 0)
+        if pool.limit is not None and guides.size:
+            key = pool.group_of_row(lrow)
+            room = np.array(
+                [pool.group_used.get((g, key), 0) < pool.limit for g in guides.tolist()]
+            )
+            guides, scores = guides[room], scores[room]
+        if guides.size == 0:
+            return None
+        best = int(np.lexsort((guides, -scores))[0])  # highest score; ties: first enrolled
+        choice = (int(guides[best]), False)
+    pair = _pair(pool, lrow, choice[0], pinned=choice[1])
+    row = PairingRow(
+        program_id=program.id,
+        learner_id=learner_id,
+        guide_id=pair.guide_id,
+        score=pair.score,
+        breakdown=pair.breakdown,
+        status=PairingStatus.ACTIVE.value,
+        activated_at=now,
+    )
+    s.add(row)
+    s.flush()
+    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status="active")
+    announce_after_commit(s, registry, [row])
+    return row
+
+
+def get_pairing(s: Session, pairing_id: int | str) -> PairingRow:
+    """The pairing with this id, or ``NotFoundError`` naming it."""
+    text = str(pairing_id).strip()
+    row = s.get(PairingRow, int(text)) if text.isdigit() else None
+    if row is None:
+        raise NotFoundError(f"unknown pairing {text!r}")
+    return row
+
+
+def rematch(
+    s: Session,
+    programs: Mapping[str, Program],
+    pairing_id: int | str,
+    registry: Registry | None,
+    *,
+    reason: str,
+    now: datetime,
+    actor: str = "cli",
+) -> tuple[PairingRow, PairingRow | None]:
+    """End one open pairing with ``reason`` and find the learner a new guide; nobody else moves.
+
+    The old guide is not proposed again (an earlier pairing of the same two people never is).
+    Returns (the ended pairing, the new one or None when no guide fits).
+    """
+    old = get_pairing(s, pairing_id)
+    if old.status not in OPEN:
+        raise UserError(f"pairing {old.id} is {old.status}, not open: nothing to re-match")
+    program = programs.get(old.program_id)
+    if program is None:
+        raise NotFoundError(f"pairing {old.id}: program {old.program_id!r} is not in the config")
+    end_pairing(s, old, reason, now, actor=actor)
+    s.flush()
+    new = match_one(s, program, old.learner_id, registry, now=now, actor=actor)
+    audit(
+        s,
+        actor,
+        "rematch",
+        "pairing",
+        old.id,
+        reason=reason,
+        new_pairing=None if new is None else new.id,
+    )
+    return old, new
+
+
+def reporting_conflict(s: Session, learner_id: int, guide_id: int) -> bool:
+    """True when the guide is the learner's manager or anyone above them."""
+    managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).all())
+    return guide_id in chain_above(managers, learner_id)
