@@ -10,4 +10,7 @@ from coachbridge import hookimpl
 
 @hookimpl
 def coachbridge_register_connectors(register: Callable[[str, Any], None]) -> None:
-    """Not implemented yet."""
+    """The Workday connector: RaaS or staffing REST people, reviews, write-back, webhooks."""
+    from coachbridge_workday.connector import WorkdayConnector
+
+    register("workday", WorkdayConnector)

@@ -1,0 +1,401 @@
+"""HTTP to one Workday tenant: authentication, retries with backoff, and errors in one line.
+
+OAuth 2.0 refresh-token grant at ``POST {base}/ccx/oauth2/{tenant}/token`` (form-encoded, the
+client id and secret in the body); the access token is kept in memory and renewed a minute
+before ``expires_in`` runs out (14 minutes when Workday gives none); a 401 is retried once with
+a fresh token. Without OAuth, HTTP Basic as an Integration System User (RaaS only).
+
+Workday throttles REST with 429 and RaaS/SOAP with 500, without ``Retry-After``: both, and
+every 5xx, are retried with exponential backoff and full jitter, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from coachbridge.errors import ConnectorError
+from coachbridge_workday.config import SERVICE_VERSIONS, WorkdayConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_LIFETIME = 14 * 60.0
+_TOKEN_MARGIN = 60.0
+_BACKOFF_CAP = 60.0
+CONNECT_TIMEOUT = 30.0
+
+#: Security domains that secure the REST resources this connector uses (from Workday's
+#: OpenAPI documents, "Secured by:"), named when Workday answers 403.
+SECURITY_DOMAINS: tuple[tuple[str, str], ...] = (
+    (r"/checkIns", "Worker Data: Check-Ins REST API"),
+    (r"/supervisoryOrganizations/[^/]+/orgChart", "Reports: Organization"),
+    (r"/supervisoryOrganizations", "View: Supervisory Organization"),
+    (r"/workers", "Worker Data: Public Worker Reports"),
+    (r"mentorship", "the mentorship domains of Talent Management (Mentorships)"),
+)
+
+
+class WorkdayHTTPError(ConnectorError):
+    """Workday answered with an error status; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def describe_error_body(response: requests.Response, limit: int = 300) -> str:
+    """Workday's error body in one line: ``{"error": ..., "errors": [...]}``, OAuth or SOAP."""
+    text = _peek_text(response)
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    parts: list[str] = []
+    if isinstance(body, dict):
+        for key in ("error", "error_description", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                parts.append(value.strip())
+        for item in body.get("errors") or []:
+            if isinstance(item, dict) and item.get("error"):
+                extra = f" (field {item['field']})" if item.get("field") else ""
+                parts.append(f"{item['error']}{extra}")
+    elif text.lstrip().startswith("<"):
+        fault = re.search(r"<(?:\w+:)?faultstring[^>]*>(.*?)</", text, re.S)
+        detail = re.search(r"<(?:\w+:)?(?:Detail_)?Message[^>]*>(.*?)</", text, re.S)
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        for match in (fault, detail, title):
+            if match and match.group(1).strip():
+                parts.append(match.group(1).strip())
+    line = "; ".join(dict.fromkeys(parts)) or (text.strip()[:limit] if body is None else "")
+    line = " ".join(line.split())
+    return line[:limit]
+
+
+def _peek_text(response: requests.Response) -> str:
+    try:
+        if response.raw is not None and not response._content_consumed:  # type: ignore[attr-defined]
+            return response.raw.read(65536, decode_content=True).decode("utf-8", "replace")
+        return response.text[:65536]
+    except Exception:  # the error text is a courtesy; never mask the real error
+        return ""
+
+
+class WorkdayClient:
+    """One tenant's HTTP session. ``requests_made`` counts every HTTP request (benchmarks)."""
+
+    def __init__(
+        self,
+        config: WorkdayConfig,
+        connector: str,
+        *,
+        timeout: float = 60.0,
+        user_agent: str = "coachbridge",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.connector = connector
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self._sleep = sleep
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._lock = threading.Lock()
+        self.versions = {
+            "staffing": config.staffing_version,
+            "talentManagement": config.talent_management_version,
+        }
+        self.requests_made = 0
+
+    def __repr__(self) -> str:
+        return f"<WorkdayClient {self.connector!r}>"
+
+    # -- URLs ------------------------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        return self.config.root
+
+    def api_url(self, service: str, path: str, version: str | None = None) -> str:
+        version = version or self.versions[service]
+        return f"{self.root}/ccx/api/{service}/{version}/{self.config.tenant}/{path.lstrip('/')}"
+
+    # -- authentication --------------------------------------------------------------------
+    def _where(self, key: str) -> str:
+        return f"connectors.{self.connector}.{key}"
+
+    def token(self, *, force: bool = False) -> str:
+        """A valid access token (cached; renewed before it expires or when ``force``)."""
+        with self._lock:
+            if not force and self._token and self._clock() < self._token_expires:
+                return self._token
+            cfg = self.config
+            assert cfg.client_secret is not None and cfg.refresh_token is not None
+            url = f"{self.root}/ccx/oauth2/{cfg.tenant}/token"
+            data = {
+                "grant_type": "refresh_token",
+                "refresh_token": cfg.refresh_token.get_secret_value(),
+                "client_id": cfg.client_id or "",
+                "client_secret": cfg.client_secret.get_secret_value(),
+            }
+            response = self._send("POST", url, data=data, auth_mode="none")
+            if response.status_code != 200:
+                self._token_error(response)
+            try:
+                body = response.json()
+                token = body["access_token"]
+                if not isinstance(token, str) or not token:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                raise ConnectorError(
+                    f"connector {self.connector}: the token endpoint {url} did not return an "
+                    "access_token (is base_url/host the tenant's services host?)"
+                ) from None
+            lifetime = DEFAULT_TOKEN_LIFETIME
+            expires_in = body.get("expires_in")
+            if isinstance(expires_in, int | float | str):
+                with contextlib.suppress(ValueError):
+                    lifetime = max(float(expires_in) - _TOKEN_MARGIN, 1.0)
+            self._token = token
+            self._token_expires = self._clock() + lifetime
+            return token
+
+    def _token_error(self, response: requests.Response) -> None:
+        said = describe_error_body(response)
+        code = ""
+        with contextlib.suppress(Exception):
+            code = str(response.json().get("error", ""))
+        if code == "invalid_client" or response.status_code == 401:
+            hint = f"check {self._where('client_id')} and {self._where('client_secret')}"
+        elif code == "invalid_grant":
+            hint = (
+                f"check {self._where('refresh_token')}: it may be revoked, expired or for another "
+                "tenant (generate a new one in Manage Refresh Tokens for Integrations)"
+            )
+        else:
+            hint = f"check {self._where('tenant')} and the OAuth keys"
+        raise ConnectorError(
+            f"connector {self.connector}: Workday refused the OAuth token request "
+            f"(HTTP {response.status_code}{': ' + said if said else ''}); {hint}"
+        )
+
+    def _auth_headers(self, auth_mode: str, force: bool = False) -> dict[str, str]:
+        if auth_mode == "none":
+            return {}
+        if self.config.uses_oauth:
+            return {"Authorization": f"Bearer {self.token(force=force)}"}
+        return {}
+
+    # -- requests --------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        auth_mode: str = "auto",
+        timeout: float | tuple[float, float] | None = None,
+        stream: bool = False,
+        force_token: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One request with retries on 429/5xx and connection failures (not on read timeouts)."""
+        attempt = 0
+        base_headers = dict(kwargs.pop("headers", None) or {})
+        while True:
+            headers = dict(base_headers)
+            headers.update(self._auth_headers(auth_mode, force=force_token and attempt == 0))
+            auth = None
+            if auth_mode != "none" and not self.config.uses_oauth and self.config.password:
+                auth = (self.config.username or "", self.config.password.get_secret_value())
+            self.requests_made += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    auth=auth,
+                    timeout=timeout or (CONNECT_TIMEOUT, self.timeout),
+                    stream=stream,
+                    **kwargs,
+                )
+            except requests.exceptions.ConnectionError as exc:
+                if attempt < self.config.max_retries and not isinstance(
+                    exc, requests.exceptions.ReadTimeout
+                ):
+                    attempt += 1
+                    self._backoff(attempt, f"connection failed ({type(exc).__name__})")
+                    continue
+                raise ConnectorError(
+                    f"connector {self.connector}: cannot reach Workday at {self.root} "
+                    f"({type(exc).__name__}); check {self._where('host')}/base_url and the network"
+                ) from None
+            except requests.exceptions.Timeout:
+                raise ConnectorError(
+                    f"connector {self.connector}: Workday did not answer {method} "
+                    f"{_path(url)} in time; raise {self._where('report_timeout')} for slow reports"
+                ) from None
+            retryable = response.status_code == 429 or response.status_code >= 500
+            if retryable and attempt < self.config.max_retries:
+                attempt += 1
+                response.close()
+                self._backoff(attempt, f"HTTP {response.status_code}")
+                continue
+            return response
+
+    def _backoff(self, attempt: int, why: str) -> None:
+        ceiling = min(_BACKOFF_CAP, self.config.retry_backoff * (2 ** (attempt - 1)))
+        delay = random.uniform(0, ceiling)  # full jitter: many workers do not retry in step
+        log.info("workday %s: %s; retry %d in %.1fs", self.connector, why, attempt, delay)
+        self._sleep(delay)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+        ok: tuple[int, ...] = (200, 201),
+        raise_404: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send with auth and retries; a 401 is retried once with a fresh token; errors raise."""
+        response = self._send(method, url, stream=stream, timeout=timeout, **kwargs)
+        if response.status_code == 401 and self.config.uses_oauth:
+            response.close()
+            response = self._send(
+                method, url, stream=stream, timeout=timeout, force_token=True, **kwargs
+            )
+        if response.status_code in ok or (response.status_code == 404 and not raise_404):
+            return response
+        raise self.error(response, what)
+
+    def error(self, response: requests.Response, what: str) -> WorkdayHTTPError:
+        """A one-line error for a failed response, naming the key or security domain to fix."""
+        status = response.status_code
+        said = describe_error_body(response)
+        response.close()
+        said = f": {said}" if said else ""
+        prefix = f"connector {self.connector}: {what}"
+        if status == 401:
+            keys = (
+                "client_id, client_secret and refresh_token"
+                if self.config.uses_oauth
+                else "username and password"
+            )
+            return WorkdayHTTPError(
+                f"{prefix}: Workday rejected the credentials (HTTP 401{said}); check "
+                f"connectors.{self.connector} {keys}",
+                status,
+            )
+        if status == 403:
+            domain = next(
+                (
+                    name
+                    for pattern, name in SECURITY_DOMAINS
+                    if re.search(pattern, _path(response.url or ""))
+                ),
+                None,
+            )
+            hint = (
+                f"grant the integration user's security group the domain '{domain}'"
+                if domain and "/customreport2/" not in (response.url or "")
+                else "share the report with the integration user and grant its security group "
+                "the domains of the report's data source"
+            )
+            return WorkdayHTTPError(
+                f"{prefix}: the integration user may not see this (HTTP 403{said}); {hint}", status
+            )
+        if status == 429 or status >= 500:
+            return WorkdayHTTPError(
+                f"{prefix}: Workday kept failing (HTTP {status}{said}) after "
+                f"{self.config.max_retries} retries; try again later",
+                status,
+            )
+        return WorkdayHTTPError(f"{prefix}: HTTP {status}{said}", status)
+
+    def api(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Call a REST service; a 404 is retried once on the service's other documented version."""
+        version = self.versions[service]
+        response = self.request(
+            method,
+            self.api_url(service, path, version),
+            what=what,
+            params=params,
+            json=json_body,
+            raise_404=False,
+        )
+        if response.status_code == 404:
+            others = [v for v in SERVICE_VERSIONS[service] if v != version]
+            if not others:
+                raise self.error(response, what)
+            response.close()
+            other = others[0]
+            retry = self.request(
+                method,
+                self.api_url(service, path, other),
+                what=what,
+                params=params,
+                json=json_body,
+                raise_404=False,
+            )
+            if retry.status_code == 404:
+                raise WorkdayHTTPError(
+                    f"connector {self.connector}: {what}: not found (HTTP 404) at {service} "
+                    f"{version} nor {other}: check the id, or "
+                    f"connectors.{self.connector}.{_version_key(service)}",
+                    404,
+                )
+            log.info(
+                "workday %s: %s answers at %s, not %s", self.connector, service, other, version
+            )
+            self.versions[service] = other
+            response = retry
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise ConnectorError(
+                f"connector {self.connector}: {what}: Workday answered with "
+                f"{_kind_of(response)}, not JSON"
+            ) from None
+
+
+def _version_key(service: str) -> str:
+    return {"staffing": "staffing_version", "talentManagement": "talent_management_version"}[
+        service
+    ]
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url).split("?")[0]
+
+
+def _kind_of(response: requests.Response) -> str:
+    ctype = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if "html" in ctype:
+        return "an HTML page"
+    if "xml" in ctype:
+        return "XML"
+    return ctype or "an unknown content type"
