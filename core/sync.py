@@ -164,13 +164,21 @@ def validate_people(
         raise InputDataError(f"{where}: {exc}") from None
 
 
-def _record_values(record: PersonRecord) -> dict[str, Any]:
+def _record_values(record: PersonRecord, *, provided_only: bool = False) -> dict[str, Any]:
+    """Store values from a record. ``provided_only``: just the fields the connector set, so that
+    a source without (say) a skills column, or a second connector for the same person, does not
+    clear what another source said."""
     values = {name: getattr(record, name) for name in _FIELDS}
     values["email_key"] = record.email.lower() if record.email else None
     values["status"] = record.status.value
     values["skills"] = list(record.skills)
     values["interests"] = list(record.interests)
     values["languages"] = list(record.languages)
+    if provided_only:
+        given = set(record.model_fields_set)
+        if "email" in given:
+            given.add("email_key")
+        values = {k: v for k, v in values.items() if k in given}
     return values
 
 
@@ -280,8 +288,8 @@ class Syncer:
                 if candidate is not None and candidate.id not in taken:
                     row = candidate
                     taken.add(candidate.id)
-            values = _record_values(record)
-            if record.status == PersonStatus.INACTIVE and values["termination_date"] is None:
+            values = _record_values(record, provided_only=row is not None)
+            if record.status == PersonStatus.INACTIVE and values.get("termination_date") is None:
                 if row is None or row.status == PersonStatus.ACTIVE.value:
                     values["termination_date"] = self.today
                 else:
@@ -290,9 +298,9 @@ class Syncer:
             change = Change(record.external_id, record.name, diff)
             if row is None:
                 report.new.append(change)
-            elif row.status == "active" and values["status"] == "inactive":
+            elif row.status == "active" and values.get("status") == "inactive":
                 report.leaving.append(change)
-            elif row.status == "inactive" and values["status"] == "active":
+            elif row.status == "inactive" and values.get("status") == "active":
                 report.reactivated.append(change)
             elif diff:
                 report.changed.append(change)
@@ -370,6 +378,8 @@ class Syncer:
         for item in plan:
             if item.absent:  # someone missing from a full snapshot keeps their last known manager
                 continue
+            if item.row is not None and "manager_external_id" not in item.record.model_fields_set:
+                continue  # this source does not know managers: keep the one another source gave
             record = item.record
             target = id_map[record.external_id]
             manager_id = (

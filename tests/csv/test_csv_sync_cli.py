@@ -326,6 +326,11 @@ def test_csv_person_matched_across_connectors(tmp_path: Path, db_url: str, run_c
     by_email = {p["email"].lower(): p for p in listing}
     assert by_email["p2@example.com"]["external_ids"] == {"hr": "2", "payroll": "P-9"}
     assert by_email["new@example.com"]["external_ids"] == {"payroll": "P-7"}
+    # columns payroll.csv does not have leave what hr.csv said alone
+    shared = by_email["p2@example.com"]
+    assert shared["job_title"] == "Engineer" and shared["level"] == 7
+    assert shared["manager_id"] == by_email["p1@example.com"]["id"]
+    assert shared["skills"] == ["python", "sql"] and shared["status"] == "active"
     # the person reached as CONNECTOR:ID from either side is the same
     one = json.loads(cb("people", "show", "payroll:P-9", "--format", "json").stdout)
     other = json.loads(cb("people", "show", "hr:2", "--format", "json").stdout)
