@@ -127,6 +127,21 @@ def _busy_by_person(
     return out
 
 
+def _lock_people(s: Session, person_ids: Iterable[int]) -> dict[int, PersonRow]:
+    """Load (and on PostgreSQL row-lock, in id order) the people whose calendars we change.
+
+    Two processes planning sessions for the same person then run one after the other, so the
+    second sees the first's sessions and cannot double-book. SQLite has one writer anyway.
+    """
+    stmt = (
+        select(PersonRow)
+        .where(PersonRow.id.in_(sorted(set(person_ids))))
+        .order_by(PersonRow.id)
+        .with_for_update()
+    )
+    return {row.id: row for row in s.scalars(stmt)}
+
+
 def conflicts(
     s: Session,
     person_ids: Iterable[int],
@@ -253,9 +268,7 @@ def schedule_pairings(
     if not todo:
         return []
     people_ids = {p.learner_id for p in todo} | {p.guide_id for p in todo}
-    people = {
-        row.id: row for row in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))
-    }
+    people = _lock_people(s, people_ids)
     earliest = _round_up(now)
     planner = _Planner(
         working_hours=program.working_hours,
@@ -454,6 +467,7 @@ def reschedule_session(
         return row
     pairing = s.get(PairingRow, row.pairing_id)
     assert pairing is not None  # foreign key
+    _lock_people(s, (pairing.learner_id, pairing.guide_id))
     busy = conflicts(
         s, (pairing.learner_id, pairing.guide_id), start, row.minutes, exclude_session=row.id
     )

@@ -23,11 +23,12 @@ from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.enrollment import ensure_program_row
-from coachbridge.errors import NotFoundError, UserError
+from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
 from coachbridge.lifecycle import audit
 from coachbridge.people import resolve_person
 from coachbridge.store.tables import GoalRow, PairingRow, PersonRow, ProgramRow, SessionRow
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 SESSION_COLUMNS = (
@@ -124,29 +125,29 @@ def _write_calendars(
     people_ids = {p.learner_id for _, p in found} | {p.guide_id for _, p in found}
     people = {r.id: r for r in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))}
     programs: dict[str, Any] = {}
-    infos: list[SessionInfo] = []
+    by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
     for row, pairing in found:
         if pairing.program_id not in programs:
             programs[pairing.program_id] = _program_for(app, s, pairing.program_id)
         program = programs[pairing.program_id]
         owner = getattr(program, "owner", None)
-        infos.append(
-            SessionInfo(
-                session=row,
-                pairing=pairing,
-                learner=people[pairing.learner_id],
-                guide=people[pairing.guide_id],
-                program=program,
-                owner_email=owner if isinstance(owner, str) and owner else None,
-            )
+        info = SessionInfo(
+            session=row,
+            pairing=pairing,
+            learner=people[pairing.learner_id],
+            guide=people[pairing.guide_id],
+            program=program,
+            owner_email=owner if isinstance(owner, str) and owner else None,
         )
+        by_person[pairing.learner_id].append(info)
+        by_person[pairing.guide_id].append(info)
     written = 0
     for pid in sorted(people_ids):
         person = people[pid]
         if person.forgotten:
             continue
         try:
-            _write_atomic(folder / f"person-{pid}.ics", calendar_for(person, infos))
+            _write_atomic(folder / f"person-{pid}.ics", calendar_for(person, by_person[pid]))
         except OSError as exc:
             raise UserError(f"--ics {folder}: cannot write: {exc.strerror}") from None
         written += 1
@@ -230,22 +231,29 @@ def sessions_schedule(app: App, program_id: str | None) -> None:
         raise UserError("no programs configured: add [[programs]] tables to the config")
     now = _now()
     created: list[tuple[str, list[SessionRow]]] = []
-    with app.database().transaction() as s:
-        for program in programs:
-            ensure_program_row(s, program)
-            created.append((program.id, scheduling.schedule_pairings(s, program, now=now)))
-        models = [
-            SessionModel(
-                id=row.id,
-                pairing_id=row.pairing_id,
-                start=row.start,
-                minutes=row.minutes,
-                status=SessionStatus(row.status),
-                agenda=row.agenda,
-            )
-            for _, rows in created
-            for row in rows
-        ]
+    try:
+        with app.database().transaction() as s:
+            for program in programs:
+                ensure_program_row(s, program)
+                created.append((program.id, scheduling.schedule_pairings(s, program, now=now)))
+            models = [
+                SessionModel(
+                    id=row.id,
+                    pairing_id=row.pairing_id,
+                    start=row.start,
+                    minutes=row.minutes,
+                    status=SessionStatus(row.status),
+                    agenda=row.agenda,
+                )
+                for _, rows in created
+                for row in rows
+            ]
+    except IntegrityError:
+        # Another process planned the same sessions at the same moment; nothing was stored.
+        raise RuntimeFailure(
+            "another process scheduled these sessions at the same time; nothing was changed, "
+            "run the command again"
+        ) from None
     for pid, rows in created:
         pairings = len({r.pairing_id for r in rows})
         click.echo(f"{pid}: {len(rows)} session(s) scheduled for {pairings} pairing(s)")
