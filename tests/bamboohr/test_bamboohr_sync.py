@@ -210,3 +210,62 @@ def test_requests_follow_the_openapi_spec(fake: FakeBambooHR, db: Database) -> N
         assert call.method in ops[call.template], (call.method, call.template)
         for required in ops[call.template][call.method]:
             assert required in call.query, (required, call.template)
+
+
+def write_config(tmp_path, base_url: str, **extra: str):  # type: ignore[no-untyped-def]
+    lines = [
+        "[connectors.bamboo]",
+        'plugin = "bamboohr"',
+        'company_domain = "acme"',
+        'api_key = "${BAMBOO_KEY}"',
+        f'base_url = "{base_url}"',
+        *(f'{k} = "{v}"' for k, v in extra.items()),
+    ]
+    path = tmp_path / "coachbridge.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_cli_check_and_sync_against_the_fake(
+    fake: FakeBambooHR, sqlite_url: str, run_cli, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, fake.host_url)
+    env = {"BAMBOO_KEY": fake.api_key}
+    checked = run_cli("--config", config, "--db", sqlite_url, "check", env=env)
+    assert checked.exit_code == 0, checked.output
+    assert "connector bamboo: ok" in checked.stdout
+    fake.hidden_fields = {"workEmail"}
+    checked = run_cli("--config", config, "--db", sqlite_url, "check", env=env)
+    assert checked.exit_code == 1 and "cannot see these needed fields: workEmail" in checked.stdout
+    fake.hidden_fields = set()
+    synced = run_cli("--config", config, "--db", sqlite_url, "sync", "bamboo", env=env)
+    assert synced.exit_code == 0, synced.output
+    assert "4 new" in synced.stdout
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda fake: setattr(fake, "api_key", "other"), "rejected the API key (401)"),
+        (lambda fake: setattr(fake, "forbidden", True), "refused access (403): "),
+        (lambda fake: setattr(fake, "company", "other-co"), "(unknown company or path)"),
+    ],
+)
+def test_cli_sync_failures_are_one_clear_line(
+    fake: FakeBambooHR,
+    sqlite_url: str,
+    run_cli,
+    tmp_path,
+    mutate,
+    expected: str,  # type: ignore[no-untyped-def]
+) -> None:
+    config = write_config(tmp_path, fake.gateway_url)
+    env = {"BAMBOO_KEY": fake.api_key}
+    assert run_cli("--config", config, "--db", sqlite_url, "sync", env=env).exit_code == 0
+    mutate(fake)
+    result = run_cli("--config", config, "--db", sqlite_url, "sync", "--full", env=env)
+    assert result.exit_code == 1
+    assert expected in result.output and "Traceback" not in result.output
+    assert env["BAMBOO_KEY"] not in result.output
+    people = run_cli("--config", config, "--db", sqlite_url, "people", "--format", "json", env=env)
+    assert len(json.loads(people.stdout)) == 4  # nothing already synced was lost
