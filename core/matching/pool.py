@@ -191,8 +191,13 @@ def load_pool(
     *,
     now: datetime,
     only_learners: set[int] | None = None,
+    include_paired: bool = False,
 ) -> Pool:
-    """Read the program's enrollments, people, pairings and rules into a ``Pool``."""
+    """Read the program's enrollments, people, pairings and rules into a ``Pool``.
+
+    ``include_paired`` keeps learners who already have an open pairing (to score pairs that
+    exist, e.g. when a proposal comes back from a spreadsheet); matching never sets it.
+    """
     check_weights(program, criteria)
     enrollments = list(
         s.scalars(
@@ -220,7 +225,7 @@ def load_pool(
     for e in enrollments:
         if e.opted_out or e.person_id not in people:
             continue
-        if e.role == "learner" and e.person_id not in open_learners:
+        if e.role == "learner" and (include_paired or e.person_id not in open_learners):
             if only_learners is None or e.person_id in only_learners:
                 learners.append(e)
         elif e.role == "guide":
@@ -281,13 +286,10 @@ def load_pool(
             pins.append((rule.learner_id, rule.guide_id))
         elif rule.learner_id in learner_row and rule.guide_id in guide_row:
             forbidden.setdefault(learner_row[rule.learner_id], set()).add(guide_row[rule.guide_id])
-    pinned = set(pins)
-    for p in pairings:  # an earlier pairing of the same two people is never proposed again
-        if (
-            p.learner_id in learner_row
-            and p.guide_id in guide_row
-            and (p.learner_id, p.guide_id) not in pinned
-        ):
+    # An earlier pairing of the same two people is never proposed again, pinned or not: it
+    # ended for a reason, and a re-match must not hand the learner back to the same guide.
+    for p in pairings:
+        if p.learner_id in learner_row and p.guide_id in guide_row:
             forbidden.setdefault(learner_row[p.learner_id], set()).add(guide_row[p.guide_id])
 
     def excluded(rows: NDArray[np.int64]) -> NDArray[np.bool_]:

@@ -123,8 +123,8 @@ def _apply_pins(pool: Pool, proposal: Proposal) -> tuple[set[int], dict[tuple[in
         allowed = pool.scorer.allowed(np.array([lrow], dtype=np.int64))[0, grow]
         if not allowed:
             proposal.warnings.append(
-                f"pin {learner_id}->{guide_id}: the guide is the learner's manager or above "
-                f"(or the same person); pin skipped"
+                f"pin {learner_id}->{guide_id}: the guide is the learner's manager or above, "
+                f"or the two were paired before; pin skipped"
             )
             continue
         if pool.free[grow] <= 0:
