@@ -1,14 +1,429 @@
 """Review events through the rules: enroll, match, schedule, create a goal, notify.
 
-Filled in by the webhook-server work (issue 7); until then events stay ``pending``.
+Each event is handled in one unit of work (``apply_rules`` runs inside the caller's
+transaction), and every effect has a natural key, so processing an event again changes nothing:
+
+* enrollment: unique (program, person, role);
+* pairing: ``source_key = "rule:<event id>:<rule index>"`` (an open pairing of the learner in
+  the program is reused rather than doubled);
+* sessions: unique (pairing, seq); goal: ``source_key = "rule:<event id>:<rule index>:goal"``;
+* notifications: a ``NotificationRow`` per stable key, sent after the commit (at least once).
+
+Callers: ``coachbridge sync`` (events found by a sync after the connector's ``rules_since``) and
+the webhook worker (every delivered event). Events about a person not yet in the store stay
+``unknown_person``; ``retry_unknown_person_events`` runs them once a sync brings the person.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from coachbridge.domain import Program
+from coachbridge.domain.rule import Rule
+from coachbridge.errors import CoachbridgeError, UserError
+from coachbridge.lifecycle import audit
+from coachbridge.reviews import resolve_subject
+from coachbridge.store import Database
+from coachbridge.store.tables import (
+    AuditRow,
+    GoalRow,
+    PairingRow,
+    PersonRow,
+    ReviewEventRow,
+    SessionRow,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from coachbridge.config import Config
+    from coachbridge.notify.dispatch import Dispatcher
+    from coachbridge.plugins import Registry
+
+log = logging.getLogger(__name__)
+
+NO_GUIDE = "no guide available"
+#: Event types about a whole cycle, not a person: recorded, never enrolled.
+CYCLE_EVENT_TYPES = ("review_cycle.launched", "review_cycle.closed")
 
 
-def process_review_events(app: Any, event_ids: Sequence[int]) -> None:
-    """Apply the configured rules to the stored review events ``event_ids`` (idempotent)."""
-    del app, event_ids
+class AutomationContext(Protocol):
+    """What the rules need: the CLI's ``App`` and the worker's runtime both provide it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def database(self) -> Database: ...
+
+
+class RuleFailure(CoachbridgeError):
+    """A rule cannot run as configured (e.g. its program is gone): permanent, not retried."""
+
+    exit_code = 2
+
+
+@dataclass
+class Effects:
+    """What one unit of work did, for the caller to act on after the commit."""
+
+    notification_keys: list[str] = field(default_factory=list)
+    pairings: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def merge(self, other: Effects) -> None:
+        self.notification_keys += other.notification_keys
+        self.pairings += other.pairings
+        self.sessions += other.sessions
+        self.outcomes.update(other.outcomes)
+
+
+class _Capped(Program):
+    """A program whose plan is ``cap`` sessions (a rule's ``sessions = N``)."""
+
+    cap: int = 0
+
+    @property
+    def sessions_planned(self) -> int:
+        return self.cap
+
+
+def _person_facts(person: PersonRow) -> dict[str, Any]:
+    return {
+        "person.id": person.id,
+        "person.name": person.name,
+        "person.email": person.email,
+        "person.job_title": person.job_title,
+        "person.department": person.department,
+        "person.division": person.division,
+        "person.location": person.location,
+        "person.timezone": person.timezone,
+        "person.level": person.level,
+        "person.status": person.status,
+        "person.hire_date": person.hire_date,
+    }
+
+
+def event_facts(event: ReviewEventRow, person: PersonRow | None) -> dict[str, Any]:
+    """The values rule conditions and text placeholders may use."""
+    facts: dict[str, Any] = {
+        "type": event.type,
+        "cycle": event.cycle,
+        "rating": event.rating,
+        "raw_rating": event.raw_rating,
+        "scale_min": event.scale_min,
+        "scale_max": event.scale_max,
+        "completed_at": event.completed_at,
+        "source": event.source,
+    }
+    if person is not None:
+        facts.update(_person_facts(person))
+    return facts
+
+
+def render(template: str, facts: dict[str, Any]) -> str:
+    """Fill ``{cycle}`` and ``{person_department}`` style placeholders (checked at load time)."""
+    values = {key.replace(".", "_"): ("" if v is None else v) for key, v in facts.items()}
+    return template.format_map(values)
+
+
+def _rule_key(index: int, rule: Rule) -> str:
+    return rule.name or f"rules[{index}]"
+
+
+def _in_cooldown(s: Session, rule_key: str, person_id: int, days: int, now: datetime) -> bool:
+    since = now - timedelta(days=days)
+    return (
+        s.scalars(
+            select(AuditRow.id).where(
+                AuditRow.object_type == "rule",
+                AuditRow.action == "rule_fired",
+                AuditRow.object_id == f"{rule_key}:person:{person_id}",
+                AuditRow.at >= since,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _open_pairing(s: Session, program_id: str, learner_id: int) -> PairingRow | None:
+    return s.scalars(
+        select(PairingRow)
+        .where(
+            PairingRow.program_id == program_id,
+            PairingRow.learner_id == learner_id,
+            PairingRow.status.in_(("proposed", "active", "paused")),
+        )
+        .order_by(PairingRow.id)
+    ).first()
+
+
+def _match(
+    s: Session, program: Program, learner_id: int, registry: Registry, now: datetime
+) -> PairingRow | None:
+    from coachbridge.matching.service import match_one
+
+    return match_one(s, program, learner_id, registry, now=now)
+
+
+def _apply_rule(
+    s: Session,
+    ctx: AutomationContext,
+    index: int,
+    rule: Rule,
+    event: ReviewEventRow,
+    person: PersonRow,
+    facts: dict[str, Any],
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+) -> dict[str, Any]:
+    from coachbridge.enrollment import enroll_person
+    from coachbridge.scheduling import schedule_pairings
+
+    key = _rule_key(index, rule)
+    result: dict[str, Any] = {"rule": key, "program": rule.then.enroll}
+    program = ctx.config.programs.get(rule.then.enroll)
+    if program is None:
+        raise RuleFailure(f"{key}: unknown program {rule.then.enroll!r} (not in the config)")
+    if rule.cooldown_days and _in_cooldown(s, key, person.id, rule.cooldown_days, now):
+        result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
+        return result
+    try:
+        enrollment = enroll_person(s, program, person.id, rule.then.role, source="rule")
+    except UserError as exc:  # e.g. the person left: recorded as the outcome, not retried
+        result["result"] = f"not enrolled: {exc}"
+        return result
+    if enrollment.opted_out:
+        result["result"] = "not enrolled: the person opted out of this program"
+        return result
+    result["enrolled"] = rule.then.role.value
+    audit(s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", event_id=event.id)
+    if rule.then.role.value != "learner":
+        result["result"] = "enrolled"
+        return result
+
+    source_key = f"rule:{event.id}:{index}"
+    pairing = s.scalars(select(PairingRow).where(PairingRow.source_key == source_key)).first()
+    pairing = pairing or _open_pairing(s, program.id, person.id)
+    new_pairing = False
+    if pairing is None:
+        pairing = _match(s, program, person.id, ctx.registry, now)
+        if pairing is None:
+            result["result"] = NO_GUIDE
+            return result
+        pairing.source_key = source_key
+        new_pairing = True
+        effects.pairings.append(pairing.id)
+    result.update(pairing_id=pairing.id, guide_id=pairing.guide_id)
+
+    if rule.then.sessions != 0 and pairing.status == "active":
+        plan = program
+        if rule.then.sessions is not None:
+            plan = _Capped(**program.model_dump(), cap=rule.then.sessions)
+        created = schedule_pairings(s, plan, [pairing.id], now=event.completed_at or now)
+        effects.sessions += [row.id for row in created]
+    result["sessions"] = len(
+        list(s.scalars(select(SessionRow.id).where(SessionRow.pairing_id == pairing.id)))
+    )
+
+    if rule.then.goal:
+        goal_key = f"{source_key}:goal"
+        goal = s.scalars(select(GoalRow).where(GoalRow.source_key == goal_key)).first()
+        if goal is None:
+            start = (event.completed_at or now).date()
+            due = program.end or start + timedelta(weeks=program.duration_weeks)
+            goal = GoalRow(
+                owner_id=person.id,
+                pairing_id=pairing.id,
+                program_id=program.id,
+                title=render(rule.then.goal, facts)[:500],
+                due_date=due if isinstance(due, date) else None,
+                source_key=goal_key,
+            )
+            s.add(goal)
+            s.flush()
+        result["goal_id"] = goal.id
+
+    if rule.then.notify and dispatcher is not None and new_pairing:
+        effects.notification_keys += dispatcher.queue_pairing(
+            s, pairing.id, {"learner": pairing.learner_id, "guide": pairing.guide_id}
+        )
+    result["result"] = "paired" if new_pairing else "already paired"
+    return result
+
+
+def _people_from(ctx: AutomationContext, source: str) -> str | None:
+    cfg = ctx.config.connectors.get(source)
+    return getattr(cfg, "people_from", None) if cfg is not None else None
+
+
+def apply_rules(
+    s: Session,
+    ctx: AutomationContext,
+    event: ReviewEventRow,
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> Effects:
+    """Run the config's rules on one stored event inside the caller's transaction. Idempotent.
+
+    ``RuleFailure`` (a rule that cannot run as configured) propagates so the caller can
+    dead-letter the delivery; "no guide available" and similar are recorded as the outcome.
+    """
+    effects = Effects()
+    if event.rules_status not in ("pending", "unknown_person", "failed"):
+        return effects
+    if event.type in CYCLE_EVENT_TYPES and event.person_id is None:
+        event.rules_status = "processed"
+        event.outcome = {"rules": [], "note": "cycle event recorded"}
+        effects.outcomes[event.id] = event.outcome
+        return effects
+    if event.person_id is None:
+        from coachbridge.domain import ReviewEvent
+
+        probe = ReviewEvent(
+            type=event.type,
+            subject_external_id=event.subject_external_id,
+            subject_email=event.subject_email,
+            source=event.source,
+            source_event_id=event.source_event_id,
+        )
+        event.person_id = resolve_subject(s, probe, _people_from(ctx, event.source))
+        if event.person_id is None:
+            event.rules_status = "unknown_person"
+            return effects
+    person = s.get(PersonRow, event.person_id)
+    assert person is not None
+    facts = event_facts(event, person)
+    results = []
+    for index, rule in enumerate(ctx.config.rules):
+        if rule.matches(facts):
+            results.append(
+                _apply_rule(s, ctx, index, rule, event, person, facts, now, dispatcher, effects)
+            )
+    event.rules_status = "processed"
+    event.outcome = {"rules": results}
+    effects.outcomes[event.id] = event.outcome
+    return effects
+
+
+def after_commit(
+    ctx: AutomationContext, effects: Effects, dispatcher: Dispatcher | None = None
+) -> None:
+    """Send the queued notifications and tell observers, once the store has committed."""
+    if dispatcher is not None and effects.notification_keys:
+        dispatcher.send_pending(ctx.database(), effects.notification_keys)
+    if not effects.pairings and not effects.sessions:
+        return
+    from coachbridge.domain import Pairing
+    from coachbridge.domain import Session as SessionModel
+
+    with ctx.database().transaction() as s:
+        for row in s.scalars(select(PairingRow).where(PairingRow.id.in_(effects.pairings))):
+            ctx.registry.pairing_created(
+                Pairing(
+                    id=row.id,
+                    program=row.program_id,
+                    learner_id=row.learner_id,
+                    guide_id=row.guide_id,
+                    score=row.score,
+                    status=row.status,
+                )
+            )
+        for srow in s.scalars(select(SessionRow).where(SessionRow.id.in_(effects.sessions))):
+            try:
+                model = SessionModel(
+                    id=srow.id,
+                    pairing_id=srow.pairing_id,
+                    start=srow.start,
+                    minutes=srow.minutes,
+                    status=srow.status,
+                )
+            except Exception:  # observers are best-effort; a model mismatch must not block
+                log.debug("session %s not passed to observers", srow.id, exc_info=True)
+                continue
+            ctx.registry.session_scheduled(model)
+
+
+def dispatcher_for(ctx: AutomationContext) -> Dispatcher:
+    """The notification dispatcher for the config's ``[notify.*]`` sections."""
+    from coachbridge.notify.dispatch import Dispatcher, build_notifiers
+
+    return Dispatcher(
+        build_notifiers(ctx.config.notify, ctx.registry.notifiers, ctx.config.label)
+    )
+
+
+def process_review_events(
+    app: AutomationContext,
+    event_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    retry_unknown: bool = True,
+) -> dict[int, dict[str, Any]]:
+    """Apply the rules to the stored events ``event_ids``, one transaction each. Idempotent.
+
+    Then (``retry_unknown``) events still waiting for their person are retried, since the sync
+    that called this may have just brought them. Returns the outcome per processed event.
+    """
+    now = now or datetime.now(UTC)
+    db = app.database()
+    dispatcher = dispatcher_for(app)
+    outcomes: dict[int, dict[str, Any]] = {}
+    for event_id in event_ids:
+        with db.transaction() as s:
+            event = s.get(ReviewEventRow, event_id)
+            if event is None:
+                continue
+            try:
+                effects = apply_rules(s, app, event, now=now, dispatcher=dispatcher)
+            except RuleFailure as exc:
+                event.rules_status = "failed"
+                event.outcome = {"error": str(exc)}
+                log.warning("review event %s: %s", event_id, exc)
+                continue
+        outcomes.update(effects.outcomes)
+        after_commit(app, effects, dispatcher)
+    if retry_unknown:
+        outcomes.update(retry_unknown_person_events(app, now=now, dispatcher=dispatcher))
+    return outcomes
+
+
+def retry_unknown_person_events(
+    app: AutomationContext, *, now: datetime | None = None, dispatcher: Dispatcher | None = None
+) -> dict[int, dict[str, Any]]:
+    """Run the rules on events whose person was unknown and is now in the store."""
+    now = now or datetime.now(UTC)
+    db = app.database()
+    dispatcher = dispatcher or dispatcher_for(app)
+    with db.transaction() as s:
+        ids = list(
+            s.scalars(
+                select(ReviewEventRow.id)
+                .where(ReviewEventRow.rules_status == "unknown_person")
+                .order_by(ReviewEventRow.id)
+            )
+        )
+    outcomes: dict[int, dict[str, Any]] = {}
+    for event_id in ids:
+        with db.transaction() as s:
+            event = s.get(ReviewEventRow, event_id)
+            if event is None or event.rules_status != "unknown_person":
+                continue
+            try:
+                effects = apply_rules(s, app, event, now=now, dispatcher=dispatcher)
+            except RuleFailure as exc:
+                event.rules_status = "failed"
+                event.outcome = {"error": str(exc)}
+                continue
+        outcomes.update(effects.outcomes)
+        after_commit(app, effects, dispatcher)
+    return outcomes

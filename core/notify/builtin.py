@@ -28,3 +28,6 @@ class LogNotifier(Notifier):
 @hookimpl(trylast=True)
 def coachbridge_register_notifiers(register: Callable[[str, type[Notifier]], None]) -> None:
     register("log", LogNotifier)
+    from coachbridge.notify.smtp import SmtpNotifier
+
+    register("smtp", SmtpNotifier)

@@ -1,0 +1,154 @@
+"""``serve``, ``worker`` and ``events list|replay``: the webhook server and its inbox."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+import click
+from coachbridge.cli import cli
+from coachbridge.cli.app import App, pass_app
+from coachbridge.cli.output import emit, format_option
+from coachbridge.errors import NotFoundError, UserError
+from coachbridge.store.tables import InboxRow
+from sqlalchemy import select
+
+STATUSES = ("pending", "processing", "done", "failed", "dead", "purged")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [server] host).")
+@click.option("--port", type=int, default=None, help="Port (default: [server] port).")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+@click.option(
+    "--worker/--no-worker",
+    "with_worker",
+    default=None,
+    help="Run the inbox worker in this process (default: yes with SQLite, no with PostgreSQL).",
+)
+@click.option("--processes", type=int, default=None, help="gunicorn processes (PostgreSQL).")
+@pass_app
+def serve(
+    app: App,
+    host: str | None,
+    port: int | None,
+    dev: bool,
+    with_worker: bool | None,
+    processes: int | None,
+) -> None:
+    """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
+    from coachbridge_webhooks.serve import serve as run
+
+    app.database()  # checks the schema (and creates a new SQLite file) before forking
+    settings = app.config.server
+    run(
+        app.config,
+        app.database_url,
+        host=host or settings.host,
+        port=port or settings.port,
+        dev=dev,
+        with_worker=with_worker,
+        processes=processes,
+    )
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls.")
+@pass_app
+def worker(app: App, once: bool, poll: float) -> None:
+    """Drain the inbox, apply the rules and run scheduled syncs until stopped (SIGTERM/Ctrl-C)."""
+    from coachbridge_webhooks.runtime import Runtime
+    from coachbridge_webhooks.worker import Worker
+
+    rt = Runtime(config=app.config, registry=app.registry, db=app.database())
+    w = Worker(rt, poll_seconds=poll)
+    if once:
+        w.housekeeping()
+        count = w.drain()
+        click.echo(f"processed {count} deliveries")
+        return
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run_forever()
+
+
+@cli.group()
+def events() -> None:
+    """Webhook deliveries in the inbox: list them, re-run failed ones."""
+
+
+def _row(row: InboxRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "connector": row.connector,
+        "delivery_id": row.delivery_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "received_at": row.received_at,
+        "processed_at": row.processed_at,
+        "next_attempt_at": row.next_attempt_at,
+        "last_error": row.last_error,
+    }
+
+
+@events.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@format_option()
+@pass_app
+def list_events(app: App, status: str | None, limit: int, fmt: str) -> None:
+    """Show deliveries, newest first (never their bodies)."""
+    with app.database().transaction() as s:
+        stmt = select(InboxRow).order_by(InboxRow.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(InboxRow.status == status)
+        rows = [_row(r) for r in s.scalars(stmt)]
+    emit(
+        rows,
+        fmt,
+        [
+            "id",
+            "connector",
+            "delivery_id",
+            "status",
+            "attempts",
+            "received_at",
+            "processed_at",
+            "next_attempt_at",
+            "last_error",
+        ],
+    )
+
+
+@events.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--failed", is_flag=True, help="Every failed and dead-lettered delivery.")
+@click.option("--now", "run_now", is_flag=True, help="Process them here at once.")
+@pass_app
+def replay_events(app: App, ids: tuple[int, ...], failed: bool, run_now: bool) -> None:
+    """Queue deliveries again (by id, or --failed); a worker processes them (or --now)."""
+    from coachbridge_webhooks import inbox
+
+    if bool(ids) == failed:
+        raise UserError("give delivery ids or --failed (not both)")
+    db = app.database()
+    if ids:
+        with db.transaction() as s:
+            found = set(s.scalars(select(InboxRow.id).where(InboxRow.id.in_(ids))))
+        missing = sorted(set(ids) - found)
+        if missing:
+            raise NotFoundError(f"unknown delivery id(s): {', '.join(map(str, missing))}")
+    count = inbox.replay(db, list(ids) if ids else None, failed=failed)
+    click.echo(f"queued {count} deliveries again")
+    if run_now:
+        from coachbridge_webhooks.runtime import Runtime
+        from coachbridge_webhooks.worker import Worker
+
+        w = Worker(Runtime(config=app.config, registry=app.registry, db=db), scheduler=False)
+        click.echo(f"processed {w.drain()} deliveries")

@@ -1,0 +1,136 @@
+"""Sending notifications at least once, each recognisable by its stable key.
+
+1. Inside the unit of work that creates a pairing, ``queue`` records one ``NotificationRow`` per
+   channel and recipient (status ``pending``), keyed by a stable key. The key is unique, so
+   re-processing an event queues nothing new.
+2. After that transaction commits, ``send_pending`` builds each message from the store, sends
+   it and marks the row ``sent``/``skipped``/``failed``. A crash between sending and marking
+   leaves the row ``pending``; the next run sends it again with the same key (and the same
+   ``Message-ID`` for mail), so the repeat is recognisable rather than a second, different mail.
+
+On PostgreSQL a row is locked (``FOR UPDATE SKIP LOCKED``) while it is sent, so two workers never
+send the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from coachbridge.config import validation_problems
+from coachbridge.errors import CoachbridgeError, ConfigError
+from coachbridge.notify.base import Notifier
+from coachbridge.notify.messages import pairing_key, pairing_message
+from coachbridge.store import Database
+from coachbridge.store.tables import NotificationRow
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("coachbridge.notify")
+
+
+def build_notifiers(
+    sections: Mapping[str, Mapping[str, Any]],
+    classes: Mapping[str, type[Notifier]],
+    file: str = "config",
+) -> dict[str, Notifier]:
+    """One notifier per ``[notify.<name>]`` section; just ``log`` when there is none.
+
+    Every problem is a ``ConfigError`` naming ``notify.<name>.<field>``.
+    """
+    if not sections:
+        sections = {"log": {}}
+    problems: list[str] = []
+    out: dict[str, Notifier] = {}
+    for name, section in sections.items():
+        cls = classes.get(name)
+        if cls is None:
+            known = ", ".join(sorted(classes)) or "none installed"
+            problems.append(f"{file}: notify.{name}: unknown notifier (installed: {known})")
+            continue
+        try:
+            out[name] = cls(cls.config_model.model_validate(dict(section)))
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, file, ("notify", name)))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+class Dispatcher:
+    """Queues and sends notifications over every configured channel."""
+
+    def __init__(self, notifiers: Mapping[str, Notifier]) -> None:
+        self.notifiers = dict(notifiers)
+
+    def __repr__(self) -> str:
+        return f"<Dispatcher {sorted(self.notifiers)}>"
+
+    def queue_pairing(self, s: Session, pairing_id: int, people: Mapping[str, int]) -> list[str]:
+        """Queue the pairing message for each side (``{"learner": id, "guide": id}``); keys back."""
+        keys = []
+        for role, person_id in people.items():
+            for channel in self.notifiers:
+                key = pairing_key(pairing_id, role, channel)
+                keys.append(key)
+                if s.scalars(select(NotificationRow.id).where(NotificationRow.key == key)).first():
+                    continue
+                s.add(
+                    NotificationRow(
+                        key=key,
+                        channel=channel,
+                        recipient_id=person_id,
+                        subject=f"pairing {pairing_id} ({role})",
+                        status="pending",
+                    )
+                )
+        s.flush()
+        return keys
+
+    def send_pending(self, db: Database, keys: Iterable[str] | None = None, limit: int = 200) -> int:
+        """Send pending notifications (the given keys, or any); returns how many were handled."""
+        with db.transaction() as s:
+            stmt = select(NotificationRow.id).where(NotificationRow.status == "pending")
+            if keys is not None:
+                stmt = stmt.where(NotificationRow.key.in_(list(keys)))
+            ids = list(s.scalars(stmt.order_by(NotificationRow.id).limit(limit)))
+        handled = 0
+        for row_id in ids:
+            with db.transaction() as s:
+                row = s.scalars(
+                    select(NotificationRow)
+                    .where(NotificationRow.id == row_id, NotificationRow.status == "pending")
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if row is None:  # sent meanwhile by another worker
+                    continue
+                self._send_row(s, row)
+                handled += 1
+        return handled
+
+    def _send_row(self, s: Session, row: NotificationRow) -> None:
+        notifier = self.notifiers.get(row.channel)
+        if notifier is None:
+            row.status, row.detail = "skipped", f"channel {row.channel!r} is not configured"
+            return
+        message = pairing_message(s, row.key)
+        if message is None:
+            row.status, row.detail = "skipped", "nothing to send (pairing or person gone)"
+            return
+        row.subject = message.subject[:500]
+        try:
+            result = notifier.send(message)
+        except CoachbridgeError as exc:
+            row.status, row.detail = "failed", str(exc)[:1000]
+            log.warning("notification %s failed: %s", row.key, exc)
+            return
+        except Exception as exc:  # a plugin channel's bug must not stop the worker
+            row.status, row.detail = "failed", f"{type(exc).__name__}"
+            log.exception("notifier %s failed on %s", row.channel, row.key)
+            return
+        row.status = "skipped" if result.startswith("skipped") else "sent"
+        row.detail = result[:1000]
+        row.sent_at = datetime.now(UTC)

@@ -1,0 +1,107 @@
+"""What coachbridge tells people, rebuilt from the store whenever a message is (re)sent.
+
+Messages are not stored: a notification row holds only its stable key, and the text is built
+from the pairing and its sessions at send time, so no copy of personal data sits in a queue.
+Private session notes are never part of any message.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from coachbridge.notify.base import Attachment, Message
+from coachbridge.store.tables import PairingRow, PersonRow, ProgramRow, SessionRow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+
+def pairing_key(pairing_id: int, role: str, channel: str) -> str:
+    """The stable key of the "you have been paired" message to one side of a pairing."""
+    return f"pairing:{pairing_id}:{role}:{channel}"
+
+
+def parse_pairing_key(key: str) -> tuple[int, str] | None:
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != "pairing" or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2]
+
+
+def _zone(person: PersonRow) -> ZoneInfo:
+    try:
+        return ZoneInfo(person.timezone) if person.timezone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def pairing_message(s: Session, key: str) -> Message | None:
+    """The message for ``key``, or None when its pairing or person no longer exists."""
+    parsed = parse_pairing_key(key)
+    if parsed is None:
+        return None
+    pairing_id, role = parsed
+    pairing = s.get(PairingRow, pairing_id)
+    if pairing is None:
+        return None
+    learner = s.get(PersonRow, pairing.learner_id)
+    guide = s.get(PersonRow, pairing.guide_id)
+    if learner is None or guide is None:
+        return None
+    program = s.get(ProgramRow, pairing.program_id)
+    program_name = program.name if program else pairing.program_id
+    kind = program.kind if program else "coaching"
+    guide_word = "mentor" if kind == "mentoring" else "coach"
+    me, other = (learner, guide) if role == "learner" else (guide, learner)
+    sessions = list(
+        s.scalars(
+            select(SessionRow)
+            .where(SessionRow.pairing_id == pairing_id, SessionRow.status == "scheduled")
+            .order_by(SessionRow.start)
+        )
+    )
+    zone = _zone(me)
+    lines = [f"Hello {me.preferred_name or me.first_name or me.name},", ""]
+    if role == "learner":
+        lines.append(
+            f"you are now part of {program_name}. Your {guide_word} is {guide.name}"
+            + (f" ({guide.job_title})" if guide.job_title else "")
+            + "."
+        )
+    else:
+        lines.append(
+            f"thank you for being a {guide_word} in {program_name}. You will be working with "
+            f"{learner.name}" + (f" ({learner.job_title})" if learner.job_title else "") + "."
+        )
+    if sessions:
+        lines += ["", "Your sessions (also attached as a calendar invitation):"]
+        for row in sessions:
+            local = row.start.astimezone(zone)
+            lines.append(f"  - {local:%A %d %B %Y, %H:%M} {zone.key} ({row.minutes} minutes)")
+    lines += [
+        "",
+        f"You can reach {other.name} at {other.email}." if other.email else "",
+        "",
+        "Good luck, and enjoy the conversations.",
+    ]
+    attachments = []
+    if sessions:
+        from coachbridge.calendar_ics import invitation_for_sessions
+
+        attachments.append(
+            Attachment(
+                filename="sessions.ics",
+                content_type="text/calendar",
+                data=invitation_for_sessions(sessions, pairing, learner, guide, program),
+            )
+        )
+    return Message(
+        key=key,
+        to_name=me.name,
+        to_email=me.email,
+        subject=f"{program_name}: your {guide_word} pairing"
+        if role == "learner"
+        else f"{program_name}: you have a new {'mentee' if kind == 'mentoring' else 'coachee'}",
+        body="\n".join(lines).replace("\n\n\n", "\n\n") + "\n",
+        attachments=attachments,
+        recipient_id=me.id,
+    )

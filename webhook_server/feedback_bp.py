@@ -1,0 +1,194 @@
+"""The session feedback form: ``GET``/``POST /feedback/<token>``, no login, no JavaScript.
+
+The token in the address is signed, names one session and one person, expires after 14 days
+and works once. The form carries a nonce derived from the token (HMAC with the server secret),
+so a post must come from a page that was served for that very link; a cross-site form cannot
+know it. Every bad link or answer gets a plain page with a 4xx status, never a 500.
+
+Register with ``app.register_blueprint(feedback)``; the app must hold the runtime
+(``app.extensions["coachbridge"]``: ``.config`` and ``.database()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable, UserError
+from coachbridge.feedback import (
+    LinkError,
+    Outcome,
+    answer_link,
+    check_form_nonce,
+    form_nonce,
+    link_state,
+    open_link,
+    own_private_note,
+    read_token,
+)
+from flask import Blueprint, Response, current_app, make_response, render_template, request
+
+log = logging.getLogger("coachbridge.feedback")
+
+feedback = Blueprint("feedback", __name__, template_folder="templates")
+
+_HEADERS = {
+    # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+RATINGS = (
+    (1, "1 – poor"),
+    (2, "2 – fair"),
+    (3, "3 – good"),
+    (4, "4 – very good"),
+    (5, "5 – excellent"),
+)
+OUTCOMES = (
+    (Outcome.HELD.value, "Yes, it was held"),
+    (Outcome.MISSED.value, "No, it was missed"),
+    (Outcome.RESCHEDULED.value, "It was moved to another time"),
+)
+
+
+def _runtime() -> Any:
+    return current_app.extensions["coachbridge"]
+
+
+def _page(template: str, status: int, **context: Any) -> Response:
+    response = make_response(render_template(template, **context), status)
+    response.headers.update(_HEADERS)
+    return response
+
+
+def _message(status: int, title: str, text: str, note: str | None = None) -> Response:
+    return _page("feedback_message.html", status, title=title, text=text, note=note)
+
+
+def _form(
+    token: str,
+    secret: Any,
+    context: dict[str, Any],
+    status: int = 200,
+    error: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    return _page(
+        "feedback_form.html",
+        status,
+        token=token,
+        nonce=form_nonce(secret, token),
+        ratings=RATINGS,
+        outcomes=OUTCOMES,
+        error=error,
+        values=values or {},
+        **context,
+    )
+
+
+@feedback.route("/feedback/<token>", methods=["GET", "POST"])
+def feedback_page(token: str) -> Response:
+    """Show the form for a valid unused link, or record its answer."""
+    try:
+        return _handle(token)
+    except LinkError as exc:
+        return _message(exc.status, "This link cannot be used", str(exc))
+    except ConfigError:
+        log.warning("feedback form: [server] secret_key is not set")
+        return _message(503, "Feedback is not available", "Please try again later.")
+    except DatabaseUnavailable:
+        return _message(503, "Feedback is not available", "Please try again in a few minutes.")
+
+
+def _handle(token: str) -> Response:
+    rt = _runtime()
+    secret = rt.config.server.secret_key
+    if secret is None:
+        raise ConfigError("[server] secret_key is not set")
+    if len(token) > 1000:
+        return _message(404, "This link cannot be used", "this feedback link is not valid")
+    link = read_token(secret, token)
+    db = rt.database()
+    with db.transaction() as s:
+        session, pairing, _person = open_link(s, link)
+        used = link_state(s, link)
+        note = own_private_note(s, link) if used is not None else None
+        context = {
+            "session_date": f"{session.start:%A %d %B %Y}",
+            "program": pairing.program_id,
+        }
+    if used is not None:
+        return _message(
+            409,
+            "You have already answered",
+            "This link has been used; each link works once. Thank you for your answer.",
+            note=note,
+        )
+    if request.method == "GET":
+        return _form(token, secret, context)
+    form = request.form
+    if not check_form_nonce(secret, token, form.get("nonce")):
+        return _message(
+            400, "Please use the form", "This answer did not come from the feedback form."
+        )
+    outcome = form.get("outcome", "")
+    rating = form.get("rating") or None
+    comment = form.get("comment")
+    private_note = form.get("private_note")
+    values = {
+        "outcome": outcome,
+        "rating": rating,
+        "comment": comment,
+        "private_note": private_note,
+    }
+    if outcome not in {o for o, _ in OUTCOMES}:
+        return _form(token, secret, context, 400, "Say whether the session happened.", values)
+    if outcome == Outcome.HELD.value and rating is None:
+        return _form(token, secret, context, 400, "Choose a rating from 1 to 5.", values)
+    try:
+        with db.transaction() as s:
+            answer_link(
+                s,
+                link,
+                outcome=outcome,
+                rating=rating,
+                comment=comment,
+                private_note=private_note,
+                now=datetime.now(UTC),
+            )
+    except LinkError:
+        raise
+    except UserError as exc:
+        return _form(token, secret, context, 400, str(exc), values)
+    except CoachbridgeError as exc:
+        log.warning("feedback answer failed: %s", exc)
+        return _message(503, "Feedback is not available", "Please try again later.")
+    text = {
+        Outcome.HELD.value: "Your answer has been recorded. Thank you!",
+        Outcome.MISSED.value: "Recorded: the session was missed. Thank you for telling us.",
+        Outcome.RESCHEDULED.value: "Recorded: the session moved. Thank you for telling us.",
+    }[outcome]
+    return _message(200, "Thank you", text, note=(private_note or "").strip() or None)
+
+
+def _register_daily_job() -> None:
+    """Give the worker's scheduler the daily health check (nudges and the inbox purge)."""
+    from coachbridge_webhooks.scheduler import register_daily_job
+
+    def program_health(ctx: Any) -> None:
+        from coachbridge.health import counts_by_condition, run_daily
+
+        nudges, purged = run_daily(ctx, now=datetime.now(UTC))
+        log.info("program health: %s; %d inbox bodies purged", counts_by_condition(nudges), purged)
+
+    register_daily_job("program-health", program_health)
+
+
+_register_daily_job()

@@ -1,0 +1,139 @@
+"""HTTP endpoints: health (``/healthz``, ``/readyz``) and deliveries (``/webhooks/<connector>``).
+
+Delivery checks run in the order DESIGN.md fixes: 404 unknown connector, 413 body too large,
+415 wrong content type, 401 signature, 400 malformed, then 202 new / 200 duplicate. Error
+bodies are one generic line; the reason goes to the log, never to the sender.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from coachbridge.connectors import Connector, WebhookRejected
+from coachbridge.errors import CoachbridgeError, DatabaseUnavailable, NotFoundError
+from coachbridge_webhooks import inbox
+from coachbridge_webhooks.runtime import Runtime
+from flask import Blueprint, Response, current_app, jsonify, request
+
+log = logging.getLogger("coachbridge.server")
+
+health = Blueprint("health", __name__)
+webhooks = Blueprint("webhooks", __name__)
+
+MESSAGES = {
+    400: "malformed delivery",
+    401: "signature missing, invalid or stale",
+    404: "not found",
+    405: "method not allowed",
+    413: "body too large",
+    415: "unsupported content type",
+    500: "internal error",
+    503: "service unavailable",
+}
+
+
+def error(status: int) -> tuple[Response, int]:
+    """The generic JSON error body for ``status``."""
+    return jsonify(error=MESSAGES.get(status, "error")), status
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["coachbridge"]
+    return rt
+
+
+@health.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """The process is up."""
+    return jsonify(status="ok"), 200
+
+
+@health.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """The database answers and its schema is at the latest migration."""
+    db = runtime().db
+    try:
+        current, head = db.current_revision(), db.head_revision()
+    except CoachbridgeError:
+        return jsonify(status="unavailable", database="unreachable"), 503
+    except Exception:
+        log.exception("readiness check failed")
+        return jsonify(status="unavailable", database="error"), 503
+    if current != head:
+        return jsonify(status="unavailable", database="migrations pending"), 503
+    return jsonify(status="ok", database="ok"), 200
+
+
+def _connector(name: str) -> Connector | None:
+    try:
+        connector = runtime().connector(name)
+    except NotFoundError:
+        return None
+    return connector if connector.supports_webhooks else None
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The raw body, or None when it is larger than ``limit`` (read at most ``limit + 1``)."""
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(chunks)
+
+
+@webhooks.post("/webhooks/<name>")
+def receive(name: str) -> tuple[Response, int]:
+    """Verify, then store the delivery in the inbox; the worker does the rest."""
+    rt = runtime()
+    connector = _connector(name)
+    if connector is None:
+        return error(404)
+    limit = rt.config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error(413)
+    body = _read_body(limit)
+    if body is None:
+        return error(413)
+    if request.mimetype not in connector.webhook_content_types:
+        return error(415)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        delivery_id = connector.verify_webhook(headers, body)
+    except WebhookRejected as exc:
+        log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
+        return error(exc.status if exc.status in MESSAGES else 401)
+    except Exception:  # a connector bug must not turn bad input into a 500
+        log.exception("webhook %s: verification raised", name)
+        return error(401)
+    try:
+        connector.parse_webhook(headers, body)
+    except WebhookRejected as exc:
+        log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
+        return error(exc.status if exc.status in MESSAGES else 400)
+    except Exception:
+        log.exception("webhook %s: parsing raised", name)
+        return error(400)
+    delivery_id = delivery_id or inbox.body_digest(body)
+    try:
+        new = inbox.accept(rt.db, name, delivery_id, request.mimetype, body)
+    except DatabaseUnavailable as exc:
+        log.error("webhook %s: %s", name, exc)
+        return error(503)
+    if new:
+        wake = current_app.extensions.get("coachbridge_wake")
+        if wake is not None:
+            wake.set()
+        return jsonify(status="accepted", delivery_id=delivery_id), 202
+    return jsonify(status="duplicate", delivery_id=delivery_id), 200
+
+
+@webhooks.post("/_bench/bare")
+def bare() -> tuple[Response, int]:
+    """Benchmark ceiling: no verification, no write (registered only when enabled)."""
+    request.get_data()
+    return jsonify(status="accepted"), 202

@@ -1,0 +1,86 @@
+"""Running the app: gunicorn in production, Flask's own server with ``--dev``.
+
+With SQLite (the single-machine default) one gunicorn process serves with threads and runs
+the inbox worker as a thread beside them, so nothing else must be started; several processes
+writing one SQLite file gain nothing. With PostgreSQL gunicorn runs ``[server] workers``
+processes and the inbox is drained by ``coachbridge worker`` processes (``--with-worker`` adds
+one in-process worker per serving process, which is safe there thanks to row locks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from coachbridge.config import Config
+from coachbridge.plugins import Registry
+from coachbridge.store import Database
+from coachbridge_webhooks.app import create_app
+from coachbridge_webhooks.worker import Worker, run_in_thread
+from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger("coachbridge.server")
+
+
+def _build(config: Config, db_url: str, with_worker: bool, registry: Registry | None = None) -> Any:
+    database = Database(db_url)
+    database.ensure_current()
+    wake = threading.Event() if with_worker else None
+    app = create_app(config, database=database, registry=registry, wake=wake)
+    if with_worker:
+        worker = Worker(app.extensions["coachbridge"])
+        worker.wake = wake  # type: ignore[assignment]
+        run_in_thread(worker)
+        app.extensions["coachbridge_worker"] = worker
+    return app
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any], loader: Any) -> None:
+        self.options = options
+        self.loader = loader
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Called in each worker process after the fork: engines and threads are made there.
+        return self.loader()
+
+
+def serve(
+    config: Config,
+    db_url: str,
+    *,
+    host: str,
+    port: int,
+    dev: bool = False,
+    with_worker: bool | None = None,
+    processes: int | None = None,
+    threads: int = 8,
+) -> None:
+    """Serve until interrupted."""
+    is_sqlite = db_url.startswith("sqlite")
+    if with_worker is None:
+        with_worker = is_sqlite
+    if dev:
+        app = _build(config, db_url, with_worker)
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        return
+    workers = 1 if is_sqlite else (processes or config.server.workers)
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 60,
+        "graceful_timeout": 10,
+    }
+    _Gunicorn(options, lambda: _build(config, db_url, with_worker)).run()

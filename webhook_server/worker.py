@@ -1,0 +1,209 @@
+"""The worker: drains the inbox, applies the rules, runs scheduled work.
+
+One delivery is one unit of work: the row is re-read under a row lock and, in the same
+transaction, parsed, its review events stored, the rules applied and the row marked ``done``.
+A crash anywhere before the commit rolls all of it back; the claim's lease then expires and
+the delivery is processed again from scratch, so its store effects happen exactly once.
+Notifications are sent after the commit (at least once, by stable key).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from coachbridge.automation import (
+    Effects,
+    RuleFailure,
+    after_commit,
+    apply_rules,
+    dispatcher_for,
+    retry_unknown_person_events,
+)
+from coachbridge.connectors import WebhookRejected
+from coachbridge.domain import ReviewEvent
+from coachbridge.errors import CoachbridgeError, UserError
+from coachbridge.notify.dispatch import Dispatcher
+from coachbridge.reviews import store_review_event
+from coachbridge.store.tables import InboxRow
+from coachbridge_webhooks import inbox
+from coachbridge_webhooks.runtime import Runtime
+from coachbridge_webhooks.scheduler import Scheduler
+from sqlalchemy import select
+
+log = logging.getLogger("coachbridge.worker")
+
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Processes deliveries for one process (or thread). Safe to run many on PostgreSQL."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        worker_id: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        batch: int = 20,
+        poll_seconds: float = 1.0,
+        housekeeping_seconds: float = 30.0,
+        scheduler: bool = True,
+    ) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+        self.worker_id = worker_id or make_worker_id()
+        self.lease = lease
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.housekeeping_seconds = housekeeping_seconds
+        self.max_attempts = runtime.config.server.max_attempts
+        self.dispatcher: Dispatcher = dispatcher_for(runtime)
+        self.scheduler = Scheduler(runtime, self.worker_id) if scheduler else None
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._last_housekeeping = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.worker_id}>"
+
+    # -- the loop --------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Claim and process one batch of due deliveries; returns how many were claimed."""
+        ids = inbox.claim(self.db, self.worker_id, lease=self.lease, limit=self.batch)
+        for row_id in ids:
+            if self.stopping.is_set():
+                break
+            self.process(row_id)
+        return len(ids)
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Process until nothing is due (tests, ``events replay``); returns the count."""
+        total = 0
+        for _ in range(max_rounds):
+            got = self.run_once()
+            total += got
+            if got == 0:
+                break
+        return total
+
+    def housekeeping(self) -> None:
+        """Scheduled syncs and daily jobs, unsent notifications, events waiting for a person."""
+        if self.scheduler is not None:
+            self.scheduler.tick()
+        self.dispatcher.send_pending(self.db)
+        retry_unknown_person_events(self.runtime, dispatcher=self.dispatcher)
+
+    def run_forever(self) -> None:
+        """Loop until ``stop()``; errors of one round are logged and the loop goes on."""
+        log.info("worker %s started", self.worker_id)
+        while not self.stopping.is_set():
+            got = 0
+            try:
+                if time.monotonic() - self._last_housekeeping >= self.housekeeping_seconds:
+                    self._last_housekeeping = time.monotonic()
+                    self.housekeeping()
+                got = self.run_once()
+            except CoachbridgeError as exc:  # e.g. the database is briefly unreachable
+                log.warning("worker round failed: %s", exc)
+            except Exception:
+                log.exception("worker round failed")
+            if got == 0:
+                self.wake.wait(self.poll_seconds)
+                self.wake.clear()
+        log.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    # -- one delivery ----------------------------------------------------------------------
+    def process(self, row_id: int) -> str | None:
+        """Process one claimed delivery; returns its new status (None: the lease was lost)."""
+        try:
+            effects = self._process(row_id)
+        except (WebhookRejected, RuleFailure, UserError) as exc:
+            reason = exc.reason if isinstance(exc, WebhookRejected) else str(exc)
+            log.warning("delivery %s: %s (dead-lettered)", row_id, reason)
+            return inbox.settle_failure(
+                self.db,
+                row_id,
+                self.worker_id,
+                reason,
+                max_attempts=self.max_attempts,
+                permanent=True,
+            )
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+            log.warning("delivery %s failed: %s", row_id, reason, exc_info=True)
+            return inbox.settle_failure(
+                self.db, row_id, self.worker_id, reason, max_attempts=self.max_attempts
+            )
+        if effects is None:
+            return None
+        try:
+            after_commit(self.runtime, effects, self.dispatcher)
+        except Exception:  # the store is committed; unsent mail is retried by housekeeping
+            log.exception("delivery %s: after-commit work failed", row_id)
+        return "done"
+
+    def _process(self, row_id: int) -> Effects | None:
+        now = datetime.now(UTC)
+        with self.db.transaction() as s:
+            row = s.scalars(
+                select(InboxRow)
+                .where(
+                    InboxRow.id == row_id,
+                    InboxRow.status == "processing",
+                    InboxRow.locked_by == self.worker_id,
+                )
+                .with_for_update()
+            ).first()
+            if row is None:  # another worker reclaimed it after our lease expired
+                return None
+            connector = self.runtime.connector(row.connector)
+            parsed = connector.parse_webhook(
+                {"content-type": row.content_type or ""}, row.body or b""
+            )
+            people_from = getattr(connector.config, "people_from", None)
+            effects = Effects()
+            events = list(parsed.reviews)
+            for cycle_event in parsed.cycle_events:
+                events.append(
+                    ReviewEvent(
+                        type=cycle_event["type"],
+                        cycle=cycle_event.get("cycle"),
+                        source=connector.name,
+                        source_event_id=f"{cycle_event['type']}:{cycle_event.get('cycle')}",
+                    )
+                )
+            for event in events:
+                stored, _ = store_review_event(s, event, via="webhook", people_from=people_from)
+                effects.merge(
+                    apply_rules(s, self.runtime, stored, now=now, dispatcher=self.dispatcher)
+                )
+            if parsed.people and self.scheduler is not None:
+                # Employee changes: bring them in with the connector's incremental sync.
+                self.scheduler.request_sync(connector.name)
+            row.status = "done"
+            row.processed_at = now
+            row.last_error = None
+            row.locked_by = None
+            row.locked_at = None
+        return effects
+
+
+def run_in_thread(worker: Worker) -> threading.Thread:
+    """Start ``worker.run_forever`` in a daemon thread (the single-machine ``serve``)."""
+    thread = threading.Thread(target=worker.run_forever, name="coachbridge-worker", daemon=True)
+    thread.start()
+    return thread
