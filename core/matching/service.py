@@ -20,10 +20,9 @@ from coachbridge.enrollment import ensure_program_row
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.lifecycle import OPEN, audit, chain_above, end_pairing
 from coachbridge.matching.criteria import Criterion
+from coachbridge.matching.engine import match_rows
 from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
-from coachbridge.matching.scoring import CandidateArrays, full_row, top_k
-from coachbridge.matching.solver import solve_arrays
-from coachbridge.matching.widen import augmenting_path
+from coachbridge.matching.scoring import full_row
 from coachbridge.plugins import Registry
 from coachbridge.store.tables import PairingRow, PersonRow
 from sqlalchemy import event, func, select
@@ -155,68 +154,22 @@ def _reason(pool: Pool, lrow: int) -> str:
     return GUIDES_FULL
 
 
-def _solve(pool: Pool, cands: CandidateArrays, used: dict[tuple[int, int], int]) -> dict[int, int]:
-    if cands.score.size == 0:
-        return {}
-    groups = None
-    if pool.limit is not None:
-        groups = np.array(
-            [pool.group_of_row(i) for i in range(len(pool.learner_ids))], dtype=np.int64
-        )
-    sol = solve_arrays(
-        cands.learner,
-        cands.guide,
-        cands.score,
-        pool.free,
-        n_learners=len(pool.learner_ids),
-        min_score=pool.program.min_score,
-        learner_group=groups,
-        per_guide_per_group=pool.limit,
-        group_used=used,
-    )
-    return {int(cands.learner[k]): int(cands.guide[k]) for k in sol.chosen.tolist()}
-
-
 def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> dict[int, int]:
     """Top-K candidates, exact solve, then widen until the cut costs no match."""
-    program = pool.program
     rows = np.array([i for i in range(len(pool.learner_ids)) if i not in exclude], dtype=np.int64)
-    guide_ok = pool.free > 0
-    cands = top_k(pool.scorer, program.top_k, program.min_score, rows=rows, guide_ok=guide_ok)
-    match = _solve(pool, cands, used)
-    cache: dict[int, np.ndarray] = {}
-
-    def row(x: int) -> np.ndarray:
-        if x not in cache:
-            cache[x] = full_row(pool.scorer, x, program.min_score, guide_ok)[0]
-        return cache[x]
-
-    while True:
-        unmatched = [int(x) for x in rows.tolist() if x not in match]
-        if not unmatched:
-            break
-        path = augmenting_path(
-            unmatched,
-            match,
-            pool.free,
-            row,
-            group=pool.group_of_row,
-            limit=pool.limit,
-            group_used=used,
-        )
-        if path is None:
-            break
-        li = np.array([a for a, _ in path], dtype=np.int64)
-        gi = np.array([b for _, b in path], dtype=np.int64)
-        scores = np.array(
-            [pool.scorer.pair_score(pool.scorer.breakdown(a, b)) for a, b in path],
-            dtype=np.float64,
-        )
-        cands = cands.extend(CandidateArrays(li, gi, scores))
-        proposal.widened += len(path)
-        match = _solve(pool, cands, used)
-    proposal.candidates = int(cands.score.size)
-    return match
+    result = match_rows(
+        pool.scorer,
+        pool.free,
+        k=pool.program.top_k,
+        min_score=pool.program.min_score,
+        rows=rows,
+        group_of=pool.group_of_row,
+        limit=pool.limit,
+        group_used=used,
+    )
+    proposal.candidates = int(result.candidates.score.size)
+    proposal.widened = result.widened
+    return result.match
 
 
 def propose(s: Session, program: Program, registry: Registry | None, *, now: datetime) -> Proposal:

@@ -1,0 +1,132 @@
+"""The matching engine on arrays: top-K candidates, exact solve, widening until the cut is free.
+
+Used by the service (with a pool read from the store) and by the benchmark (with generated
+arrays), so that both measure the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
+from coachbridge.matching.solver import solve_arrays
+from coachbridge.matching.widen import augmenting_path
+from numpy.typing import NDArray
+
+
+@dataclass
+class EngineResult:
+    """Learner row -> guide row, the candidate arcs finally used, and where the time went."""
+
+    match: dict[int, int]
+    candidates: CandidateArrays
+    widened: int = 0  # candidate arcs added by widening
+    rounds: int = 0  # solves after the first
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def solve_candidates(
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    n_learners: int,
+    min_score: float,
+    *,
+    groups: NDArray[np.int64] | None = None,
+    limit: int | None = None,
+    group_used: Mapping[tuple[int, int], int] | None = None,
+) -> dict[int, int]:
+    """Exact lexicographic solve of candidate arcs: learner row -> guide row."""
+    if cands.score.size == 0:
+        return {}
+    sol = solve_arrays(
+        cands.learner,
+        cands.guide,
+        cands.score,
+        free,
+        n_learners=n_learners,
+        min_score=min_score,
+        learner_group=groups if limit is not None else None,
+        per_guide_per_group=limit,
+        group_used=group_used,
+    )
+    return {int(cands.learner[k]): int(cands.guide[k]) for k in sol.chosen.tolist()}
+
+
+def match_rows(
+    scorer: Scorer,
+    free: NDArray[np.int64],
+    *,
+    k: int,
+    min_score: float,
+    rows: NDArray[np.int64] | None = None,
+    group_of: Callable[[int], int] | None = None,
+    limit: int | None = None,
+    group_used: dict[tuple[int, int], int] | None = None,
+    widen: bool = True,
+) -> EngineResult:
+    """Match learner ``rows`` (default: all) to guides with ``free`` places.
+
+    Keeps each learner's ``k`` best guides, solves exactly, then, while an unmatched learner
+    has an augmenting path in the full candidate set, adds that path's arcs and solves again:
+    the final matched count is the maximum the full candidate set allows.
+    """
+    n_learners = len(scorer.learners)
+    rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
+    groups = None
+    if limit is not None and group_of is not None:
+        groups = np.array([group_of(i) for i in range(n_learners)], dtype=np.int64)
+    guide_ok = free > 0
+    t0 = time.perf_counter()
+    cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
+    t1 = time.perf_counter()
+    match = solve_candidates(
+        cands, free, n_learners, min_score, groups=groups, limit=limit, group_used=group_used
+    )
+    t2 = time.perf_counter()
+    result = EngineResult(match, cands, seconds={"candidates": t1 - t0, "solve": t2 - t1})
+    if not widen:
+        return result
+    cache: dict[int, NDArray[np.int64]] = {}
+
+    def row(x: int) -> NDArray[np.int64]:
+        if x not in cache:
+            cache[x] = full_row(scorer, x, min_score, guide_ok)[0]
+        return cache[x]
+
+    while True:
+        unmatched = [int(x) for x in rows.tolist() if x not in result.match]
+        if not unmatched:
+            break
+        path = augmenting_path(
+            unmatched,
+            result.match,
+            free,
+            row,
+            group=group_of,
+            limit=limit,
+            group_used=group_used,
+        )
+        if path is None:
+            break
+        li = np.array([a for a, _ in path], dtype=np.int64)
+        gi = np.array([b for _, b in path], dtype=np.int64)
+        scores = np.array(
+            [scorer.pair_score(scorer.breakdown(a, b)) for a, b in path], dtype=np.float64
+        )
+        result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
+        result.widened += len(path)
+        result.rounds += 1
+        result.match = solve_candidates(
+            result.candidates,
+            free,
+            n_learners,
+            min_score,
+            groups=groups,
+            limit=limit,
+            group_used=group_used,
+        )
+    result.seconds["widen"] = time.perf_counter() - t2
+    return result
