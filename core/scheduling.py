@@ -165,10 +165,22 @@ class _Planner:
     minutes: int
     is_holiday: Callable[[date], bool]
     busy: dict[int, list[Interval]] = field(default_factory=dict)
+    # Slots that pass every check but "is anyone busy", per (zones, day, both-hours): shared
+    # by all pairings in the same two zones, so each day is worked out once per run.
+    _static: dict[tuple[ZoneInfo, ZoneInfo, date, bool], tuple[datetime, ...]] = field(
+        default_factory=dict
+    )
+    _holidays: dict[date, bool] = field(default_factory=dict)
+
+    def _holiday(self, day: date) -> bool:
+        known = self._holidays.get(day)
+        if known is None:
+            known = self._holidays[day] = self.is_holiday(day)
+        return known
 
     def _fits_zone(self, start: datetime, zone: ZoneInfo, *, hours: bool) -> bool:
         local = start.astimezone(zone)
-        if local.weekday() >= 5 or self.is_holiday(local.date()):
+        if local.weekday() >= 5 or self._holiday(local.date()):
             return False
         if not hours:
             return True
@@ -186,6 +198,24 @@ class _Planner:
             yield local.astimezone(UTC)
             local += SLOT_STEP
 
+    def _slots(
+        self, learner_zone: ZoneInfo, guide_zone: ZoneInfo, day: date, both: bool
+    ) -> tuple[datetime, ...]:
+        key = (learner_zone, guide_zone, day, both)
+        slots = self._static.get(key)
+        if slots is None:
+            if day.weekday() >= 5 or self._holiday(day):
+                slots = ()  # the learner's own day off: no need to look at its hours
+            else:
+                slots = tuple(
+                    start
+                    for start in self._candidates(day, learner_zone)
+                    if self._fits_zone(start, learner_zone, hours=True)
+                    and self._fits_zone(start, guide_zone, hours=both)
+                )
+            self._static[key] = slots
+        return slots
+
     def find(
         self,
         people: tuple[int, int],
@@ -197,19 +227,16 @@ class _Planner:
         """The earliest slot in the local days ``first_day..last_day`` of the learner's zone."""
         learner_zone, guide_zone = zones
         length = timedelta(minutes=self.minutes)
+        busy = [self.busy.get(pid, []) for pid in people]
         # Both people's working hours first; the learner's alone only when that finds nothing.
         for both in (True, False):
             day = first_day
             while day <= last_day:
-                for start in self._candidates(day, learner_zone):
+                for start in self._slots(learner_zone, guide_zone, day, both):
                     if start < earliest:
                         continue
-                    if not self._fits_zone(start, learner_zone, hours=True):
-                        continue
-                    if not self._fits_zone(start, guide_zone, hours=both):
-                        continue
                     end = start + length
-                    if any(_overlaps(self.busy.get(pid, ()), start, end) for pid in people):
+                    if any(_overlaps(intervals, start, end) for intervals in busy):
                         continue
                     return start
                 day += timedelta(days=1)
