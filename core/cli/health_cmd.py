@@ -1,0 +1,278 @@
+"""``feedback``, ``nudge``, ``report``, ``audit`` and ``people forget``: program health and outcomes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from coachbridge.cli import cli
+from coachbridge.cli.app import App, pass_app
+from coachbridge.cli.output import emit, format_option, to_json
+from coachbridge.cli.people_cmd import people
+from coachbridge.errors import NotFoundError, UserError
+from coachbridge.store.tables import AuditRow
+from sqlalchemy import select
+
+AS_OF_HELP = "Evaluate as of this moment (ISO 8601; default: now)."
+
+
+def _as_of(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"--as-of {value!r} is not an ISO 8601 date or date and time (e.g. 2027-03-01)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+# -- feedback --------------------------------------------------------------------------------
+@cli.group(invoke_without_command=True)
+@click.option("--program", "program_id", metavar="PROGRAM", help="Only this program.")
+@format_option()
+@click.pass_context
+def feedback(ctx: click.Context, program_id: str | None, fmt: str) -> None:
+    """Session feedback. Without a subcommand: list it as the program owner sees it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ctx.invoke(feedback_list, program_id=program_id, fmt=fmt)
+
+
+@feedback.command("list")
+@click.option("--program", "program_id", metavar="PROGRAM", help="Only this program.")
+@format_option()
+@pass_app
+def feedback_list(app: App, program_id: str | None, fmt: str) -> None:
+    """Ratings and comments for the program owner (private notes are never shown)."""
+    from coachbridge.feedback import owner_feedback
+
+    if program_id is not None:
+        app.config.program(program_id)
+    with app.database().transaction() as s:
+        rows = owner_feedback(s, program_id)
+    columns = (
+        "id",
+        "program",
+        "pairing_id",
+        "session_id",
+        "from_person_id",
+        "side",
+        "rating",
+        "outcome",
+        "comment",
+        "created_at",
+        "updated_at",
+    )
+    emit(
+        rows,
+        fmt,
+        columns,
+        table_columns=("id", "program", "session_id", "side", "rating", "comment"),
+        empty="no feedback yet",
+    )
+
+
+@feedback.command("add")
+@click.argument("session_id", type=int, metavar="SESSION")
+@click.option("--from", "person_ref", required=True, metavar="PERSON", help="Learner or guide.")
+@click.option("--rating", required=True, metavar="N", help="1 (poor) to 5 (excellent).")
+@click.option("--comment", metavar="TEXT", help="For the program owner.")
+@click.option("--private-note", metavar="TEXT", help="Only its author reads it back.")
+@pass_app
+def feedback_add(
+    app: App,
+    session_id: int,
+    person_ref: str,
+    rating: str,
+    comment: str | None,
+    private_note: str | None,
+) -> None:
+    """Record feedback on a held session (a second answer from the same person replaces it)."""
+    from coachbridge.feedback import check_rating, record_feedback
+    from coachbridge.people import resolve_person
+
+    value = check_rating(rating)
+    with app.database().transaction() as s:
+        person = resolve_person(s, person_ref)
+        row, replaced = record_feedback(
+            s, session_id, person, value, comment=comment, private_note=private_note
+        )
+        fid = row.id
+    verb = "replaced" if replaced else "recorded"
+    click.echo(f"feedback {fid} {verb}: session {session_id}, rating {value}")
+
+
+# -- nudges ----------------------------------------------------------------------------------
+@cli.command("nudge")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option("--as-of", "as_of", metavar="WHEN", help=AS_OF_HELP)
+@format_option()
+@pass_app
+def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
+    """Run the daily health check now: nudges, fit checks, pauses, feedback requests."""
+    from coachbridge.health import run_daily
+
+    now = _as_of(as_of)
+    nudges, purged = run_daily(app, now=now, dry_run=dry_run)
+    rows = [n.as_row() for n in nudges]
+    emit(
+        rows,
+        fmt,
+        ("condition", "program", "pairing_id", "recipient_id", "action", "status", "key"),
+        table_columns=("condition", "program", "pairing_id", "recipient_id", "action", "status"),
+        empty="nothing to nudge",
+    )
+    if fmt == "table":
+        what = "would send" if dry_run else "sent"
+        click.echo(f"{len(nudges)} message(s) {what}", err=True)
+        if purged:
+            click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
+
+
+# -- report ----------------------------------------------------------------------------------
+def _write_atomic(path: Path, text: str) -> None:
+    path = path.expanduser()
+    if not path.parent.exists():
+        raise UserError(f"--html {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"--html {path}: cannot write: {exc.strerror}") from None
+
+
+def _summary_row(r: dict[str, Any]) -> dict[str, Any]:
+    def plain(x: Any) -> Any:
+        return "suppressed" if isinstance(x, dict) and x.get("suppressed") else x
+
+    def side(result: dict[str, Any], name: str) -> Any:
+        v = result[name]
+        return plain(v) if v.get("suppressed") else v.get("value")
+
+    rating = r["rating"]
+    return {
+        "program": r["program"],
+        "participants": plain(r["participants"]),
+        "pairings": plain(r["pairings"]),
+        "held": plain(r["sessions"]["held"]),
+        "missed": plain(r["sessions"]["missed"]),
+        "rating": plain(rating) if rating.get("suppressed") else rating.get("mean"),
+        "retention_12m": side(r["retention_12m"], "participants"),
+        "retention_cmp": side(r["retention_12m"], "comparison"),
+        "rating_change": side(r["rating_change"], "participants"),
+        "rating_change_cmp": side(r["rating_change"], "comparison"),
+    }
+
+
+@cli.command("report")
+@click.argument("program_id", metavar="[PROGRAM]", required=False)
+@click.option("--html", "html_path", metavar="FILE", help="Write the HTML report to FILE.")
+@click.option("--as-of", "as_of", metavar="WHEN", help=AS_OF_HELP)
+@format_option()
+@pass_app
+def report(
+    app: App, program_id: str | None, html_path: str | None, as_of: str | None, fmt: str
+) -> None:
+    """Outcome report of one program (default: every program), aggregates only."""
+    from coachbridge.reports import build_reports, render_html
+
+    now = _as_of(as_of)
+    if program_id is not None:
+        programs = [app.config.program(program_id)]
+    else:
+        programs = list(app.config.programs.values())
+        if not programs:
+            raise NotFoundError("no programs are configured: add [[programs]] to the config")
+    k = app.config.reports.min_group_size
+    with app.database().transaction() as s:
+        reports = build_reports(s, programs, min_group_size=k, now=now)
+    if html_path:
+        _write_atomic(Path(html_path), render_html(reports, now=now, min_group_size=k))
+        click.echo(f"wrote {Path(html_path).expanduser().resolve()}", err=fmt != "table")
+    if fmt == "json":
+        click.echo(to_json(reports[0] if program_id is not None else reports))
+    else:
+        rows = [_summary_row(r) for r in reports]
+        emit(rows, fmt, tuple(rows[0]) if rows else ("program",))
+        if fmt == "table":
+            for r in reports:
+                for note in r["notes"]:
+                    click.echo(f"{r['program']}: {note}", err=True)
+
+
+# -- audit -----------------------------------------------------------------------------------
+@cli.command("audit")
+@click.option("--action", help="Only this action (e.g. end_pairing, forget_person).")
+@click.option("--since", metavar="WHEN", help="Only entries at or after this moment.")
+@click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
+@format_option()
+@pass_app
+def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: str) -> None:
+    """Who approved, ended, re-matched or erased what, and when (newest first)."""
+    with app.database().transaction() as s:
+        stmt = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        if action:
+            stmt = stmt.where(AuditRow.action == action)
+        if since:
+            stmt = stmt.where(AuditRow.at >= _as_of(since))
+        rows = [
+            {
+                "id": r.id,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "object_type": r.object_type,
+                "object_id": r.object_id,
+                "details": r.details,
+            }
+            for r in s.scalars(stmt)
+        ]
+    emit(
+        rows,
+        fmt,
+        ("id", "at", "actor", "action", "object_type", "object_id", "details"),
+        empty="the audit log is empty",
+    )
+
+
+# -- people forget ---------------------------------------------------------------------------
+@people.command("forget")
+@click.argument("person_ref", metavar="PERSON")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--actor", default=None, help="Who approved the erasure (default: $USER).")
+@pass_app
+def people_forget(app: App, person_ref: str, yes: bool, actor: str | None) -> None:
+    """Erase a person's personal data for good; anonymous counts stay."""
+    from coachbridge.people import resolve_person
+    from coachbridge.privacy import forget_person
+
+    who = actor or os.environ.get("USER") or "cli"
+    db = app.database()
+    with db.transaction() as s:
+        person = resolve_person(s, person_ref)
+        pid = person.id
+    if not yes:
+        click.confirm(f"Erase the personal data of person {pid}? This cannot be undone", abort=True)
+    with db.transaction() as s:
+        person = resolve_person(s, str(pid))
+        result = forget_person(s, person, actor=who, now=datetime.now(UTC))
+    if result.already:
+        click.echo(f"person {pid} was already erased")
+        return
+    parts = ", ".join(
+        f"{k.replace('_', ' ')}: {v}"
+        for k, v in result.as_dict().items()
+        if k not in ("person_id", "already")
+    )
+    click.echo(f"person {pid} erased ({parts})")

@@ -1,0 +1,567 @@
+"""The daily program health check: nudges, fit checks, pauses and feedback requests.
+
+``run_health_checks`` looks at every open pairing of every configured program and finds:
+
+- ``no_first_session``: no held session ``first_session_days`` after the pairing was made:
+  remind both people; after ``first_session_owner_days`` tell the program owner too;
+- ``stalled``: a first session was held but none for ``stall_periods`` cadence periods: nudge both;
+- ``fit_check``: a rating at or below ``fit_check_max_rating`` on the first held session from
+  either side: flag the pairing and tell the owner (who may run ``coachbridge rematch ID``);
+- ``missed_in_a_row``: the last ``missed_in_a_row`` past sessions were all missed: pause the
+  pairing with that reason and tell both people and the owner;
+- ``feedback_request``: a session ended in the last 14 days: send both people a feedback link.
+
+Each message has a stable key in ``notifications`` (``health:<condition>:<pairing>:<who>``), so
+every nudge goes out at most once per condition and pairing, however often the check runs.
+People who opted out of the program, left, or were erased get nothing. Thresholds are program
+settings (``[programs.settings]``); see ``THRESHOLDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from coachbridge.domain.program import Program
+from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
+from coachbridge.lifecycle import audit, cancel_future_sessions
+from coachbridge.notify.base import Message, Notifier
+from coachbridge.store.tables import (
+    EnrollmentRow,
+    FeedbackRow,
+    NotificationRow,
+    PairingRow,
+    PersonRow,
+    SessionRow,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+#: Program settings read by the health check, with their defaults.
+THRESHOLDS: dict[str, int | bool] = {
+    "first_session_days": 14,
+    "first_session_owner_days": 21,
+    "stall_periods": 2,
+    "fit_check_max_rating": 2,
+    "missed_in_a_row": 3,
+    "feedback_requests": True,
+}
+PAUSE_REASON = "{n} missed sessions in a row"
+FIT_FLAG = "fit check: first-session rating of {rating} from the {side}"
+
+
+class AppLike(Protocol):
+    """What the check needs from the CLI ``App`` (or the worker's equivalent)."""
+
+    @property
+    def config(self) -> Any: ...
+
+    @property
+    def registry(self) -> Any: ...
+
+    def database(self) -> Any: ...
+
+
+@dataclass
+class Nudge:
+    """One message the check sends (or would send, on a dry run), and what it changed."""
+
+    condition: str
+    program: str
+    pairing_id: int | None
+    key: str
+    recipient_id: int | None
+    to_email: str | None
+    to_name: str
+    subject: str
+    body: str = field(repr=False)
+    action: str | None = None  # "flagged" | "paused" when the pairing changed
+    status: str = "pending"
+
+    def as_row(self) -> dict[str, Any]:
+        """The listing ``coachbridge nudge`` prints (no body: it can name people)."""
+        return {
+            "condition": self.condition,
+            "program": self.program,
+            "pairing_id": self.pairing_id,
+            "recipient_id": self.recipient_id,
+            "action": self.action,
+            "status": self.status,
+            "key": self.key,
+        }
+
+
+def setting(program: Program, name: str) -> Any:
+    """A health threshold for ``program``: its ``settings`` value or the default."""
+    default = THRESHOLDS[name]
+    value = program.settings.get(name, default)
+    if isinstance(default, bool):
+        return bool(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        from coachbridge.errors import ConfigError
+
+        raise ConfigError(
+            f"programs.{program.id}.settings.{name}: must be a whole number, not {value!r}"
+        ) from None
+
+
+@dataclass
+class _PairingFacts:
+    pairing: PairingRow
+    first_held: SessionRow | None = None
+    last_held_start: datetime | None = None
+    recent: list[str] = field(default_factory=list)  # statuses of past sessions, newest first
+
+
+class _Checker:
+    def __init__(self, s: Session, config: Any, now: datetime, existing: set[str]) -> None:
+        self.s = s
+        self.config = config
+        self.now = now
+        self.existing = existing
+        self.nudges: list[Nudge] = []
+        self.people: dict[int, PersonRow] = {}
+        self.opted_out: set[tuple[str, int]] = set()
+
+    # -- recipients ---------------------------------------------------------------------------
+    def load_people(self, ids: Iterable[int]) -> None:
+        wanted = [i for i in set(ids) if i not in self.people]
+        for chunk in range(0, len(wanted), 900):
+            part = wanted[chunk : chunk + 900]
+            for row in self.s.scalars(select(PersonRow).where(PersonRow.id.in_(part))):
+                self.people[row.id] = row
+
+    def reachable(self, program: str, person_id: int) -> PersonRow | None:
+        person = self.people.get(person_id)
+        if person is None or person.forgotten or person.status != "active":
+            return None
+        if (program, person_id) in self.opted_out:
+            return None
+        return person
+
+    def add(
+        self,
+        condition: str,
+        program: Program,
+        pairing: PairingRow | None,
+        key: str,
+        recipient: PersonRow | None,
+        subject: str,
+        body: str,
+        *,
+        owner: bool = False,
+        action: str | None = None,
+    ) -> bool:
+        if key in self.existing:
+            return False
+        if owner:
+            if not program.owner:
+                return False
+            email, name = program.owner, program.owner
+            owner_row = self.s.scalars(
+                select(PersonRow).where(PersonRow.email_key == program.owner.lower())
+            ).first()
+            rid = owner_row.id if owner_row is not None else None
+        else:
+            if recipient is None:
+                return False
+            email, name, rid = recipient.email, recipient.name, recipient.id
+        self.existing.add(key)
+        self.nudges.append(
+            Nudge(
+                condition=condition,
+                program=program.id,
+                pairing_id=pairing.id if pairing is not None else None,
+                key=key,
+                recipient_id=rid,
+                to_email=email,
+                to_name=name,
+                subject=subject,
+                body=body,
+                action=action,
+            )
+        )
+        return True
+
+    def both(
+        self, condition: str, program: Program, pairing: PairingRow, subject: str, body: str
+    ) -> None:
+        for pid in (pairing.learner_id, pairing.guide_id):
+            person = self.reachable(program.id, pid)
+            key = f"health:{condition}:{pairing.id}:{pid}"
+            self.add(condition, program, pairing, key, person, subject, body)
+
+    # -- conditions ---------------------------------------------------------------------------
+    def check_pairing(self, program: Program, facts: _PairingFacts, first_rating: Any) -> None:
+        pairing = facts.pairing
+        made = pairing.activated_at or pairing.created_at
+        age = self.now - made
+        if facts.first_held is None:
+            if pairing.status == "active" and age >= timedelta(
+                days=setting(program, "first_session_days")
+            ):
+                self.both(
+                    "no_first_session",
+                    program,
+                    pairing,
+                    f"{program.name}: time for your first session",
+                    f"Your {program.name} pairing was made {age.days} days ago and no session "
+                    "has been held yet. Pick a time that suits you both.",
+                )
+            if pairing.status == "active" and age >= timedelta(
+                days=setting(program, "first_session_owner_days")
+            ):
+                self.add(
+                    "no_first_session_owner",
+                    program,
+                    pairing,
+                    f"health:no_first_session_owner:{pairing.id}",
+                    None,
+                    f"{program.name}: pairing {pairing.id} has not met",
+                    f"Pairing {pairing.id} in {program.name} was made {age.days} days ago and "
+                    "has held no session. The learner and guide have been reminded.",
+                    owner=True,
+                )
+        elif pairing.status == "active" and facts.last_held_start is not None:
+            quiet = self.now - facts.last_held_start
+            limit = timedelta(days=program.cadence_days * setting(program, "stall_periods"))
+            if quiet >= limit:
+                self.both(
+                    "stalled",
+                    program,
+                    pairing,
+                    f"{program.name}: it has been a while",
+                    f"No {program.name} session has been held for {quiet.days} days. "
+                    "A short check-in keeps the momentum.",
+                )
+        if first_rating is not None and pairing.status in ("active", "paused"):
+            rating, side = first_rating
+            key = f"health:fit_check:{pairing.id}"
+            if key not in self.existing:
+                flag = FIT_FLAG.format(rating=rating, side=side)
+                if (
+                    self.add(
+                        "fit_check",
+                        program,
+                        pairing,
+                        key,
+                        None,
+                        f"{program.name}: fit check for pairing {pairing.id}",
+                        f"The first session of pairing {pairing.id} was rated {rating} of 5 by the "
+                        f"{side}. Talk to them; if the fit is wrong, run "
+                        f"`coachbridge rematch {pairing.id}`.",
+                        owner=True,
+                        action="flagged",
+                    )
+                    or not program.owner
+                ):
+                    self.existing.add(key)
+                    if not self.dry_run and pairing.flag != flag:
+                        pairing.flag = flag
+                        audit(self.s, "health", "flag_pairing", "pairing", pairing.id, reason=flag)
+        n_missed = setting(program, "missed_in_a_row")
+        if (
+            pairing.status == "active"
+            and len(facts.recent) >= n_missed
+            and all(st == "missed" for st in facts.recent[:n_missed])
+        ):
+            reason = PAUSE_REASON.format(n=n_missed)
+            subject = f"{program.name}: pairing paused"
+            body = (
+                f"Pairing {pairing.id} in {program.name} is paused: {reason}. "
+                "Reply to the program owner to resume it."
+            )
+            self.both("missed_in_a_row", program, pairing, subject, body)
+            self.add(
+                "missed_in_a_row_owner",
+                program,
+                pairing,
+                f"health:missed_in_a_row_owner:{pairing.id}",
+                None,
+                subject,
+                body,
+                owner=True,
+                action="paused",
+            )
+            if not self.dry_run:
+                pairing.status = "paused"
+                pairing.end_reason = reason
+                cancel_future_sessions(self.s, pairing, self.now)
+                audit(self.s, "health", "pause_pairing", "pairing", pairing.id, reason=reason)
+
+    dry_run: bool = False
+
+
+def _first_ratings(
+    s: Session, first_held: dict[int, SessionRow], max_rating: dict[int, int]
+) -> dict[int, tuple[int, str]]:
+    """Per pairing: the lowest first-session rating at or below its threshold, and from whom."""
+    ids = [sess.id for sess in first_held.values()]
+    out: dict[int, tuple[int, str]] = {}
+    by_session = {sess.id: pid for pid, sess in first_held.items()}
+    for chunk in range(0, len(ids), 900):
+        part = ids[chunk : chunk + 900]
+        for fb in s.scalars(select(FeedbackRow).where(FeedbackRow.session_id.in_(part))):
+            pid = by_session[fb.session_id]
+            if fb.rating > max_rating.get(pid, 2):
+                continue
+            if pid not in out or fb.rating < out[pid][0]:
+                out[pid] = (fb.rating, str(fb.from_person_id))
+    return out
+
+
+def _gather(s: Session, program_ids: list[str], now: datetime) -> dict[int, _PairingFacts]:
+    pairings = list(
+        s.scalars(
+            select(PairingRow).where(
+                PairingRow.program_id.in_(program_ids), PairingRow.status.in_(["active", "paused"])
+            )
+        )
+    )
+    facts = {p.id: _PairingFacts(p) for p in pairings}
+    if not facts:
+        return facts
+    open_ids = select(PairingRow.id).where(
+        PairingRow.program_id.in_(program_ids), PairingRow.status.in_(["active", "paused"])
+    )
+    # Past sessions of open pairings, newest first: one pass gives first/last held and the streak.
+    rows = s.execute(
+        select(SessionRow.pairing_id, SessionRow.id, SessionRow.start, SessionRow.status)
+        .where(
+            SessionRow.pairing_id.in_(open_ids),
+            SessionRow.start <= now,
+            SessionRow.status.in_(["held", "missed"]),
+        )
+        .order_by(SessionRow.pairing_id, SessionRow.start.desc())
+    )
+    first_ids: dict[int, int] = {}
+    for pairing_id, session_id, start, status in rows:
+        f = facts[pairing_id]
+        f.recent.append(status)
+        if status == "held":
+            if f.last_held_start is None:
+                f.last_held_start = start
+            first_ids[pairing_id] = session_id  # ordered newest first: the last one wins
+    if first_ids:
+        ids = list(first_ids.values())
+        loaded: dict[int, SessionRow] = {}
+        for chunk in range(0, len(ids), 900):
+            for row in s.scalars(
+                select(SessionRow).where(SessionRow.id.in_(ids[chunk : chunk + 900]))
+            ):
+                loaded[row.id] = row
+        for pairing_id, session_id in first_ids.items():
+            facts[pairing_id].first_held = loaded[session_id]
+    return facts
+
+
+def _feedback_requests(
+    checker: _Checker, s: Session, programs: dict[str, Program], now: datetime
+) -> None:
+    server = checker.config.server
+    if server.secret_key is None:
+        log.warning("feedback requests skipped: [server] secret_key is not set")
+        return
+    wanted = [p.id for p in programs.values() if setting(p, "feedback_requests")]
+    if not wanted:
+        return
+    since = now - timedelta(seconds=LINK_MAX_AGE_SECONDS)
+    rows = s.execute(
+        select(SessionRow.id, SessionRow.start, SessionRow.minutes, PairingRow)
+        .join(PairingRow, PairingRow.id == SessionRow.pairing_id)
+        .where(
+            PairingRow.program_id.in_(wanted),
+            PairingRow.status.in_(["active", "paused", "completed"]),
+            SessionRow.status.in_(["scheduled", "held"]),
+            SessionRow.start >= since - timedelta(hours=8),
+            SessionRow.start <= now,
+        )
+    ).all()
+    answered = set(
+        s.execute(
+            select(FeedbackRow.session_id, FeedbackRow.from_person_id).where(
+                FeedbackRow.session_id.in_([r[0] for r in rows] or [-1])
+            )
+        ).all()
+    )
+    checker.load_people(pid for r in rows for pid in (r[3].learner_id, r[3].guide_id))
+    for session_id, start, minutes, pairing in rows:
+        if start + timedelta(minutes=minutes) > now:
+            continue
+        program = programs[pairing.program_id]
+        for pid in (pairing.learner_id, pairing.guide_id):
+            key = f"feedback_request:{session_id}:{pid}"
+            if key in checker.existing or (session_id, pid) in answered:
+                continue
+            person = checker.reachable(program.id, pid)
+            if person is None:
+                continue
+            token = make_token(server.secret_key, session_id, pid)
+            checker.add(
+                "feedback_request",
+                program,
+                pairing,
+                key,
+                person,
+                f"{program.name}: how did your session go?",
+                "Two minutes, no login: tell us whether your session on "
+                f"{start:%Y-%m-%d} happened and how it went.\n\n"
+                f"{link_url(server.public_url, token)}\n\nThis link works once, for 14 days.",
+            )
+
+
+def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False) -> list[Nudge]:
+    """Run every check inside the open transaction ``s``; apply flags and pauses unless dry."""
+    programs: dict[str, Program] = dict(config.programs)
+    if not programs:
+        return []
+    existing = set(
+        s.scalars(
+            select(NotificationRow.key).where(
+                NotificationRow.key.like("health:%")
+                | NotificationRow.key.like("feedback_request:%")
+            )
+        )
+    )
+    checker = _Checker(s, config, now, existing)
+    checker.dry_run = dry_run
+    checker.opted_out = {
+        (pid, person)
+        for pid, person in s.execute(
+            select(EnrollmentRow.program_id, EnrollmentRow.person_id).where(
+                EnrollmentRow.opted_out.is_(True)
+            )
+        )
+    }
+    facts = _gather(s, list(programs), now)
+    checker.load_people(
+        pid for f in facts.values() for pid in (f.pairing.learner_id, f.pairing.guide_id)
+    )
+    first_held = {pid: f.first_held for pid, f in facts.items() if f.first_held is not None}
+    thresholds = {
+        pid: setting(programs[f.pairing.program_id], "fit_check_max_rating")
+        for pid, f in facts.items()
+    }
+    ratings = _first_ratings(s, first_held, thresholds)
+    for pairing_id in sorted(facts):
+        f = facts[pairing_id]
+        first = None
+        if pairing_id in ratings:
+            rating, who = ratings[pairing_id]
+            side = "learner" if int(who) == f.pairing.learner_id else "guide"
+            first = (rating, side)
+        checker.check_pairing(programs[f.pairing.program_id], f, first)
+    _feedback_requests(checker, s, programs, now)
+    return checker.nudges
+
+
+def notifiers_for(config: Any, registry: Any) -> list[Notifier]:
+    """The channels ``[notify.<name>]`` enables (the log channel when none is configured)."""
+    from coachbridge.notify.dispatch import build_notifiers
+
+    return list(build_notifiers(config.notify, registry.notifiers, config.label).values())
+
+
+def deliver(db: Any, nudges: list[Nudge], notifiers: list[Notifier], now: datetime) -> None:
+    """Send each recorded nudge through every channel and store how it went.
+
+    The notification rows were committed first, so a crash here never sends a nudge twice on
+    the next run; the message key lets a channel recognise a repeat.
+    """
+    for nudge in nudges:
+        message = Message(
+            key=nudge.key,
+            to_name=nudge.to_name,
+            to_email=nudge.to_email,
+            subject=nudge.subject,
+            body=nudge.body,
+            recipient_id=nudge.recipient_id,
+        )
+        results = []
+        for notifier in notifiers:
+            try:
+                results.append(notifier.send(message))
+            except Exception as exc:  # one failing channel must not stop the others
+                log.warning(
+                    "notifier %s failed for %s: %s", type(notifier).__name__, nudge.key, exc
+                )
+                results.append(f"failed: {type(exc).__name__}")
+        nudge.status = (
+            "failed" if results and all(r.startswith("failed") for r in results) else "sent"
+        )
+        with db.transaction() as s:
+            row = s.scalars(select(NotificationRow).where(NotificationRow.key == nudge.key)).first()
+            if row is not None:
+                row.status = nudge.status
+                row.detail = "; ".join(results)[:1000]
+                row.sent_at = now if nudge.status == "sent" else None
+    for notifier in notifiers:
+        notifier.close()
+
+
+def run_health_checks(app: AppLike, *, now: datetime, dry_run: bool = False) -> list[Nudge]:
+    """The daily check over every program. A dry run changes and sends nothing.
+
+    Flags, pauses and the notification rows are committed in one transaction before anything
+    is sent, so each nudge is recorded exactly once.
+    """
+    config = app.config
+    db = app.database()
+    notifiers = [] if dry_run else notifiers_for(config, app.registry)
+    if dry_run:
+        s = db.session()
+        try:
+            nudges = find_nudges(s, config, now=now, dry_run=True)
+        finally:
+            s.rollback()
+            s.close()
+        for n in nudges:
+            n.status = "dry-run"
+        return nudges
+    with db.transaction() as s:
+        nudges = find_nudges(s, config, now=now)
+        for n in nudges:
+            s.add(
+                NotificationRow(
+                    key=n.key,
+                    channel=",".join(type(x).__name__ for x in notifiers)[:50],
+                    recipient_id=n.recipient_id,
+                    subject=n.subject[:500],
+                    status="pending",
+                    created_at=now,
+                )
+            )
+    deliver(db, nudges, notifiers, now)
+    return nudges
+
+
+def counts_by_condition(nudges: Iterable[Nudge]) -> dict[str, int]:
+    """How many nudges of each condition (for summaries and logs without names)."""
+    out: dict[str, int] = defaultdict(int)
+    for n in nudges:
+        out[n.condition] += 1
+    return dict(out)
+
+
+def run_daily(app: AppLike, *, now: datetime, dry_run: bool = False) -> tuple[list[Nudge], int]:
+    """The worker's daily job (and ``coachbridge nudge``): health checks, then the inbox purge.
+
+    Returns the nudges and how many processed raw deliveries lost their bodies
+    (``[server] inbox_retention_days``). A dry run purges nothing.
+    """
+    from coachbridge.privacy import purge_inbox
+
+    nudges = run_health_checks(app, now=now, dry_run=dry_run)
+    if dry_run:
+        return nudges, 0
+    with app.database().transaction() as s:
+        purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
+    return nudges, purged

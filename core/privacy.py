@@ -1,0 +1,191 @@
+"""Privacy: erasing a person (``people forget``) and purging processed raw webhook deliveries.
+
+Forgetting keeps the rows that anonymous counts need (the person's id, department, level,
+status and dates; pairings, sessions and ratings) and erases what identifies or was written by
+or about them: names, work email, contact and profile fields, external ids, free-text
+feedback comments and private notes, session agendas, notes and action items of their
+pairings, their goals' texts, the subjects of messages sent to them, the email kept on their
+review events, and every raw inbox delivery that mentions them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from coachbridge.lifecycle import audit
+from coachbridge.store.tables import (
+    ExternalIdRow,
+    FeedbackRow,
+    GoalRow,
+    InboxRow,
+    NotificationRow,
+    PairingRow,
+    PersonHistoryRow,
+    PersonRow,
+    ReviewEventRow,
+    SessionRow,
+)
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+ERASED = "(erased)"
+# History fields that can identify someone by themselves; the rest are kept for counts.
+_IDENTIFYING_HISTORY = ("job_title",)
+
+
+@dataclass
+class ForgetResult:
+    """What ``forget_person`` erased, as counts only."""
+
+    person_id: int
+    already: bool = False
+    external_ids: int = 0
+    feedback: int = 0
+    sessions: int = 0
+    goals: int = 0
+    notifications: int = 0
+    review_events: int = 0
+    inbox_deliveries: int = 0
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return dict(self.__dict__)
+
+
+def _needles(person: PersonRow, external_ids: list[str]) -> list[bytes]:
+    """Byte strings whose presence in a raw delivery means it carries this person."""
+    values = {person.email or "", person.email_key or ""}
+    values.update(e for e in external_ids if len(e) >= 3)  # short ids would match anything
+    full = " ".join(p for p in (person.first_name, person.last_name) if p)
+    if len(full) >= 5:
+        values.add(full)
+    out = set()
+    for value in values:
+        if value:
+            out.add(value.encode("utf-8"))
+            out.add(value.lower().encode("utf-8"))
+    return sorted(out)
+
+
+def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -> ForgetResult:
+    """Erase ``person``'s personal data in the open transaction ``s`` and audit it."""
+    result = ForgetResult(person_id=person.id)
+    if person.forgotten:
+        result.already = True
+        return result
+    ext_rows = list(s.scalars(select(ExternalIdRow).where(ExternalIdRow.person_id == person.id)))
+    needles = _needles(person, [r.external_id for r in ext_rows])
+
+    # Raw deliveries first, while the needles still exist. Bodies are scanned in Python:
+    # a LIKE on a binary column is not portable between SQLite and PostgreSQL.
+    for row in s.scalars(select(InboxRow).where(InboxRow.body.is_not(None))):
+        body = row.body or b""
+        low = body.lower()
+        if any(n in body or n in low for n in needles):
+            row.body = None
+            row.status = "purged" if row.status in ("done", "dead", "purged") else row.status
+            row.last_error = None
+            result.inbox_deliveries += 1
+
+    for r in ext_rows:
+        s.delete(r)
+    result.external_ids = len(ext_rows)
+
+    pairing_ids = list(
+        s.scalars(
+            select(PairingRow.id).where(
+                or_(PairingRow.learner_id == person.id, PairingRow.guide_id == person.id)
+            )
+        )
+    )
+    result.feedback = (
+        s.execute(
+            update(FeedbackRow)
+            .where(
+                or_(
+                    FeedbackRow.from_person_id == person.id,
+                    FeedbackRow.pairing_id.in_(pairing_ids or [-1]),
+                ),
+                or_(FeedbackRow.comment.is_not(None), FeedbackRow.private_note.is_not(None)),
+            )
+            .values(comment=None, private_note=None)
+        ).rowcount
+        or 0
+    )
+    result.sessions = (
+        s.execute(
+            update(SessionRow)
+            .where(SessionRow.pairing_id.in_(pairing_ids or [-1]))
+            .values(private_notes=None, agenda=None, action_items=[])
+        ).rowcount
+        or 0
+    )
+    result.goals = (
+        s.execute(
+            update(GoalRow)
+            .where(GoalRow.owner_id == person.id)
+            .values(title=ERASED, measure=None, target=None)
+        ).rowcount
+        or 0
+    )
+    result.notifications = (
+        s.execute(
+            update(NotificationRow)
+            .where(NotificationRow.recipient_id == person.id)
+            .values(subject=ERASED, detail=None)
+        ).rowcount
+        or 0
+    )
+    result.review_events = (
+        s.execute(
+            update(ReviewEventRow)
+            .where(ReviewEventRow.person_id == person.id)
+            .values(subject_email=None, subject_external_id=None)
+        ).rowcount
+        or 0
+    )
+    s.execute(
+        update(PersonHistoryRow)
+        .where(
+            PersonHistoryRow.person_id == person.id,
+            PersonHistoryRow.field.in_(_IDENTIFYING_HISTORY),
+        )
+        .values(value=None)
+    )
+    person.first_name = ""
+    person.last_name = ""
+    person.preferred_name = None
+    person.email = None
+    person.email_key = None
+    person.job_title = None
+    person.timezone = None
+    person.skills = []
+    person.interests = []
+    person.languages = []
+    person.extra = {}
+    person.forgotten = True
+    s.flush()
+    # The audit row names the id and the counts, nothing that was erased.
+    audit(s, actor, "forget_person", "person", person.id, **result.as_dict())
+    return result
+
+
+def purge_inbox(s: Session, *, now: datetime, retention_days: int) -> int:
+    """Drop the raw bodies of deliveries processed more than ``retention_days`` ago."""
+    cutoff = now - timedelta(days=retention_days)
+    count = (
+        s.execute(
+            update(InboxRow)
+            .where(
+                InboxRow.status.in_(["done", "dead"]),
+                InboxRow.processed_at.is_not(None),
+                InboxRow.processed_at < cutoff,
+                InboxRow.body.is_not(None),
+            )
+            .values(body=None, status="purged")
+        ).rowcount
+        or 0
+    )
+    if count:
+        audit(s, "coachbridge", "purge_inbox", "inbox", "*", deliveries=count, days=retention_days)
+    return count

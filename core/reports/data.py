@@ -1,0 +1,238 @@
+"""Loading what a program report needs, column by column (no ORM objects: it must scale).
+
+Everything is read in one transaction, once per report run, and shared by every program.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from coachbridge.store.tables import (
+    EnrollmentRow,
+    FeedbackRow,
+    GoalRow,
+    PairingRow,
+    PersonHistoryRow,
+    PersonRow,
+    ReviewEventRow,
+    SessionRow,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+MATCHED = ("active", "paused", "completed", "ended")
+
+
+@dataclass
+class PersonFacts:
+    """What outcomes need about one person (no names: reports never hold any)."""
+
+    id: int
+    hire_date: date | None
+    termination_date: date | None
+    status: str
+    department: str | None
+    location: str | None
+    level: int | None
+
+
+@dataclass
+class Company:
+    """Everyone's facts, effective-dated history and review ratings."""
+
+    people: dict[int, PersonFacts]
+    # person -> field -> sorted [(valid_from, value)]
+    history: dict[int, dict[str, list[tuple[date, str | None]]]]
+    # person -> sorted [(completed_at, normalized rating)]
+    reviews: dict[int, list[tuple[datetime, float]]]
+
+    def as_of(self, person_id: int, name: str, day: date) -> str | object | None:
+        """The history value of ``name`` valid on ``day``; ``MISSING`` without history then."""
+        rows = self.history.get(person_id, {}).get(name)
+        if not rows:
+            return MISSING
+        idx = bisect.bisect_right(rows, day, key=lambda r: r[0]) - 1
+        if idx < 0:
+            return MISSING
+        return rows[idx][1]
+
+    def department_on(self, person_id: int, day: date) -> str | None:
+        value = self.as_of(person_id, "department", day)
+        return self.people[person_id].department if value is MISSING else value  # type: ignore[return-value]
+
+    def level_on(self, person_id: int, day: date) -> int | None:
+        value = self.as_of(person_id, "level", day)
+        if value is MISSING:
+            return self.people[person_id].level
+        try:
+            return int(value) if value is not None else None  # type: ignore[arg-type]
+        except ValueError:
+            return None
+
+    def promoted(self, person_id: int, start: date, until: date) -> bool:
+        """True when the person's level rose above its value on ``start`` by ``until``."""
+        base = self.level_on(person_id, start)
+        rows = self.history.get(person_id, {}).get("level") or []
+        for valid_from, value in rows:
+            if start < valid_from <= until and value is not None:
+                try:
+                    if base is not None and int(value) > base:
+                        return True
+                except ValueError:
+                    continue
+        return False
+
+    def employed_on(self, person_id: int, day: date) -> bool:
+        p = self.people[person_id]
+        if p.hire_date is not None and p.hire_date > day:
+            return False
+        return p.termination_date is None or p.termination_date > day
+
+    def review_before(self, person_id: int, moment: datetime) -> float | None:
+        """The rating of the last review completed before ``moment``."""
+        rows = self.reviews.get(person_id) or []
+        idx = bisect.bisect_left(rows, moment, key=lambda r: r[0]) - 1
+        return rows[idx][1] if idx >= 0 else None
+
+    def review_after(self, person_id: int, moment: datetime) -> float | None:
+        """The rating of the first review completed after ``moment``."""
+        rows = self.reviews.get(person_id) or []
+        idx = bisect.bisect_right(rows, moment, key=lambda r: r[0])
+        return rows[idx][1] if idx < len(rows) else None
+
+
+MISSING = object()
+
+
+def load_company(s: Session) -> Company:
+    """Read people (never forgotten-person contact data: only ids and HR facts), history, reviews."""
+    people = {
+        row.id: PersonFacts(*row)
+        for row in s.execute(
+            select(
+                PersonRow.id,
+                PersonRow.hire_date,
+                PersonRow.termination_date,
+                PersonRow.status,
+                PersonRow.department,
+                PersonRow.location,
+                PersonRow.level,
+            )
+        )
+    }
+    history: dict[int, dict[str, list[tuple[date, str | None]]]] = defaultdict(dict)
+    for pid, name, value, valid_from in s.execute(
+        select(
+            PersonHistoryRow.person_id,
+            PersonHistoryRow.field,
+            PersonHistoryRow.value,
+            PersonHistoryRow.valid_from,
+        )
+        .where(PersonHistoryRow.field.in_(["department", "level"]))
+        .order_by(PersonHistoryRow.person_id, PersonHistoryRow.field, PersonHistoryRow.valid_from)
+    ):
+        history[pid].setdefault(name, []).append((valid_from, value))
+    reviews: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
+    for pid, rating, completed in s.execute(
+        select(ReviewEventRow.person_id, ReviewEventRow.rating, ReviewEventRow.completed_at)
+        .where(
+            ReviewEventRow.person_id.is_not(None),
+            ReviewEventRow.rating.is_not(None),
+            ReviewEventRow.completed_at.is_not(None),
+        )
+        .order_by(ReviewEventRow.person_id, ReviewEventRow.completed_at)
+    ):
+        reviews[pid].append((completed, float(rating)))
+    return Company(people, dict(history), dict(reviews))
+
+
+@dataclass
+class PairingFacts:
+    id: int
+    learner_id: int
+    guide_id: int
+    status: str
+    flag: str | None
+    created_at: datetime
+    activated_at: datetime | None
+    first_held: datetime | None = None
+    last_held: datetime | None = None
+    held: int = 0
+    missed: int = 0
+    planned: int = 0
+
+
+@dataclass
+class ProgramData:
+    """One program's pairings, sessions, feedback, goals and enrollments."""
+
+    program_id: str
+    pairings: dict[int, PairingFacts] = field(default_factory=dict)
+    held_sessions: list[tuple[int, datetime]] = field(default_factory=list)  # (pairing, start)
+    feedback: list[tuple[int, int, int]] = field(default_factory=list)  # (pairing, from, rating)
+    enrolled_learners: set[int] = field(default_factory=set)
+    ever_enrolled: set[int] = field(default_factory=set)
+    goals: list[tuple[int, float, str]] = field(default_factory=list)  # (owner, progress, status)
+
+
+def load_program(s: Session, program_id: str) -> ProgramData:
+    """Read one program's own rows."""
+    data = ProgramData(program_id)
+    for row in s.execute(
+        select(
+            PairingRow.id,
+            PairingRow.learner_id,
+            PairingRow.guide_id,
+            PairingRow.status,
+            PairingRow.flag,
+            PairingRow.created_at,
+            PairingRow.activated_at,
+        ).where(PairingRow.program_id == program_id)
+    ):
+        data.pairings[row[0]] = PairingFacts(*row)
+    pairing_ids = select(PairingRow.id).where(PairingRow.program_id == program_id)
+    for pairing_id, start, status in s.execute(
+        select(SessionRow.pairing_id, SessionRow.start, SessionRow.status).where(
+            SessionRow.pairing_id.in_(pairing_ids)
+        )
+    ):
+        p = data.pairings[pairing_id]
+        if status != "cancelled":
+            p.planned += 1
+        if status == "held":
+            p.held += 1
+            data.held_sessions.append((pairing_id, start))
+            if p.first_held is None or start < p.first_held:
+                p.first_held = start
+            if p.last_held is None or start > p.last_held:
+                p.last_held = start
+        elif status == "missed":
+            p.missed += 1
+    data.feedback = [
+        (pid, who, rating)
+        for pid, who, rating in s.execute(
+            select(FeedbackRow.pairing_id, FeedbackRow.from_person_id, FeedbackRow.rating).where(
+                FeedbackRow.pairing_id.in_(pairing_ids)
+            )
+        )
+    ]
+    for person_id, role, opted_out in s.execute(
+        select(EnrollmentRow.person_id, EnrollmentRow.role, EnrollmentRow.opted_out).where(
+            EnrollmentRow.program_id == program_id
+        )
+    ):
+        data.ever_enrolled.add(person_id)
+        if role == "learner" and not opted_out:
+            data.enrolled_learners.add(person_id)
+    data.goals = [
+        (owner, progress or 0.0, status)
+        for owner, progress, status in s.execute(
+            select(GoalRow.owner_id, GoalRow.progress, GoalRow.status).where(
+                (GoalRow.program_id == program_id) | GoalRow.pairing_id.in_(pairing_ids)
+            )
+        )
+    ]
+    return data
