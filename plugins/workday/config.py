@@ -85,6 +85,10 @@ class WorkdayConfig(ConnectorConfig):
 
     mentor_type: str | None = None
     close_reason: str | None = None
+    mentorship_length: timedelta = Field(
+        default=timedelta(days=182),
+        description="end date sent for a mentorship whose pairing has no end yet (start + this)",
+    )
     worker_id_type: str = Field(
         default="Employee_ID", description="reference id type when no WID is known"
     )
@@ -98,7 +102,7 @@ class WorkdayConfig(ConnectorConfig):
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_backoff: float = Field(default=1.0, ge=0, le=60, description="first backoff, seconds")
 
-    @field_validator("report_timeout", mode="before")
+    @field_validator("report_timeout", "mentorship_length", mode="before")
     @classmethod
     def _timeout(cls, value: object) -> object:
         if isinstance(value, str | int | float) and not isinstance(value, bool):

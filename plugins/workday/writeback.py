@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from coachbridge.connectors import PushItem, PushResult
@@ -127,16 +128,21 @@ class WriteBack:
                 item,
                 f"set {self._key('mentor_type')} (the Workday id of a Mentor Type) to write mentorships",
             )
-        if not f.get("end"):
-            return self._skip(
-                item, "Workday needs a mentorship end date; give the program an end or a duration"
-            )
+        if not f.get("start"):
+            return self._skip(item, "pairing has no start date")
+        # Workday needs an end date; an open pairing gets start + mentorship_length.
+        end = (
+            f.get("end")
+            or (
+                date.fromisoformat(str(f["start"])[:10]) + self.config.mentorship_length
+            ).isoformat()
+        )
         body: dict[str, Any] = {
             "mentee": mentee,
             "mentor": mentor,
             "mentorType": {"id": self.config.mentor_type},
             "startDate": f.get("start"),
-            "endDate": f.get("end"),
+            "endDate": end,
             "purpose": (f.get("purpose") or f.get("program") or "Mentoring")[:_DESCRIPTION_MAX],
         }
         if item.external_id:

@@ -144,7 +144,9 @@ class FakeWorkday:
     def start(self) -> FakeWorkday:
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -545,19 +547,26 @@ def xsd_for(columns: tuple[str, ...]) -> str:
 
 
 def stream_report(rows: Iterator[dict[str, Any]], *, truncate: bool = False) -> Iterator[bytes]:
-    """``{"Report_Entry": [...]}`` written row by row (never built whole in memory)."""
+    """``{"Report_Entry": [...]}`` written row by row (never built whole in memory).
+
+    ``truncate`` cuts the body inside the second row, as a dropped connection would.
+    """
     yield b'{"Report_Entry": ['
     batch: list[str] = []
     first = True
-    for count, row in enumerate(rows):
-        if truncate and count == 3:
-            yield ("," if not first else "").encode() + b'{"Employee_ID": "E0'
-            return
+    for row in rows:
         batch.append(json.dumps(row))
+        if truncate:
+            break
         if len(batch) == 200:
             yield (("" if first else ",") + ",".join(batch)).encode()
             first = False
             batch = []
+    if truncate:
+        yield (
+            ",".join(batch) + (',{"Employee_ID": "E0' if batch else '{"Employee_ID": "E0')
+        ).encode()
+        return
     if batch:
         yield (("" if first else ",") + ",".join(batch)).encode()
     yield b"]}"
