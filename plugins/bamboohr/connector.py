@@ -376,10 +376,9 @@ class BambooHRConnector(Connector):
         delivery = ParsedDelivery()
         if not wanted:
             return delivery
-        try:
-            delivery.people = self.fetch_people(wanted)
-        except ConnectorError:
-            raise  # the worker retries later; the delivery itself was fine
+        # A ConnectorError here is BambooHR failing, not a bad delivery: it propagates so the
+        # worker retries later.
+        delivery.people = self.fetch_people(wanted)
         delivery.reviews = self._webhook_ratings(changes, body)
         return delivery
 
