@@ -27,16 +27,20 @@ EXCLUDED = "excluded_by_constraint"
 
 def _neutral(unknown: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
     # An unknown fact neither helps nor hurts: it scores half.
-    return np.where(unknown, 0.5, values)
+    values[unknown] = 0.5
+    return values
 
 
-def _overlap(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
-    """Share of each row of ``a``'s tags that ``b``'s rows have (0 when ``a`` has none)."""
-    hits = (a @ b.T).astype(np.float64)
-    size = a.sum(axis=1, dtype=np.float64)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(size > 0, hits / np.maximum(size, 1e-12), 0.0)
-    return np.clip(out, 0.0, 1.0)
+def _overlap(a: NDArray[np.float32], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Share of each row of ``a``'s tags (weights) that ``b``'s rows offer (0 when ``a`` has none).
+
+    Rows of ``a`` are scaled by their size first, so one matrix product gives the share.
+    """
+    a64 = a.astype(np.float64)
+    size = a64.sum(axis=1)
+    a64 /= np.maximum(size, 1e-300)[:, None]
+    out = a64 @ b.T
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 @dataclass(frozen=True)
@@ -75,40 +79,78 @@ class Scorer:
 
     # -- criteria ------------------------------------------------------------------------------
     def criterion(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Criterion ``name`` for learners ``rows`` against every guide, each value in 0..1."""
+        """Criterion ``name`` for learners ``rows`` against every guide, each value in 0..1.
+
+        Written with in-place arithmetic: at company scale these blocks are the hot loop.
+        """
         lr, gd = self.learners, self.guides
         if name == "skills":
-            return _overlap(lr.topics[rows], gd.topics)
+            return _overlap(lr.topics[rows], self._guide64("topics"))
         if name == "goals":
-            return _overlap(lr.goals[rows], gd.goals)
+            return _overlap(lr.goals[rows], self._guide64("goals"))
         if name == "seniority":
-            gap = gd.level[None, :] - lr.level[rows][:, None]
+            gap = np.subtract.outer(lr.level[rows], gd.level)
+            np.negative(gap, out=gap)  # guide level minus learner level
             best = self.settings.seniority_best_gap
+            value = np.subtract(gap, best)
+            np.abs(value, out=value)
+            value /= -(best + 1)
+            value += 1.0
+            np.clip(value, 0.0, 1.0, out=value)
             with np.errstate(invalid="ignore"):
-                value = np.where(gap >= 1, np.clip(1 - np.abs(gap - best) / (best + 1), 0, 1), 0)
-            return _neutral(np.isnan(gap), value)
+                value[gap < 1] = 0.0
+            if self._has_nan("level"):
+                _neutral(np.isnan(gap), value)
+            return value
         if name == "timezone":
             return self._timezone(rows)
         if name == "language":
-            la, ga = lr.languages[rows], gd.languages
-            shared = (la @ ga.T) > 0
-            unknown = (la.sum(axis=1)[:, None] == 0) | (ga.sum(axis=1)[None, :] == 0)
-            return _neutral(unknown, shared.astype(np.float64))
+            la = lr.languages[rows]
+            value = (la @ gd.languages.T > 0).astype(np.float64)
+            lempty = la.sum(axis=1) == 0
+            gempty = gd.languages.sum(axis=1) == 0
+            if lempty.any() or gempty.any():
+                _neutral(lempty[:, None] | gempty[None, :], value)
+            return value
         if name == "department_diversity":
-            ld, gdp = lr.department[rows][:, None], gd.department[None, :]
-            unknown = (ld < 0) | (gdp < 0)
-            return _neutral(unknown, (ld != gdp).astype(np.float64))
+            ld = lr.department[rows]
+            value = np.not_equal.outer(ld, gd.department).astype(np.float64)
+            if (ld < 0).any() or (gd.department < 0).any():
+                _neutral((ld < 0)[:, None] | (gd.department < 0)[None, :], value)
+            return value
         return self._plugin(name, rows)
+
+    def _guide64(self, attr: str) -> NDArray[np.float64]:
+        cache = self.__dict__.setdefault("_g64", {})
+        if attr not in cache:
+            cache[attr] = np.ascontiguousarray(getattr(self.guides, attr), dtype=np.float64)
+        return cache[attr]
+
+    def _has_nan(self, attr: str) -> bool:
+        cache = self.__dict__.setdefault("_nan", {})
+        if attr not in cache:
+            cache[attr] = bool(
+                np.isnan(getattr(self.learners, attr)).any()
+                or np.isnan(getattr(self.guides, attr)).any()
+            )
+        return cache[attr]
 
     def _timezone(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         start, end = self.settings.working_hours
         length = float(end - start)
-        lo = self.learners.utc_offset[rows][:, None]
-        go = self.guides.utc_offset[None, :]
         # Working hours in UTC are [start - offset, end - offset]; compare on a 24h circle.
-        shift = np.mod(lo - go + 12.0, 24.0) - 12.0
-        overlap = np.clip(length - np.abs(shift), 0.0, length) / length
-        return _neutral(np.isnan(lo) | np.isnan(go), overlap)
+        shift = np.subtract.outer(self.learners.utc_offset[rows], self.guides.utc_offset)
+        shift += 12.0
+        np.mod(shift, 24.0, out=shift)
+        shift -= 12.0
+        np.abs(shift, out=shift)
+        np.subtract(length, shift, out=shift)
+        np.clip(shift, 0.0, length, out=shift)
+        shift /= length
+        if self._has_nan("utc_offset"):
+            lo = self.learners.utc_offset[rows]
+            _neutral(np.isnan(lo)[:, None] | np.isnan(self.guides.utc_offset)[None, :], shift)
+        return shift
 
     def _plugin(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         fn = self.plugins[name].score
@@ -127,7 +169,9 @@ class Scorer:
         """Scores of ``rows`` x all guides, and the mask of pairs no constraint excludes."""
         total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
         for name in self.names:
-            total = total + self.weights[name] * self.criterion(name, rows)
+            part = self.criterion(name, rows)
+            part *= self.weights[name]
+            total += part  # same order and rounding as ``pair_score``
         return total, self.allowed(rows)
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -218,10 +262,11 @@ def top_k(
         ok &= scores >= min_score
         if guide_ok is not None:
             ok &= guide_ok[None, :]
-        masked = np.where(ok, scores, -np.inf)
+        masked = scores
+        masked[~ok] = -np.inf
         if k < n_guides:
-            # argpartition keeps the k largest; a stable sort then orders them (ties: lower row).
-            part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+            # argpartition puts the k largest of each row last.
+            part = np.argpartition(masked, n_guides - k, axis=1)[:, n_guides - k :]
         else:
             part = np.broadcast_to(np.arange(n_guides), (block.size, n_guides))
         vals = np.take_along_axis(masked, part, axis=1)

@@ -1,0 +1,264 @@
+"""Matching benchmark: coachbridge vs greedy vs OR-tools SimpleMinCostFlow on the same graph.
+
+    .venv/bin/python benchmarks/matching/run.py              # all three sizes + the cut cost
+    .venv/bin/python benchmarks/matching/run.py --sizes small,medium
+
+Each size runs in its own process so that its peak memory (max RSS) is its own. Instances are
+seeded: 32-dimensional skill vectors, levels, time zones, languages, departments and a random
+org tree deep enough that about 0.1% of (learner, guide) pairs are forbidden (the guide is
+above the learner). Candidate generation and the exact solve are coachbridge's own code
+(``coachbridge.matching.engine``); greedy and OR-tools solve the very same candidate arcs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from coachbridge.matching.engine import match_rows, solve_candidates
+from coachbridge.matching.features import Side, euler_intervals
+from coachbridge.matching.scoring import CandidateArrays, Scorer, top_k
+from ortools.graph.python import min_cost_flow
+
+SIZES = {
+    "small": (1_000, 300, 4),
+    "medium": (20_000, 5_000, 5),
+    "large": (100_000, 25_000, 5),
+}
+WEIGHTS = {
+    "skills": 0.4,
+    "seniority": 0.2,
+    "timezone": 0.15,
+    "language": 0.1,
+    "department_diversity": 0.15,
+}
+DIM = 32
+K = 50
+
+
+def make_instance(n_learners: int, n_guides: int, seed: int) -> tuple[Side, Side, float]:
+    """Seeded sides; returns them and the share of forbidden (reporting-chain) pairs."""
+    rng = np.random.default_rng(seed)
+    # Org tree: guides on D levels (each reports to a guide one level up), every learner
+    # reports to a guide on the deepest level, so each learner has D guides above them and
+    # D / n_guides of the pairs (about 0.1%) are forbidden.
+    depth = max(1, round(0.001 * n_guides))
+    level_of = np.sort(rng.integers(0, depth, n_guides))
+    level_of[:depth] = np.arange(depth)  # every level populated
+    level_of.sort()
+    managers: dict[int, int | None] = {}
+    by_level = [np.flatnonzero(level_of == d) for d in range(depth)]
+    for d in range(depth):
+        for g in by_level[d].tolist():
+            managers[g] = None if d == 0 else int(rng.choice(by_level[d - 1]))
+    deepest = by_level[-1]
+    learner_pid = np.arange(n_learners) + n_guides
+    for x in learner_pid.tolist():
+        managers[x] = int(rng.choice(deepest))
+    tour = euler_intervals(managers)
+
+    def side(ids: np.ndarray, learner: bool) -> Side:
+        n = ids.size
+        if learner:
+            topics = (rng.random((n, DIM)) < 0.12).astype(np.float32)
+            level = rng.integers(1, 5, n).astype(np.float64)
+        else:
+            topics = rng.random((n, DIM)).astype(np.float32) ** 3
+            level = rng.integers(4, 10, n).astype(np.float64)
+        langs = (rng.random((n, 5)) < 0.35).astype(np.float32)
+        langs[np.arange(n), rng.integers(0, 5, n)] = 1.0
+        return Side(
+            ids=ids.astype(np.int64),
+            level=level,
+            department=rng.integers(0, 12, n).astype(np.int64),
+            utc_offset=rng.choice([-8.0, -5.0, 0.0, 1.0, 2.0, 5.5, 8.0, 9.0], n),
+            topics=topics,
+            goals=topics,
+            languages=langs,
+            tin=np.array([tour[i][0] for i in ids.tolist()], dtype=np.int64),
+            tout=np.array([tour[i][1] for i in ids.tolist()], dtype=np.int64),
+        )
+
+    guides = side(np.arange(n_guides), learner=False)
+    learners = side(learner_pid, learner=True)
+    return learners, guides, depth / n_guides
+
+
+def greedy(cands: CandidateArrays, free: np.ndarray) -> dict[int, int]:
+    """Greedy ranking: best arcs first, take one when both sides still have room."""
+    order = np.argsort(-cands.score, kind="stable")
+    load = np.zeros_like(free)
+    taken: dict[int, int] = {}
+    for k in order.tolist():
+        x, g = int(cands.learner[k]), int(cands.guide[k])
+        if x not in taken and load[g] < free[g]:
+            taken[x] = g
+            load[g] += 1
+    return taken
+
+
+def ortools_reference(cands: CandidateArrays, free: np.ndarray, n_learners: int) -> dict[int, int]:
+    """An independent OR-tools model: source -> learner -> guide -> sink, with an explicit
+    "unmatched" arc per learner costing more than any path through a guide, then ``solve``."""
+    n_guides = free.size
+    source, sink = 0, 1
+    lnode = 2 + np.arange(n_learners)
+    gnode = 2 + n_learners + np.arange(n_guides)
+    scale = 1e9 / max(1e-12, float(np.abs(cands.score).max()))
+    cost = -np.rint(cands.score * scale).astype(np.int64)
+    penalty = int(-cost.min()) * 4 * n_learners + 1  # any matching beats leaving one out
+    penalty = min(penalty, 2**62 // (n_learners + n_guides + 2) // 4)
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.full(n_learners, source),
+        lnode,
+        np.ones(n_learners, np.int64),
+        np.zeros(n_learners, np.int64),
+    )
+    first = n_learners
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        lnode[cands.learner], gnode[cands.guide], np.ones(cands.score.size, np.int64), cost
+    )
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        gnode, np.full(n_guides, sink), free.astype(np.int64), np.zeros(n_guides, np.int64)
+    )
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        lnode,
+        np.full(n_learners, sink),
+        np.ones(n_learners, np.int64),
+        np.full(n_learners, penalty, np.int64),
+    )
+    smcf.set_node_supply(source, n_learners)
+    smcf.set_node_supply(sink, -n_learners)
+    status = smcf.solve()
+    assert status == smcf.OPTIMAL, status
+    flows = smcf.flows(np.arange(first, first + cands.score.size))
+    used = np.flatnonzero(flows > 0)
+    return {int(cands.learner[k]): int(cands.guide[k]) for k in used.tolist()}
+
+
+def total(match: dict[int, int], cands: CandidateArrays) -> float:
+    lookup = {
+        (int(a), int(b)): float(s)
+        for a, b, s in zip(cands.learner, cands.guide, cands.score, strict=True)
+    }
+    return math.fsum(lookup[(x, g)] for x, g in match.items())
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_size(name: str, seed: int) -> dict[str, Any]:
+    n_learners, n_guides, cap = SIZES[name]
+    t0 = time.perf_counter()
+    learners, guides, forbidden = make_instance(n_learners, n_guides, seed)
+    gen = time.perf_counter() - t0
+    scorer = Scorer(learners, guides, WEIGHTS)
+    free = np.full(n_guides, cap, dtype=np.int64)
+    res = match_rows(scorer, free, k=K, min_score=0.0)
+    cands = res.candidates
+    out: dict[str, Any] = {
+        "size": name,
+        "learners": n_learners,
+        "guides": n_guides,
+        "capacity": cap,
+        "forbidden_share": forbidden,
+        "instance_seconds": gen,
+        "candidate_seconds": res.seconds["candidates"],
+        "arcs": int(cands.score.size),
+        "coachbridge": {
+            "solve_seconds": res.seconds["solve"],
+            "widen_seconds": res.seconds["widen"],
+            "widened_arcs": res.widened,
+            "matched": len(res.match),
+            "total": total(res.match, cands),
+        },
+    }
+    t = time.perf_counter()
+    g = greedy(cands, free)
+    out["greedy"] = {
+        "solve_seconds": time.perf_counter() - t,
+        "matched": len(g),
+        "total": total(g, cands),
+    }
+    t = time.perf_counter()
+    o = ortools_reference(cands, free, n_learners)
+    out["ortools"] = {
+        "solve_seconds": time.perf_counter() - t,
+        "matched": len(o),
+        "total": total(o, cands),
+    }
+    out["peak_mib"] = peak_mib()
+    return out
+
+
+def cut_cost(seed: int) -> dict[str, Any]:
+    """At 20,000 learners: the optimum on top-K lists for growing K, against the full set."""
+    n_learners, n_guides, cap = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    scorer = Scorer(learners, guides, WEIGHTS)
+    free = np.full(n_guides, cap, dtype=np.int64)
+    rows = []
+    for k in (10, 50, 200, 1000, n_guides):
+        t = time.perf_counter()
+        cands = top_k(scorer, k, 0.0)
+        match = solve_candidates(cands, free, n_learners, 0.0)
+        rows.append(
+            {
+                "k": k,
+                "arcs": int(cands.score.size),
+                "matched": len(match),
+                "total": total(match, cands),
+                "seconds": time.perf_counter() - t,
+            }
+        )
+        del cands
+    full = rows[-1]["total"]
+    for r in rows:
+        r["cost_vs_full"] = full - r["total"]
+        r["relative"] = (full - r["total"]) / full
+    return {"cut": rows, "peak_mib": peak_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--seed", type=int, default=20270111)
+    parser.add_argument("--no-cut", action="store_true", help="skip the top-K cut study")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "cut":
+        print(json.dumps(cut_cost(args.seed)))
+        return
+    if args.child:
+        print(json.dumps(run_size(args.child, args.seed)))
+        return
+    results = []
+    jobs = [s for s in args.sizes.split(",") if s]
+    if not args.no_cut:
+        jobs.append("cut")
+    for job in jobs:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", job, "--seed", str(args.seed)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(f"{job}: failed\n{proc.stderr}", file=sys.stderr)
+            continue
+        data = json.loads(proc.stdout)
+        results.append(data)
+        print(json.dumps(data), flush=True)
+
+
+if __name__ == "__main__":
+    main()
