@@ -62,11 +62,11 @@ class Writer:
             "description": f.get("description") or "",
             "dueDate": f["due_date"],
             "percentComplete": percent,
-            "completionDate": (f.get("completion_date") or date.today().isoformat())
-            if percent == 100
-            else None,
             "sharedWithEmployeeIds": shared,
         }
+        if percent == 100:
+            # Required at 100 and an error below it, so the key is only sent when complete.
+            body["completionDate"] = f.get("completion_date") or date.today().isoformat()
         cancelled = f.get("status") == "cancelled"
         ref = self._split(item.external_id)
         if ref is not None and ref[0] != str(owner):

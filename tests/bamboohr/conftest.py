@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from coachbridge.connectors import ConnectorContext
+from coachbridge.store import Database
 from coachbridge_bamboohr import BambooHRConfig, BambooHRConnector
 
 from tests.bamboohr.fake_bamboohr import FakeBambooHR
@@ -160,3 +161,12 @@ def spec_operations() -> dict[str, dict[str, list[str]]]:
             param[m.group(1)] = m.group(2).strip("'")
     flush_param()
     return ops
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    """For tests whose subject is the connector, not the store: SQLite only, to stay fast."""
+    database = Database(sqlite_url)
+    database.upgrade()
+    yield database
+    database.dispose()

@@ -255,6 +255,8 @@ class FakeBambooHR:
             return "sharedWithEmployeeIds must include the owner"
         if body.get("percentComplete") == 100 and not body.get("completionDate"):
             return "completionDate is required at 100"
+        if "completionDate" in body and body.get("percentComplete") != 100:
+            return "completionDate is only valid when percentComplete is 100"
         return None
 
     def h_list_goals(self, request: Request, body: Any, emp: str) -> Response:

@@ -91,8 +91,9 @@ def setup_program(fake: FakeBambooHR, db: Database) -> dict[str, int]:
 
 
 def test_push_items_carry_ids_emails_and_never_private_text(
-    fake: FakeBambooHR, db: Database
+    fake: FakeBambooHR, sqlite_db: Database
 ) -> None:
+    db = sqlite_db
     ids = setup_program(fake, db)
     with db.transaction() as s:
         items = build_push_items(s, "bamboo")
@@ -171,8 +172,9 @@ def test_push_writes_goal_and_training_then_is_idempotent(fake: FakeBambooHR, db
 
 
 def test_existing_training_type_is_reused_and_dry_run_writes_nothing(
-    fake: FakeBambooHR, db: Database
+    fake: FakeBambooHR, sqlite_db: Database
 ) -> None:
+    db = sqlite_db
     setup_program(fake, db)
     fake.training_types["9"] = {"id": 9, "name": "coaching SESSION"}
     fake.log.clear()
@@ -187,7 +189,8 @@ def test_existing_training_type_is_reused_and_dry_run_writes_nothing(
     assert [r["type"] for r in fake.training_records.values()] == [9]
 
 
-def test_a_goal_deleted_in_bamboohr_is_recreated(fake: FakeBambooHR, db: Database) -> None:
+def test_a_goal_deleted_in_bamboohr_is_recreated(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    db = sqlite_db
     ids = setup_program(fake, db)
     run_push(db, make_connector(fake.host_url, fake.api_key))
     fake.goals.clear()

@@ -68,8 +68,9 @@ def test_full_sync_maps_people_and_managers_in_one_request(
 
 
 def test_supervisor_eid_as_employee_number_and_email_fallback(
-    fake: FakeBambooHR, db: Database
+    fake: FakeBambooHR, sqlite_db: Database
 ) -> None:
+    db = sqlite_db
     # supervisorEId holds employee numbers here, and supervisorId is missing: resolve by number.
     for emp, data in fake.employees.items():
         sup = data.get("supervisorEId")
@@ -85,7 +86,10 @@ def test_supervisor_eid_as_employee_number_and_email_fallback(
     assert json.loads(cursor(db))["supervisor"] == "supervisorEId:number"
 
 
-def test_fields_the_key_cannot_see_are_warned_by_name(fake: FakeBambooHR, db: Database) -> None:
+def test_fields_the_key_cannot_see_are_warned_by_name(
+    fake: FakeBambooHR, sqlite_db: Database
+) -> None:
+    db = sqlite_db
     fake.hidden_fields = {"workEmail", "department"}
     report = Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
     assert len(report.warnings) == 1
@@ -133,7 +137,8 @@ def test_incremental_sync_fetches_only_changes_in_constant_requests(
     assert not (report.new or report.changed)
 
 
-def test_gateway_base_url_form(fake: FakeBambooHR, db: Database) -> None:
+def test_gateway_base_url_form(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    db = sqlite_db
     report = Syncer(db, make_connector(fake.gateway_url, fake.api_key)).run()
     assert len(report.new) == 4
     assert fake.log[0].path == "/v1/reports/custom"
@@ -169,8 +174,9 @@ def test_rating_changes_become_review_events(fake: FakeBambooHR, db: Database) -
 
 @pytest.mark.parametrize("fault", ["html", "xml", "truncated", "500"])
 def test_a_failing_incremental_sync_keeps_store_and_cursor(
-    fake: FakeBambooHR, db: Database, fault: str
+    fake: FakeBambooHR, sqlite_db: Database, fault: str
 ) -> None:
+    db = sqlite_db
     Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
     before = cursor(db)
     fake.update_employee("4", "2025-03-01T00:00:00+00:00", jobTitle="Changed")
@@ -190,7 +196,8 @@ def test_a_failing_incremental_sync_keeps_store_and_cursor(
     assert people_by_ext(db)["4"].job_title == "Changed"
 
 
-def test_throttling_is_retried_with_retry_after(fake: FakeBambooHR, db: Database) -> None:
+def test_throttling_is_retried_with_retry_after(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    db = sqlite_db
     fake.throttle = [(503, "2"), (429, "1")]
     connector = make_connector(fake.host_url, fake.api_key)
     slept: list[float] = []
@@ -199,7 +206,8 @@ def test_throttling_is_retried_with_retry_after(fake: FakeBambooHR, db: Database
     assert len(report.new) == 4 and slept == [2.0, 1.0]
 
 
-def test_requests_follow_the_openapi_spec(fake: FakeBambooHR, db: Database) -> None:
+def test_requests_follow_the_openapi_spec(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    db = sqlite_db
     ops = spec_operations()
     Syncer(db, make_connector(fake.host_url, fake.api_key)).run()
     fake.update_employee("4", "2025-02-01T00:00:00+00:00", jobTitle="X")
