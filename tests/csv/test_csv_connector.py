@@ -343,3 +343,18 @@ def test_csv_bad_reviews(tmp_path: Path) -> None:
         with pytest.raises(InputDataError) as info:
             conn.read_reviews(None, full=True)
         assert expected in str(info.value), content
+
+
+def test_csv_documented_config_is_valid(tmp_path: Path) -> None:
+    """The example in docs/csv.md loads, and its mapping reads a file with those headers."""
+    from coachbridge.config import load_config
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "csv.md"
+    example = docs.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "coachbridge.toml").write_text(example, encoding="utf-8")
+    config = load_config(tmp_path / "coachbridge.toml", {"csv": CsvConfig})
+    hr = config.connectors["hr"]
+    assert isinstance(hr, CsvConfig)
+    assert hr.headers("people")["manager_id"] == "Reports To"
+    assert hr.headers("people")["job_title"] == "job_title"
+    assert hr.deactivation_limit(200) == 20

@@ -492,3 +492,45 @@ def test_csv_reviews_listing(setup: Any) -> None:
     unknown = cb("reviews", "--person", "nobody@example.com")
     assert unknown.exit_code == 2 and "unknown person" in unknown.stderr
     assert cb("reviews", "--format", "csv").stdout.startswith("id,person_id,cycle,rating,")
+
+
+def _history(store: Store, external_id: str) -> list[tuple[str, str | None, str, str | None]]:
+    person_id = store.person("hr", external_id).id
+    with store.db.transaction() as s:
+        return [
+            (h.field, h.value, h.valid_from.isoformat(), h.valid_to and h.valid_to.isoformat())
+            for h in s.scalars(
+                select(PersonHistoryRow)
+                .where(PersonHistoryRow.person_id == person_id)
+                .order_by(PersonHistoryRow.field, PersonHistoryRow.valid_from, PersonHistoryRow.id)
+            )
+        ]
+
+
+def test_csv_history_uses_hire_and_termination_dates(setup: Any) -> None:
+    folder, cb, store = setup
+    rows = company(12)
+    header = (*rows[0].keys(), "termination_date")
+    write_csv(folder / "people.csv", rows, header)
+    assert cb("sync").exit_code == 0
+    first = _history(store, "6")
+    assert ("status", "active", "2020-01-15", None) in first  # dated from the hire date
+    assert ("level", "4", "2020-01-15", None) in first
+
+    rows[5].update(level="5", job_title="Engineering Manager")  # a promotion, dated by the sync
+    rows[6].update(status="Terminated", termination_date="2026-03-31")
+    write_csv(folder / "people.csv", rows, header)
+    assert cb("sync").exit_code == 0
+    today = datetime.now(UTC).date().isoformat()
+    promoted = _history(store, "6")
+    assert ("level", "4", "2020-01-15", today) in promoted
+    assert ("level", "5", today, None) in promoted
+    assert ("job_title", "Engineering Manager", today, None) in promoted
+    left = _history(store, "7")
+    assert ("status", "active", "2020-01-15", "2026-03-31") in left
+    assert ("status", "inactive", "2026-03-31", None) in left
+    assert any(h[0] == "termination_date" and h[1] == "2026-03-31" for h in left)
+    # an unchanged re-sync adds no history
+    count = store.snapshot()["history"]
+    assert cb("sync").exit_code == 0
+    assert store.snapshot()["history"] == count
