@@ -249,3 +249,44 @@ def test_push_command(
     assert failed.exit_code == 1
     assert "401" in failed.output and "Traceback" not in failed.output
     assert real_key not in failed.output
+
+
+class RecordingConnector:
+    """Any connector: the core's push machinery must not assume BambooHR."""
+
+    name = "bamboo"
+    supports_push = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int, bool]] = []
+
+    def push(self, items, *, dry_run: bool):  # type: ignore[no-untyped-def]
+        from coachbridge.connectors import PushResult
+
+        out = []
+        for item in items:
+            self.seen.append((item.kind, item.local_id, dry_run))
+            action = "updated" if item.external_id else "created"
+            out.append(
+                PushResult(
+                    item.kind, item.local_id, action, item.external_id or f"x{item.local_id}"
+                )
+            )
+        return out
+
+
+def test_core_push_is_connector_agnostic(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    ids = setup_program(fake, sqlite_db)
+    recorder = RecordingConnector()
+    dry = run_push(sqlite_db, recorder, dry_run=True)  # type: ignore[arg-type]
+    assert {r.kind for r in dry.results} == {"goal", "session", "pairing"}
+    with sqlite_db.transaction() as s:
+        assert list(s.scalars(select(ExternalRefRow))) == []
+    run_push(sqlite_db, recorder)  # type: ignore[arg-type]
+    recorder.seen.clear()
+    report = run_push(sqlite_db, recorder)  # type: ignore[arg-type]
+    assert recorder.seen == [] and {r.action for r in report.results} == {"unchanged"}
+    with sqlite_db.transaction() as s:
+        s.get(PairingRow, ids["pairing"]).status = "completed"
+    run_push(sqlite_db, recorder)  # type: ignore[arg-type]
+    assert recorder.seen == [("pairing", ids["pairing"], False)]
