@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,11 +98,21 @@ def write_config(
 
 def load(path: Path, registry: Registry) -> Config:
     models = {name: cls.config_model for name, cls in registry.connectors.items()}
-    return load_config(path, models, env=ENV)
+    return load_config(path, models, env={**os.environ, **ENV})
+
+
+_REGISTRY: list[Registry] = []
+
+
+def shared_registry() -> Registry:
+    """Loading every plugin takes a moment; tests share one registry (it holds no state)."""
+    if not _REGISTRY:
+        _REGISTRY.append(Registry.build())
+    return _REGISTRY[0]
 
 
 def make_env(folder: Path, db_url: str, **kwargs: Any) -> Env:
-    registry = Registry.build()
+    registry = shared_registry()
     path = write_config(folder, db_url, **kwargs)
     config = load(path, registry)
     db = Database(db_url)
