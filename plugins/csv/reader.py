@@ -171,7 +171,9 @@ def read_table(
                 Row(start, {name: unescape_cell(cells[i].strip()) for name, i in index.items()})
             )
     except csv.Error as exc:
-        raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+        # name the line the broken record starts on: an unclosed quote fails only at the end
+        hint = " (a quote opened here is never closed?)" if "end of data" in str(exc) else ""
+        raise InputDataError(f"{path}:{previous_end + 1}: malformed CSV: {exc}{hint}") from None
     assert header is not None  # text.strip() was not empty
     digest = hashlib.sha256(raw).hexdigest()
     titles = {h.casefold(): h for h in header if h}

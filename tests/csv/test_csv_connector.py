@@ -358,3 +358,10 @@ def test_csv_documented_config_is_valid(tmp_path: Path) -> None:
     assert hr.headers("people")["manager_id"] == "Reports To"
     assert hr.headers("people")["job_title"] == "job_title"
     assert hr.deactivation_limit(200) == 20
+
+
+def test_csv_malformed_quoting_names_the_record_line(tmp_path: Path) -> None:
+    message = bad(tmp_path, 'id,first_name,last_name\n1,A,B\n2,"C,D\n3,E,F\n')
+    assert "people.csv:3: malformed CSV: unexpected end of data" in message
+    message = bad(tmp_path, 'id,first_name,last_name\n1,A,B\n2,"C"x,D\n')
+    assert "people.csv:3: malformed CSV" in message

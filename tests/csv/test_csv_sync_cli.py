@@ -534,3 +534,16 @@ def test_csv_history_uses_hire_and_termination_dates(setup: Any) -> None:
     count = store.snapshot()["history"]
     assert cb("sync").exit_code == 0
     assert store.snapshot()["history"] == count
+
+
+def test_csv_check_command(tmp_path: Path, sqlite_url: str, run_cli: Any) -> None:
+    config = write_config(tmp_path, reviews="reviews.csv")
+    write_csv(tmp_path / "people.csv", company(4), delimiter=";")
+    result = run_cli("--config", str(config), "--db", sqlite_url, "check")
+    assert "connector hr: FAILED" in result.stdout
+    assert "reviews.csv: file not found" in result.stdout
+    assert result.exit_code == 1  # the check command's status for a failed connector
+    write_csv(tmp_path / "reviews.csv", [], ("employee_id", "cycle", "rating"))
+    result = run_cli("--config", str(config), "--db", sqlite_url, "check")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "people: " in result.stdout and "4 rows (utf-8, delimiter ';')" in result.stdout
