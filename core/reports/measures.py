@@ -118,9 +118,9 @@ def _promotions(company: Company, group: Group, today: date) -> Estimate:
 
 
 def _side(est: Estimate, sup: Suppressor) -> dict[str, Any]:
-    if est.n < sup.k:
+    if sup.small(est.n):
         return SUPPRESSED.copy()
-    return est.as_dict()
+    return est.as_dict()  # n == 0: shown as "no value yet", it is about nobody
 
 
 def _conclusion(p: dict[str, Any], c: dict[str, Any], k: int, what: str) -> str:

@@ -48,8 +48,10 @@ def config(*programs: Program, min_group_size: int = 5) -> Config:
     )
 
 
-def write_config(path: Path, *, min_group_size: int = 5, start: str | None = None) -> Path:
-    start_line = f"start = {start}\nend = 2026-12-31\n" if start else ""
+def write_config(
+    path: Path, *, min_group_size: int = 5, start: str | None = None, end: str = "2025-06-30"
+) -> Path:
+    start_line = f"start = {start}\nend = {end}\n" if start else ""
     path.write_text(
         f"""
 [reports]

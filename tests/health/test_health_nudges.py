@@ -1,0 +1,170 @@
+"""The daily health check: each condition, once per pairing, opt-outs, dry runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from coachbridge.health import run_daily, run_health_checks
+from coachbridge.store import Database
+from coachbridge.store.tables import (
+    AuditRow,
+    EnrollmentRow,
+    InboxRow,
+    NotificationRow,
+    PairingRow,
+    SessionRow,
+)
+from sqlalchemy import select
+
+from tests.health.health_world import NOW, App, World, config, program
+
+
+def _world(db: Database) -> dict[str, int]:
+    prog = program(settings={"first_session_days": 10, "first_session_owner_days": 20})
+    with db.transaction() as s:
+        w = World(s, prog)
+        people = [w.person(f"P{i}") for i in range(12)]
+        # 1. made 15 days ago, nothing held: remind both, not yet the owner.
+        fresh = w.pair(people[0], people[1], made=NOW - timedelta(days=15))
+        # 2. made 30 days ago, nothing held: both and the owner.
+        old = w.pair(people[2], people[3], made=NOW - timedelta(days=30))
+        # 3. held once 40 days ago (cadence 14 x 2 = 28): stalled.
+        stalled = w.pair(people[4], people[5], made=NOW - timedelta(days=60))
+        w.session(stalled, 40, "held", seq=1)
+        # 4. first session rated 2 by the guide: fit check.
+        poor = w.pair(people[6], people[7], made=NOW - timedelta(days=20))
+        first = w.session(poor, 5, "held", seq=1)
+        w.feedback(first, people[7], 2)
+        w.feedback(first, people[6], 5)
+        # 5. three missed in a row after a held one: pause, cancel the future ones.
+        missing = w.pair(people[8], people[9], made=NOW - timedelta(days=90))
+        w.session(missing, 80, "held", seq=1)
+        for i, days in enumerate((50, 30, 10)):
+            w.session(missing, days, "missed", seq=2 + i)
+        w.session(missing, -5, "scheduled", seq=5)
+        # 6. healthy: held 3 days ago, rated 4; its learner opted out of messages.
+        healthy = w.pair(people[10], people[11], made=NOW - timedelta(days=30))
+        good = w.session(healthy, 3, "held", seq=1)
+        w.feedback(good, people[10], 4)
+        s.query(EnrollmentRow).filter_by(person_id=people[0].id).update({"opted_out": True})
+        return {
+            "fresh": fresh.id,
+            "old": old.id,
+            "stalled": stalled.id,
+            "poor": poor.id,
+            "missing": missing.id,
+            "healthy": healthy.id,
+            "opted_out": people[0].id,
+        }
+
+
+def test_conditions_once_each(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    ids = _world(db)
+    app = App(
+        config(program(settings={"first_session_days": 10, "first_session_owner_days": 20})), db
+    )
+    dry = run_health_checks(app, now=NOW, dry_run=True)
+    with db.transaction() as s:
+        assert s.scalars(select(NotificationRow)).first() is None
+        assert s.get(PairingRow, ids["missing"]).status == "active"
+        assert s.get(PairingRow, ids["poor"]).flag is None
+    with caplog.at_level(logging.INFO, logger="coachbridge.notify"):
+        nudges = run_health_checks(app, now=NOW)
+    assert sorted(n.key for n in dry) == sorted(n.key for n in nudges)
+    got = {(n.condition, n.pairing_id) for n in nudges}
+    # The opted-out learner of the fresh pairing gets nothing; the guide does.
+    fresh = [n for n in nudges if n.pairing_id == ids["fresh"]]
+    assert [n.recipient_id for n in fresh] != [] and ids["opted_out"] not in [
+        n.recipient_id for n in fresh
+    ]
+    assert ("no_first_session_owner", ids["fresh"]) not in got
+    assert ("no_first_session", ids["old"]) in got and ("no_first_session_owner", ids["old"]) in got
+    assert ("stalled", ids["stalled"]) in got
+    assert ("fit_check", ids["poor"]) in got
+    assert ("missed_in_a_row", ids["missing"]) in got
+    assert ("missed_in_a_row_owner", ids["missing"]) in got
+    assert not any(
+        n.pairing_id == ids["healthy"] and n.condition != "feedback_request" for n in nudges
+    )
+    owner = next(n for n in nudges if n.condition == "fit_check")
+    assert owner.to_email == "owner@example.com"
+    assert f"coachbridge rematch {ids['poor']}" in owner.body
+    with db.transaction() as s:
+        missing = s.get(PairingRow, ids["missing"])
+        assert missing.status == "paused" and missing.end_reason == "3 missed sessions in a row"
+        future = s.scalars(
+            select(SessionRow).where(SessionRow.pairing_id == ids["missing"], SessionRow.seq == 5)
+        ).one()
+        assert future.status == "cancelled"
+        assert "guide" in (s.get(PairingRow, ids["poor"]).flag or "")
+        statuses = {r.status for r in s.scalars(select(NotificationRow))}
+        assert statuses == {"sent"}
+        actions = {a.action for a in s.scalars(select(AuditRow))}
+        assert {"pause_pairing", "flag_pairing"} <= actions
+    # Private notes and comments never reach a message or the log.
+    text = " ".join(n.body + n.subject for n in nudges) + caplog.text
+    for secret in ("PRIVATE-SESSION-NOTE", "PRIVATE-FEEDBACK-NOTE", "COMMENT-FOR-OWNER"):
+        assert secret not in text
+    # Feedback requests carry a link for recently ended sessions not yet answered.
+    requests = [n for n in nudges if n.condition == "feedback_request"]
+    assert requests and all("/feedback/" in n.body for n in requests)
+    assert ids["opted_out"] not in {n.recipient_id for n in requests}
+    # A second run (and a later one) sends nothing again.
+    assert run_health_checks(app, now=NOW) == []
+    later = run_health_checks(app, now=NOW + timedelta(hours=1))
+    assert later == []
+
+
+def test_daily_job_purges_old_inbox_bodies(db: Database) -> None:
+    app = App(config(program()), db)
+    with db.transaction() as s:
+        s.add_all(
+            [
+                InboxRow(
+                    connector="c",
+                    delivery_id="old",
+                    body=b"{}",
+                    status="done",
+                    processed_at=NOW - timedelta(days=31),
+                ),
+                InboxRow(
+                    connector="c",
+                    delivery_id="new",
+                    body=b"{}",
+                    status="done",
+                    processed_at=NOW - timedelta(days=2),
+                ),
+                InboxRow(connector="c", delivery_id="pending", body=b"{}", status="pending"),
+            ]
+        )
+    _, purged = run_daily(app, now=NOW, dry_run=True)
+    assert purged == 0
+    _, purged = run_daily(app, now=NOW)
+    assert purged == 1
+    with db.transaction() as s:
+        rows = {r.delivery_id: r for r in s.scalars(select(InboxRow))}
+        assert rows["old"].body is None and rows["old"].status == "purged"
+        assert rows["new"].body == b"{}" and rows["pending"].body == b"{}"
+
+
+def test_nudge_cli(run_cli, sqlite_url: str, tmp_path) -> None:
+    from tests.health.health_world import write_config
+
+    cfg = str(write_config(tmp_path / "coachbridge.toml"))
+    db = Database(sqlite_url)
+    db.upgrade()
+    _world(db)
+    base = ("--config", cfg, "--db", sqlite_url)
+    dry = run_cli(*base, "nudge", "--dry-run", "--as-of", NOW.isoformat(), "--format", "json")
+    assert dry.exit_code == 0, dry.stderr
+    assert '"status": "dry-run"' in dry.stdout
+    real = run_cli(*base, "nudge", "--as-of", NOW.isoformat())
+    assert real.exit_code == 0, real.stderr
+    assert "fit_check" in real.stdout
+    again = run_cli(*base, "nudge", "--as-of", NOW.isoformat())
+    assert again.exit_code == 0 and "nothing to nudge" in again.stdout
+    bad = run_cli(*base, "nudge", "--as-of", "yesterday")
+    assert bad.exit_code == 2 and "ISO 8601" in bad.stderr
+    db.dispose()
