@@ -547,3 +547,34 @@ def test_csv_check_command(tmp_path: Path, sqlite_url: str, run_cli: Any) -> Non
     result = run_cli("--config", str(config), "--db", sqlite_url, "check")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "people: " in result.stdout and "4 rows (utf-8, delimiter ';')" in result.stdout
+
+
+def test_csv_reviews_by_program(tmp_path: Path, sqlite_url: str, run_cli: Any) -> None:
+    from coachbridge.store.tables import EnrollmentRow
+
+    body = '[[programs]]\nid = "growth"\nname = "Growth coaching"\nkind = "coaching"\n'
+    config = write_config(tmp_path, body=body, reviews="reviews.csv")
+    write_csv(tmp_path / "people.csv", company(6))
+    write_csv(
+        tmp_path / "reviews.csv",
+        [{"employee_id": str(i), "cycle": "2026-H1", "rating": "3"} for i in range(1, 7)],
+        ("employee_id", "cycle", "rating"),
+    )
+    cb = lambda *a: run_cli("--config", str(config), "--db", sqlite_url, *a)  # noqa: E731
+    assert cb("sync").exit_code == 0
+    store = Store(sqlite_url)
+    with store.db.transaction() as s:
+        s.add(ProgramRow(id="growth", name="Growth coaching", kind="coaching", settings={}))
+        s.flush()
+        for external_id, role in (("4", "learner"), ("2", "guide")):
+            s.add(
+                EnrollmentRow(
+                    program_id="growth", person_id=store.person("hr", external_id).id, role=role
+                )
+            )
+    listing = json.loads(cb("reviews", "--program", "growth", "--format", "json").stdout)
+    ids = {store.person("hr", "4").id, store.person("hr", "2").id}
+    assert {r["person_id"] for r in listing} == ids and len(listing) == 2
+    unknown = cb("reviews", "--program", "nope")
+    assert unknown.exit_code == 2 and "unknown program 'nope'" in unknown.stderr
+    store.db.dispose()
