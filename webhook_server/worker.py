@@ -150,6 +150,7 @@ class Worker:
             )
         if effects is None:
             return None
+        log.info("delivery %s done by %s", row_id, self.worker_id)
         try:
             after_commit(self.runtime, effects, self.dispatcher)
         except Exception:  # the store is committed; unsent mail is retried by housekeeping

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -56,14 +57,24 @@ def serve(
 @cli.command()
 @click.option("--once", is_flag=True, help="Process what is due now, then exit.")
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--lease",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds after which a delivery claimed by a worker that died is taken over.",
+)
+@click.option("--batch", type=int, default=20, show_default=True, help="Deliveries per claim.")
 @pass_app
-def worker(app: App, once: bool, poll: float) -> None:
+def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
     """Drain the inbox, apply the rules and run scheduled syncs until stopped (SIGTERM/Ctrl-C)."""
     from coachbridge_webhooks.runtime import Runtime
     from coachbridge_webhooks.worker import Worker
 
     rt = Runtime(config=app.config, registry=app.registry, db=app.database())
-    w = Worker(rt, poll_seconds=poll)
+    if lease <= 0 or batch <= 0 or poll <= 0:
+        raise UserError("--lease, --batch and --poll must be positive")
+    w = Worker(rt, poll_seconds=poll, lease=timedelta(seconds=lease), batch=batch)
     if once:
         w.housekeeping()
         count = w.drain()
