@@ -97,27 +97,32 @@ def match_rows(
         return cache[x]
 
     while True:
-        unmatched = [int(x) for x in rows.tolist() if x not in result.match]
-        if not unmatched:
+        # Augment a local copy as far as the full candidate set allows, collecting the arcs of
+        # every path, then solve once: the exact solve on the extended lists matches at least
+        # as many learners as the augmented matching, which is a maximum one.
+        local = dict(result.match)
+        added: list[tuple[int, int]] = []
+        while True:
+            unmatched = [int(x) for x in rows.tolist() if x not in local]
+            if not unmatched:
+                break
+            path = augmenting_path(
+                unmatched, local, free, row, group=group_of, limit=limit, group_used=group_used
+            )
+            if path is None:
+                break
+            for x, g in path:
+                local[x] = g
+            added.extend(path)
+        if not added:
             break
-        path = augmenting_path(
-            unmatched,
-            result.match,
-            free,
-            row,
-            group=group_of,
-            limit=limit,
-            group_used=group_used,
-        )
-        if path is None:
-            break
-        li = np.array([a for a, _ in path], dtype=np.int64)
-        gi = np.array([b for _, b in path], dtype=np.int64)
+        li = np.array([a for a, _ in added], dtype=np.int64)
+        gi = np.array([b for _, b in added], dtype=np.int64)
         scores = np.array(
-            [scorer.pair_score(scorer.breakdown(a, b)) for a, b in path], dtype=np.float64
+            [scorer.pair_score(scorer.breakdown(a, b)) for a, b in added], dtype=np.float64
         )
         result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
-        result.widened += len(path)
+        result.widened += len(added)
         result.rounds += 1
         result.match = solve_candidates(
             result.candidates,
