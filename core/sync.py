@@ -289,6 +289,9 @@ class Syncer:
                     row = candidate
                     taken.add(candidate.id)
             values = _record_values(record, provided_only=row is not None)
+            returning = row is not None and row.status == "inactive"
+            if returning and values.get("status") == "active" and "termination_date" not in values:
+                values["termination_date"] = None  # rehired: the old date stays in the history
             if record.status == PersonStatus.INACTIVE and values.get("termination_date") is None:
                 if row is None or row.status == PersonStatus.ACTIVE.value:
                     values["termination_date"] = self.today

@@ -161,6 +161,8 @@ def test_csv_leavers_become_inactive_and_nothing_is_deleted(setup: Any) -> None:
     assert back.exit_code == 0, back.stderr
     assert "2 returning" in back.stdout
     assert store.person("hr", "8").status == "active"
+    returned = store.person("hr", "7")  # this export has no termination_date column
+    assert returned.status == "active" and returned.termination_date is None
     assert len(store.snapshot()["people"]) == 12
 
 
