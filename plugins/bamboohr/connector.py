@@ -79,6 +79,14 @@ class BambooHRConnector(Connector):
         self._rows: list[dict[str, Any]] | None = None  # the last read, reused by read_reviews
         self._rows_full = False
         self._writer = Writer(self.client, config)
+        self._webhook_client = BambooHRClient(
+            config.api_root,
+            config.api_key.get_secret_value(),
+            timeout=min(config.timeout, 10.0),
+            max_retries=1,
+            max_retry_wait=5.0,
+            user_agent=context.user_agent,
+        )
 
     def source_label(self, stream: str) -> str:
         return f"BambooHR {self.config.company_domain} ({self.name})"
@@ -89,14 +97,17 @@ class BambooHRConnector(Connector):
         return mapping.report_fields(self.config.rating_field, self.config.fields)
 
     def _report(
-        self, fields: Sequence[str], employee_ids: Sequence[str] | None = None
+        self,
+        fields: Sequence[str],
+        employee_ids: Sequence[str] | None = None,
+        client: BambooHRClient | None = None,
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """Rows of one custom report and the field ids BambooHR actually returned."""
         body: dict[str, Any] = {"title": "coachbridge", "fields": list(fields)}
         if employee_ids is not None:
             ids = [int(i) for i in employee_ids if str(i).isdigit()]
             body["filters"] = {"employeeIds": ids}
-        answer = self.client.request(
+        answer = (client or self.client).request(
             "POST",
             REPORT_PATH,
             params={"format": "JSON", "onlyCurrent": "true"},
@@ -287,14 +298,18 @@ class BambooHRConnector(Connector):
         new_cursor = json.dumps({"ratings": dict(sorted(seen.items()))}, separators=(",", ":"))
         return ReviewBatch(events=events, cursor=new_cursor, warnings=warnings)
 
-    def fetch_people(self, external_ids: Sequence[str]) -> list[PersonRecord]:
+    def fetch_people(
+        self, external_ids: Sequence[str], *, client: BambooHRClient | None = None
+    ) -> list[PersonRecord]:
         """The named employees, by one filtered report (plus one thin report for managers)."""
         ids = sorted({str(i) for i in external_ids if str(i).isdigit()}, key=_id_order)
         if not ids:
             return []
-        rows, _ = self._report(self.requested_fields, ids)
+        rows, _ = self._report(self.requested_fields, ids, client)
         thin, _ = self._report(
-            ["employeeNumber", "workEmail", "supervisorEId", "supervisorId", "supervisorEmail"]
+            ["employeeNumber", "workEmail", "supervisorEId", "supervisorId", "supervisorEmail"],
+            None,
+            client,
         )
         mode = mapping.choose_supervisor_mode(thin)
         directory = mapping.Directory.of(thin)
@@ -376,9 +391,21 @@ class BambooHRConnector(Connector):
         delivery = ParsedDelivery()
         if not wanted:
             return delivery
-        # A ConnectorError here is BambooHR failing, not a bad delivery: it propagates so the
-        # worker retries later.
-        delivery.people = self.fetch_people(wanted)
+        # Parsing may run while BambooHR waits for our answer, so the fetch gets a short budget.
+        # If BambooHR fails now, the delivery is still good: we keep what the payload itself
+        # says, and the next incremental sync (/employees/changed, and the rating cursor) brings
+        # the people and any rating change in. Rejecting it would make BambooHR drop it.
+        self._rows = None
+        try:
+            delivery.people = self.fetch_people(wanted, client=self._webhook_client)
+        except ConnectorError as exc:
+            log.warning(
+                "%s: could not fetch employees %s named by a webhook (%s); the next sync "
+                "brings them in",
+                self.name,
+                ", ".join(wanted),
+                exc,
+            )
         delivery.reviews = self._webhook_ratings(changes, body)
         return delivery
 

@@ -205,3 +205,32 @@ def test_payload_shapes_parse_to_changes() -> None:
     (change,) = parse_payload(EVENT)
     assert (change.employee_id, change.action) == ("4", "updated")
     assert change.changed_fields == ["performanceRating", "jobTitle"]
+
+
+def test_bamboohr_down_while_parsing_keeps_the_delivery(fake: FakeBambooHR) -> None:
+    body = json.dumps(
+        {
+            "employees": [
+                {
+                    "action": "Updated",
+                    "id": "4",
+                    "changedFields": ["performanceRating"],
+                    "fields": {"performanceRating": {"value": "3"}},
+                },
+            ]
+        }
+    ).encode()
+    fake.h_report = lambda request, body: fake._fault("500")  # type: ignore[method-assign]
+    conn = connector(fake)
+    delivery = conn.parse_webhook({}, body)
+    assert delivery.people == []  # the next sync brings the people in
+    assert [(e.subject_external_id, e.raw_rating) for e in delivery.reviews] == [("4", 3.0)]
+    assert len(fake.log) == 1  # a 500 is not retried
+    # Throttled for a minute: the webhook path does not wait (its budget is 5 s), the sync would.
+    del fake.h_report
+    fake.log.clear()
+    fake.throttle = [(503, "60")] * 3
+    assert connector(fake).parse_webhook({}, body).people == []
+    assert len(fake.log) == 1
+    # an event-based payload carries no value: nothing to record now, and no error either
+    assert connector(fake).parse_webhook({}, EVENT).reviews == []
