@@ -1,0 +1,128 @@
+"""The feedback form over the Flask test client: every bad link or answer is a 4xx page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from coachbridge.feedback import make_token
+from coachbridge.store import Database
+from coachbridge.store.tables import FeedbackLinkRow, FeedbackRow, SessionRow
+from coachbridge_webhooks.feedback_bp import feedback
+from flask import Flask
+from itsdangerous.timed import TimestampSigner
+from sqlalchemy import func, select
+
+from tests.health.health_world import SECRET, World, config, program
+
+
+class _Runtime:
+    def __init__(self, db: Database) -> None:
+        self.config = config(program())
+        self.db = db
+
+    def database(self) -> Database:
+        return self.db
+
+
+def make_app(db: Database) -> Flask:
+    app = Flask("feedback-test")
+    app.extensions["coachbridge"] = _Runtime(db)
+    app.register_blueprint(feedback)
+    return app
+
+
+@pytest.fixture
+def setup(db: Database) -> tuple[Flask, dict[str, int]]:
+    from datetime import UTC, datetime
+
+    with db.transaction() as s:
+        w = World(s, program(), now=datetime.now(UTC))
+        learner, guide = w.person("Lea"), w.person("Gus")
+        pairing = w.pair(learner, guide)
+        session = w.session(pairing, 1, "scheduled", seq=1)
+        ids = {"session": session.id, "learner": learner.id, "guide": guide.id}
+    return make_app(db), ids
+
+
+def _nonce(html: str) -> str:
+    match = re.search(r'name="nonce" value="([0-9a-f]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def _count(db: Database, table: type) -> int:
+    with db.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_form_answer_once(setup: tuple[Flask, dict[str, int]], db: Database) -> None:
+    app, ids = setup
+    client = app.test_client()
+    url = f"/feedback/{make_token(SECRET, ids['session'], ids['learner'])}"
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for field in ("outcome-held", "rating-1", "rating-5", "comment", "private_note"):
+        assert f'for="{field}"' in html and f'id="{field}"' in html
+    assert "<script" not in html
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    nonce = _nonce(html)
+    form = {"nonce": nonce, "outcome": "held", "rating": "4", "private_note": "just mine"}
+    # No nonce: not from our form (CSRF).
+    assert client.post(url, data={**form, "nonce": ""}).status_code == 400
+    for bad in ("0", "6", "x"):
+        res = client.post(url, data={**form, "rating": bad})
+        assert res.status_code == 400 and "rating" in res.get_data(as_text=True)
+    assert client.post(url, data={**form, "rating": ""}).status_code == 400
+    assert client.post(url, data={**form, "outcome": "maybe"}).status_code == 400
+    assert _count(db, FeedbackRow) == 0 and _count(db, FeedbackLinkRow) == 0
+    done = client.post(url, data=form)
+    assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
+    again = client.post(url, data=form)
+    assert again.status_code == 409
+    revisit = client.get(url)
+    assert revisit.status_code == 409 and "just mine" in revisit.get_data(as_text=True)
+    assert _count(db, FeedbackRow) == 1 and _count(db, FeedbackLinkRow) == 1
+    with db.transaction() as s:
+        assert s.get(SessionRow, ids["session"]).status == "held"
+
+
+def test_bad_links(setup: tuple[Flask, dict[str, int]]) -> None:
+    app, ids = setup
+    client = app.test_client()
+    token = make_token(SECRET, ids["session"], ids["learner"])
+    assert client.get(f"/feedback/{token[:-3]}xyz").status_code == 404
+    assert client.get("/feedback/not-a-token").status_code == 404
+    assert (
+        client.get(
+            f"/feedback/{make_token('other-secret', ids['session'], ids['learner'])}"
+        ).status_code
+        == 404
+    )
+    assert client.get(f"/feedback/{make_token(SECRET, 999_999, ids['learner'])}").status_code == 404
+    assert client.get(f"/feedback/{make_token(SECRET, ids['session'], 999_999)}").status_code == 404
+    assert client.get("/feedback/" + "a" * 5000).status_code == 404
+    # A link made 15 days ago has expired (links work for 14 days).
+    real = TimestampSigner.get_timestamp
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) - 15 * 86400)
+        old = make_token(SECRET, ids["session"], ids["learner"])
+    res = client.get(f"/feedback/{old}")
+    assert res.status_code == 410 and "expired" in res.get_data(as_text=True)
+    assert client.get(f"/feedback/{token}").status_code == 200
+
+
+def test_served_by_the_real_app(setup: tuple[Flask, dict[str, int]], db: Database) -> None:
+    from coachbridge_webhooks.app import create_app
+
+    _, ids = setup
+    app = create_app(config(program()), database=db)
+    client = app.test_client()
+    token = make_token(SECRET, ids["session"], ids["guide"])
+    assert client.get(f"/feedback/{token}").status_code == 200
+    assert client.get("/feedback/forged").status_code == 404
+    from coachbridge_webhooks.scheduler import DAILY_JOBS
+
+    assert "program-health" in DAILY_JOBS
