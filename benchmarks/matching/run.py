@@ -200,14 +200,21 @@ def run_size(name: str, seed: int) -> dict[str, Any]:
     return out
 
 
-def cut_cost(seed: int) -> dict[str, Any]:
-    """At 20,000 learners: the optimum on top-K lists for growing K, against the full set."""
+def cut_cost(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, Any]:
+    """At 20,000 learners: the optimum on top-K lists for growing K.
+
+    The full candidate set (100 million arcs) needs about 10 GB in the solver, more than this
+    shared machine should give a benchmark; instead the largest K is the reference, and the sum
+    of every learner's single best score is reported as an upper bound on the full optimum.
+    """
     n_learners, n_guides, cap = SIZES["medium"]
     learners, guides, _ = make_instance(n_learners, n_guides, seed)
     scorer = Scorer(learners, guides, WEIGHTS)
     free = np.full(n_guides, cap, dtype=np.int64)
+    best = top_k(scorer, 1, 0.0)
+    upper = math.fsum(best.score.tolist())
     rows = []
-    for k in (10, 50, 200, 1000, n_guides):
+    for k in ks:
         t = time.perf_counter()
         cands = top_k(scorer, k, 0.0)
         match = solve_candidates(cands, free, n_learners, 0.0)
@@ -221,11 +228,12 @@ def cut_cost(seed: int) -> dict[str, Any]:
             }
         )
         del cands
-    full = rows[-1]["total"]
+    ref = rows[-1]["total"]
     for r in rows:
-        r["cost_vs_full"] = full - r["total"]
-        r["relative"] = (full - r["total"]) / full
-    return {"cut": rows, "peak_mib": peak_mib()}
+        r["cost_vs_largest_k"] = ref - r["total"]
+        r["relative"] = (ref - r["total"]) / ref
+        r["gap_to_upper_bound"] = (upper - r["total"]) / upper
+    return {"cut": rows, "upper_bound": upper, "peak_mib": peak_mib()}
 
 
 def main() -> None:

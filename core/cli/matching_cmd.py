@@ -152,9 +152,15 @@ def match(app: App, program_id: str, mode: str | None, explain_ref: str | None, 
     emit(
         pairs,
         "table",
-        ("learner_id", "learner", "guide_id", "guide", "score", "breakdown"),
+        ("learner_id", "learner", "guide_id", "guide", "score"),
         empty="no pairs proposed",
     )
+    if pairs:
+        click.echo("\nWhy (weighted criteria, adding up to the score):")
+        for p in pairs:
+            parts = " + ".join(f"{k} {v:.3f}" for k, v in p["breakdown"].items())
+            pin = " (pinned)" if p["pinned"] else ""
+            click.echo(f"  {p['learner_id']} <- {p['guide_id']}: {parts} = {p['score']:.3f}{pin}")
     if unmatched:
         click.echo("\nUnmatched learners:")
         for u in unmatched:
