@@ -348,6 +348,10 @@ class Syncer:
         total = len(plan)
         id_map: dict[str, PersonRow] = {}
         leavers: list[PersonRow] = []
+        # one query, not one per record (each of those would also flush the session)
+        linked = set(
+            s.scalars(select(ExternalIdRow.external_id).where(ExternalIdRow.connector == self.name))
+        )
         for done, item in enumerate(plan, 1):
             record, row, values = item.record, item.row, item.values
             is_new = row is None
@@ -359,12 +363,13 @@ class Syncer:
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
-            if s.get(ExternalIdRow, (self.name, record.external_id)) is None:
+            if record.external_id not in linked:
                 s.add(
                     ExternalIdRow(
                         connector=self.name, external_id=record.external_id, person_id=row.id
                     )
                 )
+                linked.add(record.external_id)
             id_map[record.external_id] = row
             if not is_new and before.get("status") == "active" and row.status == "inactive":
                 leavers.append(row)
