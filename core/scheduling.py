@@ -41,6 +41,7 @@ __all__ = [
     "person_zone",
     "reschedule_session",
     "schedule_pairings",
+    "slot_notes",
 ]
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,35 @@ def schedule_pairings(
             previous_end = start + timedelta(minutes=program.session_minutes)
     s.flush()
     return created
+
+
+def slot_notes(
+    program: Program,
+    start: datetime,
+    minutes: int,
+    zones: Sequence[tuple[str, ZoneInfo | None]],
+) -> list[str]:
+    """Why a time chosen by hand is unusual (weekend, holiday, outside working hours), if it is.
+
+    ``zones`` pairs a label (``"learner"``) with that person's zone. Nothing here forbids the
+    time: a person may choose it; the notes just say what the planner would have avoided.
+    """
+    is_holiday = holiday_checker(program.id, program.holidays)
+    low, high = program.working_hours
+    notes = []
+    for label, zone in zones:
+        if zone is None:
+            continue
+        local = start.astimezone(zone)
+        begin = local.hour * 60 + local.minute
+        when = f"{local:%a %Y-%m-%d %H:%M} for the {label} ({zone.key})"
+        if local.weekday() >= 5:
+            notes.append(f"{when} is a weekend")
+        elif is_holiday(local.date()):
+            notes.append(f"{when} is a public holiday ({program.holidays})")
+        elif not (low * 60 <= begin and begin + minutes <= high * 60):
+            notes.append(f"{when} is outside working hours {low}-{high}")
+    return notes
 
 
 # -- recording what happened ---------------------------------------------------------------

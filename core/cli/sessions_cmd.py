@@ -323,11 +323,21 @@ def sessions_reschedule(app: App, session_id: int, when: str) -> None:
         row = s.get(SessionRow, session_id)
         if row is None:
             raise NotFoundError(f"unknown session id {session_id}")
-        zone = _learner_zone(s, _pairing(s, row.pairing_id))
+        pairing = _pairing(s, row.pairing_id)
+        zone = _learner_zone(s, pairing)
         row = scheduling.reschedule_session(
             s, session_id, scheduling.parse_when(when, zone), now=_now()
         )
+        program = app.config.programs.get(pairing.program_id)
+        notes = []
+        if program is not None:
+            guide_zone = scheduling.person_zone(s.get(PersonRow, pairing.guide_id))
+            notes = scheduling.slot_notes(
+                program, row.start, row.minutes, [("learner", zone), ("guide", guide_zone)]
+            )
     click.echo(f"session {row.id} moved to {row.start.isoformat()}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 # -- goals -------------------------------------------------------------------------------

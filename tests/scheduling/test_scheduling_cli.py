@@ -263,11 +263,16 @@ def test_reschedule_checks_conflicts_and_bumps_sequence(
     target = datetime.fromisoformat(first["start"]) + timedelta(days=1)
     moved = cli(run_cli, setup, "sessions", "reschedule", str(first["id"]), target.isoformat())
     assert moved.exit_code == 0, moved.stderr
+    assert "note:" not in moved.stderr  # Tuesday, same hour: inside both people's hours
     db = Database(setup["url"])
     with db.transaction() as s:
         row = s.get(SessionRow, first["id"])
         assert row.start == target and row.ics_sequence == 1
     db.dispose()
+    saturday = target + timedelta(days=4)
+    odd = cli(run_cli, setup, "sessions", "reschedule", str(first["id"]), saturday.isoformat())
+    assert odd.exit_code == 0, odd.stderr
+    assert "for the learner (Europe/Berlin) is a weekend" in odd.stderr
     past = cli(run_cli, setup, "sessions", "reschedule", str(first["id"]), "2001-01-01T10:00Z")
     assert past.exit_code == 2 and "in the past" in past.stderr
     only_date = cli(run_cli, setup, "sessions", "reschedule", str(first["id"]), "2999-01-01")
