@@ -314,13 +314,22 @@ def load_pool(
         mentoring=program.kind == ProgramKind.MENTORING,
     )
     group_used: dict[tuple[int, int], int] = {}
-    for p in pairings:
-        if p.status in OPEN and p.guide_id in guide_row:
-            learner = s.get(PersonRow, p.learner_id)
-            dept = (learner.department or "").strip().lower() if learner is not None else ""
-            if dept in departments:
-                key = (guide_row[p.guide_id], departments[dept])
-                group_used[key] = group_used.get(key, 0) + 1
+    held = [p for p in pairings if p.status in OPEN and p.guide_id in guide_row]
+    dept_of: dict[int, str] = {}
+    if held and program.limits.per_guide_per_department is not None:
+        dept_of = {
+            pid: (dept or "").strip().lower()
+            for pid, dept in s.execute(
+                select(PersonRow.id, PersonRow.department).where(
+                    PersonRow.id.in_({p.learner_id for p in held})
+                )
+            ).all()
+        }
+    for p in held if dept_of else []:
+        dept = dept_of.get(p.learner_id, "")
+        if dept in departments:
+            key = (guide_row[p.guide_id], departments[dept])
+            group_used[key] = group_used.get(key, 0) + 1
     return Pool(
         program=program,
         people=people,

@@ -317,3 +317,19 @@ def test_euler_intervals_answer_the_reporting_chain(seed: int) -> None:
         above = a != b and tour[a][0] < tour[b][0] and tour[b][1] <= tour[a][1]
         assert above == (a in chain_above(managers, b))
     assert math.isfinite(len(tour))
+
+
+def test_existing_pairings_count_toward_the_department_limit(db: Database) -> None:
+    prog = program(capacity=3, limits={"per_guide_per_department": 1})
+    with db.transaction() as s:
+        org(s)
+        person(s, 12, level=2, interests=["python"], manager_id=7, department="Sales")
+        for pid in (4, 5, 12):
+            enroll(s, prog, pid, "learner")
+        enroll(s, prog, 6, "guide")
+        s.add(PairingRow(program_id=prog.id, learner_id=5, guide_id=6, status="active"))
+        s.flush()
+        proposal = propose(s, prog, registry(), now=NOW)
+    # 5 (Engineering) already has guide 6: 4 (Engineering) may not join; 12 (Sales) may.
+    assert [(p.learner_id, p.guide_id) for p in proposal.pairs] == [(12, 6)]
+    assert [(u.learner_id, u.reason) for u in proposal.unmatched] == [(4, "guides_full")]
