@@ -63,6 +63,7 @@ class RestPeople:
         self.warnings: list[str] = []
         self._orgs: dict[str, list[str]] = {}
         self._superior: dict[str, str | None] = {}
+        self._charted: set[str] = set()
 
     def read(self) -> list[PersonRecord]:
         active = {w["id"] for w in pages(self.client, "workers", "staffing workers") if _ref_id(w)}
@@ -118,8 +119,18 @@ class RestPeople:
         return None
 
     def _superior_of(self, org_id: str) -> str | None:
-        if org_id in self._superior:
-            return self._superior[org_id]
+        if org_id not in self._superior:
+            self._chart(org_id)
+            parent = self._superior.get(org_id)
+            # The parent's chart names this org's siblings, which usually need it too: one call
+            # for all of them instead of one each.
+            if parent and parent not in self._charted:
+                self._chart(parent)
+        return self._superior.get(org_id)
+
+    def _chart(self, org_id: str) -> None:
+        """Learn ``org_id``'s superior and its subordinates' superior from its org chart."""
+        self._charted.add(org_id)
         body = self.client.api(
             "GET",
             "staffing",
@@ -127,18 +138,17 @@ class RestPeople:
             what="supervisory organization chart",
             params={"limit": PAGE},
         )
+        charts = body.get("data") if isinstance(body, dict) else None
         superior: str | None = None
-        for chart in body.get("data") or [] if isinstance(body, dict) else []:
-            if not isinstance(chart, dict):
+        for chart in charts if isinstance(charts, list) else []:
+            if not isinstance(chart, dict) or _ref_id(chart) not in (org_id, None):
                 continue
             sup = chart.get("superior")
-            if _ref_id(chart) in (org_id, None) and _ref_id(sup):
+            if _ref_id(sup):
                 superior = sup["id"]
-                if sup.get("managers") is not None and superior not in self._orgs:
+                if isinstance(sup.get("managers"), list) and superior not in self._orgs:
                     self._orgs[superior] = [m["id"] for m in sup["managers"] if _ref_id(m)]
-            # The chart also names this org's subordinates: their superior is this org.
             for sub in chart.get("subordinates") or []:
                 if _ref_id(sub):
-                    self._superior.setdefault(sub["id"], _ref_id(chart) or org_id)
+                    self._superior.setdefault(sub["id"], org_id)
         self._superior[org_id] = superior
-        return superior

@@ -81,7 +81,9 @@ def make_workers(n: int, seed: int = 7) -> list[FakeWorker]:
     rng = random.Random(seed)
     workers = []
     for i in range(n):
-        manager = None if i == 0 else f"E{rng.randrange(max(1, i // 6), i) if i > 6 else 0:06d}"
+        # A span of control of about 7, as in most org charts; managers come first.
+        boss = min(i - 1, max(0, (i - 1) // 7 + rng.choice((-1, 0, 0, 1))))
+        manager = None if i == 0 else f"E{boss:06d}"
         skills = rng.sample(_SKILLS, rng.randrange(0, 4))
         workers.append(
             FakeWorker(
@@ -518,6 +520,16 @@ class FakeWorkday:
             else:
                 t.mentorships[mid].update(body)
             return Response(json.dumps({"id": mid}), mimetype="application/json")
+
+        @app.post("/_fake/touch")
+        def touch() -> Response:
+            """Benchmark control: change the first ``count`` workers' titles now."""
+            count = int(request.args.get("count", 100))
+            now = datetime.now(UTC)
+            for worker in list(t.workers.values())[:count]:
+                worker.title = "Changed"
+                worker.updated = now
+            return Response(json.dumps({"touched": count}), mimetype="application/json")
 
         return app
 
