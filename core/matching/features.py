@@ -32,6 +32,21 @@ class Side:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def take(self, rows: NDArray[np.int64]) -> Side:
+        """The people at ``rows`` as a new side."""
+        return Side(
+            ids=self.ids[rows],
+            level=self.level[rows],
+            department=self.department[rows],
+            utc_offset=self.utc_offset[rows],
+            topics=self.topics[rows],
+            goals=self.goals[rows],
+            languages=self.languages[rows],
+            tin=self.tin[rows],
+            tout=self.tout[rows],
+            profiles=[self.profiles[i] for i in rows.tolist()] if self.profiles else [],
+        )
+
 
 def euler_intervals(managers: dict[int, int | None]) -> dict[int, tuple[int, int]]:
     """Entry and exit times of a depth-first walk of the reporting tree.

@@ -21,8 +21,22 @@ from numpy.typing import NDArray
 
 BLOCK_CELLS = 4_000_000  # scores per block: ~32 MB of float64 plus masks
 
-# Why a (learner, guide) pair is not a candidate, most specific first.
-EXCLUDED = "excluded_by_constraint"
+# Criteria that depend only on a person's level, time zone and department.
+CATEGORICAL = frozenset({"seniority", "timezone", "department_diversity"})
+
+
+def _categories(side: Side) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each person's (level, UTC offset, department) category and one member per category."""
+    combined = np.zeros(len(side), dtype=np.int64)
+    for column in (
+        np.nan_to_num(side.level, nan=-1e300),
+        np.nan_to_num(side.utc_offset, nan=-1e300),
+        side.department.astype(np.float64),
+    ):
+        values, codes = np.unique(column, return_inverse=True)
+        combined = combined * max(1, values.size) + codes.reshape(-1)
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), first.astype(np.int64)
 
 
 def _neutral(unknown: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -64,6 +78,7 @@ class Scorer:
         settings: ScoringSettings | None = None,
         excluded: Callable[[NDArray[np.int64]], NDArray[np.bool_]] | None = None,
         mentoring: bool = False,
+        category_table: bool = True,
     ) -> None:
         self.learners = learners
         self.guides = guides
@@ -76,6 +91,39 @@ class Scorer:
         for name in self.names:
             if name not in BUILTIN_CRITERIA and name not in self.plugins:
                 raise ConfigError(f"weights.{name}: unknown matching criterion")
+        self._table: NDArray[np.float64] | None = None
+        self._lcat = self._gcat = np.empty(0, dtype=np.int64)
+        if category_table:
+            self._build_category_table()
+
+    def _build_category_table(self) -> None:
+        """Precompute the criteria that depend only on (level, time zone, department).
+
+        People fall into few such categories, so a small table of weighted sums over
+        (learner category, guide category) replaces several full passes per block with one
+        gather. Its terms are summed in another order than ``pair_score``, so a candidate's
+        score may differ from its breakdown's sum in the last bit or so.
+        """
+        names = [n for n in self.names if n in CATEGORICAL]
+        if len(names) < 2 or len(self.guides) < 64:
+            return
+        lcat, lfirst = _categories(self.learners)
+        gcat, gfirst = _categories(self.guides)
+        if lfirst.size * gfirst.size > 1_000_000:
+            return
+        helper = Scorer(
+            self.learners.take(lfirst),
+            self.guides.take(gfirst),
+            {n: self.weights[n] for n in names},
+            settings=self.settings,
+            category_table=False,
+        )
+        table = np.zeros((lfirst.size, gfirst.size), dtype=np.float64)
+        for name in names:
+            part = helper.criterion(name, np.arange(lfirst.size, dtype=np.int64))
+            part *= self.weights[name]
+            table += part
+        self._table, self._lcat, self._gcat = table, lcat, gcat
 
     # -- criteria ------------------------------------------------------------------------------
     def criterion(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -167,8 +215,13 @@ class Scorer:
     # -- scores and masks ------------------------------------------------------------------
     def block(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Scores of ``rows`` x all guides, and the mask of pairs no constraint excludes."""
-        total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
-        for name in self.names:
+        if self._table is not None:
+            total = self._table[self._lcat[rows][:, None], self._gcat[None, :]]
+            names = [n for n in self.names if n not in CATEGORICAL]
+        else:
+            total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
+            names = self.names
+        for name in names:
             part = self.criterion(name, rows)
             part *= self.weights[name]
             total += part  # same order and rounding as ``pair_score``
