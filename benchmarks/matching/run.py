@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -173,30 +174,35 @@ def run_size(name: str, seed: int) -> dict[str, Any]:
         "forbidden_share": forbidden,
         "instance_seconds": gen,
         "candidate_seconds": res.seconds["candidates"],
+        "candidate_cpu_seconds": res.seconds["candidates_cpu"],
         "arcs": int(cands.score.size),
         "coachbridge": {
             "solve_seconds": res.seconds["solve"],
+            "solve_cpu_seconds": res.seconds["solve_cpu"],
             "widen_seconds": res.seconds["widen"],
             "widened_arcs": res.widened,
             "matched": len(res.match),
             "total": total(res.match, cands),
         },
     }
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     g = greedy(cands, free)
     out["greedy"] = {
         "solve_seconds": time.perf_counter() - t,
+        "solve_cpu_seconds": time.process_time() - c,
         "matched": len(g),
         "total": total(g, cands),
     }
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     o = ortools_reference(cands, free, n_learners)
     out["ortools"] = {
         "solve_seconds": time.perf_counter() - t,
+        "solve_cpu_seconds": time.process_time() - c,
         "matched": len(o),
         "total": total(o, cands),
     }
     out["peak_mib"] = peak_mib()
+    out["load_average"] = list(os.getloadavg())
     return out
 
 
