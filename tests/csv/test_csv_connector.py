@@ -365,3 +365,22 @@ def test_csv_malformed_quoting_names_the_record_line(tmp_path: Path) -> None:
     assert "people.csv:3: malformed CSV: unexpected end of data" in message
     message = bad(tmp_path, 'id,first_name,last_name\n1,A,B\n2,"C"x,D\n')
     assert "people.csv:3: malformed CSV" in message
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_csv_delimiter_detection_trusts_the_header(tmp_path: Path, delimiter: str) -> None:
+    # list cells full of ';' and '|', and titles with commas, must not fool the detection
+    rows = [
+        person("1", skills="a;b;c;d;e;f", job_title="VP, Sales; EMEA"),
+        person("2", "1", skills="x|y|z|w", interests="p;q"),
+    ]
+    write_csv(tmp_path / "people.csv", rows, (*HEADER, "interests"), delimiter=delimiter)
+    first, second = people(tmp_path).records
+    assert first.job_title == "VP, Sales; EMEA" and first.skills == ["a", "b", "c", "d", "e", "f"]
+    assert second.manager_external_id == "1" and second.skills == ["x", "y", "z", "w"]
+
+
+def test_csv_people_path_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").mkdir()
+    with pytest.raises(InputDataError, match="is a folder, not a file"):
+        people(tmp_path)
