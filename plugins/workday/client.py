@@ -170,8 +170,16 @@ class WorkdayClient:
             self._token_expires = self._clock() + lifetime
             return token
 
+    def scrub(self, text: str) -> str:
+        """Defence in depth: blank any configured secret that an error body might echo."""
+        for secret in (self.config.client_secret, self.config.refresh_token, self.config.password):
+            value = secret.get_secret_value() if secret is not None else ""
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
     def _token_error(self, response: requests.Response) -> None:
-        said = describe_error_body(response)
+        said = self.scrub(describe_error_body(response))
         code = ""
         with contextlib.suppress(Exception):
             code = str(response.json().get("error", ""))
@@ -284,7 +292,7 @@ class WorkdayClient:
     def error(self, response: requests.Response, what: str) -> WorkdayHTTPError:
         """A one-line error for a failed response, naming the key or security domain to fix."""
         status = response.status_code
-        said = describe_error_body(response)
+        said = self.scrub(describe_error_body(response))
         response.close()
         said = f": {said}" if said else ""
         prefix = f"connector {self.connector}: {what}"

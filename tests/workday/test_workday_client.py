@@ -243,3 +243,15 @@ def test_basic_auth_for_raas_without_oauth() -> None:
     client.request("GET", url, what="report")
     assert responses.calls[0].request.headers["Authorization"].startswith("Basic ")
     assert "pw-XYZ" not in repr(client)
+
+
+@responses.activate
+def test_secret_echoed_by_workday_is_blanked() -> None:
+    responses.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_grant", "error_description": "token rtoken-XYZ unknown"},
+    )
+    with pytest.raises(ConnectorError) as info:
+        _client().token()
+    assert "rtoken-XYZ" not in str(info.value) and "token *** unknown" in str(info.value)
