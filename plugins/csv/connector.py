@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from coachbridge.connectors import (
     CheckResult,
     Connector,
+    ConnectorContext,
     GoalBatch,
     GoalRecord,
     PeopleBatch,
@@ -50,7 +51,7 @@ class CsvConnector(Connector):
 
     config_model = CsvConfig
 
-    def __init__(self, config: CsvConfig, context: Any) -> None:  # type: ignore[override]
+    def __init__(self, config: CsvConfig, context: ConnectorContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
         self.config: CsvConfig = config
         self.today = datetime.now(UTC).date()
