@@ -115,6 +115,8 @@ def assign_with_limits(
         raise ValueError("min_score must not be NaN")
     if per_guide_per_group is not None:
         _check_capacity("<per_guide_per_group>", per_guide_per_group)
+        if group_of is None:
+            raise ValueError("per_guide_per_group needs group_of (learner -> group)")
 
     learner_index: dict[Any, int] = {}
     guide_index: dict[Any, int] = {}
