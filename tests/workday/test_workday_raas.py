@@ -181,3 +181,16 @@ def test_single_row_report_entry_object_is_accepted() -> None:
     connector.config  # noqa: B018
     batch = connector.read_people(None, full=True)
     assert [r.first_name for r in batch.records] == ["Solo"]
+
+
+def test_check_without_schema_reads_one_row(fake: FakeWorkday) -> None:
+    fake.xsd_enabled = False
+    results = connector_for(fake.url).check()
+    report = next(r for r in results if "people_report" in r.message)
+    assert report.ok and "(first row)" in report.message
+
+
+def test_check_fails_for_a_missing_mapped_column(fake: FakeWorkday) -> None:
+    results = connector_for(fake.url, columns={"email": "Work_Email"}).check()
+    report = next(r for r in results if "people_report" in r.message)
+    assert not report.ok and "'Work_Email' (columns.email)" in report.message
