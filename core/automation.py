@@ -228,7 +228,9 @@ def _apply_rule(
         plan = program
         if rule.then.sessions is not None:
             plan = _Capped(**program.model_dump(), cap=rule.then.sessions)
-        created = schedule_pairings(s, plan, [pairing.id], now=event.completed_at or now)
+        # Sessions start from when the pairing is made, never in the past (a synced event
+        # may have been completed months ago).
+        created = schedule_pairings(s, plan, [pairing.id], now=now)
         effects.sessions += [row.id for row in created]
     result["sessions"] = len(
         list(s.scalars(select(SessionRow.id).where(SessionRow.pairing_id == pairing.id)))
@@ -357,9 +359,7 @@ def dispatcher_for(ctx: AutomationContext) -> Dispatcher:
     """The notification dispatcher for the config's ``[notify.*]`` sections."""
     from coachbridge.notify.dispatch import Dispatcher, build_notifiers
 
-    return Dispatcher(
-        build_notifiers(ctx.config.notify, ctx.registry.notifiers, ctx.config.label)
-    )
+    return Dispatcher(build_notifiers(ctx.config.notify, ctx.registry.notifiers, ctx.config.label))
 
 
 def process_review_events(

@@ -9,13 +9,19 @@ written: only the time, the two people, the program and the agenda.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
+from coachbridge.errors import UserError
 from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
 from icalendar import Calendar, Event, vCalAddress, vText
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 __all__ = [
     "PRODID",
@@ -169,3 +175,64 @@ def invitation_for_sessions(
         for row in sessions
     ]
     return _calendar(infos, None)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # A reader (a calendar client polling the folder) never sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_calendars(
+    s: Session,
+    found: Sequence[tuple[SessionRow, PairingRow]],
+    folder: Path,
+    program_for: Callable[[str], ProgramLike | None],
+) -> int:
+    """Write ``person-<id>.ics`` for everyone with a session in ``found``; returns the file count.
+
+    ``program_for(program_id)`` gives the program shown in each entry (its ``owner``, when set,
+    is the organizer). Erased people get no file.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--ics {folder}: not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--ics {folder}: cannot create the folder: {exc.strerror}") from None
+    people_ids = {p.learner_id for _, p in found} | {p.guide_id for _, p in found}
+    people = {r.id: r for r in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))}
+    programs: dict[str, Any] = {}
+    by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
+    for row, pairing in found:
+        if pairing.program_id not in programs:
+            programs[pairing.program_id] = program_for(pairing.program_id)
+        program = programs[pairing.program_id]
+        owner = getattr(program, "owner", None)
+        info = SessionInfo(
+            session=row,
+            pairing=pairing,
+            learner=people[pairing.learner_id],
+            guide=people[pairing.guide_id],
+            program=program,
+            owner_email=owner if isinstance(owner, str) and owner else None,
+        )
+        by_person[pairing.learner_id].append(info)
+        by_person[pairing.guide_id].append(info)
+    written = 0
+    for pid in sorted(people_ids):
+        person = people[pid]
+        if person.forgotten:
+            continue
+        try:
+            _write_atomic(folder / f"person-{pid}.ics", calendar_for(person, by_person[pid]))
+        except OSError as exc:
+            raise UserError(f"--ics {folder}: cannot write: {exc.strerror}") from None
+        written += 1
+    return written

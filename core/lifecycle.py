@@ -99,3 +99,23 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
             audit(s, "sync", "flag_pairing", "pairing", pairing.id, reason=REPORTING_FLAG)
             flagged += 1
     return flagged
+
+
+def complete_finished_pairings(s: Session, program_id: str, end: datetime, now: datetime) -> int:
+    """Mark a fixed-term program's active and paused pairings completed once its end has passed.
+
+    Returns how many pairings were completed (none before ``end``).
+    """
+    if now < end:
+        return 0
+    count = 0
+    for pairing in s.scalars(
+        select(PairingRow).where(
+            PairingRow.program_id == program_id, PairingRow.status.in_(["active", "paused"])
+        )
+    ):
+        pairing.status = "completed"
+        pairing.ended_at = end
+        audit(s, "coachbridge", "complete_pairing", "pairing", pairing.id, program=program_id)
+        count += 1
+    return count

@@ -6,15 +6,13 @@ Times are printed in UTC with their offset. A time given without an offset (``--
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from coachbridge import scheduling
-from coachbridge.calendar_ics import SessionInfo, calendar_for
+from coachbridge.calendar_ics import write_calendars
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
@@ -101,59 +99,6 @@ def _session_dict(row: SessionRow, pairing: PairingRow) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_calendars(
-    app: App, s: Session, found: list[tuple[SessionRow, PairingRow]], folder: Path
-) -> int:
-    """One ``person-<id>.ics`` per person with sessions in ``found``; returns the file count."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--ics {folder}: not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--ics {folder}: cannot create the folder: {exc.strerror}") from None
-    people_ids = {p.learner_id for _, p in found} | {p.guide_id for _, p in found}
-    people = {r.id: r for r in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))}
-    programs: dict[str, Any] = {}
-    by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
-    for row, pairing in found:
-        if pairing.program_id not in programs:
-            programs[pairing.program_id] = _program_for(app, s, pairing.program_id)
-        program = programs[pairing.program_id]
-        owner = getattr(program, "owner", None)
-        info = SessionInfo(
-            session=row,
-            pairing=pairing,
-            learner=people[pairing.learner_id],
-            guide=people[pairing.guide_id],
-            program=program,
-            owner_email=owner if isinstance(owner, str) and owner else None,
-        )
-        by_person[pairing.learner_id].append(info)
-        by_person[pairing.guide_id].append(info)
-    written = 0
-    for pid in sorted(people_ids):
-        person = people[pid]
-        if person.forgotten:
-            continue
-        try:
-            _write_atomic(folder / f"person-{pid}.ics", calendar_for(person, by_person[pid]))
-        except OSError as exc:
-            raise UserError(f"--ics {folder}: cannot write: {exc.strerror}") from None
-        written += 1
-    return written
-
-
 @cli.group(invoke_without_command=True)
 @click.option("--program", "program_id", metavar="PROGRAM", help="Only this program.")
 @click.option("--person", "person_ref", metavar="REF", help="Only this person's sessions.")
@@ -201,7 +146,7 @@ def sessions(
             stmt = stmt.where(SessionRow.status == status)
         found = list(s.execute(stmt))
         if ics_dir is not None:
-            count = _write_calendars(app, s, found, ics_dir)
+            count = write_calendars(s, found, ics_dir, lambda pid: _program_for(app, s, pid))
             click.echo(f"wrote {count} calendar file(s) with {len(found)} session(s) to {ics_dir}")
             return
         rows = [_session_dict(row, pairing) for row, pairing in found]
