@@ -38,7 +38,7 @@ from coachbridge.store.tables import (
     PersonRow,
     SessionRow,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,18 @@ class _Checker:
         self.nudges: list[Nudge] = []
         self.people: dict[int, PersonRow] = {}
         self.opted_out: set[tuple[str, int]] = set()
+        self._owners: dict[str, int | None] = {}
 
     # -- recipients ---------------------------------------------------------------------------
+    def owner_id(self, email: str) -> int | None:
+        """The owner's person id when they are in the store (looked up once per run)."""
+        key = email.lower()
+        if key not in self._owners:
+            self._owners[key] = self.s.scalars(
+                select(PersonRow.id).where(PersonRow.email_key == key)
+            ).first()
+        return self._owners[key]
+
     def load_people(self, ids: Iterable[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.people]
         for chunk in range(0, len(wanted), 900):
@@ -166,10 +176,7 @@ class _Checker:
             if not program.owner:
                 return False
             email, name = program.owner, program.owner
-            owner_row = self.s.scalars(
-                select(PersonRow).where(PersonRow.email_key == program.owner.lower())
-            ).first()
-            rid = owner_row.id if owner_row is not None else None
+            rid = self.owner_id(program.owner)
         else:
             if recipient is None:
                 return False
@@ -476,6 +483,7 @@ def deliver(db: Any, nudges: list[Nudge], notifiers: list[Notifier], now: dateti
     The notification rows were committed first, so a crash here never sends a nudge twice on
     the next run; the message key lets a channel recognise a repeat.
     """
+    outcomes: dict[tuple[str, str], list[str]] = defaultdict(list)
     for nudge in nudges:
         message = Message(
             key=nudge.key,
@@ -497,12 +505,16 @@ def deliver(db: Any, nudges: list[Nudge], notifiers: list[Notifier], now: dateti
         nudge.status = (
             "failed" if results and all(r.startswith("failed") for r in results) else "sent"
         )
-        with db.transaction() as s:
-            row = s.scalars(select(NotificationRow).where(NotificationRow.key == nudge.key)).first()
-            if row is not None:
-                row.status = nudge.status
-                row.detail = "; ".join(results)[:1000]
-                row.sent_at = now if nudge.status == "sent" else None
+        outcomes[(nudge.status, "; ".join(results)[:1000])].append(nudge.key)
+    # One transaction for the outcome of the whole run, not one per message.
+    with db.transaction() as s:
+        for (status, detail), keys in outcomes.items():
+            for i in range(0, len(keys), 500):
+                s.execute(
+                    update(NotificationRow)
+                    .where(NotificationRow.key.in_(keys[i : i + 500]))
+                    .values(status=status, detail=detail, sent_at=now if status == "sent" else None)
+                )
     for notifier in notifiers:
         notifier.close()
 

@@ -47,11 +47,18 @@ def start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def stratum(company: Company, person_id: int, day: date) -> Stratum:
-    """The matching cell of a person on ``day``."""
+def stratum(
+    company: Company, person_id: int, day: date, head: tuple[str, int | None] | None = None
+) -> Stratum:
+    """The matching cell of a person on ``day`` (``head``: department and level, if known)."""
+    if head is None:
+        head = (
+            (company.department_on(person_id, day) or "").casefold(),
+            company.level_on(person_id, day),
+        )
     return (
-        (company.department_on(person_id, day) or "").casefold(),
-        company.level_on(person_id, day),
+        head[0],
+        head[1],
         tenure_band(company.people[person_id].hire_date, day),
         rating_band(company.review_before(person_id, start_of(day))),
     )
@@ -77,11 +84,20 @@ def match(
     wanted: dict[Stratum, int] = defaultdict(int)
     for pid, day in participants:
         wanted[stratum(company, pid, day)] += 1
+    # Cheap fields first: most of a large company shares no department and level with anyone
+    # in the program, so the review lookup is skipped for them.
+    coarse = {(cell[0], cell[1]) for cell in wanted}
     pool: dict[Stratum, list[int]] = defaultdict(list)
     for pid in sorted(company.people):
         if pid in excluded or not company.employed_on(pid, reference_day):
             continue
-        cell = stratum(company, pid, reference_day)
+        head = (
+            (company.department_on(pid, reference_day) or "").casefold(),
+            company.level_on(pid, reference_day),
+        )
+        if head not in coarse:
+            continue
+        cell = stratum(company, pid, reference_day, head)
         if cell in wanted:
             pool[cell].append(pid)
     rng = random.Random(seed)

@@ -44,20 +44,21 @@ class Company:
     """Everyone's facts, effective-dated history and review ratings."""
 
     people: dict[int, PersonFacts]
-    # person -> field -> sorted [(valid_from, value)]
-    history: dict[int, dict[str, list[tuple[date, str | None]]]]
+    # person -> field -> (sorted valid_from dates, the values from those dates)
+    history: dict[int, dict[str, tuple[list[date], list[str | None]]]]
     # person -> sorted [(completed_at, normalized rating)]
     reviews: dict[int, list[tuple[datetime, float]]]
 
     def as_of(self, person_id: int, name: str, day: date) -> str | object | None:
         """The history value of ``name`` valid on ``day``; ``MISSING`` without history then."""
-        rows = self.history.get(person_id, {}).get(name)
+        fields = self.history.get(person_id)
+        rows = fields.get(name) if fields else None
         if not rows:
             return MISSING
-        idx = bisect.bisect_right(rows, day, key=lambda r: r[0]) - 1
+        idx = bisect.bisect_right(rows[0], day) - 1
         if idx < 0:
             return MISSING
-        return rows[idx][1]
+        return rows[1][idx]
 
     def department_on(self, person_id: int, day: date) -> str | None:
         value = self.as_of(person_id, "department", day)
@@ -75,8 +76,8 @@ class Company:
     def promoted(self, person_id: int, start: date, until: date) -> bool:
         """True when the person's level rose above its value on ``start`` by ``until``."""
         base = self.level_on(person_id, start)
-        rows = self.history.get(person_id, {}).get("level") or []
-        for valid_from, value in rows:
+        dates, values = self.history.get(person_id, {}).get("level") or ([], [])
+        for valid_from, value in zip(dates, values, strict=True):
             if start < valid_from <= until and value is not None:
                 try:
                     if base is not None and int(value) > base:
@@ -109,9 +110,10 @@ MISSING = object()
 
 def load_company(s: Session) -> Company:
     """Read people (never forgotten-person contact data: only ids and HR facts), history, reviews."""
+    conn = s.connection()  # Core rows: the ORM's per-row bookkeeping is not needed here
     people = {
-        row.id: PersonFacts(*row)
-        for row in s.execute(
+        row[0]: PersonFacts(*row)
+        for row in conn.execute(
             select(
                 PersonRow.id,
                 PersonRow.hire_date,
@@ -123,8 +125,8 @@ def load_company(s: Session) -> Company:
             )
         )
     }
-    history: dict[int, dict[str, list[tuple[date, str | None]]]] = defaultdict(dict)
-    for pid, name, value, valid_from in s.execute(
+    history: dict[int, dict[str, tuple[list[date], list[str | None]]]] = defaultdict(dict)
+    for pid, name, value, valid_from in conn.execute(
         select(
             PersonHistoryRow.person_id,
             PersonHistoryRow.field,
@@ -134,9 +136,11 @@ def load_company(s: Session) -> Company:
         .where(PersonHistoryRow.field.in_(["department", "level"]))
         .order_by(PersonHistoryRow.person_id, PersonHistoryRow.field, PersonHistoryRow.valid_from)
     ):
-        history[pid].setdefault(name, []).append((valid_from, value))
+        dates, values = history[pid].setdefault(name, ([], []))
+        dates.append(valid_from)
+        values.append(value)
     reviews: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-    for pid, rating, completed in s.execute(
+    for pid, rating, completed in conn.execute(
         select(ReviewEventRow.person_id, ReviewEventRow.rating, ReviewEventRow.completed_at)
         .where(
             ReviewEventRow.person_id.is_not(None),
@@ -181,7 +185,8 @@ class ProgramData:
 def load_program(s: Session, program_id: str) -> ProgramData:
     """Read one program's own rows."""
     data = ProgramData(program_id)
-    for row in s.execute(
+    conn = s.connection()
+    for row in conn.execute(
         select(
             PairingRow.id,
             PairingRow.learner_id,
@@ -194,7 +199,7 @@ def load_program(s: Session, program_id: str) -> ProgramData:
     ):
         data.pairings[row[0]] = PairingFacts(*row)
     pairing_ids = select(PairingRow.id).where(PairingRow.program_id == program_id)
-    for pairing_id, start, status in s.execute(
+    for pairing_id, start, status in conn.execute(
         select(SessionRow.pairing_id, SessionRow.start, SessionRow.status).where(
             SessionRow.pairing_id.in_(pairing_ids)
         )
@@ -213,13 +218,13 @@ def load_program(s: Session, program_id: str) -> ProgramData:
             p.missed += 1
     data.feedback = [
         (pid, who, rating)
-        for pid, who, rating in s.execute(
+        for pid, who, rating in conn.execute(
             select(FeedbackRow.pairing_id, FeedbackRow.from_person_id, FeedbackRow.rating).where(
                 FeedbackRow.pairing_id.in_(pairing_ids)
             )
         )
     ]
-    for person_id, role, opted_out in s.execute(
+    for person_id, role, opted_out in conn.execute(
         select(EnrollmentRow.person_id, EnrollmentRow.role, EnrollmentRow.opted_out).where(
             EnrollmentRow.program_id == program_id
         )
@@ -229,7 +234,7 @@ def load_program(s: Session, program_id: str) -> ProgramData:
             data.enrolled_learners.add(person_id)
     data.goals = [
         (owner, progress or 0.0, status)
-        for owner, progress, status in s.execute(
+        for owner, progress, status in conn.execute(
             select(GoalRow.owner_id, GoalRow.progress, GoalRow.status).where(
                 (GoalRow.program_id == program_id) | GoalRow.pairing_id.in_(pairing_ids)
             )
