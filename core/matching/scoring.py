@@ -10,7 +10,9 @@ learner's K best guides.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -301,16 +303,20 @@ def top_k(
     *,
     rows: NDArray[np.int64] | None = None,
     guide_ok: NDArray[np.bool_] | None = None,
+    workers: int | None = None,
 ) -> CandidateArrays:
-    """Each learner's ``k`` best allowed guides with score >= ``min_score`` (ties: lower row).
+    """Each learner's ``k`` best allowed guides with score >= ``min_score``.
 
-    ``guide_ok`` masks guides out entirely (e.g. no free capacity).
+    ``guide_ok`` masks guides out entirely (e.g. no free capacity). Blocks are scored on
+    ``workers`` threads (default: the CPU count, at most 4); numpy releases the GIL in the
+    heavy operations, and each block is independent. Ties at the K-th place are broken by
+    numpy's selection, deterministically for the same input.
     """
-    parts_l, parts_g, parts_s = [], [], []
     n_guides = len(scorer.guides)
     if n_guides == 0:
         return CandidateArrays.empty()
-    for block in scorer.blocks(rows):
+
+    def one(block: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
         scores, ok = scorer.block(block)
         ok &= scores >= min_score
         if guide_ok is not None:
@@ -325,15 +331,21 @@ def top_k(
         vals = np.take_along_axis(masked, part, axis=1)
         keep = np.isfinite(vals)
         li = np.broadcast_to(block[:, None], part.shape)[keep]
-        parts_l.append(li)
-        parts_g.append(part[keep])
-        parts_s.append(vals[keep])
-    if not parts_l:
+        return li, part[keep], vals[keep]
+
+    blocks = list(scorer.blocks(rows))
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers > 1 and len(blocks) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(one, blocks))
+    else:
+        parts = [one(b) for b in blocks]
+    if not parts:
         return CandidateArrays.empty()
     return CandidateArrays(
-        np.concatenate(parts_l).astype(np.int64),
-        np.concatenate(parts_g).astype(np.int64),
-        np.concatenate(parts_s),
+        np.concatenate([p[0] for p in parts]).astype(np.int64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]),
     )
 
 

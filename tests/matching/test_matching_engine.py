@@ -7,7 +7,7 @@ import pytest
 from coachbridge.matching import assign_with_limits
 from coachbridge.matching.engine import match_rows
 from coachbridge.matching.features import Side
-from coachbridge.matching.scoring import BLOCK_CELLS, Scorer
+from coachbridge.matching.scoring import BLOCK_CELLS, Scorer, top_k
 
 
 def sides(rng: np.random.Generator, n_learners: int, n_guides: int) -> tuple[Side, Side]:
@@ -95,3 +95,16 @@ def test_category_table_gives_the_same_scores(seed: int) -> None:
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     # A breakdown still adds up to what the plain path computes.
     assert fast.pair_score(fast.breakdown(3, 17)) == b[3, 17]
+
+
+def test_threaded_top_k_equals_the_serial_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    learners, guides = sides(rng, 90, 30)
+    scorer = Scorer(learners, guides, {"skills": 0.6, "seniority": 0.4})
+    monkeypatch.setattr("coachbridge.matching.scoring.BLOCK_CELLS", 200)  # 6 learners a block
+    serial = top_k(scorer, 4, 0.1, workers=1)
+    threaded = top_k(scorer, 4, 0.1, workers=3)
+    for a, b in ((serial.learner, threaded.learner), (serial.guide, threaded.guide)):
+        assert a.tolist() == b.tolist()
+    assert serial.score.tolist() == threaded.score.tolist()
+    assert serial.learner.size > 90  # several blocks, several guides each
