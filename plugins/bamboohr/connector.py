@@ -79,6 +79,12 @@ class BambooHRConnector(Connector):
         self._rows: list[dict[str, Any]] | None = None  # the last read, reused by read_reviews
         self._rows_full = False
         self._writer = Writer(self.client, config)
+        # Only what this company writes back, so switched-off kinds are not even built.
+        self.push_kinds = tuple(  # type: ignore[misc]
+            kind
+            for kind, on in (("goal", config.push_goals), ("session", config.push_sessions))
+            if on
+        )
         self._webhook_client = BambooHRClient(
             config.api_root,
             config.api_key.get_secret_value(),

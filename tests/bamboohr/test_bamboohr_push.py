@@ -290,3 +290,10 @@ def test_core_push_is_connector_agnostic(fake: FakeBambooHR, sqlite_db: Database
         s.get(PairingRow, ids["pairing"]).status = "completed"
     run_push(sqlite_db, recorder)  # type: ignore[arg-type]
     assert recorder.seen == [("pairing", ids["pairing"], False)]
+
+
+def test_switched_off_kinds_are_not_pushed(fake: FakeBambooHR, sqlite_db: Database) -> None:
+    setup_program(fake, sqlite_db)
+    report = run_push(sqlite_db, make_connector(fake.host_url, fake.api_key, push_sessions=False))
+    assert report.counts() == {"goal": {"created": 1}}
+    assert fake.training_records == {} and fake.training_types == {}
