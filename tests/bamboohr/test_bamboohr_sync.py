@@ -277,3 +277,73 @@ def test_cli_sync_failures_are_one_clear_line(
     assert env["BAMBOO_KEY"] not in result.output
     people = run_cli("--config", config, "--db", sqlite_url, "people", "--format", "json", env=env)
     assert len(json.loads(people.stdout)) == 4  # nothing already synced was lost
+
+
+def _spec_required(title: str) -> list[str]:
+    """The ``required`` list of the response schema with this title in BambooHR's spec."""
+    from tests.bamboohr.conftest import SPEC
+
+    if not SPEC.exists():
+        pytest.skip(f"BambooHR's OpenAPI spec is not at {SPEC}")
+    lines = SPEC.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"title: {title}")
+    block = iter(lines[start + 1 : start + 12])
+    for line in block:
+        if line.strip() == "required:":
+            break
+    required: list[str] = []
+    for line in block:
+        if not line.strip().startswith("- "):
+            break
+        required.append(line.strip()[2:].strip("'"))
+    return required
+
+
+def test_fake_answers_have_the_spec_shapes(fake: FakeBambooHR) -> None:
+    import requests
+
+    auth = (fake.api_key, "x")
+    json_accept = {"Accept": "application/json"}
+    changed = requests.get(
+        f"{fake.host_url}/api/v1/employees/changed",
+        params={"since": "2024-01-01T00:00:00+00:00"},
+        auth=auth,
+        headers=json_accept,
+        timeout=5,
+    )
+    assert _spec_required("ChangedEmployeeIdsResponse") == ["latest", "employees"]
+    assert set(changed.json()) == {"latest", "employees"}
+    assert isinstance(changed.json()["employees"], dict)  # keyed by id, not a list
+    # Without the JSON Accept header the fake answers XML, as BambooHR may.
+    xml = requests.get(
+        f"{fake.host_url}/api/v1/employees/changed",
+        params={"since": "2024-01-01T00:00:00+00:00"},
+        auth=auth,
+        timeout=5,
+    )
+    assert xml.text.startswith("<?xml")
+    # The custom report refuses */* without ?format= (404) and a charset in Content-Type (400).
+    report = f"{fake.host_url}/api/v1/reports/custom"
+    body = json.dumps({"fields": ["firstName"]})
+    star = requests.post(
+        report, data=body, auth=auth, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert star.status_code == 404
+    charset = requests.post(
+        report,
+        params={"format": "JSON"},
+        data=body,
+        auth=auth,
+        headers={"Content-Type": "application/json; charset=UTF-8"},
+        timeout=5,
+    )
+    assert charset.status_code == 400
+    # Training records of someone without any: [] rather than {}.
+    records = requests.get(
+        f"{fake.host_url}/api/v1/training/record/employee/1",
+        auth=auth,
+        headers=json_accept,
+        timeout=5,
+    )
+    assert records.json() == []
+    assert requests.get(report, timeout=5).status_code in (401, 404)
