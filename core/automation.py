@@ -33,6 +33,7 @@ from coachbridge.store.tables import (
     GoalRow,
     PairingRow,
     PersonRow,
+    ProgramRow,
     ReviewEventRow,
     SessionRow,
 )
@@ -193,6 +194,7 @@ def _apply_rule(
     program = ctx.config.programs.get(rule.then.enroll)
     if program is None:
         raise RuleFailure(f"{key}: unknown program {rule.then.enroll!r} (not in the config)")
+    _lock_program(s, program)
     if rule.cooldown_days and _in_cooldown(s, key, person.id, rule.cooldown_days, now):
         result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
         return result
@@ -260,6 +262,20 @@ def _apply_rule(
         )
     result["result"] = "paired" if new_pairing else "already paired"
     return result
+
+
+def _lock_program(s: Session, program: Program) -> None:
+    """Serialise rule work per program across workers (PostgreSQL row lock).
+
+    Two workers pairing learners of one program at once could both see the same guide's last
+    free slot; and enrollment inserts (key-share locks on the program row) interleaved with
+    updates of that row deadlock. Taking the program row first, always, avoids both.
+    """
+    from coachbridge.enrollment import ensure_program_row
+
+    if s.get(ProgramRow, program.id, with_for_update=True) is None:
+        ensure_program_row(s, program)
+        s.get(ProgramRow, program.id, with_for_update=True)
 
 
 def _people_from(ctx: AutomationContext, source: str) -> str | None:

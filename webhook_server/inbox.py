@@ -76,32 +76,30 @@ def claim(
     """Claim up to ``limit`` due deliveries for ``worker_id``; returns their ids, oldest first."""
     now = now or datetime.now(UTC)
     with db.transaction() as s:
-        ids = list(
-            s.scalars(
-                select(InboxRow.id)
-                .where(_due(now, lease))
-                .order_by(InboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
+        # One statement: pick due rows (skipping rows other workers hold on PostgreSQL) and mark
+        # them ours. The outer WHERE repeats the due test, so on SQLite (no row locks, but one
+        # writer at a time) a row claimed meanwhile is not taken twice.
+        due_ids = (
+            select(InboxRow.id)
+            .where(_due(now, lease))
+            .order_by(InboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-        claimed = []
-        for row_id in ids:
-            # Conditional, so that on SQLite (no row locks) a row claimed meanwhile is skipped.
-            result = s.execute(
-                update(InboxRow)
-                .where(InboxRow.id == row_id, _due(now, lease))
-                .values(
-                    status="processing",
-                    locked_by=worker_id,
-                    locked_at=now,
-                    attempts=InboxRow.attempts + 1,
-                )
-                .execution_options(synchronize_session=False)
+        claimed = s.scalars(
+            update(InboxRow)
+            .where(InboxRow.id.in_(due_ids), _due(now, lease))
+            .values(
+                status="processing",
+                locked_by=worker_id,
+                locked_at=now,
+                attempts=InboxRow.attempts + 1,
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row_id)
-    return claimed
+            .returning(InboxRow.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(claimed)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
