@@ -132,7 +132,7 @@ class Scheduler:
         for name, cfg in sorted(self.runtime.config.connectors.items()):
             every = cfg.sync_every
             if name in self._requested:
-                every = timedelta(seconds=1)
+                every = timedelta(0)
             if every is None:
                 continue
             if self._run(f"sync:{name}", every, SYNC_LEASE, lambda n=name: self.sync_connector(n)):
