@@ -242,13 +242,53 @@ def cut_cost(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, 
     return {"cut": rows, "upper_bound": upper, "peak_mib": peak_mib()}
 
 
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The README tables from the JSON results."""
+    lines = [
+        "| instance | method | candidates s (cpu) | solve s (cpu) | matched | total score | gap to exact | peak MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        if "size" not in r:
+            continue
+        label = f"{r['learners']:,} x {r['guides']:,} cap {r['capacity']}"
+        exact = r["ortools"]["total"]
+        for method in ("coachbridge", "greedy", "ortools"):
+            m = r[method]
+            cand = f"{r['candidate_seconds']:.1f} ({r['candidate_cpu_seconds']:.1f})"
+            gap = (exact - m["total"]) / exact if exact else 0.0
+            lines.append(
+                f"| {label} | {method} | {cand} | {m['solve_seconds']:.2f} "
+                f"({m['solve_cpu_seconds']:.2f}) | {m['matched']:,} | {m['total']:.4f} | "
+                f"{gap:.2e} | {r['peak_mib']:.0f} |"
+            )
+    for r in results:
+        if "cut" in r:
+            lines += ["", f"Top-K cut at 20,000 x 5,000 (upper bound {r['upper_bound']:.4f}):", ""]
+            lines += ["| K | arcs | matched | total | cost vs largest K | gap to upper bound |"]
+            lines += ["| --- | --- | --- | --- | --- | --- |"]
+            for c in r["cut"]:
+                lines.append(
+                    f"| {c['k']} | {c['arcs']:,} | {c['matched']:,} | {c['total']:.4f} | "
+                    f"{c['cost_vs_largest_k']:.4f} ({c['relative']:.2e}) | "
+                    f"{c['gap_to_upper_bound']:.2e} |"
+                )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--seed", type=int, default=20270111)
     parser.add_argument("--no-cut", action="store_true", help="skip the top-K cut study")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--markdown", metavar="JSONL", help="print the tables of a saved run")
     args = parser.parse_args()
+    if args.markdown:
+        with open(args.markdown, encoding="utf-8") as fh:
+            saved = [json.loads(line) for line in fh if line.startswith("{")]
+        print(markdown(saved))
+        return
     if args.child == "cut":
         print(json.dumps(cut_cost(args.seed)))
         return
@@ -272,6 +312,7 @@ def main() -> None:
         data = json.loads(proc.stdout)
         results.append(data)
         print(json.dumps(data), flush=True)
+    print(markdown(results))
 
 
 if __name__ == "__main__":
