@@ -210,7 +210,13 @@ def record_feedback(
     row.outcome = outcome
     row.comment = comment
     row.private_note = private_note
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:  # the same person answered at the same moment elsewhere
+        raise UserError(
+            f"another answer from person {person.id} on session {session_id} was being "
+            "recorded at the same moment; try again"
+        ) from None
     # Only the fact and the side go to the audit log: never the comment or the note.
     audit(
         s,
@@ -283,9 +289,24 @@ def answer_link(
     session, _pairing, person = open_link(s, link)
     if link_state(s, link) is not None:
         raise LinkUsed("this feedback link has already been used")
+    value = check_rating(rating) if kind is Outcome.HELD else None  # before any write
+    # Claim the link first: a concurrent second post of the same link waits on this primary
+    # key and then fails here, before it can touch the session or the feedback.
+    s.add(
+        FeedbackLinkRow(
+            nonce=link.nonce,
+            session_id=session.id,
+            person_id=person.id,
+            outcome=kind.value,
+            used_at=now,
+        )
+    )
+    try:
+        s.flush()
+    except IntegrityError:
+        raise LinkUsed("this feedback link has already been used") from None
     feedback_id = None
-    if kind is Outcome.HELD:
-        value = check_rating(rating)  # before any write: a bad rating records nothing
+    if value is not None:
         if session.status == "scheduled":
             mark_session(s, session.id, "held", now=now, actor=f"feedback:{person.id}")
         row, _ = record_feedback(
@@ -300,19 +321,6 @@ def answer_link(
         feedback_id = row.id
     elif kind is Outcome.MISSED and session.status == "scheduled":
         mark_session(s, session.id, "missed", now=now, actor=f"feedback:{person.id}")
-    s.add(
-        FeedbackLinkRow(
-            nonce=link.nonce,
-            session_id=session.id,
-            person_id=person.id,
-            outcome=kind.value,
-            used_at=now,
-        )
-    )
-    try:
-        s.flush()
-    except IntegrityError:  # the same link posted twice at once: the other post won
-        raise LinkUsed("this feedback link has already been used") from None
     return LinkAnswer(kind.value, feedback_id, session.status)
 
 

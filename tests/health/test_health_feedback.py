@@ -169,3 +169,32 @@ def test_cli_feedback_add_and_list(run_cli, sqlite_url: str, tmp_path: Path) -> 
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(FeedbackRow)) == 1
     db.dispose()
+
+
+def test_same_link_posted_twice_at_once(db: Database) -> None:
+    """Two simultaneous answers to one link: one is recorded, the other is told it is used."""
+    import threading
+
+    ids = _setup(db)
+    link = read_token(SECRET, make_token(SECRET, ids["planned"], ids["learner"]))
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def answer(rating: str) -> None:
+        barrier.wait()
+        try:
+            with db.transaction() as s:
+                answer_link(s, link, outcome="held", rating=rating, now=NOW)
+            results.append("ok")
+        except LinkUsed:
+            results.append("used")
+
+    threads = [threading.Thread(target=answer, args=(r,)) for r in ("3", "5")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["ok", "used"]
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(FeedbackRow)) == 1
+        assert s.scalar(select(func.count()).select_from(FeedbackLinkRow)) == 1
