@@ -155,7 +155,10 @@ class BambooHRConnector(Connector):
         directory: mapping.Directory,
         warnings: list[str],
         known: set[str] | None,
+        present: Sequence[str] = (),
     ) -> list[PersonRecord]:
+        # What BambooHR returned: the report's field list, else every key any row carries.
+        returned = set(present) or {key for row in rows for key in row}
         records = []
         for row in rows:
             manager = mapping.resolve_manager(row, mode, directory)
@@ -165,7 +168,7 @@ class BambooHRConnector(Connector):
                     "the API key can see; manager left empty"
                 )
                 manager = None
-            record, problem = mapping.to_record(row, manager, self.config.fields)
+            record, problem = mapping.to_record(row, manager, self.config.fields, returned)
             if problem:
                 warnings.append(problem)
             if record is not None:
@@ -187,7 +190,7 @@ class BambooHRConnector(Connector):
         mode = mapping.choose_supervisor_mode(rows)
         directory = mapping.Directory.of(rows)
         ids = {r["id"] for r in rows}
-        records = self._records(rows, mode, directory, warnings, known=ids)
+        records = self._records(rows, mode, directory, warnings, known=ids, present=returned)
         stamps = [s for r in rows if (s := mapping.parse_timestamp(mapping.text(r, "lastChanged")))]
         # BambooHR's own clock where we have it; else ours, a little early to be safe.
         since = max(stamps) if stamps else started - timedelta(minutes=5)
@@ -222,7 +225,7 @@ class BambooHRConnector(Connector):
         ):
             thin, _ = self._report(["employeeNumber", "workEmail"])
             directory = mapping.Directory.of(thin)
-        records = self._records(rows, mode, directory, warnings, known=None)
+        records = self._records(rows, mode, directory, warnings, known=None, present=returned)
         self._rows, self._rows_full = rows, False
         new_since = latest if (latest and changed) else since
         cursor = json.dumps({"since": new_since, "supervisor": mode})
@@ -311,7 +314,7 @@ class BambooHRConnector(Connector):
         ids = sorted({str(i) for i in external_ids if str(i).isdigit()}, key=_id_order)
         if not ids:
             return []
-        rows, _ = self._report(self.requested_fields, ids, client)
+        rows, returned = self._report(self.requested_fields, ids, client)
         thin, _ = self._report(
             ["employeeNumber", "workEmail", "supervisorEId", "supervisorId", "supervisorEmail"],
             None,
@@ -320,7 +323,9 @@ class BambooHRConnector(Connector):
         mode = mapping.choose_supervisor_mode(thin)
         directory = mapping.Directory.of(thin)
         warnings: list[str] = []
-        records = self._records(rows, mode, directory, warnings, known={r["id"] for r in thin})
+        records = self._records(
+            rows, mode, directory, warnings, known={r["id"] for r in thin}, present=returned
+        )
         for warning in warnings:
             log.warning("%s: %s", self.name, warning)
         self._rows = rows

@@ -163,10 +163,36 @@ def resolve_manager(row: Mapping[str, Any], mode: str | None, directory: Directo
     return found
 
 
+#: Which BambooHR fields each record field comes from (any one present is enough).
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "first_name": ("firstName",),
+    "last_name": ("lastName",),
+    "preferred_name": ("preferredName",),
+    "email": ("workEmail",),
+    "job_title": ("jobTitle",),
+    "department": ("department",),
+    "division": ("division",),
+    "location": ("location",),
+    "manager_external_id": SUPERVISOR_FIELDS,
+    "hire_date": ("hireDate",),
+    "status": ("status",),
+    "hris_status": ("employmentHistoryStatus", "status"),
+    "termination_date": ("terminationDate",),
+}
+
+
 def to_record(
-    row: Mapping[str, Any], manager: str | None, extra_fields: Sequence[str]
+    row: Mapping[str, Any],
+    manager: str | None,
+    extra_fields: Sequence[str],
+    present: Iterable[str] | None = None,
 ) -> tuple[PersonRecord | None, str | None]:
-    """One report row as a ``PersonRecord``; (None, reason) when the row cannot be used."""
+    """One report row as a ``PersonRecord``; (None, reason) when the row cannot be used.
+
+    ``present`` names the fields BambooHR returned. A field it left out (the key may not see
+    it) is left out of the record too, so the sync keeps the value already stored instead of
+    clearing it.
+    """
     emp = text(row, "id")
     if not emp:
         return None, "a row without an employee id"
@@ -199,6 +225,13 @@ def to_record(
         "termination_date": termination if status == PersonStatus.INACTIVE else None,
         "extra": extra,
     }
+    if present is not None:
+        returned = set(present)
+        values = {
+            key: value
+            for key, value in values.items()
+            if key not in _SOURCES or any(src in returned for src in _SOURCES[key])
+        }
     try:
         return PersonRecord(**values), None
     except ValidationError as exc:

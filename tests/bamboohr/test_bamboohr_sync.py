@@ -347,3 +347,17 @@ def test_fake_answers_have_the_spec_shapes(fake: FakeBambooHR) -> None:
     )
     assert records.json() == []
     assert requests.get(report, timeout=5).status_code in (401, 404)
+
+
+def test_a_field_that_becomes_hidden_keeps_its_stored_value(
+    fake: FakeBambooHR, sqlite_db: Database
+) -> None:
+    Syncer(sqlite_db, make_connector(fake.host_url, fake.api_key)).run()
+    fake.hidden_fields = {"workEmail", "supervisorEId", "supervisorId", "supervisorEmail"}
+    fake.update_employee("4", "2025-02-01T00:00:00+00:00", jobTitle="Staff Engineer")
+    report = Syncer(sqlite_db, make_connector(fake.host_url, fake.api_key)).run(full=True)
+    assert any("workEmail" in w for w in report.warnings)
+    people = people_by_ext(sqlite_db)
+    assert people["4"].job_title == "Staff Engineer"
+    assert people["4"].email == "alan@acme.test"  # not wiped because the key lost access
+    assert people["4"].manager_id == people["2"].id
