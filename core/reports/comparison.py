@@ -66,9 +66,15 @@ def stratum(
 
 @dataclass
 class Comparison:
-    people: list[int]
+    """The drawn comparison people, each with the index date they are followed from."""
+
+    index: dict[int, date]
     matched_participants: int
     unmatched_participants: int
+
+    @property
+    def people(self) -> list[int]:
+        return sorted(self.index)
 
 
 def match(
@@ -80,10 +86,17 @@ def match(
     seed: str,
     ratio: int = RATIO,
 ) -> Comparison:
-    """Draw the comparison group for ``participants`` (each with their index date)."""
+    """Draw the comparison group for ``participants`` (each with their index date).
+
+    Strata of comparison people are taken on ``reference_day`` (the program's start, or the
+    median first session of a rolling program).
+    """
     wanted: dict[Stratum, int] = defaultdict(int)
+    days: dict[Stratum, list[date]] = defaultdict(list)
     for pid, day in participants:
-        wanted[stratum(company, pid, day)] += 1
+        cell = stratum(company, pid, day)
+        wanted[cell] += 1
+        days[cell].append(day)
     # Cheap fields first: most of a large company shares no department and level with anyone
     # in the program, so the review lookup is skipped for them.
     coarse = {(cell[0], cell[1]) for cell in wanted}
@@ -101,7 +114,7 @@ def match(
         if cell in wanted:
             pool[cell].append(pid)
     rng = random.Random(seed)
-    chosen: list[int] = []
+    chosen: dict[int, date] = {}
     matched = unmatched = 0
     for cell in sorted(wanted, key=repr):
         candidates = pool.get(cell, [])
@@ -110,5 +123,9 @@ def match(
             continue
         matched += wanted[cell]
         take = min(len(candidates), ratio * wanted[cell])
-        chosen.extend(rng.sample(candidates, take))
-    return Comparison(sorted(chosen), matched, unmatched)
+        # Each comparison person is followed from the index date of a participant in the same
+        # cell (for a fixed-date program that is always the start; for a rolling one it spreads
+        # the comparison group over the same calendar as the participants).
+        for pid in rng.sample(candidates, take):
+            chosen[pid] = rng.choice(days[cell])
+    return Comparison(chosen, matched, unmatched)

@@ -305,9 +305,8 @@ def program_report(
         comp_end = (program.end if program.start and program.end else None) or (
             reference + timedelta(weeks=program.duration_weeks)
         )
-        comparison = Group(
-            {pid: reference for pid in comp.people}, {pid: comp_end for pid in comp.people}
-        )
+        span = comp_end - reference
+        comparison = Group(dict(comp.index), {pid: d + span for pid, d in comp.index.items()})
         if comp.unmatched_participants:
             shown = sup.count(comp.unmatched_participants)
             many = "Some" if is_suppressed(shown) else str(shown)
