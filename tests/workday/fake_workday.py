@@ -381,7 +381,7 @@ class FakeWorkday:
                 return t._error(401, "Invalid resource or operation", [{"error": "invalid token"}])
             return t._injected()
 
-        def paged(items: list[dict[str, Any]]) -> Response:
+        def paged(items: list[Any], render: Any = lambda item: item) -> Response:
             try:
                 limit = int(request.args.get("limit", 20))
                 offset = int(request.args.get("offset", 0))
@@ -391,9 +391,9 @@ class FakeWorkday:
                 return t._error(
                     400, "Invalid request", [{"error": "limit must be 1..100", "field": "limit"}]
                 )
+            page = [render(item) for item in items[offset : offset + limit]]
             return Response(
-                json.dumps({"data": items[offset : offset + limit], "total": len(items)}),
-                mimetype="application/json",
+                json.dumps({"data": page, "total": len(items)}), mimetype="application/json"
             )
 
         @app.get("/ccx/api/staffing/<version>/<tenant>/workers")
@@ -402,15 +402,15 @@ class FakeWorkday:
             if denied is not None:
                 return denied
             terminated = request.args.get("includeTerminatedWorkers") == "true"
-            items = [t.worker_json(w) for w in t.workers.values() if w.active or terminated]
-            return paged(items)
+            items = [w for w in t.workers.values() if w.active or terminated]
+            return paged(items, t.worker_json)
 
         @app.get("/ccx/api/staffing/<version>/<tenant>/supervisoryOrganizations")
         def orgs(version: str, tenant: str) -> Response:
             denied = api_guard("staffing", version, tenant)
             if denied is not None:
                 return denied
-            return paged([t.org_json(o) for o in t.org_ids()])
+            return paged(t.org_ids(), t.org_json)
 
         @app.get("/ccx/api/staffing/<version>/<tenant>/supervisoryOrganizations/<org>/orgChart")
         def org_chart(version: str, tenant: str, org: str) -> Response:
