@@ -207,7 +207,7 @@ def _apply_rule(
         result["result"] = "not enrolled: the person opted out of this program"
         return result
     result["enrolled"] = rule.then.role.value
-    audit(s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", event_id=event.id)
+    audit(s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", at=now, event_id=event.id)
     if rule.then.role.value != "learner":
         result["result"] = "enrolled"
         return result

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
+from coachbridge.domain import Program
 from coachbridge.domain.pairing import OPEN_PAIRING_STATUSES
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select
@@ -15,11 +16,23 @@ REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pai
 
 
 def audit(
-    s: Session, actor: str, action: str, object_type: str, object_id: object, **details: object
+    s: Session,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    at: datetime | None = None,
+    **details: object,
 ) -> None:
-    """Record who did what to which object (the ``coachbridge audit`` log)."""
+    """Record who did what to which object (the ``coachbridge audit`` log).
+
+    ``at`` defaults to the wall clock; callers that run on a given clock (rules applied to an
+    event, the demo) pass their ``now`` so that time-based checks such as cooldowns agree.
+    """
     s.add(
         AuditRow(
+            at=at or datetime.now(UTC),
             actor=actor,
             action=action,
             object_type=object_type,
@@ -101,21 +114,29 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     return flagged
 
 
-def complete_finished_pairings(s: Session, program_id: str, end: datetime, now: datetime) -> int:
-    """Mark a fixed-term program's active and paused pairings completed once its end has passed.
+def complete_finished_pairings(s: Session, program: Program, now: datetime) -> int:
+    """Mark pairings completed once their term is over; returns how many.
 
-    Returns how many pairings were completed (none before ``end``).
+    A fixed-term program's pairings end with the program (``end``, or ``start`` plus
+    ``duration_weeks``); a rolling program's pairing ends ``duration_weeks`` after it began.
     """
-    if now < end:
-        return 0
+    term = timedelta(weeks=program.duration_weeks)
+    fixed_end: datetime | None = None
+    if program.start is not None:
+        last = program.end or program.start + term
+        fixed_end = datetime.combine(last, time.min, tzinfo=UTC)
     count = 0
     for pairing in s.scalars(
-        select(PairingRow).where(
-            PairingRow.program_id == program_id, PairingRow.status.in_(["active", "paused"])
-        )
+        select(PairingRow)
+        .where(PairingRow.program_id == program.id, PairingRow.status.in_(["active", "paused"]))
+        .order_by(PairingRow.id)
     ):
+        began = pairing.activated_at or pairing.created_at
+        end = fixed_end or began + term
+        if now < end:
+            continue
         pairing.status = "completed"
         pairing.ended_at = end
-        audit(s, "coachbridge", "complete_pairing", "pairing", pairing.id, program=program_id)
+        audit(s, "coachbridge", "complete_pairing", "pairing", pairing.id, program=program.id)
         count += 1
     return count

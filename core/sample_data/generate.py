@@ -49,6 +49,7 @@ PEOPLE_HEADER = (
 REVIEWS_HEADER = ("employee_id", "cycle", "rating", "rating_scale_max", "completed_at")
 # cycle -> (who must have been hired by then, the month its reviews were completed)
 CYCLES = {
+    "2025-H1": (date(2025, 4, 1), (2025, 7)),
     "2025-H2": (date(2025, 10, 1), (2026, 1)),
     "2026-H1": (date(2026, 4, 1), (2026, 7)),
 }
@@ -770,7 +771,7 @@ class Company:
 
 
 def reviews(people: Sequence[Employee], seed: int) -> list[dict[str, str]]:
-    """Two completed half-year cycles, 1-5 ratings; everyone employed through the cycle."""
+    """Three completed half-year cycles, 1-5 ratings; everyone employed through the cycle."""
     rng = random.Random(seed + 1)
     rows = []
     for cycle, (hired_by, (year, month)) in CYCLES.items():

@@ -72,15 +72,15 @@ def test_csv_sample_company_is_realistic() -> None:
     assert sum(w in offered for w in wanted) / len(wanted) >= 0.9
 
 
-def test_csv_sample_reviews_two_cycles() -> None:
+def test_csv_sample_reviews_three_cycles() -> None:
     people = {p["id"]: p for p in _rows(sample_dir() / "people.csv")}
     reviews = _rows(sample_dir() / "reviews.csv")
     cycles = Counter(r["cycle"] for r in reviews)
-    assert set(cycles) == {"2025-H2", "2026-H1"} and min(cycles.values()) >= 200
+    assert set(cycles) == {"2025-H1", "2025-H2", "2026-H1"} and min(cycles.values()) >= 200
     for review in reviews:
         assert review["employee_id"] in people
         assert 1 <= int(review["rating"]) <= 5 and review["rating_scale_max"] == "5"
-        month = "2026-01" if review["cycle"] == "2025-H2" else "2026-07"
+        month = {"2025-H1": "2025-07", "2025-H2": "2026-01", "2026-H1": "2026-07"}[review["cycle"]]
         assert review["completed_at"].startswith(month)
     assert sum(int(r["rating"]) <= 2 for r in reviews) >= 20
     assert len({(r["employee_id"], r["cycle"]) for r in reviews}) == len(reviews)
