@@ -178,17 +178,20 @@ def _handle(token: str) -> Response:
     return _message(200, "Thank you", text, note=(private_note or "").strip() or None)
 
 
-def _register_daily_job() -> None:
-    """Give the worker's scheduler the daily health check (nudges and the inbox purge)."""
+def program_health_job(ctx: Any) -> None:
+    """The daily job: health checks and nudges, then the inbox purge (``ctx``: config, registry, database())."""
+    from coachbridge.health import counts_by_condition, run_daily
+
+    nudges, purged = run_daily(ctx, now=datetime.now(UTC))
+    log.info("program health: %s; %d inbox bodies purged", counts_by_condition(nudges), purged)
+
+
+def register_health_job() -> None:
+    """Give the worker's scheduler the daily program health check (job ``daily:program-health``).
+
+    Called by whoever builds the worker; not at import, so importing this module changes no
+    global state.
+    """
     from coachbridge_webhooks.scheduler import register_daily_job
 
-    def program_health(ctx: Any) -> None:
-        from coachbridge.health import counts_by_condition, run_daily
-
-        nudges, purged = run_daily(ctx, now=datetime.now(UTC))
-        log.info("program health: %s; %d inbox bodies purged", counts_by_condition(nudges), purged)
-
-    register_daily_job("program-health", program_health)
-
-
-_register_daily_job()
+    register_daily_job("program-health", program_health_job)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from coachbridge.feedback import make_token
@@ -123,6 +124,23 @@ def test_served_by_the_real_app(setup: tuple[Flask, dict[str, int]], db: Databas
     token = make_token(SECRET, ids["session"], ids["guide"])
     assert client.get(f"/feedback/{token}").status_code == 200
     assert client.get("/feedback/forged").status_code == 404
-    from coachbridge_webhooks.scheduler import DAILY_JOBS
 
-    assert "program-health" in DAILY_JOBS
+
+def test_daily_job_for_the_worker(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coachbridge.store.tables import NotificationRow
+    from coachbridge_webhooks import scheduler
+    from coachbridge_webhooks.feedback_bp import register_health_job
+
+    from tests.health.health_world import App
+
+    monkeypatch.setattr(scheduler, "DAILY_JOBS", {})
+    register_health_job()
+    job = scheduler.DAILY_JOBS["program-health"]
+    with db.transaction() as s:
+        w = World(s, program(), now=datetime.now(UTC))
+        w.pair(w.person("Lea"), w.person("Gus"))  # made 60 days ago, never met
+    job(App(config(program()), db))
+    with db.transaction() as s:
+        keys = set(s.scalars(select(NotificationRow.key)))
+    assert any(k.startswith("health:no_first_session:") for k in keys)
+    assert any(k.startswith("health:no_first_session_owner:") for k in keys)
