@@ -16,6 +16,8 @@ from coachbridge.matching.solver import solve_arrays
 from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
 
+ROW_CACHE = 2048  # full candidate rows kept between searches
+
 
 @dataclass
 class EngineResult:
@@ -102,7 +104,10 @@ def match_rows(
     cache: dict[int, NDArray[np.int64]] = {}
 
     def row(x: int) -> NDArray[np.int64]:
+        # Full rows are large (every guide a learner may take): keep only the recent ones.
         if x not in cache:
+            if len(cache) >= ROW_CACHE:
+                cache.pop(next(iter(cache)))
             cache[x] = full_row(scorer, x, min_score, guide_ok)[0]
         return cache[x]
 

@@ -65,7 +65,20 @@ def augmenting_path(
         if node[0] == 0:  # learner x: any guide in their full row except their own
             x = node[1]
             d = group(x) if (group and limit is not None) else -1
-            for g in row(x).tolist():
+            guides = row(x)
+            # A guide with a free place (and room in x's group) ends the path right here:
+            # checking it first keeps the search from expanding other learners' rows.
+            open_guides = guides[load[guides] < free[guides]]
+            for g in open_guides.tolist():
+                if match.get(x) != g and (d < 0 or group_room(g, d)):
+                    mid = (1, g, d)
+                    parent.setdefault(mid, node)
+                    found = (2, g)
+                    parent.setdefault(found, mid)
+                    break
+            if found is not None:
+                break
+            for g in guides.tolist():
                 if match.get(x) == g:
                     continue
                 nxt = (1, g, d)
@@ -78,6 +91,9 @@ def augmenting_path(
                 nxt = (2, g)
                 if nxt not in parent:
                     parent[nxt] = node
+                    if load[g] < free[g]:
+                        found = nxt
+                        break
                     queue.append(nxt)
             # ... or push out a learner of that group from this guide.
             members = by_guide.get(g, []) if d < 0 else by_guide_group.get((g, d), [])
@@ -86,13 +102,9 @@ def augmenting_path(
                 if nxt not in parent:
                     parent[nxt] = node
                     queue.append(nxt)
-        else:  # guide g: a free place ends the path
+        else:  # guide g (full): reduce one group's flow into g; a learner of it must move
             g = node[1]
-            if load[g] < free[g]:
-                found = node
-                break
             if limit is not None and group is not None:
-                # Reduce one group's flow into g: a learner of that group must move.
                 for (gg, d), members in by_guide_group.items():
                     if gg == g and members:
                         nxt = (1, g, d)
