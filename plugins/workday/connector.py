@@ -74,6 +74,7 @@ class WorkdayConnector(Connector):
         self.client = WorkdayClient(
             config, context.name, timeout=context.http_timeout, user_agent=context.user_agent
         )
+        self._wids: dict[str, str | None] = {}  # employee id -> WID, looked up once per run
 
     # -- reports ---------------------------------------------------------------------------
     def _report(self, key: str) -> Report:
@@ -308,7 +309,9 @@ class WorkdayConnector(Connector):
                 f"connectors.{self.name}: write-back uses Workday's REST API, which needs OAuth "
                 "(client_id, client_secret, refresh_token)"
             )
-        return WriteBack(self.client, self.config, self.name).push(items, dry_run=dry_run)
+        return WriteBack(self.client, self.config, self.name, self._wids).push(
+            items, dry_run=dry_run
+        )
 
     # -- webhooks --------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:

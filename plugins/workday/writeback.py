@@ -57,10 +57,43 @@ def _answer_id(body: Any) -> str | None:
 class WriteBack:
     """Turns ``PushItem``s into Workday writes; ``dry_run`` sends nothing at all."""
 
-    def __init__(self, client: WorkdayClient, config: WorkdayConfig, connector: str) -> None:
+    def __init__(
+        self,
+        client: WorkdayClient,
+        config: WorkdayConfig,
+        connector: str,
+        wids: dict[str, str | None] | None = None,
+    ) -> None:
         self.client = client
         self.config = config
         self.connector = connector
+        self.wids = wids if wids is not None else {}
+
+    def worker_path_id(self, external_id: str) -> str:
+        """The worker's WID for a URL path (Workday documents ``{ID}`` as the WID).
+
+        An employee id is looked up once through ``GET /workers?search=`` (which "searches
+        workers by name or worker ID"); if Workday does not find it, the ``Employee_ID=...``
+        reference is used as it is.
+        """
+        ref = worker_ref(external_id, self.config.worker_id_type)["id"]
+        if _WID.match(ref) or "=" not in ref:
+            return ref
+        if external_id not in self.wids:
+            body = self.client.api(
+                "GET",
+                "staffing",
+                "workers",
+                what=f"looking up worker {external_id}",
+                params={"search": external_id, "limit": 100, "includeTerminatedWorkers": "true"},
+            )
+            found = None
+            for worker in body.get("data") or [] if isinstance(body, dict) else []:
+                if isinstance(worker, dict) and str(worker.get("workerId")) == external_id:
+                    found = worker.get("id") if isinstance(worker.get("id"), str) else None
+                    break
+            self.wids[external_id] = found
+        return self.wids[external_id] or ref
 
     def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:
         results = []
@@ -220,7 +253,6 @@ class WriteBack:
         learner = item.people.get("learner")
         if not learner:
             return self._no_person(item, "learner")
-        worker = worker_ref(learner, self.config.worker_id_type)["id"]
         minutes = f.get("minutes")
         description = f.get("description") or f"{f.get('program') or 'Coaching'} session"
         if minutes:
@@ -230,6 +262,7 @@ class WriteBack:
         if item.external_id:
             if dry_run:
                 return PushResult("session", item.local_id, "updated", item.external_id, "dry run")
+            worker = self.worker_path_id(learner)
             self.client.api(
                 "PATCH",
                 "staffing",
@@ -240,6 +273,7 @@ class WriteBack:
             return PushResult("session", item.local_id, "updated", item.external_id)
         if dry_run:
             return PushResult("session", item.local_id, "created", None, "dry run")
+        worker = self.worker_path_id(learner)
         answer = self.client.api(
             "POST",
             "staffing",

@@ -403,6 +403,16 @@ class FakeWorkday:
                 return denied
             terminated = request.args.get("includeTerminatedWorkers") == "true"
             items = [w for w in t.workers.values() if w.active or terminated]
+            search = (request.args.get("search") or "").lower().split()
+            if search:  # "by name or worker ID", case-insensitive, terms ORed
+                items = [
+                    w
+                    for w in items
+                    if any(
+                        term in (w.employee_id.lower(), w.first.lower(), w.last.lower())
+                        for term in search
+                    )
+                ]
             return paged(items, t.worker_json)
 
         @app.get("/ccx/api/staffing/<version>/<tenant>/supervisoryOrganizations")

@@ -126,11 +126,14 @@ def test_check_in_created_and_updated_without_private_text(fake: FakeWorkday) ->
     [created] = connector.push([_session()], dry_run=False)
     assert created.action == "created"
     stored = fake.check_ins[created.external_id]
-    assert stored["worker"] == "Employee_ID=E000005" and stored["date"] == "2026-02-01"
+    # The path names the worker by WID (looked up once by employee id), as Workday documents.
+    assert stored["worker"] == fake.workers["E000005"].wid and stored["date"] == "2026-02-01"
+    assert fake.log[1][1].endswith("/workers") and fake.log[1][2]["search"] == "E000005"
     assert stored["description"] == "Coaching session with G (45 min)"
     assert set(stored) == {"worker", "date", "description"}
     [updated] = connector.push([_session(created.external_id)], dry_run=False)
     assert updated.action == "updated"
+    assert fake.count("GET", "/workers$") == 1  # the WID lookup is cached
 
 
 def test_dry_run_sends_nothing(fake: FakeWorkday) -> None:
