@@ -9,6 +9,7 @@ from typing import Any
 from coachbridge.config import Config
 from coachbridge.plugins import Registry
 from coachbridge.store import Database
+from coachbridge_webhooks.inbox import GroupCommitter
 from coachbridge_webhooks.routes import MESSAGES, error, health, webhooks
 from coachbridge_webhooks.runtime import Runtime
 from flask import Flask
@@ -35,6 +36,7 @@ def create_app(
         app.config["SECRET_KEY"] = config.server.secret_key.get_secret_value()
     rt = Runtime.build(config, database=database, registry=registry)
     app.extensions["coachbridge"] = rt
+    app.extensions["coachbridge_inbox"] = GroupCommitter(rt.db)
     if wake is not None:
         app.extensions["coachbridge_wake"] = wake
     app.register_blueprint(health)

@@ -11,7 +11,11 @@ change is conditional on ``locked_by`` so a worker that lost its lease cannot se
 from __future__ import annotations
 
 import hashlib
+import queue
 import random
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from coachbridge.store import Database
@@ -29,35 +33,147 @@ def body_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _insert(dialect: str):  # type: ignore[no-untyped-def]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _insert_stmt(insert, connector: str, delivery_id: str, content_type: str, body: bytes):  # type: ignore[no-untyped-def]
+    return (
+        insert(InboxRow)
+        .values(
+            connector=connector,
+            delivery_id=delivery_id,
+            content_type=content_type[:200],
+            body=body,
+            status="pending",
+            attempts=0,
+            received_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["connector", "delivery_id"])
+        .returning(InboxRow.id)
+    )
+
+
 def accept(db: Database, connector: str, delivery_id: str, content_type: str, body: bytes) -> bool:
     """Store a verified delivery; True when new, False when it was already received.
 
-    The insert and its commit decide the answer: a concurrent duplicate hits the unique
-    constraint (connector, delivery_id) and is answered as a duplicate, never an error.
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` decides the answer: a concurrent
+    duplicate meets the unique constraint (connector, delivery_id) and is answered as a
+    duplicate, never an error, and the answer is given only after the commit.
     """
-    with db.transaction() as s:
-        exists = s.scalars(
-            select(InboxRow.id).where(
-                InboxRow.connector == connector, InboxRow.delivery_id == delivery_id
-            )
-        ).first()
-        if exists is not None:
-            return False
+    insert = _insert(db.url.get_backend_name())
     try:
         with db.transaction() as s:
-            s.add(
-                InboxRow(
-                    connector=connector,
-                    delivery_id=delivery_id,
-                    content_type=content_type[:200],
-                    body=body,
-                    status="pending",
-                    attempts=0,
-                )
-            )
-    except IntegrityError:
+            new_id = s.execute(_insert_stmt(insert, connector, delivery_id, content_type, body))
+            return new_id.scalar() is not None
+    except IntegrityError:  # belt and braces: the conflict clause already covers it
         return False
-    return True
+
+
+@dataclass
+class _Pending:
+    connector: str
+    delivery_id: str
+    content_type: str
+    body: bytes
+    done: Future[bool] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """Stores concurrent deliveries in one transaction each round (group commit).
+
+    Each request thread hands its delivery over and waits; a writer thread inserts every
+    delivery waiting at that moment in one transaction and, after the commit, gives each
+    request its own answer (new or duplicate, decided by that same transaction). A commit
+    costs a disk flush, so sharing it between concurrent deliveries is what lets intake keep
+    up under load, without answering anything before it is stored.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._insert = _insert(db.url.get_backend_name())
+
+    def __repr__(self) -> str:
+        return f"<GroupCommitter {self.db!r}>"
+
+    def submit(
+        self,
+        connector: str,
+        delivery_id: str,
+        content_type: str,
+        body: bytes,
+        timeout: float = 60.0,
+    ) -> bool:
+        """Store one delivery; True when new. Raises what the store raised."""
+        self._start()
+        item = _Pending(connector, delivery_id, content_type, body)
+        self._queue.put(item)
+        return item.done.result(timeout=timeout)
+
+    def _start(self) -> None:
+        # Started on first use, in the serving process (gunicorn forks before loading the app).
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="coachbridge-inbox-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        # The first of several identical deliveries in one round is the one that may be new.
+        first: dict[tuple[str, str], _Pending] = {}
+        for item in batch:
+            first.setdefault((item.connector, item.delivery_id), item)
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "connector": p.connector,
+                "delivery_id": p.delivery_id,
+                "content_type": p.content_type[:200],
+                "body": p.body,
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+            for p in first.values()
+        ]
+        stmt = (
+            self._insert(InboxRow)
+            .on_conflict_do_nothing(index_elements=["connector", "delivery_id"])
+            .returning(InboxRow.connector, InboxRow.delivery_id)
+        )
+        try:
+            with self.db.transaction() as s:
+                inserted = {(c, d) for c, d in s.execute(stmt, rows)}
+        except Exception as exc:
+            if len(batch) > 1:  # do not let one bad row fail its neighbours: one by one
+                for item in batch:
+                    self._write([item])
+                return
+            batch[0].done.set_exception(exc)
+            return
+        for item in batch:
+            key = (item.connector, item.delivery_id)
+            item.done.set_result(first[key] is item and key in inserted)
 
 
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]

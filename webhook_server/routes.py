@@ -120,9 +120,14 @@ def receive(name: str) -> tuple[Response, int]:
         return error(400)
     delivery_id = delivery_id or inbox.body_digest(body)
     try:
-        new = inbox.accept(rt.db, name, delivery_id, request.mimetype, body)
+        new = current_app.extensions["coachbridge_inbox"].submit(
+            name, delivery_id, request.mimetype, body
+        )
     except DatabaseUnavailable as exc:
         log.error("webhook %s: %s", name, exc)
+        return error(503)
+    except Exception:  # the delivery was not stored: the sender must retry
+        log.exception("webhook %s: storing the delivery failed", name)
         return error(503)
     if new:
         wake = current_app.extensions.get("coachbridge_wake")

@@ -1,10 +1,11 @@
 """Running the app: gunicorn in production, Flask's own server with ``--dev``.
 
-With SQLite (the single-machine default) one gunicorn process serves with threads and runs
-the inbox worker as a thread beside them, so nothing else must be started; several processes
-writing one SQLite file gain nothing. With PostgreSQL gunicorn runs ``[server] workers``
-processes and the inbox is drained by ``coachbridge worker`` processes (``--with-worker`` adds
-one in-process worker per serving process, which is safe there thanks to row locks).
+gunicorn runs ``[server] workers`` processes (threads inside each). With SQLite (the
+single-machine default) the inbox worker also runs in-process, as a thread of whichever serving
+process holds the lock file ``<db>.worker.lock``, so exactly one worker drains a SQLite inbox and
+nothing else must be started. With PostgreSQL the inbox is drained by ``coachbridge worker``
+processes (``--worker`` adds one in-process worker per serving process, which is safe there
+thanks to row locks).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from coachbridge_webhooks.worker import Worker, run_in_thread
 from gunicorn.app.base import BaseApplication
 
 log = logging.getLogger("coachbridge.server")
+LOCK_RETRY_SECONDS = 5.0
 
 
 def _build(config: Config, db_url: str, with_worker: bool, registry: Registry | None = None) -> Any:
@@ -61,7 +63,7 @@ def serve(
     dev: bool = False,
     with_worker: bool | None = None,
     processes: int | None = None,
-    threads: int = 8,
+    threads: int = 32,
 ) -> None:
     """Serve until interrupted."""
     is_sqlite = db_url.startswith("sqlite")
@@ -71,7 +73,7 @@ def serve(
         app = _build(config, db_url, with_worker)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
-    workers = 1 if is_sqlite else (processes or config.server.workers)
+    workers = processes or config.server.workers
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -237,3 +237,24 @@ def test_generic_secret_must_be_whsec_base64(tmp_path: Path):
     with pytest.raises(ValueError):
         standard_webhooks.secret_key("whsec_" + base64.b64encode(b"short").decode())
     assert len(standard_webhooks.secret_key(SECRET)) == 32
+
+
+def test_group_commit_answers_each_concurrent_delivery_exactly(wenv: Env):
+    """Concurrent deliveries share commits; identical ids still get one 'new' between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from coachbridge_webhooks.inbox import GroupCommitter
+
+    committer = GroupCommitter(wenv.db)
+    ids = [f"same-{n % 5}" for n in range(40)] + [f"unique-{n}" for n in range(40)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(
+            pool.map(lambda d: committer.submit("reviews", d, "application/json", b"{}"), ids)
+        )
+    new_same = sum(1 for d, new in zip(ids, answers, strict=True) if new and d.startswith("same"))
+    assert new_same == 5
+    assert all(answers[40:])
+    with wenv.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(InboxRow)) == 45
+    # and a repeat later is a duplicate
+    assert committer.submit("reviews", "unique-1", "application/json", b"{}") is False
