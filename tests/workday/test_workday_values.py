@@ -175,3 +175,9 @@ def test_config_errors_name_the_keys() -> None:
     cfg = _config(report_timeout="20m", password="hunter2")
     assert cfg.report_timeout.total_seconds() == 1200
     assert "hunter2" not in repr(cfg) and "hunter2" not in str(cfg.model_dump())
+
+
+def test_polling_interval_and_lengths_accept_durations() -> None:
+    cfg = _config(sync_every="15m", mentorship_length="90d")
+    assert cfg.sync_every is not None and cfg.sync_every.total_seconds() == 900
+    assert cfg.mentorship_length.days == 90
