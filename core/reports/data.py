@@ -150,6 +150,18 @@ def load_company(s: Session) -> Company:
         .order_by(ReviewEventRow.person_id, ReviewEventRow.completed_at)
     ):
         reviews[pid].append((completed, float(rating)))
+    # Most people never change department or level: a single history row equal to today's
+    # value tells nothing the person row does not, so it is dropped (faster as-of lookups).
+    for pid in list(history):
+        fields = history[pid]
+        person = people.get(pid)
+        for name in list(fields):
+            dates, values = fields[name]
+            current = None if person is None else getattr(person, name)
+            if len(values) == 1 and values[0] == (None if current is None else str(current)):
+                del fields[name]
+        if not fields:
+            del history[pid]
     return Company(people, dict(history), dict(reviews))
 
 
