@@ -101,22 +101,51 @@ def match_rows(
     )
     if not widen:
         return result
-    cache: dict[int, NDArray[np.int64]] = {}
+    cache: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
 
-    def row(x: int) -> NDArray[np.int64]:
+    def full(x: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         # Full rows are large (every guide a learner may take): keep only the recent ones.
         if x not in cache:
             if len(cache) >= ROW_CACHE:
                 cache.pop(next(iter(cache)))
-            cache[x] = full_row(scorer, x, min_score, guide_ok)[0]
+            cache[x] = full_row(scorer, x, min_score, guide_ok)
         return cache[x]
+
+    def row(x: int) -> NDArray[np.int64]:
+        return full(x)[0]
+
+    def room_in_group(x: int, g: int, local: dict[int, int], used: dict) -> bool:
+        if limit is None or group_of is None:
+            return True
+        return used.get((g, group_of(x)), 0) < limit
 
     while True:
         # Augment a local copy as far as the full candidate set allows, collecting the arcs of
         # every path, then solve once: the exact solve on the extended lists matches at least
         # as many learners as the augmented matching, which is a maximum one.
         local = dict(result.match)
-        added: list[tuple[int, int]] = []
+        added: list[tuple[int, int, float]] = []
+        load = np.bincount(
+            np.fromiter(local.values(), dtype=np.int64, count=len(local)), minlength=free.size
+        )
+        used: dict[tuple[int, int], int] = dict(group_used or {})
+        if limit is not None and group_of is not None:
+            for x, g in local.items():
+                used[(g, group_of(x))] = used.get((g, group_of(x)), 0) + 1
+        # Paths of length one first, in a single pass: the learner's best guide with room.
+        for x in [int(x) for x in rows.tolist() if x not in local]:
+            idx, scores = full(x)
+            open_ = load[idx] < free[idx]
+            for pos in np.flatnonzero(open_)[np.argsort(-scores[open_], kind="stable")].tolist():
+                g = int(idx[pos])
+                if room_in_group(x, g, local, used):
+                    local[x] = g
+                    load[g] += 1
+                    if limit is not None and group_of is not None:
+                        used[(g, group_of(x))] = used.get((g, group_of(x)), 0) + 1
+                    added.append((x, g, float(scores[pos])))
+                    break
+        # Longer paths move matched learners; each search starts from all unmatched learners.
         while True:
             unmatched = [int(x) for x in rows.tolist() if x not in local]
             if not unmatched:
@@ -128,14 +157,12 @@ def match_rows(
                 break
             for x, g in path:
                 local[x] = g
-            added.extend(path)
+                added.append((x, g, scorer.pair_score(scorer.breakdown(x, g))))
         if not added:
             break
-        li = np.array([a for a, _ in added], dtype=np.int64)
-        gi = np.array([b for _, b in added], dtype=np.int64)
-        scores = np.array(
-            [scorer.pair_score(scorer.breakdown(a, b)) for a, b in added], dtype=np.float64
-        )
+        li = np.array([a for a, _, _ in added], dtype=np.int64)
+        gi = np.array([b for _, b, _ in added], dtype=np.int64)
+        scores = np.array([s for _, _, s in added], dtype=np.float64)
         result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
         result.widened += len(added)
         result.rounds += 1
