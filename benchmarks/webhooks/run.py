@@ -96,7 +96,7 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
     (folder / "people.csv").write_text(people_csv(args.people))
     cfg = folder / "coachbridge.toml"
     cfg.write_text(CONFIG.format(url=url, workers=args.processes))
-    server = None
+    server = extra = None
     try:
         subprocess.run(
             [BIN, "--config", str(cfg), "db", "upgrade"], env=env, check=True, capture_output=True
@@ -112,6 +112,14 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        if args.separate_worker:
+            extra = subprocess.Popen(
+                [BIN, "--config", str(cfg), "worker"],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
@@ -160,9 +168,10 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         )
         return results
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        for proc in (server, extra):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
         if pg_name:
             admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
@@ -179,6 +188,11 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--serve-args", default="", help="extra `serve` options, e.g. --no-worker")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="also run one `coachbridge worker` process during the run (use with --no-worker)",
+    )
     args = parser.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for db in dbs:

@@ -39,9 +39,11 @@ def serve(
     processes: int | None,
 ) -> None:
     """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
+    from coachbridge.automation import dispatcher_for
     from coachbridge_webhooks.serve import serve as run
 
     app.database()  # checks the schema (and creates a new SQLite file) before forking
+    dispatcher_for(app)  # a bad [notify.*] section is a clear error here, not in a child
     settings = app.config.server
     run(
         app.config,

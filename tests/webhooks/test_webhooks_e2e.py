@@ -113,3 +113,18 @@ def test_real_server_answers_and_processes_in_process(server):
         assert s.scalar(select(func.count()).select_from(PairingRow)) == 1
         assert s.scalar(select(func.count()).select_from(GoalRow)) == 1
         assert s.scalar(select(func.count()).select_from(SessionRow)) == 3
+
+
+def test_serve_refuses_a_bad_notify_section_with_a_clear_error(swenv: Env):
+    text = swenv.path.read_text() + '\n[notify.smtp]\nhost = "mail"\n'
+    swenv.path.write_text(text)
+    result = subprocess.run(
+        [COACHBRIDGE, "--config", str(swenv.path), "serve", "--port", str(free_port())],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "notify.smtp.from_address" in result.stderr
+    assert "Traceback" not in result.stderr
