@@ -31,6 +31,7 @@ from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
 from coachbridge.lifecycle import audit, cancel_future_sessions
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.store.tables import (
+    AuditRow,
     EnrollmentRow,
     FeedbackRow,
     NotificationRow,
@@ -38,7 +39,7 @@ from coachbridge.store.tables import (
     PersonRow,
     SessionRow,
 )
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ class _PairingFacts:
     pairing: PairingRow
     first_held: SessionRow | None = None
     last_held_start: datetime | None = None
-    recent: list[str] = field(default_factory=list)  # statuses of past sessions, newest first
+    # (status, start) of past held/missed sessions, newest first
+    recent: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 class _Checker:
@@ -131,6 +133,7 @@ class _Checker:
         self.people: dict[int, PersonRow] = {}
         self.opted_out: set[tuple[str, int]] = set()
         self._owners: dict[str, int | None] = {}
+        self.pauses: dict[int, tuple[int, datetime]] = {}  # pairing -> (times paused, last)
 
     # -- recipients ---------------------------------------------------------------------------
     def owner_id(self, email: str) -> int | None:
@@ -199,11 +202,18 @@ class _Checker:
         return True
 
     def both(
-        self, condition: str, program: Program, pairing: PairingRow, subject: str, body: str
+        self,
+        condition: str,
+        program: Program,
+        pairing: PairingRow,
+        subject: str,
+        body: str,
+        *,
+        suffix: str = "",
     ) -> None:
         for pid in (pairing.learner_id, pairing.guide_id):
             person = self.reachable(program.id, pid)
-            key = f"health:{condition}:{pairing.id}:{pid}"
+            key = f"health:{condition}:{pairing.id}:{pid}{suffix}"
             self.add(condition, program, pairing, key, person, subject, body)
 
     # -- conditions ---------------------------------------------------------------------------
@@ -275,10 +285,14 @@ class _Checker:
                         pairing.flag = flag
                         audit(self.s, "health", "flag_pairing", "pairing", pairing.id, reason=flag)
         n_missed = setting(program, "missed_in_a_row")
+        # Only sessions after this check last paused the pairing count: a pairing the owner
+        # resumed is not paused again for the same missed sessions.
+        rounds, last_pause = self.pauses.get(pairing.id, (0, None))
+        streak = [st for st, start in facts.recent if last_pause is None or start > last_pause]
         if (
             pairing.status == "active"
-            and len(facts.recent) >= n_missed
-            and all(st == "missed" for st in facts.recent[:n_missed])
+            and len(streak) >= n_missed
+            and all(st == "missed" for st in streak[:n_missed])
         ):
             reason = PAUSE_REASON.format(n=n_missed)
             subject = f"{program.name}: pairing paused"
@@ -286,12 +300,13 @@ class _Checker:
                 f"Pairing {pairing.id} in {program.name} is paused: {reason}. "
                 "Reply to the program owner to resume it."
             )
-            self.both("missed_in_a_row", program, pairing, subject, body)
+            suffix = f":{rounds}" if rounds else ""
+            self.both("missed_in_a_row", program, pairing, subject, body, suffix=suffix)
             self.add(
                 "missed_in_a_row_owner",
                 program,
                 pairing,
-                f"health:missed_in_a_row_owner:{pairing.id}",
+                f"health:missed_in_a_row_owner:{pairing.id}{suffix}",
                 None,
                 subject,
                 body,
@@ -302,7 +317,17 @@ class _Checker:
                 pairing.status = "paused"
                 pairing.end_reason = reason
                 cancel_future_sessions(self.s, pairing, self.now)
-                audit(self.s, "health", "pause_pairing", "pairing", pairing.id, reason=reason)
+                # Dated by the check's clock: the next run compares session starts with it.
+                self.s.add(
+                    AuditRow(
+                        at=self.now,
+                        actor="health",
+                        action="pause_pairing",
+                        object_type="pairing",
+                        object_id=str(pairing.id),
+                        details={"reason": reason},
+                    )
+                )
 
     dry_run: bool = False
 
@@ -352,7 +377,7 @@ def _gather(s: Session, program_ids: list[str], now: datetime) -> dict[int, _Pai
     first_ids: dict[int, int] = {}
     for pairing_id, session_id, start, status in rows:
         f = facts[pairing_id]
-        f.recent.append(status)
+        f.recent.append((status, start))
         if status == "held":
             if f.last_held_start is None:
                 f.last_held_start = start
@@ -449,6 +474,12 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
         )
     }
     facts = _gather(s, list(programs), now)
+    for object_id, count, last in s.execute(
+        select(AuditRow.object_id, func.count(), func.max(AuditRow.at))
+        .where(AuditRow.action == "pause_pairing", AuditRow.actor == "health")
+        .group_by(AuditRow.object_id)
+    ):
+        checker.pauses[int(object_id)] = (int(count), last)
     checker.load_people(
         pid for f in facts.values() for pid in (f.pairing.learner_id, f.pairing.guide_id)
     )

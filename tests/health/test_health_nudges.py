@@ -168,3 +168,31 @@ def test_nudge_cli(run_cli, sqlite_url: str, tmp_path) -> None:
     bad = run_cli(*base, "nudge", "--as-of", "yesterday")
     assert bad.exit_code == 2 and "ISO 8601" in bad.stderr
     db.dispose()
+
+
+def test_resumed_pairing_is_not_paused_again_for_old_misses(db: Database) -> None:
+    prog = program()
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        a, b = w.person("A"), w.person("B")
+        pairing = w.pair(a, b, made=NOW - timedelta(days=100))
+        w.session(pairing, 90, "held", seq=1)
+        for i, days in enumerate((60, 45, 30)):
+            w.session(pairing, days, "missed", seq=2 + i)
+        pid = pairing.id
+    assert any(n.action == "paused" for n in run_health_checks(app, now=NOW))
+    with db.transaction() as s:  # the owner resumes it
+        s.get(PairingRow, pid).status = "active"
+    later = NOW + timedelta(days=1)
+    assert not [n for n in run_health_checks(app, now=later) if n.pairing_id == pid]
+    with db.transaction() as s:
+        assert s.get(PairingRow, pid).status == "active"
+        w = World(s, prog, now=later + timedelta(days=50))
+        pairing = s.get(PairingRow, pid)
+        for i, days in enumerate((40, 25, 10)):
+            w.session(pairing, days, "missed", seq=10 + i)
+    again = run_health_checks(app, now=later + timedelta(days=50))
+    assert any(n.action == "paused" and n.pairing_id == pid for n in again)
+    with db.transaction() as s:
+        assert s.get(PairingRow, pid).status == "paused"
