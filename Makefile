@@ -28,6 +28,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash tests/health/ensure_chromium.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 format: $(STAMP)
