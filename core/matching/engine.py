@@ -119,6 +119,30 @@ def match_rows(
             return True
         return used.get((g, group_of(x)), 0) < limit
 
+    # First widening step, vectorised: learners the cut left unmatched get their best K guides
+    # among those that still have room (one block-wise pass over just those learners).
+    waiting = np.array([x for x in rows.tolist() if x not in result.match], dtype=np.int64)
+    if waiting.size:
+        load0 = np.bincount(
+            np.fromiter(result.match.values(), dtype=np.int64, count=len(result.match)),
+            minlength=free.size,
+        )
+        extra = top_k(scorer, k, min_score, rows=waiting, guide_ok=guide_ok & (load0 < free))
+        if extra.score.size:
+            before = result.candidates.score.size
+            result.candidates = result.candidates.extend(extra)
+            result.widened += int(result.candidates.score.size - before)
+            result.rounds += 1
+            result.match = solve_candidates(
+                result.candidates,
+                free,
+                n_learners,
+                min_score,
+                groups=groups,
+                limit=limit,
+                group_used=group_used,
+            )
+
     while True:
         # Augment a local copy as far as the full candidate set allows, collecting the arcs of
         # every path, then solve once: the exact solve on the extended lists matches at least
