@@ -90,7 +90,9 @@ class Dispatcher:
         s.flush()
         return keys
 
-    def send_pending(self, db: Database, keys: Iterable[str] | None = None, limit: int = 200) -> int:
+    def send_pending(
+        self, db: Database, keys: Iterable[str] | None = None, limit: int = 200
+    ) -> int:
         """Send pending notifications (the given keys, or any); returns how many were handled."""
         with db.transaction() as s:
             stmt = select(NotificationRow.id).where(NotificationRow.status == "pending")

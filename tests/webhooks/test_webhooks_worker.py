@@ -326,3 +326,22 @@ def test_sync_found_events_go_through_the_same_rules(wenv: Env):
     assert outcomes[new.id]["rules"][0]["result"] == "paired"
     assert count(wenv, PairingRow) == 1
     assert {e.rules_status for e in events(wenv)} == {"skipped", "processed"}
+
+
+def test_messages_never_carry_private_notes(wenv: Env, client: FlaskClient, worker: Worker):
+    from coachbridge.notify.messages import pairing_key, pairing_message
+
+    assert post(client, review("E1")) == 202
+    worker.drain()
+    with wenv.db.transaction() as s:
+        pairing = s.scalars(select(PairingRow)).one()
+        for row in s.scalars(select(SessionRow)):
+            row.private_notes = "PRIVATE-NOTE-TEXT"
+            row.agenda = "Agenda: goals"
+    with wenv.db.transaction() as s:
+        for role in ("learner", "guide"):
+            message = pairing_message(s, pairing_key(pairing.id, role, "log"))
+            assert message is not None and message.attachments
+            assert "PRIVATE-NOTE-TEXT" not in message.body
+            assert b"PRIVATE-NOTE-TEXT" not in message.attachments[0].data
+            assert "PRIVATE-NOTE-TEXT" not in repr(message)
