@@ -225,3 +225,80 @@ def test_config_with_smtp_loads(tmp_path, monkeypatch):
     assert smtp_cfg.password is not None
     assert smtp_cfg.password.get_secret_value() == "pw-from-env"
     assert "pw-from-env" not in repr(smtp_cfg) and "pw-from-env" not in str(smtp_cfg)
+
+
+@pytest.fixture
+def tls_files(tmp_path, monkeypatch) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, trusted by the default SSL context."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return str(cert), str(key)
+
+
+def test_starttls_and_implicit_tls(tls_files, monkeypatch):
+    import ssl
+
+    cert, key = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+
+    handler = Inbox()
+    port = free_port()
+    starttls = Controller(
+        handler, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True
+    )
+    starttls.start()
+    try:
+        cfg = SmtpConfig(
+            host="127.0.0.1", port=port, security="starttls", from_address="c@example.com"
+        )
+        assert SmtpNotifier(cfg).send(message()) == "sent"
+        # without STARTTLS the server refuses to take mail
+        plain = SmtpConfig(
+            host="127.0.0.1", port=port, security="none", from_address="c@example.com"
+        )
+        with pytest.raises(RuntimeFailure):
+            SmtpNotifier(plain).send(message())
+    finally:
+        starttls.stop()
+
+    port = free_port()
+    implicit = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=server_context)
+    implicit.start()
+    try:
+        cfg = SmtpConfig(host="127.0.0.1", port=port, security="tls", from_address="c@example.com")
+        assert SmtpNotifier(cfg).send(message()) == "sent"
+        # the certificate really is checked: untrusted, the same server is refused
+        monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent.pem")
+        with pytest.raises(RuntimeFailure, match="SSLCertVerificationError"):
+            SmtpNotifier(cfg).send(message())
+    finally:
+        implicit.stop()
+    assert len(handler.mails) == 2
