@@ -339,23 +339,14 @@ def after_commit(
     """Send the queued notifications and tell observers, once the store has committed."""
     if dispatcher is not None and effects.notification_keys:
         dispatcher.send_pending(ctx.database(), effects.notification_keys)
-    if not effects.pairings and not effects.sessions:
+    if effects.outcomes:
+        _observe_review_events(ctx, effects.outcomes)
+    # New pairings were announced by the matching service when their transaction committed.
+    if not effects.sessions:
         return
-    from coachbridge.domain import Pairing
     from coachbridge.domain import Session as SessionModel
 
     with ctx.database().transaction() as s:
-        for row in s.scalars(select(PairingRow).where(PairingRow.id.in_(effects.pairings))):
-            ctx.registry.pairing_created(
-                Pairing(
-                    id=row.id,
-                    program=row.program_id,
-                    learner_id=row.learner_id,
-                    guide_id=row.guide_id,
-                    score=row.score,
-                    status=row.status,
-                )
-            )
         for srow in s.scalars(select(SessionRow).where(SessionRow.id.in_(effects.sessions))):
             try:
                 model = SessionModel(
@@ -369,6 +360,35 @@ def after_commit(
                 log.debug("session %s not passed to observers", srow.id, exc_info=True)
                 continue
             ctx.registry.session_scheduled(model)
+
+
+def _observe_review_events(ctx: AutomationContext, outcomes: dict[int, dict[str, Any]]) -> None:
+    """Tell ``coachbridge_on_review_event`` observers what the rules did with each event."""
+    from coachbridge.domain import ReviewEvent
+    from pydantic import ValidationError
+
+    with ctx.database().transaction() as s:
+        rows = list(s.scalars(select(ReviewEventRow).where(ReviewEventRow.id.in_(list(outcomes)))))
+    for row in rows:
+        try:
+            model = ReviewEvent(
+                type=row.type,
+                cycle=row.cycle,
+                person_id=row.person_id,
+                subject_external_id=row.subject_external_id,
+                subject_email=row.subject_email,
+                raw_rating=row.raw_rating,
+                scale_min=row.scale_min,
+                scale_max=row.scale_max,
+                rating=row.rating,
+                completed_at=row.completed_at,
+                source=row.source,
+                source_event_id=row.source_event_id,
+            )
+        except ValidationError:  # observers are best-effort; a stored oddity must not block
+            log.debug("review event %s not passed to observers", row.id, exc_info=True)
+            continue
+        ctx.registry.review_event(model, outcomes[row.id])
 
 
 def dispatcher_for(ctx: AutomationContext) -> Dispatcher:

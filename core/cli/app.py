@@ -37,7 +37,12 @@ class App:
     def config(self) -> Config:
         if self._config is None:
             models = {name: cls.config_model for name, cls in self.registry.connectors.items()}
-            self._config = load_config(find_config_path(self.config_option), models)
+            config = load_config(find_config_path(self.config_option), models)
+            # [notify.*] sections belong to notifier plugins: validate them with the rest.
+            from coachbridge.notify.dispatch import build_notifiers
+
+            build_notifiers(config.notify, self.registry.notifiers, config.label)
+            self._config = config
         return self._config
 
     @property

@@ -70,8 +70,9 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
     for name in names:
         syncer = Syncer(db, app.connector(name), progress=progress(f"syncing {name}"))
         report = syncer.run(full=full, dry_run=dry_run, force=force)
-        if not dry_run and report.reviews_for_rules:
+        if not dry_run:
             from coachbridge.automation import process_review_events
 
+            # Also retries events that waited for a person this sync may have just brought.
             process_review_events(app, report.reviews_for_rules)
         _print_report(report, fmt, verbose_changes=dry_run)

@@ -111,7 +111,10 @@ class Database:
     def _alembic_config(self) -> AlembicConfig:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", MIGRATIONS)
-        cfg.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False))
+        # Alembic's config is ConfigParser-based: a literal "%" (a URL-encoded password) must be
+        # doubled or it is read as interpolation syntax.
+        url = self.url.render_as_string(hide_password=False).replace("%", "%%")
+        cfg.set_main_option("sqlalchemy.url", url)
         return cfg
 
     def head_revision(self) -> str | None:
