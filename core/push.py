@@ -18,7 +18,9 @@ offset, absent values ``None``):
   program's name); ``description`` (a neutral one-line summary: program and the guide's name;
   never the agenda, action items or private notes).
 - ``pairing`` (active, paused, completed and ended pairings): ``program``; ``kind`` (the
-  program's kind); ``start`` and ``end`` (dates or ``None``); ``status``; ``end_reason``;
+  program's kind); ``start``; ``end`` (the day it ended, or for an open pairing its planned
+  end: the program's end, else its start plus ``duration_weeks``; ``None`` if unknown);
+  ``status``; ``end_reason``;
   ``purpose`` (the program's objective, or ``None``).
 
 ``PushItem.people`` (every kind): ``learner``, ``guide`` and ``owner`` (the goal's owner; for
@@ -39,7 +41,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from coachbridge.connectors import Connector, PushItem, PushKind, PushResult
@@ -248,13 +250,27 @@ def build_push_items(
                 "program": program_name(pairing.program_id),
                 "kind": program.kind if program else None,
                 "start": _iso((pairing.activated_at or pairing.created_at).date()),
-                "end": _iso(pairing.ended_at.date()) if pairing.ended_at else None,
+                "end": _iso(pairing.ended_at.date())
+                if pairing.ended_at
+                else _planned_end(program, pairing),
                 "status": pairing.status,
                 "end_reason": pairing.end_reason,
                 "purpose": objective or None,
             }
             add("pairing", pairing.id, fields, who(pairing.learner_id, pairing.guide_id, None))
     return items
+
+
+def _planned_end(program: ProgramRow | None, pairing: PairingRow) -> str | None:
+    """When an open pairing is due to end, from the program as configured when last used."""
+    settings = (program.settings or {}) if program is not None else {}
+    weeks = settings.get("duration_weeks")
+    if settings.get("end"):
+        return str(settings["end"])
+    if settings.get("start") and weeks:
+        return _iso(date.fromisoformat(settings["start"]) + timedelta(weeks=int(weeks)))
+    began = pairing.activated_at or pairing.created_at
+    return _iso(began.date() + timedelta(weeks=int(weeks))) if weeks and began else None
 
 
 def store_push_results(

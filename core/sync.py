@@ -228,8 +228,10 @@ class Syncer:
         batch = self.connector.read_people(
             None if full else people_cursor, full=full or people_cursor is None
         )
-        reviews = self.connector.read_reviews(None if full else review_cursor, full=full)
-        goals = self.connector.read_goals(None if full else goal_cursor, full=full)
+        # The saved cursor is passed even with --full: a connector that detects changes
+        # against what it saw last (BambooHR's rating field) must not report them twice.
+        reviews = self.connector.read_reviews(review_cursor, full=full)
+        goals = self.connector.read_goals(goal_cursor, full=full)
         report = SyncReport(connector=self.name, dry_run=dry_run, full=batch.full)
         report.warnings.extend(batch.warnings + reviews.warnings + goals.warnings)
 
