@@ -389,7 +389,7 @@ def program_report(
         "kind": program.kind.value,
         "owner": program.owner,
         "start": program.start,
-        "end": program.end,
+        "end": _program_window(program, data)[1],
         "rolling": program.start is None,
         "generated_at": now,
         "min_group_size": sup.k,
