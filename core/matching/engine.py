@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
-from coachbridge.matching.solver import solve_arrays
+from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
 
@@ -57,6 +57,33 @@ def solve_candidates(
     return {int(cands.learner[k]): int(cands.guide[k]) for k in sol.chosen.tolist()}
 
 
+def max_matching(
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    n_learners: int,
+    min_score: float,
+    *,
+    groups: NDArray[np.int64] | None = None,
+    limit: int | None = None,
+    group_used: Mapping[tuple[int, int], int] | None = None,
+) -> dict[int, int]:
+    """One maximum matching of the candidate arcs (scores aside): learner row -> guide row."""
+    if cands.score.size == 0:
+        return {}
+    chosen = max_matching_arrays(
+        cands.learner,
+        cands.guide,
+        cands.score,
+        free,
+        n_learners=n_learners,
+        min_score=min_score,
+        learner_group=groups if limit is not None else None,
+        per_guide_per_group=limit,
+        group_used=group_used,
+    )
+    return dict(zip(cands.learner[chosen].tolist(), cands.guide[chosen].tolist(), strict=True))
+
+
 def match_rows(
     scorer: Scorer,
     free: NDArray[np.int64],
@@ -71,9 +98,12 @@ def match_rows(
 ) -> EngineResult:
     """Match learner ``rows`` (default: all) to guides with ``free`` places.
 
-    Keeps each learner's ``k`` best guides, solves exactly, then, while an unmatched learner
-    has an augmenting path in the full candidate set, adds that path's arcs and solves again:
-    the final matched count is the maximum the full candidate set allows.
+    Keeps each learner's ``k`` best guides and solves exactly. Learners that solve leaves out
+    get their best ``k`` guides among those with room; then, while an unmatched learner has an
+    augmenting path in the full candidate set, that path's arcs are added. Those rounds
+    re-match with a plain maximum flow (far cheaper than the min-cost solve); when no path is
+    left, the matched count is the maximum the full candidate set allows, and one more exact
+    solve on the final lists (only if widening added arcs) keeps that count at the best score.
     """
     n_learners = len(scorer.learners)
     rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
@@ -81,26 +111,81 @@ def match_rows(
     if limit is not None and group_of is not None:
         groups = np.array([group_of(i) for i in range(n_learners)], dtype=np.int64)
     guide_ok = free > 0
-    t0, c0 = time.perf_counter(), time.process_time()
+    clock = _Clock()
     cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
-    t1, c1 = time.perf_counter(), time.process_time()
-    match = solve_candidates(
-        cands, free, n_learners, min_score, groups=groups, limit=limit, group_used=group_used
-    )
-    t2, c2 = time.perf_counter(), time.process_time()
-    # Wall-clock and CPU seconds: on a shared machine the CPU figure is the steadier one.
-    result = EngineResult(
-        match,
-        cands,
-        seconds={
-            "candidates": t1 - t0,
-            "solve": t2 - t1,
-            "candidates_cpu": c1 - c0,
-            "solve_cpu": c2 - c1,
-        },
-    )
-    if not widen:
-        return result
+    clock.lap("candidates")
+    result = EngineResult({}, cands)
+
+    def solve() -> dict[int, int]:
+        match = solve_candidates(
+            result.candidates,
+            free,
+            n_learners,
+            min_score,
+            groups=groups,
+            limit=limit,
+            group_used=group_used,
+        )
+        clock.lap("solve")
+        return match
+
+    result.match = solve()
+    if widen:
+        before = result.candidates.score.size
+        _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
+        clock.lap("widen")
+        if result.candidates.score.size != before:
+            result.match = solve()  # the one exact solve on the final lists
+    result.seconds = clock.seconds
+    return result
+
+
+class _Clock:
+    """Wall-clock and CPU seconds per phase (on a shared machine the CPU figure is steadier)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        for phase in ("candidates", "solve", "widen"):
+            self.seconds[phase] = self.seconds[f"{phase}_cpu"] = 0.0
+
+    def lap(self, phase: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[phase] += wall - self._wall
+        self.seconds[f"{phase}_cpu"] += cpu - self._cpu
+        self._wall, self._cpu = wall, cpu
+
+
+def _widen(
+    result: EngineResult,
+    scorer: Scorer,
+    free: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    k: int,
+    min_score: float,
+    groups: NDArray[np.int64] | None,
+    group_of: Callable[[int], int] | None,
+    limit: int | None,
+    group_used: dict[tuple[int, int], int] | None,
+) -> None:
+    """Extend ``result.candidates`` until a maximum matching of them is maximum overall.
+
+    ``result.match`` is the exact solve of the lists so far; it is left as it is.
+    """
+    n_learners = len(scorer.learners)
+    guide_ok = free > 0
+
+    def matching() -> dict[int, int]:
+        return max_matching(
+            result.candidates,
+            free,
+            n_learners,
+            min_score,
+            groups=groups,
+            limit=limit,
+            group_used=group_used,
+        )
+
     cache: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
 
     def full(x: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -114,18 +199,20 @@ def match_rows(
     def row(x: int) -> NDArray[np.int64]:
         return full(x)[0]
 
-    def room_in_group(x: int, g: int, local: dict[int, int], used: dict) -> bool:
+    def room_in_group(x: int, g: int, used: dict[tuple[int, int], int]) -> bool:
         if limit is None or group_of is None:
             return True
         return used.get((g, group_of(x)), 0) < limit
 
-    # First widening step, vectorised: learners the cut left unmatched get their best K guides
-    # among those that still have room (one block-wise pass over just those learners).
-    waiting = np.array([x for x in rows.tolist() if x not in result.match], dtype=np.int64)
+    # Start from the exact solve: the learners it leaves out are those whose exclusion costs
+    # the least score, so widening their lists serves the total score best.
+    match = result.match
+    # First widening step, vectorised: those learners get their best K guides among those
+    # that still have room (one block-wise pass over just those learners).
+    waiting = np.array([x for x in rows.tolist() if x not in match], dtype=np.int64)
     if waiting.size:
         load0 = np.bincount(
-            np.fromiter(result.match.values(), dtype=np.int64, count=len(result.match)),
-            minlength=free.size,
+            np.fromiter(match.values(), dtype=np.int64, count=len(match)), minlength=free.size
         )
         extra = top_k(scorer, k, min_score, rows=waiting, guide_ok=guide_ok & (load0 < free))
         if extra.score.size:
@@ -133,21 +220,13 @@ def match_rows(
             result.candidates = result.candidates.extend(extra)
             result.widened += int(result.candidates.score.size - before)
             result.rounds += 1
-            result.match = solve_candidates(
-                result.candidates,
-                free,
-                n_learners,
-                min_score,
-                groups=groups,
-                limit=limit,
-                group_used=group_used,
-            )
+            match = matching()
 
     while True:
         # Augment a local copy as far as the full candidate set allows, collecting the arcs of
-        # every path, then solve once: the exact solve on the extended lists matches at least
-        # as many learners as the augmented matching, which is a maximum one.
-        local = dict(result.match)
+        # every path, then re-match once: a maximum matching of the extended lists matches at
+        # least as many learners as the augmented matching.
+        local = dict(match)
         added: list[tuple[int, int, float]] = []
         load = np.bincount(
             np.fromiter(local.values(), dtype=np.int64, count=len(local)), minlength=free.size
@@ -162,7 +241,7 @@ def match_rows(
             open_ = load[idx] < free[idx]
             for pos in np.flatnonzero(open_)[np.argsort(-scores[open_], kind="stable")].tolist():
                 g = int(idx[pos])
-                if room_in_group(x, g, local, used):
+                if room_in_group(x, g, used):
                     local[x] = g
                     load[g] += 1
                     if limit is not None and group_of is not None:
@@ -183,21 +262,11 @@ def match_rows(
                 local[x] = g
                 added.append((x, g, scorer.pair_score(scorer.breakdown(x, g))))
         if not added:
-            break
+            return
         li = np.array([a for a, _, _ in added], dtype=np.int64)
         gi = np.array([b for _, b, _ in added], dtype=np.int64)
         scores = np.array([s for _, _, s in added], dtype=np.float64)
         result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
         result.widened += len(added)
         result.rounds += 1
-        result.match = solve_candidates(
-            result.candidates,
-            free,
-            n_learners,
-            min_score,
-            groups=groups,
-            limit=limit,
-            group_used=group_used,
-        )
-    result.seconds["widen"] = time.perf_counter() - t2
-    return result
+        match = matching()

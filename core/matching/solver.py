@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
+from ortools.graph.python import max_flow, min_cost_flow
 
 L = TypeVar("L", bound=Hashable)
 G = TypeVar("G", bound=Hashable)
@@ -181,6 +181,92 @@ def assign_with_limits(
     return [by_learner[learner] for learner in _sorted(by_learner)]
 
 
+@dataclass
+class _Network:
+    """The flow network of a candidate graph (see the module docstring), costs aside."""
+
+    tails: NDArray[np.int64]
+    heads: NDArray[np.int64]
+    caps: NDArray[np.int64]
+    n_nodes: int
+    n_fixed: int  # arcs before the candidate arcs (all of cost 0)
+    usable: NDArray[np.int64]  # positions of the candidates with score >= min_score
+    source: int = 0
+    sink: int = 1
+
+
+def _network(
+    learner: NDArray[np.int64],
+    guide: NDArray[np.int64],
+    score: NDArray[np.float64],
+    capacity: NDArray[np.int64],
+    *,
+    n_learners: int,
+    min_score: float,
+    learner_group: NDArray[np.int64] | None,
+    per_guide_per_group: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+) -> _Network | None:
+    usable = np.flatnonzero(score >= min_score)
+    if usable.size == 0 or n_learners == 0:
+        return None
+    lu, gu = learner[usable], guide[usable]
+    n_guides = int(capacity.shape[0])
+    source, sink = 0, 1
+    learner_node0 = 2
+    guide_node0 = learner_node0 + n_learners
+
+    tails: list[NDArray[np.int64]] = []
+    heads: list[NDArray[np.int64]] = []
+    caps: list[NDArray[np.int64]] = []
+
+    # source -> learner, capacity 1
+    tails.append(np.zeros(n_learners, dtype=np.int64))
+    heads.append(np.arange(n_learners, dtype=np.int64) + learner_node0)
+    caps.append(np.ones(n_learners, dtype=np.int64))
+    # guide -> sink, the guide's capacity
+    tails.append(np.arange(n_guides, dtype=np.int64) + guide_node0)
+    heads.append(np.full(n_guides, sink, dtype=np.int64))
+    caps.append(capacity.astype(np.int64))
+
+    next_node = guide_node0 + n_guides
+    if learner_group is not None and per_guide_per_group is not None:
+        # One (guide, group) node per pair that occurs; learner arcs end there.
+        width = int(learner_group.max()) + 1
+        key = gu.astype(np.int64) * width + learner_group[lu]
+        uniq, inverse = np.unique(key, return_inverse=True)
+        group_nodes = next_node + np.arange(uniq.size, dtype=np.int64)
+        next_node += uniq.size
+        uniq_guide = uniq // width
+        group_caps = np.full(uniq.size, per_guide_per_group, dtype=np.int64)
+        if group_used:
+            uniq_group = uniq % width
+            for pos, (g, grp) in enumerate(
+                zip(uniq_guide.tolist(), uniq_group.tolist(), strict=True)
+            ):
+                group_caps[pos] = max(0, per_guide_per_group - group_used.get((g, grp), 0))
+        tails.append(group_nodes)
+        heads.append(uniq_guide + guide_node0)
+        caps.append(group_caps)
+        cand_heads = group_nodes[inverse.reshape(-1)]
+    else:
+        cand_heads = gu.astype(np.int64) + guide_node0
+    n_fixed = sum(int(t.size) for t in tails)
+    tails.append(lu.astype(np.int64) + learner_node0)
+    heads.append(cand_heads)
+    caps.append(np.ones(usable.size, dtype=np.int64))
+    return _Network(
+        np.concatenate(tails),
+        np.concatenate(heads),
+        np.concatenate(caps),
+        next_node,
+        n_fixed,
+        usable,
+        source,
+        sink,
+    )
+
+
 def solve_arrays(
     learner: NDArray[np.int64],
     guide: NDArray[np.int64],
@@ -199,68 +285,27 @@ def solve_arrays(
     Returns the positions of the chosen candidates (sorted by learner index). ``group_used``
     counts places of a ``(guide, group)`` already taken (e.g. by existing pairings).
     """
-    usable = np.flatnonzero(score >= min_score)
-    if usable.size == 0 or n_learners == 0:
+    net = _network(
+        learner,
+        guide,
+        score,
+        capacity,
+        n_learners=n_learners,
+        min_score=min_score,
+        learner_group=learner_group,
+        per_guide_per_group=per_guide_per_group,
+        group_used=group_used,
+    )
+    if net is None:
         return ArraySolution(np.empty(0, dtype=np.int64), 0.0)
-    lu, gu, su = learner[usable], guide[usable], score[usable]
-    n_guides = int(capacity.shape[0])
-    source, sink = 0, 1
-    learner_node0 = 2
-    guide_node0 = learner_node0 + n_learners
-
-    tails: list[NDArray[np.int64]] = []
-    heads: list[NDArray[np.int64]] = []
-    caps: list[NDArray[np.int64]] = []
-    costs: list[NDArray[np.int64]] = []
-
-    # source -> learner, capacity 1
-    tails.append(np.zeros(n_learners, dtype=np.int64))
-    heads.append(np.arange(n_learners, dtype=np.int64) + learner_node0)
-    caps.append(np.ones(n_learners, dtype=np.int64))
-    costs.append(np.zeros(n_learners, dtype=np.int64))
-    # guide -> sink, the guide's capacity
-    tails.append(np.arange(n_guides, dtype=np.int64) + guide_node0)
-    heads.append(np.full(n_guides, sink, dtype=np.int64))
-    caps.append(capacity.astype(np.int64))
-    costs.append(np.zeros(n_guides, dtype=np.int64))
-
-    next_node = guide_node0 + n_guides
-    if learner_group is not None and per_guide_per_group is not None:
-        # One (guide, group) node per pair that occurs; learner arcs end there.
-        key = gu.astype(np.int64) * (int(learner_group.max()) + 1) + learner_group[lu]
-        uniq, inverse = np.unique(key, return_inverse=True)
-        group_nodes = next_node + np.arange(uniq.size, dtype=np.int64)
-        next_node += uniq.size
-        uniq_guide = uniq // (int(learner_group.max()) + 1)
-        group_caps = np.full(uniq.size, per_guide_per_group, dtype=np.int64)
-        if group_used:
-            uniq_group = uniq % (int(learner_group.max()) + 1)
-            for pos, (g, grp) in enumerate(
-                zip(uniq_guide.tolist(), uniq_group.tolist(), strict=True)
-            ):
-                group_caps[pos] = max(0, per_guide_per_group - group_used.get((g, grp), 0))
-        tails.append(group_nodes)
-        heads.append(uniq_guide + guide_node0)
-        caps.append(group_caps)
-        costs.append(np.zeros(uniq.size, dtype=np.int64))
-        cand_heads = group_nodes[inverse]
-    else:
-        cand_heads = gu.astype(np.int64) + guide_node0
-    n_nodes = next_node
-
+    su = score[net.usable]
     s_max, s_min = float(su.max()), float(su.min())
     span = s_max - s_min
-    cand_first_arc = sum(int(t.size) for t in tails)
-    tails.append(lu.astype(np.int64) + learner_node0)
-    heads.append(cand_heads)
-    caps.append(np.ones(su.size, dtype=np.int64))
-    all_tails, all_heads = np.concatenate(tails), np.concatenate(heads)
-    all_caps = np.concatenate(caps)
-    fixed_costs = np.concatenate(costs)
-    supplies = np.zeros(n_nodes, dtype=np.int64)
-    supplies[source] = n_learners
-    supplies[sink] = -n_learners
-    bits = _cost_bits(n_nodes, n_learners)
+    supplies = np.zeros(net.n_nodes, dtype=np.int64)
+    supplies[net.source] = n_learners
+    supplies[net.sink] = -n_learners
+    fixed_costs = np.zeros(net.n_fixed, dtype=np.int64)
+    bits = _cost_bits(net.n_nodes, n_learners)
     while True:
         if span > 0:
             cand_cost = np.rint((s_max - su) * (2.0**bits / span)).astype(np.int64)
@@ -269,10 +314,11 @@ def solve_arrays(
             cand_cost = np.zeros(su.size, dtype=np.int64)
             bound = 0.0
         flow = min_cost_flow.SimpleMinCostFlow()
+        # All arcs in one call, as arrays: no Python loop over millions of arcs.
         flow.add_arcs_with_capacity_and_unit_cost(
-            all_tails, all_heads, all_caps, np.concatenate([fixed_costs, cand_cost])
+            net.tails, net.heads, net.caps, np.concatenate([fixed_costs, cand_cost])
         )
-        flow.set_nodes_supplies(np.arange(n_nodes, dtype=np.int64), supplies)
+        flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int64), supplies)
         status = flow.solve_max_flow_with_min_cost()
         if status == flow.BAD_COST_RANGE and bits > _MIN_BITS:
             bits = max(_MIN_BITS, bits - 4)  # the solver's own overflow guard: coarser costs
@@ -280,11 +326,56 @@ def solve_arrays(
         break
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow solver failed with status {status}")
-    arc_ids = np.arange(cand_first_arc, cand_first_arc + su.size, dtype=np.int64)
+    arc_ids = np.arange(net.n_fixed, net.n_fixed + su.size, dtype=np.int64)
     used = flow.flows(arc_ids) > 0
-    chosen = usable[used]
+    chosen = net.usable[used]
     chosen = chosen[np.argsort(learner[chosen], kind="stable")]
     return ArraySolution(chosen.astype(np.int64), bound)
+
+
+def max_matching_arrays(
+    learner: NDArray[np.int64],
+    guide: NDArray[np.int64],
+    score: NDArray[np.float64],
+    capacity: NDArray[np.int64],
+    *,
+    n_learners: int,
+    min_score: float = 0.0,
+    learner_group: NDArray[np.int64] | None = None,
+    per_guide_per_group: int | None = None,
+    group_used: Mapping[tuple[int, int], int] | None = None,
+) -> NDArray[np.int64]:
+    """Positions of the candidates in one maximum matching, scores aside (same arguments).
+
+    A plain maximum flow (OR-tools ``SimpleMaxFlow``) on the network ``solve_arrays`` uses: it
+    answers "how many learners can these arcs match, and which ones are left out" in a
+    fraction of the time of the min-cost solve, which the engine runs once at the end.
+    """
+    net = _network(
+        learner,
+        guide,
+        score,
+        capacity,
+        n_learners=n_learners,
+        min_score=min_score,
+        learner_group=learner_group,
+        per_guide_per_group=per_guide_per_group,
+        group_used=group_used,
+    )
+    if net is None:
+        return np.empty(0, dtype=np.int64)
+    if net.n_nodes >= 2**31 or net.tails.size >= 2**31:
+        raise ValueError("candidate graph too large for the max-flow solver (2**31 nodes or arcs)")
+    flow = max_flow.SimpleMaxFlow()
+    flow.add_arcs_with_capacity(
+        net.tails.astype(np.int32), net.heads.astype(np.int32), net.caps.astype(np.int64)
+    )
+    status = flow.solve(net.source, net.sink)
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"max-flow solver failed with status {status}")
+    arc_ids = np.arange(net.n_fixed, net.n_fixed + net.usable.size, dtype=np.int32)
+    used = np.asarray(flow.flows(arc_ids)) > 0
+    return net.usable[used].astype(np.int64)
 
 
 def _cost_bits(n_nodes: int, n_learners: int) -> int:

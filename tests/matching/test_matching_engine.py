@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from coachbridge.matching import assign_with_limits
+from coachbridge.matching import assign_with_limits, scoring
 from coachbridge.matching.engine import match_rows
 from coachbridge.matching.features import Side
-from coachbridge.matching.scoring import BLOCK_CELLS, Scorer, top_k
+from coachbridge.matching.scoring import BLOCK_CELLS, CandidateArrays, Scorer, top_k
+from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 
 
 def sides(rng: np.random.Generator, n_learners: int, n_guides: int) -> tuple[Side, Side]:
@@ -108,3 +109,83 @@ def test_threaded_top_k_equals_the_serial_one(monkeypatch: pytest.MonkeyPatch) -
         assert a.tolist() == b.tolist()
     assert serial.score.tolist() == threaded.score.tolist()
     assert serial.learner.size > 90  # several blocks, several guides each
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sampled_top_k_equals_a_full_selection(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampled cut-off path picks exactly the guides a full selection picks.
+
+    Continuous skill weights keep scores distinct (no ties at the K-th place). The 30 best
+    guides are above every learner in the reporting chain, so the cut-off alone finds too few
+    allowed guides and rows fall back to the full selection; forbid rules and a minimum score
+    leave some rows with fewer than K guides at all.
+    """
+    rng = np.random.default_rng(100 + seed)
+    n_learners, n_guides = 60, 160
+    learners, guides = sides(rng, n_learners, n_guides)
+    learners.topics = rng.random((n_learners, 6)).astype(np.float32)
+    guides.topics = rng.random((n_guides, 6)).astype(np.float32)
+    guides.topics[:30] = 1.0
+    guides.tin[:30] = np.arange(30)  # a chain: guide i manages guide i + 1 ... and everyone
+    guides.tout[:30] = 1000 - np.arange(30)
+    learners.tin[:] = 100 + 2 * np.arange(n_learners)
+    learners.tout[:] = learners.tin + 1
+    forbid = rng.random((n_learners, n_guides)) < 0.05
+    forbid[:5, 33:] = True  # three allowed guides left for these learners
+
+    def excluded(rows: np.ndarray) -> np.ndarray:
+        return forbid[rows]
+
+    scorer = Scorer(learners, guides, {"skills": 0.7, "seniority": 0.3}, excluded=excluded)
+    k, min_score = 5, [0.0, 0.35][seed % 2]
+    fallbacks: list[int] = []
+    dense = scoring._dense_top_k
+
+    def counted(scorer: Scorer, block: np.ndarray, *args: object) -> object:
+        fallbacks.append(block.size)
+        return dense(scorer, block, *args)
+
+    monkeypatch.setattr(scoring, "_dense_top_k", counted)
+    monkeypatch.setattr(scoring, "SAMPLE_STRIDE", 4)
+    sampled = top_k(scorer, k, min_score, workers=1)
+    assert sum(fallbacks) > 0  # the fallback really ran
+    monkeypatch.setattr(scoring, "SAMPLE_STRIDE", 10**6)
+    full = top_k(scorer, k, min_score, workers=1)
+
+    def triples(c: CandidateArrays) -> set[tuple[int, int, float]]:
+        return set(zip(c.learner.tolist(), c.guide.tolist(), c.score.tolist(), strict=True))
+
+    assert triples(sampled) == triples(full)
+    _, ok = scorer.block(np.arange(n_learners))
+    assert all(ok[x, g] and s >= min_score for x, g, s in triples(sampled))
+    assert (np.bincount(sampled.learner, minlength=n_learners)[5:] == k).all()
+    assert np.bincount(sampled.learner, minlength=n_learners)[:5].max() <= 3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_max_matching_count_equals_the_exact_solve(seed: int) -> None:
+    """The max-flow used while widening matches as many learners as the min-cost solve."""
+    rng = np.random.default_rng(500 + seed)
+    n_learners, n_guides = int(rng.integers(3, 40)), int(rng.integers(1, 10))
+    pairs = {(int(x), int(g)) for x, g in rng.integers(0, (n_learners, n_guides), (60, 2))}
+    learner = np.array([x for x, _ in sorted(pairs)], dtype=np.int64)
+    guide = np.array([g for _, g in sorted(pairs)], dtype=np.int64)
+    score = rng.random(learner.size)
+    free = rng.integers(0, 4, n_guides).astype(np.int64)
+    groups = rng.integers(0, 3, n_learners).astype(np.int64)
+    limit = [None, 1][seed % 2]
+    kwargs = {
+        "n_learners": n_learners,
+        "min_score": 0.2,
+        "learner_group": groups if limit else None,
+        "per_guide_per_group": limit,
+    }
+    chosen = max_matching_arrays(learner, guide, score, free, **kwargs)
+    exact = solve_arrays(learner, guide, score, free, **kwargs)
+    assert chosen.size == exact.chosen.size
+    assert len(set(learner[chosen].tolist())) == chosen.size  # one guide per learner
+    assert (np.bincount(guide[chosen], minlength=n_guides) <= free).all()
+    assert (score[chosen] >= 0.2).all()
+    if limit:
+        keys = list(zip(guide[chosen].tolist(), groups[learner[chosen]].tolist(), strict=True))
+        assert max((keys.count(key) for key in set(keys)), default=0) <= limit
