@@ -187,6 +187,11 @@ def run_size(name: str, seed: int) -> dict[str, Any]:
             "solve_seconds": res.seconds["solve"],
             "solve_cpu_seconds": res.seconds["solve_cpu"],
             "widen_seconds": res.seconds["widen"],
+            "widen_cpu_seconds": res.seconds["widen_cpu"],
+            "end_to_end_seconds": sum(res.seconds[p] for p in ("candidates", "widen", "solve")),
+            "end_to_end_cpu_seconds": sum(
+                res.seconds[f"{p}_cpu"] for p in ("candidates", "widen", "solve")
+            ),
             "widened_arcs": res.widened,
             "matched": len(res.match),
             "total": total(res.match, cands),
@@ -269,6 +274,27 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {label} | {method} | {cand} | {m['solve_seconds']:.2f} "
                 f"({m['solve_cpu_seconds']:.2f}) | {m['matched']:,} | {m['total']:.4f} | "
                 f"{gap:.2e} | {r.get('peak_mib_coachbridge', 0):.0f} / {r['peak_mib']:.0f} |"
+            )
+    phases = [
+        r for r in results if "size" in r and "end_to_end_seconds" in r.get("coachbridge", {})
+    ]
+    if phases:
+        lines += [
+            "",
+            "coachbridge end to end (scoring + widening + exact solves), wall s (cpu):",
+            "",
+            "| instance | candidates | widening | solve | end to end | widened arcs |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in phases:
+            c = r["coachbridge"]
+            label = f"{r['learners']:,} x {r['guides']:,} cap {r['capacity']}"
+            lines.append(
+                f"| {label} | {r['candidate_seconds']:.1f} ({r['candidate_cpu_seconds']:.1f}) | "
+                f"{c['widen_seconds']:.1f} ({c['widen_cpu_seconds']:.1f}) | "
+                f"{c['solve_seconds']:.1f} ({c['solve_cpu_seconds']:.1f}) | "
+                f"**{c['end_to_end_seconds']:.1f}** ({c['end_to_end_cpu_seconds']:.1f}) | "
+                f"{c['widened_arcs']:,} |"
             )
     for r in results:
         if "cut" in r:

@@ -333,14 +333,28 @@ class CandidateArrays:
         return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
 
     def extend(self, other: CandidateArrays) -> CandidateArrays:
-        """Union with ``other``; a pair present in both is kept once."""
-        li = np.concatenate([self.learner, other.learner])
-        gi = np.concatenate([self.guide, other.guide])
-        sc = np.concatenate([self.score, other.score])
-        key = li * (int(gi.max(initial=0)) + 1) + gi
-        _, first = np.unique(key, return_index=True)
+        """Union with ``other``; a pair present in both is kept once (``self``'s copy).
+
+        ``self`` holds no pair twice. Only the arcs of learners that ``other`` touches are
+        compared, so widening a few thousand learners never sorts millions of arcs.
+        """
+        if other.score.size == 0:
+            return self
+        width = int(max(self.guide.max(initial=0), other.guide.max(initial=0))) + 1
+        rows = int(max(self.learner.max(initial=0), other.learner.max(initial=0))) + 1
+        touched = np.zeros(rows, dtype=np.bool_)
+        touched[other.learner] = True
+        mine = np.flatnonzero(touched[self.learner])
+        old_keys = self.learner[mine] * width + self.guide[mine]
+        new_keys = other.learner * width + other.guide
+        _, first = np.unique(new_keys, return_index=True)
         first.sort()
-        return CandidateArrays(li[first], gi[first], sc[first])
+        fresh = first[~np.isin(new_keys[first], old_keys)]
+        return CandidateArrays(
+            np.concatenate([self.learner, other.learner[fresh]]),
+            np.concatenate([self.guide, other.guide[fresh]]),
+            np.concatenate([self.score, other.score[fresh]]),
+        )
 
 
 def top_k(

@@ -189,3 +189,18 @@ def test_max_matching_count_equals_the_exact_solve(seed: int) -> None:
     if limit:
         keys = list(zip(guide[chosen].tolist(), groups[learner[chosen]].tolist(), strict=True))
         assert max((keys.count(key) for key in set(keys)), default=0) <= limit
+
+
+def test_extend_keeps_each_pair_once_and_the_existing_score() -> None:
+    old = CandidateArrays(
+        np.array([0, 0, 1, 2]), np.array([1, 2, 1, 0]), np.array([0.1, 0.2, 0.3, 0.4])
+    )
+    new = CandidateArrays(
+        np.array([1, 1, 3, 3]), np.array([1, 2, 0, 0]), np.array([9.0, 0.5, 0.6, 0.7])
+    )
+    both = old.extend(new)
+    triples = list(
+        zip(both.learner.tolist(), both.guide.tolist(), both.score.tolist(), strict=True)
+    )
+    assert triples == [(0, 1, 0.1), (0, 2, 0.2), (1, 1, 0.3), (2, 0, 0.4), (1, 2, 0.5), (3, 0, 0.6)]
+    assert CandidateArrays.empty().extend(new).score.tolist() == [9.0, 0.5, 0.6]
