@@ -79,12 +79,14 @@ class ConnectorConfig(BaseModel):
 
     def deactivation_limit(self, active_before: int) -> int:
         """How many people a sync may deactivate, given how many were active before it."""
-        if self.max_deactivate is None:
-            return active_before // 10
         if isinstance(self.max_deactivate, int):
             return self.max_deactivate
-        percent = float(self.max_deactivate.strip().rstrip("%"))
-        return int(active_before * percent / 100)
+        percent = 10.0
+        if self.max_deactivate is not None:
+            percent = float(self.max_deactivate.strip().rstrip("%"))
+        limit = int(active_before * percent / 100)
+        # A small company may always lose one person without --force (10% of 8 is 0.8).
+        return max(limit, 1) if active_before and percent > 0 else limit
 
 
 @dataclass
@@ -182,6 +184,9 @@ class ParsedDelivery:
     reviews: list[ReviewEvent] = field(default_factory=list)
     people: list[PersonRecord] = field(default_factory=list)
     cycle_events: list[dict[str, Any]] = field(default_factory=list)
+    #: External ids of people the delivery says changed but does not describe in full. Parsing
+    #: never fetches them (it runs while the sender waits); the worker brings them in later.
+    changed_ids: list[str] = field(default_factory=list)
 
 
 class WebhookRejected(Exception):

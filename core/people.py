@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 def find_person(session: Session, ref: str | int) -> PersonRow | None:
     """The person ``ref`` names, or None. ``ref`` is an id, ``CONNECTOR:ID`` or an email."""
     text = str(ref).strip()
-    if text.isdigit():
-        return session.get(PersonRow, int(text))
+    if text.isascii() and text.isdigit():
+        number = int(text)
+        # Beyond a 64-bit id nothing can match (and the database would refuse the value).
+        return session.get(PersonRow, number) if number < 2**63 else None
     if "@" in text and ":" not in text.split("@", 1)[0]:
         return session.scalars(
             select(PersonRow).where(PersonRow.email_key == text.lower()).order_by(PersonRow.id)
@@ -43,6 +45,8 @@ def external_ids_by_person(
         stmt = stmt.where(ExternalIdRow.person_id.in_(person_ids))
     out: dict[int, dict[str, str]] = {}
     for row in session.scalars(stmt):
+        if row.external_id.startswith("forgotten:"):  # an erased person's tombstone, not an id
+            continue
         out.setdefault(row.person_id, {})[row.connector] = row.external_id
     return out
 

@@ -87,9 +87,21 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
             row.last_error = None
             result.inbox_deliveries += 1
 
+    # The HRIS may keep listing the person: a hashed tombstone lets the next sync recognise
+    # and skip them without keeping the id itself.
+    from coachbridge.sync import FORGOTTEN_PREFIX, forgotten_key
+
+    tombstones = [
+        (r.connector, forgotten_key(r.connector, r.external_id))
+        for r in ext_rows
+        if not r.external_id.startswith(FORGOTTEN_PREFIX)
+    ]
     for r in ext_rows:
         s.delete(r)
-    result.external_ids = len(ext_rows)
+    s.flush()
+    for connector, key in tombstones:
+        s.add(ExternalIdRow(connector=connector, external_id=key, person_id=person.id))
+    result.external_ids = len(tombstones)
 
     pairing_ids = list(
         s.scalars(

@@ -52,6 +52,16 @@ _FIELDS = (
     "interests",
     "languages",
 )
+# ``people forget`` keeps, instead of a person's external id, this prefix and a hash of it, so
+# that a later sync recognises the erased person without storing who they were.
+FORGOTTEN_PREFIX = "forgotten:"
+
+
+def forgotten_key(connector: str, external_id: str) -> str:
+    digest = hashlib.sha256(f"{connector}\x1f{external_id}".encode()).hexdigest()
+    return FORGOTTEN_PREFIX + digest[:40]
+
+
 # Fields whose effective-dated history outcome reports need.
 HISTORY_FIELDS = ("status", "job_title", "level", "department", "manager_id", "termination_date")
 
@@ -89,6 +99,8 @@ class SyncReport:
     sessions_cancelled: int = 0
     pairings_flagged: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Set by a dry run that a real run would refuse (too many leavers without --force).
+    blocked: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +119,7 @@ class SyncReport:
             "sessions_cancelled": self.sessions_cancelled,
             "pairings_flagged": self.pairings_flagged,
             "warnings": self.warnings,
+            "blocked": self.blocked,
         }
 
 
@@ -119,9 +132,18 @@ def _where(record: PersonRecord, source: str) -> str:
 
 
 def validate_people(
-    records: Sequence[PersonRecord], source: str, known_ids: Iterable[str] = ()
+    records: Sequence[PersonRecord],
+    source: str,
+    known_ids: Iterable[str] = (),
+    *,
+    stored_managers: dict[str, str | None] | None = None,
 ) -> None:
-    """Duplicate ids, unknown managers and reporting cycles are input errors naming the line."""
+    """Duplicate ids, unknown managers and reporting cycles are input errors naming the line.
+
+    For an incremental batch, ``stored_managers`` (external id -> manager's external id, as the
+    store has them) is the tree the batch is laid over, so a change that closes a loop with
+    people outside the batch is caught too.
+    """
     seen: dict[str, PersonRecord] = {}
     emails: dict[str, PersonRecord] = {}
     for record in records:
@@ -152,9 +174,10 @@ def validate_people(
             raise InputDataError(
                 f"{_where(record, source)}: employee {manager!r} is their own manager"
             )
-    managers: dict[str, str | None] = {
-        r.external_id: r.manager_external_id or None for r in records
-    }
+    managers: dict[str, str | None] = dict(stored_managers or {})
+    for r in records:
+        if stored_managers is None or "manager_external_id" in r.model_fields_set:
+            managers[r.external_id] = r.manager_external_id or None
     try:
         check_reporting_tree(managers, known=set(seen) | known)
     except ValueError as exc:
@@ -242,12 +265,20 @@ class Syncer:
                     select(ExternalIdRow).where(ExternalIdRow.connector == self.name)
                 )
             }
+            tombstones = {k for k in known if k.startswith(FORGOTTEN_PREFIX)}
+            records = self._skip_forgotten(batch.records, tombstones, report)
             validate_people(
-                batch.records, self._source_label("people"), () if batch.full else known
+                records,
+                self._source_label("people"),
+                () if batch.full else known,
+                stored_managers=None if batch.full else self._stored_managers(s),
             )
-            plan = self._plan_people(s, batch.records, batch.full, known, report)
-            self._guard(s, report, force)
+            plan = self._plan_people(s, records, batch.full, known, report)
+            problem = self._guard(s, report)
+            if problem and not force and not dry_run:
+                raise SyncAborted(problem)
             if dry_run:
+                report.blocked = problem if not force else None
                 self._preview_reviews(s, reviews.events, report)
                 s.rollback()
                 return report
@@ -280,6 +311,7 @@ class Syncer:
             if row.email_key:
                 by_email.setdefault(row.email_key, row)
         taken = {pid for pid in known.values()}
+        ext_of = {pid: ext for ext, pid in known.items()}
         plan: list[_Planned] = []
         for record in records:
             pid = known.get(record.external_id)
@@ -300,6 +332,12 @@ class Syncer:
                 else:
                     values["termination_date"] = row.termination_date
             diff = _diff(row, values)
+            if row is not None and "manager_external_id" in record.model_fields_set:
+                # A move under another manager is a change too (a reorg must show in --dry-run).
+                before = ext_of.get(row.manager_id) if row.manager_id is not None else None
+                after = record.manager_external_id or None
+                if before != after:
+                    diff["manager"] = (before, after)
             change = Change(record.external_id, record.name, diff)
             if row is None:
                 report.new.append(change)
@@ -315,6 +353,8 @@ class Syncer:
         if full:
             present = {r.external_id for r in records}
             for external_id, pid in sorted(known.items()):
+                if external_id.startswith(FORGOTTEN_PREFIX):
+                    continue
                 row = rows.get(pid)
                 if external_id not in present and row is not None and row.status == "active":
                     change = Change(external_id, row.name, {"status": ("active", "inactive")})
@@ -333,17 +373,52 @@ class Syncer:
                     plan.append(_Planned(missing, row, values, absent=True))
         return plan
 
-    def _guard(self, s: Session, report: SyncReport, force: bool) -> None:
+    def _guard(self, s: Session, report: SyncReport) -> str | None:
+        """Why this sync must not run without --force (too many leavers), or None."""
         if not report.leaving:
-            return
+            return None
         active_before = s.query(PersonRow).filter(PersonRow.status == "active").count()
         limit = self.config.deactivation_limit(active_before)
-        if len(report.leaving) > limit and not force:
-            raise SyncAborted(
-                f"sync of {self.name} would deactivate {len(report.leaving)} of {active_before} active "
-                f"people, more than max_deactivate allows ({limit}); nothing was changed. Check the "
-                "export, then re-run with --force if this is right"
+        if len(report.leaving) <= limit:
+            return None
+        return (
+            f"sync of {self.name} would deactivate {len(report.leaving)} of {active_before} active "
+            f"people, more than max_deactivate allows ({limit}); nothing was changed. Check the "
+            "export, then re-run with --force if this is right"
+        )
+
+    def _stored_managers(self, s: Session) -> dict[str, str | None]:
+        """This connector's reporting lines as the store has them: external id -> manager's."""
+        ext_of = {
+            pid: ext
+            for ext, pid in s.execute(
+                select(ExternalIdRow.external_id, ExternalIdRow.person_id).where(
+                    ExternalIdRow.connector == self.name
+                )
             )
+        }
+        out: dict[str, str | None] = {}
+        for pid, manager_id in s.execute(select(PersonRow.id, PersonRow.manager_id)):
+            if pid in ext_of:
+                out[ext_of[pid]] = ext_of.get(manager_id) if manager_id is not None else None
+        return out
+
+    def _skip_forgotten(
+        self, records: Sequence[PersonRecord], tombstones: set[str], report: SyncReport
+    ) -> list[PersonRecord]:
+        """Leave out people whose data was erased (``people forget``): the HRIS may still list
+        them, but coachbridge must not bring them back."""
+        if not tombstones:
+            return list(records)
+        kept = []
+        for record in records:
+            if forgotten_key(self.name, record.external_id) in tombstones:
+                report.warnings.append(
+                    f"an erased person is still in {self.name}'s data; skipped (not re-imported)"
+                )
+                continue
+            kept.append(record)
+        return kept
 
     # -- writing ---------------------------------------------------------------------------
     def _apply_people(self, s: Session, plan: list[_Planned], report: SyncReport) -> None:

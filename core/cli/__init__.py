@@ -12,9 +12,11 @@ import os
 import sys
 
 import click
+import requests
 from coachbridge import __version__
 from coachbridge.cli.app import App
 from coachbridge.errors import CoachbridgeError, ConfigError
+from sqlalchemy.exc import SQLAlchemyError
 
 # Each module adds its commands to ``cli``; listed here so the order of --help is stable.
 COMMAND_MODULES = (
@@ -61,11 +63,7 @@ def cli(ctx: click.Context, config_path: str | None, db_url: str | None, verbose
 
 
 for _module in COMMAND_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as exc:  # a command group still being written
-        if exc.name != _module:
-            raise
+    importlib.import_module(_module)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     except CoachbridgeError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except (SQLAlchemyError, requests.RequestException, OSError) as exc:
+        # Failures outside the user's input that no part of the code anticipated: still one
+        # line and exit 1 (the traceback is in the log with -vv).
+        logging.getLogger("coachbridge").debug("unexpected failure", exc_info=True)
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        click.echo(
+            f"error: {type(exc).__name__}: {first[:300]} (run with -vv for details)", err=True
+        )
+        return 1
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
-from coachbridge.cli.output import emit, format_option
+from coachbridge.cli.output import ROW_ID, emit, format_option
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.tables import InboxRow
 from sqlalchemy import select
@@ -144,7 +144,7 @@ def list_events(app: App, status: str | None, limit: int, fmt: str) -> None:
 
 
 @events.command("replay")
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=ROW_ID)
 @click.option("--failed", is_flag=True, help="Every failed and dead-lettered delivery.")
 @click.option("--now", "run_now", is_flag=True, help="Process them here at once.")
 @pass_app

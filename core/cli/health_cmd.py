@@ -11,7 +11,7 @@ from typing import Any
 import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
-from coachbridge.cli.output import emit, format_option, to_json
+from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
 from coachbridge.cli.people_cmd import people
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.tables import AuditRow
@@ -81,7 +81,7 @@ def feedback_list(app: App, program_id: str | None, fmt: str) -> None:
 
 
 @feedback.command("add")
-@click.argument("session_id", type=int, metavar="SESSION")
+@click.argument("session_id", type=ROW_ID, metavar="SESSION")
 @click.option("--from", "person_ref", required=True, metavar="PERSON", help="Learner or guide.")
 @click.option("--rating", required=True, metavar="N", help="1 (poor) to 5 (excellent).")
 @click.option("--comment", metavar="TEXT", help="For the program owner.")

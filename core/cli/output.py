@@ -45,15 +45,19 @@ def to_json(data: Any) -> str:
 
 
 def escape_cell(value: Any) -> Any:
-    """Make a CSV cell safe to open in a spreadsheet: text that would be a formula gets a ``'``."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Make a CSV cell safe to open in a spreadsheet: text that would be a formula gets a ``'``.
+
+    Text that itself starts with ``'`` gets one too, so that ``unescape_cell`` can always tell
+    an escape from a real quote and the file round-trips exactly.
+    """
+    if isinstance(value, str) and value.startswith((*_FORMULA_START, "'")):
         return "'" + value
     return value
 
 
 def unescape_cell(value: str) -> str:
     """Undo ``escape_cell`` when a file we exported comes back."""
-    if len(value) >= 2 and value[0] == "'" and value[1] in "=+-@\t\r":
+    if len(value) >= 2 and value[0] == "'" and value[1] in "=+-@\t\r'":
         return value[1:]
     return value
 
@@ -140,3 +144,8 @@ def progress(label: str) -> Callable[[int, int], None] | None:
             state.pop("bar")
 
     return update
+
+
+#: A row id on the command line: a positive 64-bit integer, so that an absurd value is a usage
+#: error naming the argument instead of an overflow inside the database driver.
+ROW_ID = click.IntRange(1, 2**63 - 1)

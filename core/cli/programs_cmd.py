@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, datetime
 
 import click
 from coachbridge import enrollment
@@ -98,7 +98,7 @@ def enroll(
         if role or capacity is not None or opt_out:
             raise UserError("--role, --capacity and --opt-out need --person")
         with app.database().transaction() as s:
-            result = enrollment.enroll_eligible(s, program, today=date.today())
+            result = enrollment.enroll_eligible(s, program, today=datetime.now(UTC).date())
             empty = result.matches_nobody()
             if empty:
                 # Rules that select nobody are a configuration mistake: say so, store nothing.

@@ -15,7 +15,7 @@ from coachbridge import scheduling
 from coachbridge.calendar_ics import write_calendars
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
-from coachbridge.cli.output import emit, format_option
+from coachbridge.cli.output import ROW_ID, emit, format_option
 from coachbridge.domain.goal import GoalStatus
 from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
@@ -207,7 +207,7 @@ def sessions_schedule(app: App, program_id: str | None) -> None:
 
 
 @sessions.command("mark")
-@click.argument("session_id", type=int, metavar="ID")
+@click.argument("session_id", type=ROW_ID, metavar="ID")
 @click.argument("status", type=click.Choice(["held", "missed", "cancelled"]))
 @pass_app
 def sessions_mark(app: App, session_id: int, status: str) -> None:
@@ -229,7 +229,7 @@ def _learner_zone(s: Session, pairing: PairingRow) -> Any:
 
 
 @sessions.command("log")
-@click.argument("pairing_id", type=int, metavar="PAIRING")
+@click.argument("pairing_id", type=ROW_ID, metavar="PAIRING")
 @click.option("--start", "when", required=True, metavar="WHEN", help=WHEN_HELP)
 @click.option(
     "--minutes",
@@ -255,7 +255,7 @@ def sessions_log(app: App, pairing_id: int, when: str, minutes: int | None) -> N
 
 
 @sessions.command("reschedule")
-@click.argument("session_id", type=int, metavar="ID")
+@click.argument("session_id", type=ROW_ID, metavar="ID")
 @click.argument("when", metavar="WHEN")
 @pass_app
 def sessions_reschedule(app: App, session_id: int, when: str) -> None:
@@ -431,7 +431,7 @@ def goals_add(
 
 
 @goals.command("update")
-@click.argument("goal_id", type=int, metavar="ID")
+@click.argument("goal_id", type=ROW_ID, metavar="ID")
 @click.option("--progress", type=click.FloatRange(0, 100), help="Percent done, 0 to 100.")
 @click.option("--status", type=click.Choice([g.value for g in GoalStatus]))
 @click.option("--title")

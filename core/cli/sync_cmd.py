@@ -6,7 +6,7 @@ import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import progress, to_json
-from coachbridge.errors import UserError
+from coachbridge.errors import SyncAborted, UserError
 from coachbridge.sync import Syncer, SyncReport
 
 
@@ -76,3 +76,5 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
             # Also retries events that waited for a person this sync may have just brought.
             process_review_events(app, report.reviews_for_rules)
         _print_report(report, fmt, verbose_changes=dry_run)
+        if report.blocked:  # the dry run showed who would leave; a real run would refuse
+            raise SyncAborted(report.blocked)

@@ -421,7 +421,8 @@ def match_one(
 def get_pairing(s: Session, pairing_id: int | str) -> PairingRow:
     """The pairing with this id, or ``NotFoundError`` naming it."""
     text = str(pairing_id).strip()
-    row = s.get(PairingRow, int(text)) if text.isdigit() else None
+    numeric = text.isascii() and text.isdigit() and int(text) < 2**63
+    row = s.get(PairingRow, int(text)) if numeric else None
     if row is None:
         raise NotFoundError(f"unknown pairing {text!r}")
     return row
