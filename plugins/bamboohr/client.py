@@ -5,6 +5,12 @@ transient failures get exponential backoff with full jitter. The total time spen
 request is bounded, after which a ``ConnectorError`` says what happened, including BambooHR's
 own error-message header. The API key is only ever handed to ``requests`` as Basic auth; it is
 never part of a URL, a log line or an exception.
+
+A write (POST, unless the caller marks it ``idempotent``) is repeated only when BambooHR says it
+did not process it: 429 and 503 (throttled). A 502/504 or a dropped connection may come after
+BambooHR already created the goal or training record, so repeating it could create a second one.
+Every ``requests`` failure (refused, timed out, cut-off body, bad redirect...) becomes one
+``ConnectorError`` line; none escapes as a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +29,18 @@ from coachbridge.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
+#: Statuses worth repeating a read for: throttling and gateway faults.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: The only statuses after which a write is repeated: BambooHR did not process the request.
+WRITE_RETRY_STATUSES = frozenset({429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Failures where the request may simply be sent again: the network or a body cut off mid-way.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 # The header's name differs across BambooHR's docs (the help centre even spells it with "sss").
 ERROR_HEADERS = ("X-BambooHR-Error-Message", "X-BambooHR-Error-Messsage", "X-BambooHR-Message")
 _STATUS_HINTS = {
@@ -71,7 +88,8 @@ class BambooHRClient:
 
     ``request`` returns the decoded JSON (or None for an empty body) and raises
     ``ConnectorError`` for everything else. ``requests_made`` counts HTTP requests, retries
-    included (benchmarks and tests read it).
+    included (benchmarks and tests read it). ``connector`` (the configured connector's name),
+    when given, starts every error message so the user knows which connector failed.
     """
 
     def __init__(
@@ -85,8 +103,10 @@ class BambooHRClient:
         user_agent: str = "coachbridge",
         sleep: Callable[[float], None] = time.sleep,
         backoff_base: float = 1.0,
+        connector: str | None = None,
     ) -> None:
         self.api_root = api_root
+        self.connector = connector
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
@@ -118,12 +138,14 @@ class BambooHRClient:
     ) -> Any:
         """Send one request, retrying throttling and transient faults within the wait budget.
 
-        ``idempotent`` (default: GET/PUT/DELETE) decides whether a connection failure may be
-        retried: a POST that might have reached BambooHR is not repeated blindly. Statuses in
-        ``allow`` are returned as ``{"_status": code}`` instead of raising.
+        ``idempotent`` (default: GET/HEAD/PUT/DELETE/OPTIONS) decides what may be repeated: a
+        read is retried after connection failures, cut-off bodies and 429/502/503/504; a write
+        only after 429/503, because anything else may come after BambooHR applied it. Statuses
+        in ``allow`` are returned as ``{"_status": code}`` instead of raising.
         """
         if idempotent is None:
-            idempotent = method.upper() in ("GET", "PUT", "DELETE", "HEAD")
+            idempotent = method.upper() in IDEMPOTENT_METHODS
+        retry_statuses = RETRY_STATUSES if idempotent else WRITE_RETRY_STATUSES
         url = self.url(path)
         waited = 0.0
         attempt = 0
@@ -134,7 +156,7 @@ class BambooHRClient:
                 response = self.session.request(
                     method, url, params=params, json=json_body, timeout=self.timeout
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except _TRANSIENT_ERRORS as exc:
                 delay = self._backoff(attempt)
                 if (
                     not idempotent
@@ -142,14 +164,25 @@ class BambooHRClient:
                     or waited + delay > self.max_retry_wait
                 ):
                     raise ConnectorError(
-                        f"BambooHR {method} {path}: cannot reach {self.api_root} "
-                        f"({type(exc).__name__})"
+                        self._transport_failure(method, path, exc, idempotent)
                     ) from None
+                log.info(
+                    "BambooHR %s %s: %s, retrying in %.1fs",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    delay,
+                )
                 waited += delay
                 self.sleep(delay)
                 continue
+            except requests.RequestException as exc:
+                # Not transient (bad URL, redirect loop, invalid header): repeating cannot help.
+                raise ConnectorError(
+                    self._transport_failure(method, path, exc, idempotent)
+                ) from None
             status = response.status_code
-            if status in RETRY_STATUSES:
+            if status in retry_statuses:
                 hinted = retry_after_seconds(response.headers.get("Retry-After"))
                 delay = hinted if hinted is not None else self._backoff(attempt)
                 if attempt <= self.max_retries and waited + delay <= self.max_retry_wait:
@@ -159,16 +192,42 @@ class BambooHRClient:
                     continue
                 detail = error_message_header(response.headers)
                 raise ConnectorError(
-                    f"BambooHR {method} {path}: still throttled or unavailable ({status}) after "
-                    f"{attempt} attempts and {waited:.0f}s of waiting"
+                    f"{self._prefix()}BambooHR {method} {path}: still throttled or unavailable "
+                    f"({status}) after {attempt} attempts and {waited:.0f}s of waiting"
                     + (f" (Retry-After {hinted:.0f}s exceeds the budget)" if hinted else "")
                     + (f": {detail}" if detail else "")
                 )
             if status in allow:
                 return {"_status": status}
             if status >= 400:
-                raise ConnectorError(self._failure(method, path, response))
-            return self._decode(method, path, response)
+                message = self._prefix() + self._failure(method, path, response)
+                if status in RETRY_STATUSES and not idempotent:
+                    message += (
+                        "; not repeated, because BambooHR may have applied it: check BambooHR "
+                        "before trying again"
+                    )
+                raise ConnectorError(message)
+            return self._decode(method, path, response, self._prefix())
+
+    def _prefix(self) -> str:
+        return f"connector {self.connector}: " if self.connector else ""
+
+    def _transport_failure(
+        self, method: str, path: str, exc: requests.RequestException, idempotent: bool
+    ) -> str:
+        """One line for a failure below HTTP; never the exception's text, which holds the URL."""
+        kind = type(exc).__name__
+        if isinstance(
+            exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+        ):
+            what = f"the answer from {self.api_root} was cut off or garbled ({kind})"
+        elif isinstance(exc, requests.ConnectionError | requests.Timeout):
+            what = f"cannot reach {self.api_root} ({kind})"
+        else:
+            what = f"the request to {self.api_root} failed ({kind})"
+        if not idempotent:
+            what += "; BambooHR may or may not have applied it: check before trying again"
+        return f"{self._prefix()}BambooHR {method} {path}: {what}"
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spread simultaneous clients instead of retrying in lockstep.
@@ -184,7 +243,7 @@ class BambooHRClient:
         return f"BambooHR {method} {path}: {hint}" + (f": {detail}" if detail else "")
 
     @staticmethod
-    def _decode(method: str, path: str, response: requests.Response) -> Any:
+    def _decode(method: str, path: str, response: requests.Response, prefix: str = "") -> Any:
         body = response.content
         if not body.strip():
             return None
@@ -193,13 +252,13 @@ class BambooHRClient:
         if head == b"<" or ctype in ("text/html", "text/xml", "application/xml"):
             kind = "HTML" if b"<html" in body[:500].lower() or ctype == "text/html" else "XML"
             raise ConnectorError(
-                f"BambooHR {method} {path}: answered {kind} where JSON was expected; check "
+                f"{prefix}BambooHR {method} {path}: answered {kind} where JSON was expected; check "
                 "base_url and company_domain (a login page or proxy answers HTML)"
             )
         try:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConnectorError(
-                f"BambooHR {method} {path}: the JSON answer is invalid or cut off "
+                f"{prefix}BambooHR {method} {path}: the JSON answer is invalid or cut off "
                 f"({len(body)} bytes; {exc.msg if isinstance(exc, json.JSONDecodeError) else exc})"
             ) from None

@@ -48,6 +48,9 @@ class FakeBambooHR:
     training_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     throttle: list[tuple[int, str | None]] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)  # "html" | "xml" | "truncated" | "500"
+    # Statuses answered to writes AFTER they were applied: a gateway that gave up on a request
+    # BambooHR still processed (502/504).
+    lost_answers: list[int] = field(default_factory=list)
     forbidden: bool = False
     log: list[Logged] = field(default_factory=list)
     _next_id: int = 100
@@ -171,7 +174,10 @@ class FakeBambooHR:
                 if self.faults:
                     fault = self.faults.pop(0)
                     return self._fault(fault)
-                return getattr(self, "h_" + handler)(request, body, *match.groups())
+                response = getattr(self, "h_" + handler)(request, body, *match.groups())
+                if method != "GET" and self.lost_answers:
+                    return Response("", self.lost_answers.pop(0))
+                return response
         return Response("", 404, headers={"X-BambooHR-Error-Message": "Unknown path"})
 
     @staticmethod
