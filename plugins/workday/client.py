@@ -5,8 +5,13 @@ client id and secret in the body); the access token is kept in memory and renewe
 before ``expires_in`` runs out (14 minutes when Workday gives none); a 401 is retried once with
 a fresh token. Without OAuth, HTTP Basic as an Integration System User (RaaS only).
 
-Workday throttles REST with 429 and RaaS/SOAP with 500, without ``Retry-After``: both, and
-every 5xx, are retried with exponential backoff and full jitter, a bounded number of times.
+Workday throttles REST with 429 and RaaS/SOAP with 500, without ``Retry-After``. A read (GET,
+and the token request) is retried after 429, every 5xx and connection failures, with exponential
+backoff and full jitter, a bounded number of times. A write (POST/PATCH creating or changing a
+mentorship or check-in) is retried only after 429 and 503, where Workday did not process it, and
+after a connection that never opened: a 500/502/504 or a dropped connection may come after
+Workday applied it, and repeating it could create a second mentorship or check-in. Every
+``requests`` failure becomes one ``ConnectorError`` line naming the connector, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import urllib3
 from coachbridge.errors import ConnectorError
 from coachbridge_workday.config import SERVICE_VERSIONS, WorkdayConfig
 
@@ -31,6 +37,25 @@ DEFAULT_TOKEN_LIFETIME = 14 * 60.0
 _TOKEN_MARGIN = 60.0
 _BACKOFF_CAP = 60.0
 CONNECT_TIMEOUT = 30.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: The only statuses after which a write is repeated: Workday did not process the request.
+WRITE_RETRY_STATUSES = frozenset({429, 503})
+
+
+def may_retry_status(status: int, idempotent: bool) -> bool:
+    """Whether an answer with ``status`` may be followed by sending the same request again."""
+    if idempotent:
+        return status == 429 or status >= 500
+    return status in WRITE_RETRY_STATUSES
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection never opened (refused, DNS, connect timeout): nothing was sent."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
 
 #: Security domains that secure the REST resources this connector uses (from Workday's
 #: OpenAPI documents, "Secured by:"), named when Workday answers 403.
@@ -148,7 +173,8 @@ class WorkdayClient:
                 "client_id": cfg.client_id or "",
                 "client_secret": cfg.client_secret.get_secret_value(),
             }
-            response = self._send("POST", url, data=data, auth_mode="none")
+            # A refresh-token grant creates no record, so it is as safe to repeat as a read.
+            response = self._send("POST", url, data=data, auth_mode="none", idempotent=True)
             if response.status_code != 200:
                 self._token_error(response)
             try:
@@ -214,9 +240,16 @@ class WorkdayClient:
         timeout: float | tuple[float, float] | None = None,
         stream: bool = False,
         force_token: bool = False,
+        idempotent: bool | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """One request with retries on 429/5xx and connection failures (not on read timeouts)."""
+        """One request with bounded retries (see the module docstring for which ones).
+
+        ``idempotent`` defaults to the method (GET/HEAD/PUT/DELETE/OPTIONS); read timeouts are
+        never retried, because a slow report would only be run again and time out again.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT_METHODS
         attempt = 0
         base_headers = dict(kwargs.pop("headers", None) or {})
         while True:
@@ -237,28 +270,58 @@ class WorkdayClient:
                     **kwargs,
                 )
             except requests.exceptions.ConnectionError as exc:
-                if attempt < self.config.max_retries and not isinstance(
-                    exc, requests.exceptions.ReadTimeout
-                ):
+                repeatable = idempotent or _never_sent(exc)
+                if repeatable and attempt < self.config.max_retries:
                     attempt += 1
                     self._backoff(attempt, f"connection failed ({type(exc).__name__})")
                     continue
                 raise ConnectorError(
                     f"connector {self.connector}: cannot reach Workday at {self.root} "
                     f"({type(exc).__name__}); check {self._where('host')}/base_url and the network"
+                    + ("" if repeatable else self._maybe_applied(method))
                 ) from None
             except requests.exceptions.Timeout:
                 raise ConnectorError(
                     f"connector {self.connector}: Workday did not answer {method} "
                     f"{_path(url)} in time; raise {self._where('report_timeout')} for slow reports"
+                    + ("" if idempotent else self._maybe_applied(method))
                 ) from None
-            retryable = response.status_code == 429 or response.status_code >= 500
-            if retryable and attempt < self.config.max_retries:
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                # The answer was cut off mid-body: Workday got the request; a read is sent again.
+                if idempotent and attempt < self.config.max_retries:
+                    attempt += 1
+                    self._backoff(attempt, f"answer cut off ({type(exc).__name__})")
+                    continue
+                raise ConnectorError(
+                    f"connector {self.connector}: Workday's answer to {method} {_path(url)} was "
+                    f"cut off or garbled ({type(exc).__name__})"
+                    + ("; nothing was changed, try again" if idempotent else "")
+                    + ("" if idempotent else self._maybe_applied(method))
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                # Not transient (bad URL, redirect loop, invalid header): repeating cannot help.
+                raise ConnectorError(
+                    f"connector {self.connector}: {method} {_path(url)} to Workday failed "
+                    f"({type(exc).__name__}); check {self._where('host')}/base_url"
+                ) from None
+            if may_retry_status(response.status_code, idempotent) and (
+                attempt < self.config.max_retries
+            ):
                 attempt += 1
                 response.close()
                 self._backoff(attempt, f"HTTP {response.status_code}")
                 continue
             return response
+
+    @staticmethod
+    def _maybe_applied(method: str) -> str:
+        return (
+            f"; the {method} was not repeated because Workday may have applied it: check Workday "
+            "before pushing again"
+        )
 
     def _backoff(self, attempt: int, why: str) -> None:
         ceiling = min(_BACKOFF_CAP, self.config.retry_backoff * (2 ** (attempt - 1)))
@@ -324,6 +387,12 @@ class WorkdayClient:
             )
             return WorkdayHTTPError(
                 f"{prefix}: the integration user may not see this (HTTP 403{said}); {hint}", status
+            )
+        method = (response.request.method or "GET") if response.request is not None else "GET"
+        if status >= 500 and not may_retry_status(status, method.upper() in IDEMPOTENT_METHODS):
+            return WorkdayHTTPError(
+                f"{prefix}: Workday failed (HTTP {status}{said}){self._maybe_applied(method)}",
+                status,
             )
         if status == 429 or status >= 500:
             return WorkdayHTTPError(

@@ -13,11 +13,22 @@ from types import TracebackType
 
 
 class CutOffServer:
-    """Answers every request with ``status`` and the first bytes of a longer JSON body."""
+    """Answers every request with ``status`` and the first bytes of a longer JSON body.
 
-    def __init__(self, status: int = 200, body: bytes = b'{"employees": [{"id": "1", "fir') -> None:
+    With ``hang_up`` it reads the whole request and closes without answering at all (the
+    request was delivered; only the answer is lost).
+    """
+
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes = b'{"employees": [{"id": "1", "fir',
+        *,
+        hang_up: bool = False,
+    ) -> None:
         self.status = status
         self.body = body
+        self.hang_up = hang_up
         self.requests: list[str] = []  # "METHOD /path" per request received
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.2)
@@ -77,6 +88,8 @@ class CutOffServer:
                 break
             rest += chunk
         self.requests.append(" ".join(lines[0].split(" ")[:2]))
+        if self.hang_up:
+            return
         promised = len(self.body) + 1000
         conn.sendall(
             f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"

@@ -131,6 +131,9 @@ class FakeWorkday:
         self.hidden_columns: set[str] = set()
         self.forbidden: list[str] = []
         self.failures: list[tuple[str, int]] = []  # (path regex, status), consumed in order
+        # (path regex, status) answered to a write AFTER it was applied, as a gateway that gave
+        # up on a request Workday still processed; consumed in order.
+        self.lost_answers: list[tuple[str, int]] = []
         self.report_mode = "json"  # json | html | xml | truncated
         self.mentorships: dict[str, dict[str, Any]] = {}
         self.check_ins: dict[str, dict[str, Any]] = {}
@@ -296,6 +299,17 @@ class FakeWorkday:
         @app.before_request
         def _log() -> None:
             t.log.append((request.method, request.path, dict(request.args)))
+
+        @app.after_request
+        def _lose_answer(response: Response) -> Response:
+            if request.method == "GET" or response.status_code >= 400:
+                return response
+            with t._lock:
+                for index, (pattern, status) in enumerate(t.lost_answers):
+                    if re.search(pattern, request.path):
+                        del t.lost_answers[index]
+                        return t._error(status, "Gateway timeout")
+            return response
 
         @app.post("/ccx/oauth2/<tenant>/token")
         def token(tenant: str) -> Response:
