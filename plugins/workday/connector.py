@@ -317,7 +317,10 @@ class WorkdayConnector(Connector):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """HTTP Basic against ``webhook_username``/``webhook_password``, compared in constant time.
 
-        Returns the review id as the delivery id when the body holds exactly one row.
+        Returns None: an Integration step's post carries no delivery id, so the server keys the
+        delivery by the SHA-256 of its body. The review id is not a delivery id: a corrected
+        review is re-sent under the same id and must not be dropped as a duplicate (the review
+        itself is de-duplicated later by its ``source_event_id``).
         """
         user, password = self.config.webhook_username, self.config.webhook_password
         if not user or password is None:
@@ -336,16 +339,6 @@ class WorkdayConnector(Connector):
         password_ok = hmac.compare_digest(given_password, password.get_secret_value().encode())
         if not (sep and user_ok and password_ok):
             raise WebhookRejected(401, "wrong HTTP Basic credentials")
-        try:
-            rows = _entries(json.loads(body))
-        except (ValueError, WebhookRejected):
-            return None
-        if len(rows) == 1:
-            value = (
-                rows[0].get(self.config.columns.review_id) if isinstance(rows[0], dict) else None
-            )
-            if isinstance(value, str | int) and str(value).strip():
-                return str(value).strip()
         return None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ParsedDelivery:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from coachbridge.connectors import WebhookRejected
@@ -32,14 +35,54 @@ def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def test_good_credentials_and_one_row_give_the_review_id() -> None:
-    body = json.dumps({"Report_Entry": [ROW]}).encode()
-    assert _connector().verify_webhook(_basic("wd-hook", "hook-pass"), body) == "ER-77"
-
-
-def test_several_rows_leave_the_delivery_id_to_the_core() -> None:
-    body = json.dumps({"Report_Entry": [ROW, {**ROW, "Employee_Review_ID": "ER-78"}]}).encode()
+@pytest.mark.parametrize(
+    "rows", [[ROW], ROW, [ROW, {**ROW, "Employee_Review_ID": "ER-78"}]], ids=["1", "obj", "2"]
+)
+def test_good_credentials_leave_the_delivery_id_to_the_core(rows: object) -> None:
+    # Never the review id: a corrected review re-sent under it must not be a duplicate.
+    body = json.dumps({"Report_Entry": rows}).encode()
     assert _connector().verify_webhook(_basic("wd-hook", "hook-pass"), body) is None
+
+
+def test_a_corrected_review_resent_under_the_same_id_is_accepted(
+    write_config: Callable[..., Path], sqlite_url: str
+) -> None:
+    from coachbridge.config import load_config
+    from coachbridge.plugins import Registry
+    from coachbridge.store import Database
+    from coachbridge.store.tables import InboxRow
+    from coachbridge_webhooks import create_app, inbox
+    from sqlalchemy import select
+
+    path = write_config(
+        "https://wd5-impl-services1.workday.com",
+        extra='webhook_username = "wd-hook"\nwebhook_password = "${WORKDAY_HOOK_PASSWORD}"',
+    )
+    registry = Registry.build()
+    models = {name: cls.config_model for name, cls in registry.connectors.items()}
+    config = load_config(path, models, env=dict(os.environ))
+    db = Database(sqlite_url)
+    db.upgrade()
+    client = create_app(config, database=db, registry=registry).test_client()
+    first = json.dumps({"Report_Entry": [ROW]}).encode()
+    corrected = json.dumps({"Report_Entry": [{**ROW, "Overall_Rating": "3"}]}).encode()
+
+    def post(body: bytes):  # type: ignore[no-untyped-def]
+        return client.post(
+            "/webhooks/wd",
+            data=body,
+            headers={**_basic("wd-hook", "hook-pass"), "Content-Type": "application/json"},
+        )
+
+    answers = [post(first), post(first), post(corrected)]
+    assert [a.status_code for a in answers] == [202, 200, 202]
+    assert [a.get_json()["status"] for a in answers] == ["accepted", "duplicate", "accepted"]
+    assert answers[0].get_json()["delivery_id"] == inbox.body_digest(first)
+    assert answers[2].get_json()["delivery_id"] == inbox.body_digest(corrected)
+    with db.transaction() as s:
+        stored = s.scalars(select(InboxRow.body).order_by(InboxRow.id)).all()
+    assert [bytes(b) for b in stored] == [first, corrected]
+    db.dispose()
 
 
 @pytest.mark.parametrize(
