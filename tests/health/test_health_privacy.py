@@ -16,7 +16,7 @@ from coachbridge.store.tables import (
     PersonRow,
     SessionRow,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.health.health_world import NOW, World, program, write_config
 
@@ -64,7 +64,9 @@ def test_forget_person(db: Database) -> None:
         p = s.get(PersonRow, ids["learner"])
         assert p.forgotten and p.first_name == "" and p.last_name == "" and p.email is None
         assert p.department == "Engineering"  # kept for anonymous counts
-        assert s.scalar(select(func.count()).select_from(ExternalIdRow)) == 0
+        # The external id is gone; only a hashed tombstone stays, so a sync will not re-import.
+        (link,) = s.scalars(select(ExternalIdRow)).all()
+        assert link.external_id.startswith("forgotten:") and "1001" not in link.external_id
         inbox = {r.delivery_id: r for r in s.scalars(select(InboxRow))}
         assert inbox["a"].body is None and inbox["a"].status == "purged"
         assert inbox["b"].body is None
