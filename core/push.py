@@ -4,7 +4,8 @@ The core decides *what* to write; each connector decides *how* its HRIS stores i
 record this module builds one :class:`~coachbridge.connectors.PushItem` whose ``fields`` and
 ``people`` are the whole contract between the two (connector-agnostic, documented below), adds
 what the previous push stored in ``external_refs`` (the HRIS id and a fingerprint of what was
-sent), asks the connector to write the records that are new or changed, and stores the results.
+sent), asks the connector to write the records that are new or changed, and stores each result
+as soon as the connector returns it.
 
 ``PushItem.fields`` per kind (dates are ISO ``YYYY-MM-DD`` strings, datetimes ISO 8601 with an
 offset, absent values ``None``):
@@ -306,17 +307,17 @@ def run_push(
 ) -> PushReport:
     """Push every new or changed record to ``connector``; unchanged ones cost no request.
 
-    Items go to the connector one at a time so that, when the HRIS fails halfway, what was
-    already written is still recorded (in one transaction) before the error propagates: the
-    next push then updates those records instead of creating them twice. A dry run asks the
-    connector what it would do and writes nothing anywhere.
+    Items go to the connector one at a time, and each item's result (the HRIS id and the
+    fingerprint of what was sent) is recorded in its own small transaction as soon as the
+    connector returns it. If the HRIS fails halfway, or the process dies, at most the item in
+    flight is lost: the next push updates what was already written instead of creating it a
+    second time. A dry run asks the connector what it would do and writes nothing anywhere.
     """
     supported: tuple[PushKind, ...] = tuple(getattr(connector, "push_kinds", ALL_KINDS))
     wanted = [k for k in (kinds or supported) if k in supported]
     with db.transaction() as s:
         items = build_push_items(s, connector.name, wanted)
     report = PushReport(connector=connector.name, dry_run=dry_run)
-    written: list[PushItem] = []
     try:
         for item in items:
             if item.external_id and item.previous_fingerprint == item.fingerprint:
@@ -326,13 +327,11 @@ def run_push(
                 continue
             results = connector.push([item], dry_run=dry_run)
             report.results.extend(results)
-            written.append(item)
+            if not dry_run:
+                with db.transaction() as s:
+                    store_push_results(s, connector.name, [item], results)
     except ConnectorError as exc:
         report.error = str(exc)
         exc.push_report = report  # type: ignore[attr-defined]  # the CLI shows what got through
         raise
-    finally:
-        if not dry_run and written:
-            with db.transaction() as s:
-                store_push_results(s, connector.name, written, report.results)
     return report
