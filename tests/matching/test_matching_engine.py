@@ -204,3 +204,20 @@ def test_extend_keeps_each_pair_once_and_the_existing_score() -> None:
     )
     assert triples == [(0, 1, 0.1), (0, 2, 0.2), (1, 1, 0.3), (2, 0, 0.4), (1, 2, 0.5), (3, 0, 0.6)]
     assert CandidateArrays.empty().extend(new).score.tolist() == [9.0, 0.5, 0.6]
+
+
+def test_language_table_equals_the_matrix_form() -> None:
+    rng = np.random.default_rng(8)
+    learners, guides = sides(rng, 30, 40)
+    learners.languages = (rng.random((30, 4)) < 0.4).astype(np.float32)
+    guides.languages = (rng.random((40, 4)) < 0.4).astype(np.float32)
+    learners.languages[0] = 0.0  # no language known: neutral half
+    guides.languages[0] = 0.0
+    scorer = Scorer(learners, guides, {"language": 1.0, "skills": 0.5})
+    assert scorer._lang is not None
+    got = scorer.criterion("language", np.arange(30))
+    shared = (learners.languages @ guides.languages.T > 0).astype(np.float64)
+    unknown = (learners.languages.sum(1) == 0)[:, None] | (guides.languages.sum(1) == 0)[None, :]
+    shared[unknown] = 0.5
+    assert got.tolist() == shared.tolist()
+    assert got[0].tolist() == [0.5] * 40 and got[:, 0].tolist() == [0.5] * 30
