@@ -17,6 +17,9 @@ from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
 
 ROW_CACHE = 2048  # full candidate rows kept between searches
+# Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
+# 25,000 guides) before paying for a max-flow run (about 3 s at 100,000 x 25,000).
+DIRECT_ROWS = 500
 
 
 @dataclass
@@ -206,7 +209,7 @@ def _widen(
 
     # Start from the exact solve: the learners it leaves out are those whose exclusion costs
     # the least score, so widening their lists serves the total score best.
-    match = result.match
+    match, maximum = result.match, True
     # First widening step, vectorised: those learners get their best K guides among those
     # that still have room (one block-wise pass over just those learners).
     waiting = np.array([x for x in rows.tolist() if x not in match], dtype=np.int64)
@@ -220,8 +223,14 @@ def _widen(
             result.candidates = result.candidates.extend(extra)
             result.widened += int(result.candidates.score.size - before)
             result.rounds += 1
-            match = matching()
-
+            # Fill greedily along the new arcs first: when that (with the one-arc paths below)
+            # matches every learner, the matching is maximum without a max-flow run.
+            match = _fill(match, extra, free, group_of, limit, group_used)
+            maximum = False
+            if sum(x not in match for x in waiting.tolist()) > DIRECT_ROWS:
+                match, maximum = matching(), True
+    # ``maximum``: ``match`` is a maximum matching of the current lists, which the search for
+    # longer augmenting paths below needs (it only looks for paths that leave the lists).
     while True:
         # Augment a local copy as far as the full candidate set allows, collecting the arcs of
         # every path, then re-match once: a maximum matching of the extended lists matches at
@@ -248,6 +257,13 @@ def _widen(
                         used[(g, group_of(x))] = used.get((g, group_of(x)), 0) + 1
                     added.append((x, g, float(scores[pos])))
                     break
+        if all(x in local for x in rows.tolist()):
+            _add(result, added)  # everyone is matched: nothing more to find
+            return
+        if not maximum:
+            _add(result, added)
+            match, maximum = matching(), True
+            continue
         # Longer paths move matched learners; each search starts from all unmatched learners.
         while True:
             unmatched = [int(x) for x in rows.tolist() if x not in local]
@@ -263,10 +279,50 @@ def _widen(
                 added.append((x, g, scorer.pair_score(scorer.breakdown(x, g))))
         if not added:
             return
-        li = np.array([a for a, _, _ in added], dtype=np.int64)
-        gi = np.array([b for _, b, _ in added], dtype=np.int64)
-        scores = np.array([s for _, _, s in added], dtype=np.float64)
-        result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
-        result.widened += len(added)
-        result.rounds += 1
+        _add(result, added)
         match = matching()
+
+
+def _add(result: EngineResult, added: list[tuple[int, int, float]]) -> None:
+    """Add ``(learner, guide, score)`` arcs to the result's candidate lists."""
+    if not added:
+        return
+    li = np.array([a for a, _, _ in added], dtype=np.int64)
+    gi = np.array([b for _, b, _ in added], dtype=np.int64)
+    scores = np.array([s for _, _, s in added], dtype=np.float64)
+    before = result.candidates.score.size
+    result.candidates = result.candidates.extend(CandidateArrays(li, gi, scores))
+    result.widened += int(result.candidates.score.size - before)
+    result.rounds += 1
+
+
+def _fill(
+    match: dict[int, int],
+    extra: CandidateArrays,
+    free: NDArray[np.int64],
+    group_of: Callable[[int], int] | None,
+    limit: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+) -> dict[int, int]:
+    """``match`` plus, for each unmatched learner of ``extra``, its best arc with room left."""
+    out = dict(match)
+    load = np.bincount(
+        np.fromiter(out.values(), dtype=np.int64, count=len(out)), minlength=free.size
+    )
+    limited = limit is not None and group_of is not None
+    used: dict[tuple[int, int], int] = dict(group_used or {})
+    if limited:
+        for x, g in out.items():
+            used[(g, group_of(x))] = used.get((g, group_of(x)), 0) + 1
+    order = np.lexsort((-extra.score, extra.learner))  # each learner's arcs, best first
+    for x, g in zip(extra.learner[order].tolist(), extra.guide[order].tolist(), strict=True):
+        if x in out or load[g] >= free[g]:
+            continue
+        if limited:
+            key = (g, group_of(x))
+            if used.get(key, 0) >= limit:
+                continue
+            used[key] = used.get(key, 0) + 1
+        out[x] = g
+        load[g] += 1
+    return out

@@ -31,7 +31,11 @@ def sides(rng: np.random.Generator, n_learners: int, n_guides: int) -> tuple[Sid
 
 @pytest.mark.parametrize("seed", range(25))
 @pytest.mark.parametrize("limit", [None, 1])
-def test_widening_never_costs_a_match(seed: int, limit: int | None) -> None:
+@pytest.mark.parametrize("direct", [500, 0])  # one-arc paths first, or a max-flow at once
+def test_widening_never_costs_a_match(
+    seed: int, limit: int | None, direct: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coachbridge.matching.engine.DIRECT_ROWS", direct)
     rng = np.random.default_rng(seed)
     n_learners, n_guides = int(rng.integers(5, 40)), int(rng.integers(2, 12))
     learners, guides = sides(rng, n_learners, n_guides)
