@@ -393,32 +393,19 @@ class BambooHRConnector(Connector):
         return None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ParsedDelivery:
-        """Both payload shapes; changed employees are fetched (one report) for full records."""
+        """Both payload shapes, from the payload alone: no request to BambooHR.
+
+        Parsing runs while BambooHR waits for our answer (and again in the worker), so it only
+        checks the shape. Changed employees come back as ``changed_ids`` for the worker's
+        incremental sync (/employees/changed, and the rating cursor), which also brings in a
+        rating change the payload names without its value.
+        """
         changes = webhooks.parse_payload(body)
         wanted = sorted({c.employee_id for c in changes if c.action != "deleted"}, key=_id_order)
         bad = [i for i in wanted if not i.isdigit()]
         if bad:
             raise WebhookRejected(400, f"employee id(s) are not BambooHR ids: {', '.join(bad)}")
-        delivery = ParsedDelivery()
-        if not wanted:
-            return delivery
-        # Parsing may run while BambooHR waits for our answer, so the fetch gets a short budget.
-        # If BambooHR fails now, the delivery is still good: we keep what the payload itself
-        # says, and the next incremental sync (/employees/changed, and the rating cursor) brings
-        # the people and any rating change in. Rejecting it would make BambooHR drop it.
-        self._rows = None
-        try:
-            delivery.people = self.fetch_people(wanted, client=self._webhook_client)
-        except ConnectorError as exc:
-            log.warning(
-                "%s: could not fetch employees %s named by a webhook (%s); the next sync "
-                "brings them in",
-                self.name,
-                ", ".join(wanted),
-                exc,
-            )
-        delivery.reviews = self._webhook_ratings(changes, body)
-        return delivery
+        return ParsedDelivery(changed_ids=wanted, reviews=self._webhook_ratings(changes, body))
 
     def _webhook_ratings(
         self, changes: Sequence[webhooks.Change], body: bytes
@@ -429,7 +416,6 @@ class BambooHRConnector(Connector):
         labels = {field.casefold()}
         if self.config.rating_field_label:
             labels.add(self.config.rating_field_label.casefold())
-        rows = {r["id"]: r for r in self._rows or []}
         events = []
         for change in changes:
             if change.action == "deleted":
@@ -442,9 +428,8 @@ class BambooHRConnector(Connector):
             if not mentioned:
                 continue
             value = mapping.text(change.fields, hit) if hit else None
-            row = rows.get(change.employee_id, {})
-            if value is None:
-                value = mapping.text(row, field)
+            if value is None:  # named without its value: the incremental sync reads it
+                continue
             raw = mapping.parse_rating(value)
             if raw is None or not (
                 self.config.rating_scale_min <= raw <= self.config.rating_scale_max
@@ -465,7 +450,7 @@ class BambooHRConnector(Connector):
                     scale_max=self.config.rating_scale_max,
                     completed_at=mapping.parse_timestamp(stamp) or datetime.now(UTC),
                     key="webhook:" + (stamp or _body_key(body)),
-                    email=mapping.text(row, "workEmail"),
+                    email=mapping.text(change.fields, "workEmail"),
                 )
             )
         return events

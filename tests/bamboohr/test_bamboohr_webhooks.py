@@ -117,23 +117,14 @@ def test_timestamp_parsing() -> None:
     assert parse_webhook_time("yesterday") is None
 
 
-def test_event_based_payload_fetches_the_employee_and_yields_a_rating(fake: FakeBambooHR) -> None:
+def test_event_based_payload_names_the_employee_without_any_request(fake: FakeBambooHR) -> None:
+    # Parsing runs while BambooHR waits for the answer: it reads the payload only. The event
+    # shape names the rating field without its value, so the worker's sync brings it in.
     fake.employees["4"]["performanceRating"] = "4"
     delivery = connector(fake).parse_webhook({}, EVENT)
-    assert [p.external_id for p in delivery.people] == ["4"]
-    alan = delivery.people[0]
-    assert alan.job_title == "Engineer" and alan.manager_external_id == "2"
-    (event,) = delivery.reviews
-    assert (event.raw_rating, event.rating, event.subject_external_id) == (4.0, 0.75, "4")
-    assert event.source == "bamboo" and event.completed_at == datetime(
-        2026, 1, 31, 18, 42, tzinfo=UTC
-    )
-    # one filtered report for the employee, one thin one for the managers; never one per person
-    assert [c.template for c in fake.log] == ["/api/v1/reports/custom"] * 2
-    assert fake.log[0].body["filters"] == {"employeeIds": [4]}
-    # the same payload again gives the same event id (the inbox dedups on the body anyway)
-    again = connector(fake).parse_webhook({}, EVENT)
-    assert again.reviews[0].source_event_id == event.source_event_id
+    assert delivery.changed_ids == ["4"]
+    assert delivery.people == [] and delivery.reviews == []
+    assert fake.log == []
 
 
 def test_field_based_payload_both_value_shapes(fake: FakeBambooHR) -> None:
@@ -157,7 +148,8 @@ def test_field_based_payload_both_value_shapes(fake: FakeBambooHR) -> None:
         }
     ).encode()
     delivery = connector(fake, rating_field_label="Performance Rating").parse_webhook({}, body)
-    assert sorted(p.external_id for p in delivery.people) == ["2", "4"]
+    assert delivery.changed_ids == ["2", "4"] and delivery.people == []
+    assert fake.log == []
     ratings = {e.subject_external_id: e.raw_rating for e in delivery.reviews}
     assert ratings == {"2": 2.0, "4": 5.0}
 
@@ -167,7 +159,7 @@ def test_a_change_without_the_rating_field_gives_no_review(fake: FakeBambooHR) -
         {"type": "employee.updated", "data": {"employeeId": "2", "changedFields": ["jobTitle"]}}
     ).encode()
     delivery = connector(fake).parse_webhook({}, body)
-    assert delivery.reviews == [] and [p.external_id for p in delivery.people] == ["2"]
+    assert delivery.reviews == [] and delivery.changed_ids == ["2"]
 
 
 def test_deleted_and_company_events_need_no_request(fake: FakeBambooHR) -> None:
@@ -176,7 +168,7 @@ def test_deleted_and_company_events_need_no_request(fake: FakeBambooHR) -> None:
         {"type": "company.updated", "data": {"companyId": "1"}},
     ):
         delivery = connector(fake).parse_webhook({}, json.dumps(payload).encode())
-        assert delivery.people == [] and delivery.reviews == []
+        assert delivery.people == [] and delivery.reviews == [] and delivery.changed_ids == []
     assert fake.log == []
 
 
@@ -208,7 +200,7 @@ def test_payload_shapes_parse_to_changes() -> None:
     assert change.changed_fields == ["performanceRating", "jobTitle"]
 
 
-def test_bamboohr_down_while_parsing_keeps_the_delivery(fake: FakeBambooHR) -> None:
+def test_parsing_never_calls_bamboohr_even_when_it_is_down(fake: FakeBambooHR) -> None:
     body = json.dumps(
         {
             "employees": [
@@ -222,16 +214,7 @@ def test_bamboohr_down_while_parsing_keeps_the_delivery(fake: FakeBambooHR) -> N
         }
     ).encode()
     fake.h_report = lambda request, body: fake._fault("500")  # type: ignore[method-assign]
-    conn = connector(fake)
-    delivery = conn.parse_webhook({}, body)
-    assert delivery.people == []  # the next sync brings the people in
+    delivery = connector(fake).parse_webhook({}, body)
+    assert delivery.changed_ids == ["4"] and delivery.people == []
     assert [(e.subject_external_id, e.raw_rating) for e in delivery.reviews] == [("4", 3.0)]
-    assert len(fake.log) == 1  # a 500 is not retried
-    # Throttled for a minute: the webhook path does not wait (its budget is 5 s), the sync would.
-    del fake.h_report
-    fake.log.clear()
-    fake.throttle = [(503, "60")] * 3
-    assert connector(fake).parse_webhook({}, body).people == []
-    assert len(fake.log) == 1
-    # an event-based payload carries no value: nothing to record now, and no error either
-    assert connector(fake).parse_webhook({}, EVENT).reviews == []
+    assert fake.log == []
