@@ -6,12 +6,16 @@ transaction), and every effect has a natural key, so processing an event again c
 * enrollment: unique (program, person, role);
 * pairing: ``source_key = "rule:<event id>:<rule index>"`` (an open pairing of the learner in
   the program is reused rather than doubled);
-* sessions: unique (pairing, seq); goal: ``source_key = "rule:<event id>:<rule index>:goal"``;
+* sessions: unique (pairing, seq); goal: ``source_key = "rule:<rule>:pairing:<id>:goal"``, one
+  per pairing and rule, so the same rating seen again (by webhook, then by a sync, with
+  different event ids) never gives the pairing a second goal;
 * notifications: a ``NotificationRow`` per stable key, sent after the commit (at least once).
 
 Callers: ``coachbridge sync`` (events found by a sync after the connector's ``rules_since``) and
 the webhook worker (every delivered event). Events about a person not yet in the store stay
-``unknown_person``; ``retry_unknown_person_events`` runs them once a sync brings the person.
+``unknown_person``; ``retry_unknown_person_events`` runs them once a sync brings the person
+(callers that poll, such as the worker, check ``people_watermark`` first so an event about
+someone who never arrives is not re-run every round).
 """
 
 from __future__ import annotations
@@ -239,7 +243,7 @@ def _apply_rule(
     )
 
     if rule.then.goal:
-        goal_key = f"{source_key}:goal"
+        goal_key = f"rule:{key[:150]}:pairing:{pairing.id}:goal"
         goal = s.scalars(select(GoalRow).where(GoalRow.source_key == goal_key)).first()
         if goal is None:
             start = (event.completed_at or now).date()
@@ -431,6 +435,21 @@ def process_review_events(
     if retry_unknown:
         outcomes.update(retry_unknown_person_events(app, now=now, dispatcher=dispatcher))
     return outcomes
+
+
+def people_watermark(db: Database) -> tuple[int, int | None, datetime | None]:
+    """What changes whenever a person is added or updated: (count, max id, last update).
+
+    Events waiting for their person can only resolve after the people table changed, so a
+    poller remembers this and retries only when it moved.
+    """
+    from sqlalchemy import func
+
+    with db.transaction() as s:
+        count, top, updated = s.execute(
+            select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
+        ).one()
+    return int(count), top, updated
 
 
 def retry_unknown_person_events(

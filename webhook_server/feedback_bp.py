@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable, UserError
 from coachbridge.feedback import (
@@ -24,9 +25,9 @@ from coachbridge.feedback import (
     form_nonce,
     link_state,
     open_link,
-    own_private_note,
     read_token,
 )
+from coachbridge.store.tables import PersonRow, SessionRow
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 
 log = logging.getLogger("coachbridge.feedback")
@@ -58,6 +59,16 @@ OUTCOMES = (
 )
 
 
+#: Answers are a few short fields; the webhook route's larger body limit does not apply here.
+MAX_FORM_BYTES = 64 * 1024
+
+
+@feedback.before_request
+def _limit_body() -> None:
+    # Werkzeug answers 413 when a form body is larger than this (the app sets no global limit).
+    request.max_content_length = MAX_FORM_BYTES
+
+
 def _runtime() -> Any:
     return current_app.extensions["coachbridge"]
 
@@ -66,6 +77,17 @@ def _page(template: str, status: int, **context: Any) -> Response:
     response = make_response(render_template(template, **context), status)
     response.headers.update(_HEADERS)
     return response
+
+
+def session_time(session: SessionRow, person: PersonRow) -> str:
+    """When the session is planned, in the person's own time zone (UTC when unknown)."""
+    try:
+        zone = ZoneInfo(person.timezone) if person.timezone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    start = session.start if session.start.tzinfo else session.start.replace(tzinfo=UTC)
+    local = start.astimezone(zone)
+    return f"{local:%A %d %B %Y, %H:%M} ({zone.key})"
 
 
 def _message(status: int, title: str, text: str, note: str | None = None) -> Response:
@@ -117,19 +139,16 @@ def _handle(token: str) -> Response:
     link = read_token(secret, token)
     db = rt.database()
     with db.transaction() as s:
-        session, pairing, _person = open_link(s, link)
+        session, pairing, person = open_link(s, link)
         used = link_state(s, link)
-        note = own_private_note(s, link) if used is not None else None
-        context = {
-            "session_date": f"{session.start:%A %d %B %Y}",
-            "program": pairing.program_id,
-        }
+        context = {"session_date": session_time(session, person), "program": pairing.program_id}
     if used is not None:
+        # Never the private note: a used link is opened again by mail forwards and link
+        # scanners too. The note is shown once, in the answer to the post that saved it.
         return _message(
             409,
             "You have already answered",
             "This link has been used; each link works once. Thank you for your answer.",
-            note=note,
         )
     if request.method == "GET":
         return _form(token, secret, context)

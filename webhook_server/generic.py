@@ -115,6 +115,8 @@ class GenericConnector(Connector):
             raw = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise WebhookRejected(400, "body is not valid JSON") from None
+        except RecursionError:  # e.g. 100,000 nested '[': bad input, not a server fault
+            raise WebhookRejected(400, "body nests too deeply") from None
         try:
             payload = _Payload.model_validate(raw)
         except ValidationError as exc:

@@ -192,17 +192,22 @@ def claim(
     """Claim up to ``limit`` due deliveries for ``worker_id``; returns their ids, oldest first."""
     now = now or datetime.now(UTC)
     with db.transaction() as s:
-        # One statement: pick due rows (skipping rows other workers hold on PostgreSQL) and mark
-        # them ours. The outer WHERE repeats the due test, so on SQLite (no row locks, but one
-        # writer at a time) a row claimed meanwhile is not taken twice.
-        due_ids = (
-            select(InboxRow.id)
-            .where(_due(now, lease))
-            .order_by(InboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
+        # Two statements in one transaction: lock up to ``limit`` due rows (skipping rows other
+        # workers hold on PostgreSQL), then mark exactly those ours. As one UPDATE ... WHERE id
+        # IN (SELECT ... LIMIT ... SKIP LOCKED), PostgreSQL may re-run the subquery and claim
+        # every due row, whatever the limit. The UPDATE repeats the due test, so on SQLite (no
+        # row locks, but one writer at a time) a row claimed meanwhile is not taken twice.
+        due_ids = list(
+            s.scalars(
+                select(InboxRow.id)
+                .where(_due(now, lease))
+                .order_by(InboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
         )
+        if not due_ids:
+            return []
         claimed = s.scalars(
             update(InboxRow)
             .where(InboxRow.id.in_(due_ids), _due(now, lease))

@@ -32,6 +32,11 @@ MESSAGES = {
 }
 
 
+#: What attacker-controlled input can make parsing code raise (huge numbers, deep nesting):
+#: answered as a rejection and logged in one line, without a traceback.
+BAD_INPUT = (ValueError, OverflowError, RecursionError)
+
+
 def error(status: int) -> tuple[Response, int]:
     """The generic JSON error body for ``status``."""
     return jsonify(error=MESSAGES.get(status, "error")), status
@@ -107,14 +112,21 @@ def receive(name: str) -> tuple[Response, int]:
     except WebhookRejected as exc:
         log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
         return error(exc.status if exc.status in MESSAGES else 401)
+    except BAD_INPUT as exc:  # hostile input a connector did not catch: a plain rejection
+        log.warning("webhook %s rejected (401): %s", name, type(exc).__name__)
+        return error(401)
     except Exception:  # a connector bug must not turn bad input into a 500
         log.exception("webhook %s: verification raised", name)
         return error(401)
     try:
+        # Shape only: parse_webhook never calls the sender back (the worker fetches later).
         connector.parse_webhook(headers, body)
     except WebhookRejected as exc:
         log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
         return error(exc.status if exc.status in MESSAGES else 400)
+    except BAD_INPUT as exc:
+        log.warning("webhook %s rejected (400): %s", name, type(exc).__name__)
+        return error(400)
     except Exception:
         log.exception("webhook %s: parsing raised", name)
         return error(400)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from coachbridge.config import Config
 from coachbridge.connectors import Connector, ConnectorContext
@@ -14,13 +13,16 @@ from coachbridge.store import Database, resolve_database_url
 
 @dataclass
 class Runtime:
-    """Satisfies ``coachbridge.automation.AutomationContext``; connectors are built once."""
+    """Satisfies ``coachbridge.automation.AutomationContext``.
+
+    Connectors are built afresh for every use: they are cheap, and some keep per-run state on
+    themselves (BambooHR remembers the rows of the sync in progress), so one instance shared by
+    request threads, the worker and scheduled syncs could see another run's state.
+    """
 
     config: Config
     registry: Registry
     db: Database
-    _connectors: dict[str, Connector] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(
@@ -33,15 +35,9 @@ class Runtime:
         return self.db
 
     def connector(self, name: str) -> Connector:
-        """The connector configured as ``[connectors.<name>]``; ``NotFoundError`` if none."""
-        with self._lock:
-            built = self._connectors.get(name)
-            if built is not None:
-                return built
-            cfg = self.config.connector(name)
-            connector_class = self.registry.connectors.get(cfg.plugin)
-            if connector_class is None:
-                raise NotFoundError(f"connector {name!r}: plugin {cfg.plugin!r} is not installed")
-            built = connector_class(cfg, ConnectorContext(name=name, base_dir=self.config.base_dir))
-            self._connectors[name] = built
-            return built
+        """A new connector configured as ``[connectors.<name>]``; ``NotFoundError`` if none."""
+        cfg = self.config.connector(name)
+        connector_class = self.registry.connectors.get(cfg.plugin)
+        if connector_class is None:
+            raise NotFoundError(f"connector {name!r}: plugin {cfg.plugin!r} is not installed")
+        return connector_class(cfg, ConnectorContext(name=name, base_dir=self.config.base_dir))

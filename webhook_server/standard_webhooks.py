@@ -97,14 +97,19 @@ def verify(
         raise WebhookRejected(401, "missing webhook-id, webhook-timestamp or webhook-signature")
     if len(msg_id) > 300:
         raise WebhookRejected(401, "webhook-id is longer than 300 characters")
+    stamp = stamp.strip()
+    # Unix seconds have 10 digits until the year 2286; a longer value is garbage, and bounding
+    # it keeps int() and the float arithmetic below from ever overflowing.
+    if len(stamp) > 12:
+        raise WebhookRejected(401, "webhook-timestamp is not Unix seconds (too long)")
     try:
-        sent = int(stamp.strip())
+        sent = int(stamp)
     except ValueError:
         raise WebhookRejected(401, "webhook-timestamp is not Unix seconds") from None
     current = time.time() if now is None else now
     if abs(current - sent) > tolerance_seconds:
         raise WebhookRejected(401, "webhook-timestamp is outside the tolerance (stale or replayed)")
-    expected = hmac.new(key, f"{msg_id}.{stamp.strip()}.".encode() + body, hashlib.sha256).digest()
+    expected = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
     for entry in signatures.split():
         version, _, value = entry.partition(",")
         if version != "v1" or not value:

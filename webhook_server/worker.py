@@ -23,6 +23,7 @@ from coachbridge.automation import (
     after_commit,
     apply_rules,
     dispatcher_for,
+    people_watermark,
     retry_unknown_person_events,
 )
 from coachbridge.connectors import WebhookRejected
@@ -72,6 +73,8 @@ class Worker:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._last_housekeeping = 0.0
+        # The people table as it was at the last retry of events waiting for their person.
+        self._people_mark: tuple[object, ...] | None = None
 
     def __repr__(self) -> str:
         return f"<Worker {self.worker_id}>"
@@ -97,11 +100,16 @@ class Worker:
         return total
 
     def housekeeping(self) -> None:
-        """Scheduled syncs and daily jobs, unsent notifications, events waiting for a person."""
+        """Scheduled syncs and daily jobs, unsent or failed notifications, events waiting for a
+        person (only when people were added or changed since the last try)."""
         if self.scheduler is not None:
             self.scheduler.tick()
         self.dispatcher.send_pending(self.db)
-        retry_unknown_person_events(self.runtime, dispatcher=self.dispatcher)
+        self.dispatcher.retry_failed(self.db)
+        mark = people_watermark(self.db)
+        if mark != self._people_mark:
+            retry_unknown_person_events(self.runtime, dispatcher=self.dispatcher)
+            self._people_mark = mark
 
     def run_forever(self) -> None:
         """Loop until ``stop()``; errors of one round are logged and the loop goes on."""
@@ -153,7 +161,7 @@ class Worker:
         log.info("delivery %s done by %s", row_id, self.worker_id)
         try:
             after_commit(self.runtime, effects, self.dispatcher)
-        except Exception:  # the store is committed; unsent mail is retried by housekeeping
+        except Exception:  # the store is committed; housekeeping sends what is still pending
             log.exception("delivery %s: after-commit work failed", row_id)
         return "done"
 
@@ -192,8 +200,10 @@ class Worker:
                 effects.merge(
                     apply_rules(s, self.runtime, stored, now=now, dispatcher=self.dispatcher)
                 )
-            if parsed.people and self.scheduler is not None:
-                # Employee changes: bring them in with the connector's incremental sync.
+            if (parsed.people or parsed.changed_ids) and self.scheduler is not None:
+                # Employee changes: the connector's incremental sync brings them in (and, for a
+                # payload that named a changed rating without its value, the rating too). The
+                # fetch runs there, outside this delivery's transaction and the HTTP request.
                 self.scheduler.request_sync(connector.name)
             row.status = "done"
             row.processed_at = now

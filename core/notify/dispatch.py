@@ -8,6 +8,11 @@
    leaves the row ``pending``; the next run sends it again with the same key (and the same
    ``Message-ID`` for mail), so the repeat is recognisable rather than a second, different mail.
 
+3. A send that fails is marked ``failed`` with ``next_attempt_at`` set by exponential backoff
+   (``RETRY_BASE`` doubled per attempt); ``retry_failed`` (the worker's housekeeping) sends such
+   rows again, with the same key and ``Message-ID``, until ``MAX_ATTEMPTS`` tries. After the last
+   one ``next_attempt_at`` is cleared and the row stays ``failed`` for good.
+
 On PostgreSQL a row is locked (``FOR UPDATE SKIP LOCKED``) while it is sent, so two workers never
 send the same row at the same time.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coachbridge.config import validation_problems
@@ -30,6 +35,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("coachbridge.notify")
+
+#: How many times one notification is tried in all before it stays ``failed``.
+MAX_ATTEMPTS = 6
+#: The wait after the first failure; doubled after each further one (1, 2, 4, 8, 16 minutes).
+RETRY_BASE = timedelta(minutes=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait before the next try after ``attempts`` failed tries (exponential backoff)."""
+    return RETRY_BASE * (2 ** max(0, attempts - 1))
 
 
 def build_notifiers(
@@ -113,7 +128,51 @@ class Dispatcher:
                 handled += 1
         return handled
 
-    def _send_row(self, s: Session, row: NotificationRow) -> None:
+    def retry_failed(self, db: Database, *, now: datetime | None = None, limit: int = 200) -> int:
+        """Send again the failed notifications whose backoff has passed; returns how many.
+
+        Only rows this dispatcher queued (pairing keys) carry ``next_attempt_at``; rows that
+        used up ``MAX_ATTEMPTS`` have none and are left alone.
+        """
+        now = now or datetime.now(UTC)
+        due = (
+            NotificationRow.status == "failed",
+            NotificationRow.next_attempt_at.is_not(None),
+            NotificationRow.next_attempt_at <= now,
+        )
+        with db.transaction() as s:
+            ids = list(
+                s.scalars(
+                    select(NotificationRow.id)
+                    .where(*due)
+                    .order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                    .limit(limit)
+                )
+            )
+        handled = 0
+        for row_id in ids:
+            with db.transaction() as s:
+                row = s.scalars(
+                    select(NotificationRow)
+                    .where(NotificationRow.id == row_id, *due)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if row is None:  # retried meanwhile by another worker
+                    continue
+                self._send_row(s, row, now=now)
+                handled += 1
+        return handled
+
+    def _failed(self, row: NotificationRow, detail: str, now: datetime) -> None:
+        row.status, row.detail = "failed", detail[:1000]
+        if row.attempts < MAX_ATTEMPTS:
+            row.next_attempt_at = now + retry_delay(row.attempts)
+        else:
+            row.next_attempt_at = None
+            log.warning("notification %s: giving up after %s attempts", row.key, row.attempts)
+
+    def _send_row(self, s: Session, row: NotificationRow, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
         notifier = self.notifiers.get(row.channel)
         if notifier is None:
             row.status, row.detail = "skipped", f"channel {row.channel!r} is not configured"
@@ -123,16 +182,18 @@ class Dispatcher:
             row.status, row.detail = "skipped", "nothing to send (pairing or person gone)"
             return
         row.subject = message.subject[:500]
+        row.attempts = (row.attempts or 0) + 1
         try:
             result = notifier.send(message)
         except CoachbridgeError as exc:
-            row.status, row.detail = "failed", str(exc)[:1000]
-            log.warning("notification %s failed: %s", row.key, exc)
+            self._failed(row, str(exc), now)
+            log.warning("notification %s failed (attempt %s): %s", row.key, row.attempts, exc)
             return
         except Exception as exc:  # a plugin channel's bug must not stop the worker
-            row.status, row.detail = "failed", f"{type(exc).__name__}"
+            self._failed(row, f"{type(exc).__name__}", now)
             log.exception("notifier %s failed on %s", row.channel, row.key)
             return
         row.status = "skipped" if result.startswith("skipped") else "sent"
         row.detail = result[:1000]
+        row.next_attempt_at = None
         row.sent_at = datetime.now(UTC)

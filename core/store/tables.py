@@ -322,6 +322,9 @@ class NotificationRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # Failed sends are retried with backoff up to a bound; the key (and Message-ID) stay the same.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditRow(Base):

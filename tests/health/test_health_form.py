@@ -80,11 +80,13 @@ def test_form_answer_once(setup: tuple[Flask, dict[str, int]], db: Database) -> 
     assert client.post(url, data={**form, "outcome": "maybe"}).status_code == 400
     assert _count(db, FeedbackRow) == 0 and _count(db, FeedbackLinkRow) == 0
     done = client.post(url, data=form)
-    assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
+    answered = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Thank you" in answered and "just mine" in answered
     again = client.post(url, data=form)
-    assert again.status_code == 409
+    assert again.status_code == 409 and "just mine" not in again.get_data(as_text=True)
+    # A used link opened again (a forwarded mail, a link scanner) never shows the private note.
     revisit = client.get(url)
-    assert revisit.status_code == 409 and "just mine" in revisit.get_data(as_text=True)
+    assert revisit.status_code == 409 and "just mine" not in revisit.get_data(as_text=True)
     assert _count(db, FeedbackRow) == 1 and _count(db, FeedbackLinkRow) == 1
     with db.transaction() as s:
         assert s.get(SessionRow, ids["session"]).status == "held"
@@ -144,3 +146,31 @@ def test_daily_job_for_the_worker(db: Database, monkeypatch: pytest.MonkeyPatch)
         keys = set(s.scalars(select(NotificationRow.key)))
     assert any(k.startswith("health:no_first_session:") for k in keys)
     assert any(k.startswith("health:no_first_session_owner:") for k in keys)
+
+
+def test_form_shows_the_session_time_in_the_persons_time_zone(
+    setup: tuple[Flask, dict[str, int]], db: Database
+) -> None:
+    from coachbridge.store.tables import PersonRow
+
+    app, ids = setup
+    with db.transaction() as s:
+        s.get(PersonRow, ids["learner"]).timezone = "Asia/Kolkata"
+        s.get(SessionRow, ids["session"]).start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    url = f"/feedback/{make_token(SECRET, ids['session'], ids['learner'])}"
+    html = app.test_client().get(url).get_data(as_text=True)
+    assert "Tuesday 01 December 2026, 14:30 (Asia/Kolkata)" in html
+
+
+def test_form_posts_are_limited_to_64_kib(
+    setup: tuple[Flask, dict[str, int]], db: Database
+) -> None:
+    app, ids = setup
+    client = app.test_client()
+    url = f"/feedback/{make_token(SECRET, ids['session'], ids['learner'])}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    form = {"nonce": nonce, "outcome": "held", "rating": "4", "comment": "x" * 70_000}
+    assert client.post(url, data=form).status_code == 413
+    assert _count(db, FeedbackRow) == 0
+    small = client.post(url, data={**form, "comment": "x" * 1000})
+    assert small.status_code == 200

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from coachbridge.config import Config, load_config
@@ -20,6 +21,28 @@ from coachbridge_webhooks.runtime import Runtime
 
 SECRET = "whsec_" + base64.b64encode(b"coachbridge-test-secret-32bytes!").decode()
 ENV = {"REVIEWS_SECRET": SECRET}
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A loopback port free right now. Another process may take it before we bind it again,
+    so servers are started through ``with_free_port``, which tries another port then."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def with_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
+    """``start(port)`` on a free port; on a bind failure (``OSError``), again on a new port."""
+    for attempt in range(attempts):
+        try:
+            return start(free_port())
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
 
 PEOPLE_HEADER = "id,first_name,last_name,email,job_title,department,timezone,manager_id,level\n"
 

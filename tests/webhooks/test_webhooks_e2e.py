@@ -15,14 +15,19 @@ import requests
 from coachbridge.store.tables import GoalRow, InboxRow, PairingRow, SessionRow
 from sqlalchemy import func, select
 
-from tests.webhooks.conftest import ENV, Env, review, signed
-from tests.webhooks.test_webhooks_smtp import free_port
+from tests.webhooks.conftest import ENV, Env, free_port, review, signed, with_free_port
 
 COACHBRIDGE = str(Path(sys.executable).with_name("coachbridge"))
+#: Booting gunicorn and its worker on a loaded 2-core machine can take a while.
+BOOT_DEADLINE = 60.0
 
 
 def start(env: Env, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+    """A running ``serve`` on a free port (another port if the chosen one was taken meanwhile)."""
+    return with_free_port(lambda port: _start_on(env, port, *args))
+
+
+def _start_on(env: Env, port: int, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [COACHBRIDGE, "--config", str(env.path), "serve", "--port", str(port), *args],
         env={**os.environ, **ENV},
@@ -31,18 +36,20 @@ def start(env: Env, *args: str) -> tuple[subprocess.Popen[bytes], str]:
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + BOOT_DEADLINE
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
+            if "in use" in out:  # lost the port race: with_free_port tries another one
+                raise OSError(f"port {port} taken: {out[-300:]}")
             raise AssertionError(f"serve exited early: {out}")
         try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+            if requests.get(base + "/healthz", timeout=5).status_code == 200:
                 return proc, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        except requests.RequestException:  # refused, or a read timeout while it boots
+            time.sleep(0.2)
     stop(proc)
-    raise AssertionError("serve did not come up")
+    raise AssertionError(f"serve did not come up within {BOOT_DEADLINE:.0f} s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> str:

@@ -112,25 +112,64 @@ def test_three_workers_process_1000_events_each_exactly_once(tmp_path, fast_pg, 
     assert _count(env, NotificationRow, NotificationRow.status == "sent") == 200
 
 
+def _wait(predicate, what: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            err = proc.communicate()[1].decode()[-2000:]
+            raise AssertionError(f"{what} not reached: {err}")
+        time.sleep(0.05)
+
+
 def test_worker_killed_mid_work_loses_nothing_and_doubles_nothing(tmp_path, fast_pg, monkeypatch):
     env = _env(tmp_path, fast_pg, monkeypatch, learners=100, guides=20, capacity=5)
     _deliver(env, {n: 2 for n in range(1, 101)})
-    victim = _worker(env, "--batch", "25", "--lease", "2", "--poll", "0.1")
-    deadline = time.monotonic() + 120
-    while _count(env, InboxRow, InboxRow.status == "done") < 20:
-        assert time.monotonic() < deadline, victim.stderr.read().decode() if victim.stderr else ""
-        time.sleep(0.05)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=10)
+    # Hold the program's row lock (every rule run takes it first): the worker claims a batch,
+    # starts its first event and blocks inside that event's transaction. The kill then lands
+    # mid-event whatever the machine's speed, not after some racy number of deliveries.
+    blocker = create_engine(fast_pg)
+    conn = blocker.connect()
+    tx = conn.begin()
+    held = conn.execute(
+        text("SELECT id FROM programs WHERE id = 'performance-coaching' FOR UPDATE")
+    ).all()
+    assert len(held) == 1
+    lease = 3
+    victim = _worker(env, "--batch", "25", "--lease", str(lease), "--poll", "0.1")
+    try:
+
+        def blocked_mid_event() -> bool:
+            # A fresh connection each time: pg_stat_activity is a snapshot per transaction.
+            with blocker.connect() as probe:
+                waiting = probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                ).scalar()
+            claimed = _count(env, InboxRow, InboxRow.status == "processing")
+            return bool(waiting) and claimed > 0
+
+        _wait(blocked_mid_event, "the worker blocked inside an event", victim)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        # Released only after the kill: the dead worker's transaction then rolls back.
+        tx.rollback()
+        conn.close()
+        blocker.dispose()
     assert victim.returncode == -signal.SIGKILL
     # The kill left claimed deliveries behind, locked by a worker that no longer exists.
     stranded = _count(env, InboxRow, InboxRow.status == "processing")
-    assert stranded > 0
-    assert _count(env, InboxRow, InboxRow.status == "done") < 100
-    time.sleep(2.5)  # the lease expires
-    restarted = _worker(env, "--once", "--lease", "2")
-    _out, err = restarted.communicate(timeout=600)
-    assert restarted.returncode == 0, err.decode()[-2000:]
+    assert stranded == 25 and _count(env, InboxRow, InboxRow.status == "done") == 0
+    time.sleep(lease + 1)  # the lease expires (claims are timed by the database rows)
+    deadline = time.monotonic() + 300
+    while _count(env, InboxRow, InboxRow.status != "done"):  # margin for a loaded machine
+        assert time.monotonic() < deadline, "the restarted worker did not finish"
+        restarted = _worker(env, "--once", "--lease", str(lease))
+        _out, err = restarted.communicate(timeout=600)
+        assert restarted.returncode == 0, err.decode()[-2000:]
     with env.db.transaction() as s:
         rows = list(s.scalars(select(InboxRow)))
     assert {r.status for r in rows} == {"done"}

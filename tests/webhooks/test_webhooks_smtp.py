@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 
@@ -20,13 +19,15 @@ from coachbridge_webhooks import create_app
 from coachbridge_webhooks.worker import Worker
 from sqlalchemy import select
 
-from tests.webhooks.conftest import Env, load, review, shared_registry, signed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.webhooks.conftest import (
+    Env,
+    free_port,
+    load,
+    review,
+    shared_registry,
+    signed,
+    with_free_port,
+)
 
 
 class Inbox:
@@ -44,11 +45,16 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[int, Inbox]]:
     handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, handler
+    controller = with_free_port(lambda port: started(handler, port))
+    yield controller.port, handler
     controller.stop()
+
+
+def started(handler: Inbox, port: int, **kwargs: object) -> Controller:
+    """A running SMTP server on ``port``; ``OSError`` when the port was taken meanwhile."""
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()  # raises OSError (address already in use) if the port was taken
+    return controller
 
 
 def notifier(port: int, **extra) -> SmtpNotifier:
@@ -114,21 +120,15 @@ def test_allow_domains_and_dry_run_send_nothing(smtp, caplog):
 
 
 def test_login_uses_the_password_but_never_shows_it(monkeypatch):
-    port = free_port()
-
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret-pw"
         return AuthResult(success=ok)
 
     handler = Inbox()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=authenticator,
-        auth_require_tls=False,
+    controller = with_free_port(
+        lambda port: started(handler, port, authenticator=authenticator, auth_require_tls=False)
     )
-    controller.start()
+    port = controller.port
     try:
         good = notifier(port, username="cb", password="s3cret-pw")
         assert good.send(message()) == "sent"
@@ -270,11 +270,10 @@ def test_starttls_and_implicit_tls(tls_files, monkeypatch):
     server_context.load_cert_chain(cert, key)
 
     handler = Inbox()
-    port = free_port()
-    starttls = Controller(
-        handler, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True
+    starttls = with_free_port(
+        lambda port: started(handler, port, tls_context=server_context, require_starttls=True)
     )
-    starttls.start()
+    port = starttls.port
     try:
         cfg = SmtpConfig(
             host="127.0.0.1", port=port, security="starttls", from_address="c@example.com"
@@ -289,9 +288,8 @@ def test_starttls_and_implicit_tls(tls_files, monkeypatch):
     finally:
         starttls.stop()
 
-    port = free_port()
-    implicit = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=server_context)
-    implicit.start()
+    implicit = with_free_port(lambda port: started(handler, port, ssl_context=server_context))
+    port = implicit.port
     try:
         cfg = SmtpConfig(host="127.0.0.1", port=port, security="tls", from_address="c@example.com")
         assert SmtpNotifier(cfg).send(message()) == "sent"

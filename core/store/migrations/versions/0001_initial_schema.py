@@ -182,6 +182,10 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("created_at", coachbridge.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", coachbridge.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "next_attempt_at", coachbridge.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["recipient_id"],
             ["people.id"],
