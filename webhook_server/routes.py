@@ -110,7 +110,7 @@ def receive(name: str) -> tuple[Response, int]:
     try:
         delivery_id = connector.verify_webhook(headers, body)
     except WebhookRejected as exc:
-        log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
+        log.warning("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
         return error(exc.status if exc.status in MESSAGES else 401)
     except BAD_INPUT as exc:  # hostile input a connector did not catch: a plain rejection
         log.warning("webhook %s rejected (401): %s", name, type(exc).__name__)
@@ -122,7 +122,7 @@ def receive(name: str) -> tuple[Response, int]:
         # Shape only: parse_webhook never calls the sender back (the worker fetches later).
         connector.parse_webhook(headers, body)
     except WebhookRejected as exc:
-        log.info("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
+        log.warning("webhook %s rejected (%s): %s", name, exc.status, exc.reason)
         return error(exc.status if exc.status in MESSAGES else 400)
     except BAD_INPUT as exc:
         log.warning("webhook %s rejected (400): %s", name, type(exc).__name__)
