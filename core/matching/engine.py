@@ -15,6 +15,7 @@ from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_
 from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 ROW_CACHE = 2048  # full candidate rows kept between searches
 # Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
@@ -135,7 +136,10 @@ def match_rows(
     result.match = solve()
     if widen:
         before = result.candidates.score.size
-        _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
+        # Widening scores single learners (one small matrix product each): BLAS threads only
+        # add overhead there, as in ``top_k``.
+        with threadpool_limits(limits=1, user_api="blas"):
+            _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
         clock.lap("widen")
         if result.candidates.score.size != before:
             result.match = solve()  # the one exact solve on the final lists
