@@ -57,6 +57,7 @@ from coachbridge.store.tables import (
     ProgramRow,
     SessionRow,
 )
+from coachbridge.sync import IMPORTED_GOAL_PREFIX
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -160,8 +161,8 @@ def build_push_items(
 ) -> list[PushItem]:
     """Every record of ``kinds`` that coachbridge owns, as items for ``connector``.
 
-    Goals imported from an HRIS (those with a ``source_key``) are not coachbridge's and are never
-    pushed back. Each item carries the external id and fingerprint a previous push stored.
+    Goals imported from an HRIS (``source_key`` starting with ``import:``) are not coachbridge's
+    and are never pushed back; goals made by hand or by rules are. Each item carries the external id and fingerprint a previous push stored.
     """
     wanted = set(kinds)
     people = _People(s, connector)
@@ -201,7 +202,12 @@ def build_push_items(
 
     if "goal" in wanted:
         for goal in s.scalars(
-            select(GoalRow).where(GoalRow.source_key.is_(None)).order_by(GoalRow.id)
+            select(GoalRow)
+            .where(
+                GoalRow.source_key.is_(None)
+                | GoalRow.source_key.not_like(f"{IMPORTED_GOAL_PREFIX}%")
+            )
+            .order_by(GoalRow.id)
         ):
             pairing = pairings.get(goal.pairing_id) if goal.pairing_id else None
             learner = pairing.learner_id if pairing else goal.owner_id

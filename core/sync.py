@@ -52,6 +52,9 @@ _FIELDS = (
     "interests",
     "languages",
 )
+# Goals read from an HRIS carry this prefix in their source_key; everything else is coachbridge's.
+IMPORTED_GOAL_PREFIX = "import:"
+
 # ``people forget`` keeps, instead of a person's external id, this prefix and a hash of it, so
 # that a later sync recognises the erased person without storing who they were.
 FORGOTTEN_PREFIX = "forgotten:"
@@ -587,7 +590,8 @@ class Syncer:
                     f"goal {goal.title!r}: owner {goal.owner_external_id!r} is not a known person; skipped"
                 )
                 continue
-            key = f"{self.name}:" + (
+            # "import:" marks goals the HRIS owns: push never writes them back.
+            key = f"{IMPORTED_GOAL_PREFIX}{self.name}:" + (
                 goal.external_id or _stable_id(goal.owner_external_id, goal.title)
             )
             row = s.scalars(select(GoalRow).where(GoalRow.source_key == key)).first()

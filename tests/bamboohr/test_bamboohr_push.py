@@ -65,7 +65,7 @@ def setup_program(fake: FakeBambooHR, db: Database) -> dict[str, int]:
         imported = GoalRow(  # came from an HRIS: never pushed back
             owner_id=pid["4"],
             title="Imported",
-            source_key="bamboo:77",
+            source_key="import:bamboo:77",
             progress=0.0,
         )
         held = SessionRow(
