@@ -75,6 +75,7 @@ class BambooHRConnector(Connector):
             max_retries=config.max_retries,
             max_retry_wait=config.max_retry_wait,
             user_agent=context.user_agent,
+            connector=context.name,
         )
         self._rows: list[dict[str, Any]] | None = None  # the last read, reused by read_reviews
         self._rows_full = False
@@ -84,14 +85,6 @@ class BambooHRConnector(Connector):
             kind
             for kind, on in (("goal", config.push_goals), ("session", config.push_sessions))
             if on
-        )
-        self._webhook_client = BambooHRClient(
-            config.api_root,
-            config.api_key.get_secret_value(),
-            timeout=min(config.timeout, 10.0),
-            max_retries=1,
-            max_retry_wait=5.0,
-            user_agent=context.user_agent,
         )
 
     def source_label(self, stream: str) -> str:

@@ -27,7 +27,6 @@ def make_connector(
     )
     connector = BambooHRConnector(config, ConnectorContext(name=name))
     connector.client.sleep = lambda seconds: None
-    connector._webhook_client.sleep = lambda seconds: None
     return connector
 
 

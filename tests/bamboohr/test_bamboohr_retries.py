@@ -32,7 +32,7 @@ def test_cut_off_read_is_retried_then_one_clear_error() -> None:
         with pytest.raises(ConnectorError) as info:
             connector.read_people(None, full=True)
     message = str(info.value)
-    assert message.startswith("BambooHR POST v1/reports/custom: the answer from ")
+    assert message.startswith("connector bamboo: BambooHR POST v1/reports/custom: the answer from ")
     assert "was cut off or garbled (ChunkedEncodingError)" in message
     assert "\n" not in message and KEY not in message
     assert info.value.__cause__ is None and info.value.__suppress_context__
