@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/matching/run.py              # all three sizes + the cut cost
     .venv/bin/python benchmarks/matching/run.py --sizes small,medium
+    .venv/bin/python benchmarks/matching/run.py --sizes "" --no-cut --full-set  # ~10 GB
+
 
 Each size runs in its own process so that its peak memory (max RSS) is its own. Instances are
 seeded: 32-dimensional skill vectors, levels, time zones, languages, departments and a random
@@ -221,9 +223,9 @@ def run_size(name: str, seed: int) -> dict[str, Any]:
 def cut_cost(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, Any]:
     """At 20,000 learners: the optimum on top-K lists for growing K.
 
-    The full candidate set (100 million arcs) needs about 10 GB in the solver, more than this
-    shared machine should give a benchmark; instead the largest K is the reference, and the sum
-    of every learner's single best score is reported as an upper bound on the full optimum.
+    The largest K is the reference here, and the sum of every learner's single best score is
+    an upper bound on the full optimum. The full candidate set itself (100 million arcs, about
+    8 GiB) is solved by ``full_set`` (``--full-set``), which is not part of the default run.
     """
     n_learners, n_guides, cap = SIZES["medium"]
     learners, guides, _ = make_instance(n_learners, n_guides, seed)
@@ -254,13 +256,167 @@ def cut_cost(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, 
     return {"cut": rows, "upper_bound": upper, "peak_mib": peak_mib()}
 
 
+FULL_SCALE = 1e9  # integer cost units per score point (scores are at most the weight sum, 1.0)
+FULL_ARC_CHUNK = 5_000_000  # arcs per ``flows``/``tail``/``head`` read-back
+
+
+def full_set(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, Any]:
+    """At 20,000 learners: the exact optimum on the FULL candidate set, and top-K against it.
+
+    Every allowed pair (not the same person, guide not above the learner in the reporting
+    chain, score >= ``min_score``) becomes an arc, about 100 million of them. Scores are computed
+    block-wise and each block's arcs go straight into OR-tools ``SimpleMinCostFlow`` as arrays,
+    so nothing learners x guides is ever held outside the solver. The top-50 lists already
+    match every learner, so the lexicographic optimum (most matched, then highest total) of
+    the full set matches all of them too: each learner supplies exactly one unit and
+    ``solve()`` minimises cost (minus the score, scaled to integers). The parent process
+    watches this process's memory and stops it above ``--max-rss-gib``.
+    """
+    n_learners, n_guides, cap = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    scorer = Scorer(learners, guides, WEIGHTS)
+    min_score = 0.0
+    scale = FULL_SCALE / math.fsum(WEIGHTS.values())
+    t0, c0 = time.perf_counter(), time.process_time()
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    sink = n_learners + n_guides
+    # Arcs 0 .. n_guides - 1: guide -> sink, with the guide's capacity.
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.arange(n_learners, sink, dtype=np.int32),
+        np.full(n_guides, sink, dtype=np.int32),
+        np.full(n_guides, cap, dtype=np.int64),
+        np.zeros(n_guides, dtype=np.int64),
+    )
+    first_pair_arc = n_guides
+    arcs = excluded = 0
+    for block in scorer.blocks():
+        scores = scorer.scores(block)
+        ok = scorer.allowed(block)
+        excluded += int(ok.size - np.count_nonzero(ok))
+        ok &= scores >= min_score
+        r, c = np.nonzero(ok)
+        cost = -np.rint(scores[r, c] * scale).astype(np.int64)
+        del scores, ok
+        smcf.add_arcs_with_capacity_and_unit_cost(
+            block[r].astype(np.int32),
+            (c + n_learners).astype(np.int32),
+            np.ones(r.size, dtype=np.int64),
+            cost,
+        )
+        arcs += int(r.size)
+    smcf.set_nodes_supplies(
+        np.arange(sink + 1, dtype=np.int32),
+        np.concatenate([np.ones(n_learners), np.zeros(n_guides), [-n_learners]]).astype(np.int64),
+    )
+    build = (time.perf_counter() - t0, time.process_time() - c0)
+    peak_built = peak_mib()
+    t1, c1 = time.perf_counter(), time.process_time()
+    status = smcf.solve()
+    solve = (time.perf_counter() - t1, time.process_time() - c1)
+    if status != smcf.OPTIMAL:
+        raise SystemExit(f"full-set solve: status {status}, not OPTIMAL")
+    guide_of = np.full(n_learners, -1, dtype=np.int64)
+    for start in range(first_pair_arc, first_pair_arc + arcs, FULL_ARC_CHUNK):
+        idx = np.arange(start, min(start + FULL_ARC_CHUNK, first_pair_arc + arcs))
+        for a in idx[smcf.flows(idx) > 0].tolist():  # one per learner: scalar reads are cheap
+            guide_of[smcf.tail(a)] = smcf.head(a) - n_learners
+    integer_cost = -smcf.optimal_cost()
+    del smcf
+    matched = int(np.count_nonzero(guide_of >= 0))
+    # The total in the benchmark's own float scores (recomputed, not the rounded integers).
+    parts: list[float] = []
+    for block in scorer.blocks():
+        g = guide_of[block]
+        has = g >= 0
+        parts.extend(scorer.scores(block)[np.flatnonzero(has), g[has]].tolist())
+    full_total = math.fsum(parts)
+    out: dict[str, Any] = {
+        "full_set": {
+            "learners": n_learners,
+            "guides": n_guides,
+            "capacity": cap,
+            "arcs": arcs,
+            "excluded_pairs": excluded,
+            "matched": matched,
+            "total": full_total,
+            "integer_total": integer_cost / scale,
+            "build_seconds": build[0],
+            "build_cpu_seconds": build[1],
+            "solve_seconds": solve[0],
+            "solve_cpu_seconds": solve[1],
+            "peak_mib_after_build": peak_built,
+            "peak_mib_after_solve": peak_mib(),
+        }
+    }
+    rows = []
+    for k in ks:
+        t = time.perf_counter()
+        cands = top_k(scorer, k, min_score)
+        match = solve_candidates(cands, np.full(n_guides, cap, dtype=np.int64), n_learners, 0.0)
+        value = total(match, cands)
+        rows.append(
+            {
+                "k": k,
+                "arcs": int(cands.score.size),
+                "matched": len(match),
+                "total": value,
+                "cost_vs_full": full_total - value,
+                "relative_vs_full": (full_total - value) / full_total,
+                "seconds": time.perf_counter() - t,
+            }
+        )
+        del cands, match
+    out["full_cut"] = rows
+    out["peak_mib"] = peak_mib()
+    out["load_average"] = list(os.getloadavg())
+    return out
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` now, from /proc (Linux), in MiB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_child(job: str, seed: int, max_rss_gib: float) -> tuple[int, str, str, float]:
+    """Run one job in a child process; stop it (only it) if its RSS passes ``max_rss_gib``."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", job, "--seed", str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = 0.0
+    stopped = False
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            seen = max(seen, rss_mib(proc.pid))
+            if not stopped and seen > max_rss_gib * 1024.0:
+                proc.kill()  # this child only, by its own handle
+                stopped = True
+    if stopped:
+        stderr += f"\nstopped: resident memory {seen:.0f} MiB passed {max_rss_gib} GiB"
+    return proc.returncode, stdout, stderr, seen
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     """The README tables from the JSON results."""
-    lines = [
-        "| instance | method | candidates s (cpu) | solve s (cpu) | matched | total score "
-        "| gap to exact | peak MiB (coachbridge / whole run) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines: list[str] = []
+    if any("size" in r for r in results):
+        lines += [
+            "| instance | method | candidates s (cpu) | solve s (cpu) | matched | total score "
+            "| gap to exact | peak MiB (coachbridge / whole run) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for r in results:
         if "size" not in r:
             continue
@@ -307,6 +463,25 @@ def markdown(results: list[dict[str, Any]]) -> str:
                     f"{c['cost_vs_largest_k']:.4f} ({c['relative']:.2e}) | "
                     f"{c['gap_to_upper_bound']:.2e} |"
                 )
+        if "full_set" in r:
+            f = r["full_set"]
+            lines += [
+                "",
+                f"Full candidate set at 20,000 x 5,000 cap 5: {f['arcs']:,} arcs "
+                f"({f['excluded_pairs']:,} pairs excluded), {f['matched']:,} matched, total "
+                f"{f['total']:.4f}; build {f['build_seconds']:.1f} s ({f['build_cpu_seconds']:.1f}), "
+                f"solve {f['solve_seconds']:.1f} s ({f['solve_cpu_seconds']:.1f}), peak "
+                f"{f['peak_mib_after_solve']:.0f} MiB (child), "
+                f"{r.get('watched_peak_mib', 0):.0f} MiB (watched by the parent)",
+                "",
+                "| K | arcs | matched | total | cost vs full set (relative) |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for c in r["full_cut"]:
+                lines.append(
+                    f"| {c['k']} | {c['arcs']:,} | {c['matched']:,} | {c['total']:.4f} | "
+                    f"{c['cost_vs_full']:.4f} ({c['relative_vs_full']:.2e}) |"
+                )
     return "\n".join(lines)
 
 
@@ -315,6 +490,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--seed", type=int, default=20270111)
     parser.add_argument("--no-cut", action="store_true", help="skip the top-K cut study")
+    parser.add_argument(
+        "--full-set",
+        action="store_true",
+        help="also solve the 20,000-learner instance on every allowed pair (about 10 GB)",
+    )
+    parser.add_argument(
+        "--max-rss-gib",
+        type=float,
+        default=15.0,
+        help="stop a job whose resident memory passes this (default 15)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--markdown", metavar="JSONL", help="print the tables of a saved run")
     args = parser.parse_args()
@@ -326,6 +512,9 @@ def main() -> None:
     if args.child == "cut":
         print(json.dumps(cut_cost(args.seed)))
         return
+    if args.child == "full":
+        print(json.dumps(full_set(args.seed)))
+        return
     if args.child:
         print(json.dumps(run_size(args.child, args.seed)))
         return
@@ -333,17 +522,15 @@ def main() -> None:
     jobs = [s for s in args.sizes.split(",") if s]
     if not args.no_cut:
         jobs.append("cut")
+    if args.full_set:
+        jobs.append("full")
     for job in jobs:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", job, "--seed", str(args.seed)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            print(f"{job}: failed\n{proc.stderr}", file=sys.stderr)
+        code, stdout, stderr, seen = run_child(job, args.seed, args.max_rss_gib)
+        if code != 0:
+            print(f"{job}: failed (peak RSS seen {seen:.0f} MiB)\n{stderr}", file=sys.stderr)
             continue
-        data = json.loads(proc.stdout)
+        data = json.loads(stdout)
+        data["watched_peak_mib"] = seen
         results.append(data)
         print(json.dumps(data), flush=True)
     print(markdown(results))
