@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from coachbridge.store import Database
 from coachbridge.store.tables import InboxRow
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 #: First retry after about this long, doubling per attempt up to ``MAX_BACKOFF``.
@@ -174,6 +174,12 @@ class GroupCommitter:
         for item in batch:
             key = (item.connector, item.delivery_id)
             item.done.set_result(first[key] is item and key in inserted)
+
+
+def newest_id(db: Database) -> int | None:
+    """The id of the newest delivery in the inbox (None when empty): a cheap intake probe."""
+    with db.transaction() as s:
+        return s.scalar(select(func.max(InboxRow.id)))
 
 
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
