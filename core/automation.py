@@ -437,19 +437,23 @@ def process_review_events(
     return outcomes
 
 
-def people_watermark(db: Database) -> tuple[int, int | None, datetime | None]:
-    """What changes whenever a person is added or updated: (count, max id, last update).
+def people_watermark(db: Database) -> tuple[int, int | None, datetime | None, int]:
+    """What changes whenever a person is added, updated or linked to another connector's id:
+    (count, max id, last update, number of external ids).
 
-    Events waiting for their person can only resolve after the people table changed, so a
-    poller remembers this and retries only when it moved.
+    Events waiting for their person can only resolve after one of these moved (a sync that only
+    links an existing person to a new connector's id changes just the last), so a poller
+    remembers this and retries only when it moved.
     """
+    from coachbridge.store.tables import ExternalIdRow
     from sqlalchemy import func
 
     with db.transaction() as s:
         count, top, updated = s.execute(
             select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
         ).one()
-    return int(count), top, updated
+        links = s.scalar(select(func.count()).select_from(ExternalIdRow))
+    return int(count), top, updated, int(links or 0)
 
 
 def retry_unknown_person_events(

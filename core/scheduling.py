@@ -64,7 +64,7 @@ def person_zone(person: PersonRow | None) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(person.timezone.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         log.warning("person %s has an unknown time zone; treating it as missing", person.id)
         return None
 

@@ -83,7 +83,7 @@ def session_time(session: SessionRow, person: PersonRow) -> str:
     """When the session is planned, in the person's own time zone (UTC when unknown)."""
     try:
         zone = ZoneInfo(person.timezone) if person.timezone else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         zone = ZoneInfo("UTC")
     start = session.start if session.start.tzinfo else session.start.replace(tzinfo=UTC)
     local = start.astimezone(zone)

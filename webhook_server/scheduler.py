@@ -27,8 +27,9 @@ from coachbridge.errors import CoachbridgeError
 from coachbridge.store import Database
 from coachbridge.store.tables import JobRow
 from coachbridge_webhooks.runtime import Runtime
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("coachbridge.scheduler")
 
@@ -88,17 +89,44 @@ def release(db: Database, name: str, worker_id: str, error: str | None) -> None:
         )
 
 
+def request_sync_in(s: Session, connector: str, now: datetime) -> None:
+    """Record, in the caller's transaction, that ``connector`` should sync at the next tick.
+
+    Stored rather than kept in memory so that a delivery marked done cannot lose its sync
+    when the worker stops; any worker's scheduler picks it up.
+    """
+    name = f"sync:{connector}"
+    row = s.get(JobRow, name, with_for_update=True)
+    if row is None:
+        s.add(JobRow(name=name, requested_at=now))
+    else:
+        row.requested_at = now
+
+
+def requested_syncs(db: Database) -> set[str]:
+    """Connectors with a sync requested since their last run started."""
+    with db.transaction() as s:
+        names = s.scalars(
+            select(JobRow.name).where(
+                JobRow.name.like("sync:%"),
+                JobRow.requested_at.is_not(None),
+                or_(JobRow.last_started_at.is_(None), JobRow.requested_at > JobRow.last_started_at),
+            )
+        )
+        return {name.removeprefix("sync:") for name in names}
+
+
 class Scheduler:
     """Runs due jobs when ``tick`` is called (by the worker loop)."""
 
     def __init__(self, runtime: Runtime, worker_id: str) -> None:
         self.runtime = runtime
         self.worker_id = worker_id
-        self._requested: set[str] = set()
 
     def request_sync(self, connector: str) -> None:
         """Ask for an incremental sync of ``connector`` at the next tick (webhook said so)."""
-        self._requested.add(connector)
+        with self.runtime.db.transaction() as s:
+            request_sync_in(s, connector, datetime.now(UTC))
 
     def _run(self, name: str, every: timedelta, lease: timedelta, job: Callable[[], None]) -> bool:
         if not try_lease(self.runtime.db, name, self.worker_id, every=every, lease=lease):
@@ -129,15 +157,15 @@ class Scheduler:
     def tick(self) -> list[str]:
         """Run every due job; returns the names of those that ran here."""
         ran = []
+        requested = requested_syncs(self.runtime.db)
         for name, cfg in sorted(self.runtime.config.connectors.items()):
             every = cfg.sync_every
-            if name in self._requested:
+            if name in requested:
                 every = timedelta(0)
             if every is None:
                 continue
             if self._run(f"sync:{name}", every, SYNC_LEASE, lambda n=name: self.sync_connector(n)):
                 ran.append(f"sync:{name}")
-                self._requested.discard(name)
         for job_name, job in sorted(DAILY_JOBS.items()):
             if self._run(
                 f"daily:{job_name}",

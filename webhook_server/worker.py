@@ -42,7 +42,7 @@ from coachbridge.reviews import store_review_event
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox
 from coachbridge_webhooks.runtime import Runtime
-from coachbridge_webhooks.scheduler import Scheduler
+from coachbridge_webhooks.scheduler import Scheduler, request_sync_in
 from sqlalchemy import select
 
 log = logging.getLogger("coachbridge.worker")
@@ -230,11 +230,12 @@ class Worker:
                 effects.merge(
                     apply_rules(s, self.runtime, stored, now=now, dispatcher=self.dispatcher)
                 )
-            if (parsed.people or parsed.changed_ids) and self.scheduler is not None:
+            if parsed.people or parsed.changed_ids:
                 # Employee changes: the connector's incremental sync brings them in (and, for a
                 # payload that named a changed rating without its value, the rating too). The
-                # fetch runs there, outside this delivery's transaction and the HTTP request.
-                self.scheduler.request_sync(connector.name)
+                # fetch runs there, outside this delivery's transaction and the HTTP request;
+                # the request is stored with the delivery's outcome, so it cannot be lost.
+                request_sync_in(s, connector.name, now)
             row.status = "done"
             row.processed_at = now
             row.last_error = None

@@ -44,7 +44,7 @@ def utc_offset_hours(tz: str | None, now: datetime) -> float | None:
         return None
     try:
         offset = now.astimezone(ZoneInfo(tz)).utcoffset()
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
     return None if offset is None else offset.total_seconds() / 3600.0
 

@@ -30,7 +30,7 @@ def parse_pairing_key(key: str) -> tuple[int, str] | None:
 def _zone(person: PersonRow) -> ZoneInfo:
     try:
         return ZoneInfo(person.timezone) if person.timezone else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 

@@ -350,3 +350,6 @@ class JobRow(Base):
     last_started_at: Mapped[datetime | None] = mapped_column()
     last_finished_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when a run is wanted before its period is up (a webhook named changed employees);
+    # stored, so the request survives a restart of the worker that took it.
+    requested_at: Mapped[datetime | None] = mapped_column()

@@ -16,6 +16,7 @@ from coachbridge.notify.dispatch import MAX_ATTEMPTS, Dispatcher, retry_delay
 from coachbridge.store.tables import GoalRow, InboxRow, NotificationRow, PairingRow
 from coachbridge_webhooks import create_app, inbox
 from coachbridge_webhooks import worker as worker_module
+from coachbridge_webhooks.scheduler import requested_syncs
 from coachbridge_webhooks.worker import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -79,12 +80,11 @@ def test_changed_ids_become_a_sync_request_not_a_fetch(
     monkeypatch.setattr(
         rt, "connector", lambda name: _IdsOnly(wenv.config.connector("reviews"), context)
     )
-    w = Worker(rt, worker_id="w", scheduler=True)
-    requested: list[str] = []
-    monkeypatch.setattr(w.scheduler, "request_sync", requested.append)
+    # No scheduler in this worker (like `events replay`): the request must still be kept.
+    w = Worker(rt, worker_id="w", scheduler=False)
     assert inbox.accept(wenv.db, "reviews", "d1", "application/json", b'{"ids": ["7", "9"]}')
     assert w.drain() == 1
-    assert requested == ["reviews"]
+    assert requested_syncs(wenv.db) == {"reviews"}  # stored: survives this worker stopping
     assert _IdsOnly.fetched == []
     with wenv.db.transaction() as s:
         assert s.scalars(select(InboxRow.status)).one() == "done"

@@ -85,6 +85,9 @@ def upgrade() -> None:
             "last_finished_at", coachbridge.store.types.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column(
+            "requested_at", coachbridge.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
