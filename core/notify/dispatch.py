@@ -20,6 +20,7 @@ send the same row at the same time.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,13 +129,21 @@ class Dispatcher:
                 handled += 1
         return handled
 
-    def retry_failed(self, db: Database, *, now: datetime | None = None, limit: int = 200) -> int:
+    def retry_failed(
+        self,
+        db: Database,
+        *,
+        now: datetime | None = None,
+        limit: int = 200,
+        budget_seconds: float = 10.0,
+    ) -> int:
         """Send again the failed notifications whose backoff has passed; returns how many.
 
         Only rows this dispatcher queued (pairing keys) carry ``next_attempt_at``; rows that
         used up ``MAX_ATTEMPTS`` have none and are left alone.
         """
         now = now or datetime.now(UTC)
+        stop_at = time.monotonic() + budget_seconds
         due = (
             NotificationRow.status == "failed",
             NotificationRow.next_attempt_at.is_not(None),
@@ -161,6 +170,10 @@ class Dispatcher:
                     continue
                 self._send_row(s, row, now=now)
                 handled += 1
+            if time.monotonic() > stop_at:
+                # A channel that is down costs its timeout per row: waiting that out for every
+                # due row would stall the worker's inbox; the rest stay due for the next round.
+                break
         return handled
 
     def _failed(self, row: NotificationRow, detail: str, now: datetime) -> None:

@@ -180,6 +180,19 @@ def test_a_notification_is_given_up_after_the_last_attempt(
     assert retry_delay(1) < retry_delay(2) < retry_delay(3)
 
 
+def test_a_retry_round_stops_when_its_time_budget_is_spent(
+    wenv: Env, client: FlaskClient, flaky: type[_Flaky]
+) -> None:
+    w = Worker(wenv.runtime(), worker_id="w", scheduler=False)
+    w.dispatcher = Dispatcher({"log": flaky(NotifierConfig())})
+    assert post(client, review("E1")) == 202
+    w.drain()
+    later = datetime.now(UTC) + retry_delay(1) + timedelta(seconds=1)
+    # A budget already spent: one row is tried, the other waits for the next round.
+    assert w.dispatcher.retry_failed(wenv.db, now=later, budget_seconds=-1) == 1
+    assert w.dispatcher.retry_failed(wenv.db, now=later, budget_seconds=-1) == 1
+
+
 def test_housekeeping_retries_failed_notifications(
     wenv: Env, client: FlaskClient, flaky: type[_Flaky], monkeypatch: pytest.MonkeyPatch
 ) -> None:
