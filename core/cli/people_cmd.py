@@ -6,29 +6,13 @@ import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
+from coachbridge.domain import Person
 from coachbridge.people import external_ids_by_person, to_person
 from coachbridge.store.tables import PersonRow
 from sqlalchemy import select
 
-PEOPLE_COLUMNS = (
-    "id",
-    "name",
-    "email",
-    "job_title",
-    "department",
-    "division",
-    "location",
-    "timezone",
-    "manager_id",
-    "hire_date",
-    "status",
-    "termination_date",
-    "level",
-    "skills",
-    "interests",
-    "languages",
-    "external_ids",
-)
+# Every field of the Person model, in its order: the CSV export cannot drift from the JSON.
+PEOPLE_COLUMNS = tuple(Person.model_fields)
 TABLE_COLUMNS = ("id", "name", "email", "job_title", "department", "level", "status", "manager_id")
 
 
