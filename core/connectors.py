@@ -20,6 +20,30 @@ from typing import Any, ClassVar, Literal
 from coachbridge.domain import PersonRecord, ReviewEvent
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+#: The standard column names of a tabular people source (a CSV file, an HRIS report), each the
+#: name a connector's ``columns`` mapping uses for one ``PersonRecord`` field: ``id`` is the
+#: record's ``external_id`` and ``manager_id`` its ``manager_external_id``.
+PERSON_COLUMNS: tuple[str, ...] = (
+    "id",
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "email",
+    "job_title",
+    "department",
+    "division",
+    "location",
+    "timezone",
+    "manager_id",
+    "hire_date",
+    "termination_date",
+    "status",
+    "level",
+    "skills",
+    "interests",
+    "languages",
+)
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 

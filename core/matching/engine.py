@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
@@ -34,6 +35,33 @@ class EngineResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _pairs_from(
+    pick: Callable[..., NDArray[np.int64]],
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    n_learners: int,
+    min_score: float,
+    groups: NDArray[np.int64] | None,
+    limit: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+) -> dict[int, int]:
+    """Run ``pick`` (which returns the chosen arc indices) and map learner row -> guide row."""
+    if cands.score.size == 0:
+        return {}
+    chosen = pick(
+        cands.learner,
+        cands.guide,
+        cands.score,
+        free,
+        n_learners=n_learners,
+        min_score=min_score,
+        learner_group=groups if limit is not None else None,
+        per_guide_per_group=limit,
+        group_used=group_used,
+    )
+    return dict(zip(cands.learner[chosen].tolist(), cands.guide[chosen].tolist(), strict=True))
+
+
 def solve_candidates(
     cands: CandidateArrays,
     free: NDArray[np.int64],
@@ -45,20 +73,11 @@ def solve_candidates(
     group_used: Mapping[tuple[int, int], int] | None = None,
 ) -> dict[int, int]:
     """Exact lexicographic solve of candidate arcs: learner row -> guide row."""
-    if cands.score.size == 0:
-        return {}
-    sol = solve_arrays(
-        cands.learner,
-        cands.guide,
-        cands.score,
-        free,
-        n_learners=n_learners,
-        min_score=min_score,
-        learner_group=groups if limit is not None else None,
-        per_guide_per_group=limit,
-        group_used=group_used,
-    )
-    return {int(cands.learner[k]): int(cands.guide[k]) for k in sol.chosen.tolist()}
+
+    def pick(*args: Any, **kwargs: Any) -> NDArray[np.int64]:
+        return solve_arrays(*args, **kwargs).chosen
+
+    return _pairs_from(pick, cands, free, n_learners, min_score, groups, limit, group_used)
 
 
 def max_matching(
@@ -72,20 +91,9 @@ def max_matching(
     group_used: Mapping[tuple[int, int], int] | None = None,
 ) -> dict[int, int]:
     """One maximum matching of the candidate arcs (scores aside): learner row -> guide row."""
-    if cands.score.size == 0:
-        return {}
-    chosen = max_matching_arrays(
-        cands.learner,
-        cands.guide,
-        cands.score,
-        free,
-        n_learners=n_learners,
-        min_score=min_score,
-        learner_group=groups if limit is not None else None,
-        per_guide_per_group=limit,
-        group_used=group_used,
+    return _pairs_from(
+        max_matching_arrays, cands, free, n_learners, min_score, groups, limit, group_used
     )
-    return dict(zip(cands.learner[chosen].tolist(), cands.guide[chosen].tolist(), strict=True))
 
 
 def match_rows(

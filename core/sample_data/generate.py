@@ -21,31 +21,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from coachbridge.connectors import PERSON_COLUMNS
+
 SEED = 20260101
 SIZE = 320
 TODAY = date(2026, 11, 1)  # fixed, so the files never depend on when they were generated
 DOMAIN = "northwind.example"
 
-PEOPLE_HEADER = (
-    "id",
-    "first_name",
-    "last_name",
-    "preferred_name",
-    "email",
-    "job_title",
-    "department",
-    "division",
-    "location",
-    "timezone",
-    "manager_id",
-    "hire_date",
-    "status",
-    "termination_date",
-    "level",
-    "skills",
-    "interests",
-    "languages",
-)
+PEOPLE_HEADER = PERSON_COLUMNS  # the CSV connector's default headers
 REVIEWS_HEADER = ("employee_id", "cycle", "rating", "rating_scale_max", "completed_at")
 # cycle -> (who must have been hired by then, the month its reviews were completed)
 CYCLES = {

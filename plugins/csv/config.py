@@ -5,30 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from coachbridge.connectors import ConnectorConfig
+from coachbridge.connectors import PERSON_COLUMNS, ConnectorConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # coachbridge field -> default header, in the order the docs list them.
-PEOPLE_FIELDS: tuple[str, ...] = (
-    "id",
-    "first_name",
-    "last_name",
-    "preferred_name",
-    "email",
-    "job_title",
-    "department",
-    "division",
-    "location",
-    "timezone",
-    "manager_id",
-    "hire_date",
-    "termination_date",
-    "status",
-    "level",
-    "skills",
-    "interests",
-    "languages",
-)
+PEOPLE_FIELDS: tuple[str, ...] = PERSON_COLUMNS
 PEOPLE_REQUIRED: tuple[str, ...] = ("id", "first_name", "last_name")
 REVIEW_FIELDS: tuple[str, ...] = (
     "employee_id",

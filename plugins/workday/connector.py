@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from coachbridge.connectors import (
+    PERSON_COLUMNS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -34,28 +35,7 @@ from coachbridge_workday.rest import RestPeople
 from coachbridge_workday.values import RowMapper, workday_datetime
 
 # The people fields read from a report (reviews fields are checked separately).
-_PEOPLE_FIELDS = (
-    "id",
-    "wid",
-    "first_name",
-    "last_name",
-    "preferred_name",
-    "email",
-    "job_title",
-    "department",
-    "division",
-    "location",
-    "timezone",
-    "manager_id",
-    "hire_date",
-    "termination_date",
-    "active",
-    "status",
-    "level",
-    "skills",
-    "interests",
-    "languages",
-)
+_PEOPLE_FIELDS = ("wid", "active", *PERSON_COLUMNS)
 
 
 class WorkdayConnector(Connector):
