@@ -273,6 +273,9 @@ class Connector(ABC):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """Authenticate a delivery before anything is parsed.
 
+        The server calls this and ``parse_webhook`` on one shared instance from many request
+        threads at once: neither may change the connector's state.
+
         Return the sender's delivery id when the scheme has one (None: the core uses the SHA-256
         of the body). Raise ``WebhookRejected(401, ...)`` for a bad, missing or stale signature.
         """

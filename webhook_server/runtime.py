@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from coachbridge.config import Config
 from coachbridge.connectors import Connector, ConnectorContext
@@ -15,14 +16,18 @@ from coachbridge.store import Database, resolve_database_url
 class Runtime:
     """Satisfies ``coachbridge.automation.AutomationContext``.
 
-    Connectors are built afresh for every use: they are cheap, and some keep per-run state on
+    Connectors are built afresh for every sync or processing run: some keep per-run state on
     themselves (BambooHR remembers the rows of the sync in progress), so one instance shared by
-    request threads, the worker and scheduled syncs could see another run's state.
+    request threads, the worker and scheduled syncs could see another run's state. Webhook
+    intake is the exception (``intake_connector``): it only calls ``verify_webhook`` and
+    ``parse_webhook``, which the connector contract keeps free of state.
     """
 
     config: Config
     registry: Registry
     db: Database
+    _intake: dict[str, Connector] = field(default_factory=dict, repr=False)
+    _intake_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(
@@ -41,3 +46,17 @@ class Runtime:
         if connector_class is None:
             raise NotFoundError(f"connector {name!r}: plugin {cfg.plugin!r} is not installed")
         return connector_class(cfg, ConnectorContext(name=name, base_dir=self.config.base_dir))
+
+    def intake_connector(self, name: str) -> Connector:
+        """The one instance that checks ``name``'s deliveries (built on first use, then shared).
+
+        Built once because intake runs for every delivery while the sender waits; sharing is
+        safe because ``verify_webhook`` and ``parse_webhook`` must not change the connector.
+        """
+        connector = self._intake.get(name)
+        if connector is None:
+            with self._intake_lock:
+                connector = self._intake.get(name)
+                if connector is None:
+                    connector = self._intake[name] = self.connector(name)
+        return connector
