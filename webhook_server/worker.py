@@ -10,9 +10,9 @@ SQLite has one writer at a time, and a rule-matching delivery holds the write lo
 whole unit of work. Run back to back, those units leave the intake writer (another thread or
 serving process, waiting in SQLite's busy handler, which sleeps and retries) almost no moment
 to take the lock, and intake falls to a fraction of what it manages alone. So on SQLite, while
-new deliveries are arriving, the worker pauses after each delivery for as long as its unit of
-work took (``share_writes``): intake gets at least half of the writer's time, and processing
-catches up as soon as the burst is over. PostgreSQL takes row locks and needs no such pause.
+new deliveries are arriving, the worker pauses after each delivery for three times as long as
+its unit of work took (``share_writes``): intake gets at least three quarters of the writer's
+time, and processing catches up as soon as the burst is over. PostgreSQL takes row locks and needs no such pause.
 """
 
 from __future__ import annotations
@@ -48,9 +48,13 @@ from sqlalchemy import select
 log = logging.getLogger("coachbridge.worker")
 
 DEFAULT_LEASE = timedelta(minutes=5)
+#: While deliveries arrive, the worker pauses this many times as long as its last unit of
+#: work took: intake gets three quarters of the write lock (and of the CPU the in-process
+#: worker shares with the request threads), and a burst is processed as soon as it is over.
+INTAKE_SHARE = 3.0
 #: The longest pause after one delivery while intake is busy (a slow unit of work must not
 #: stall processing for long).
-MAX_SHARE_PAUSE = 0.25
+MAX_SHARE_PAUSE = 0.5
 
 
 def make_worker_id() -> str:
@@ -117,7 +121,7 @@ class Worker:
             self._inbox_mark = newest
             return
         self._inbox_mark = newest
-        self.stopping.wait(min(took, MAX_SHARE_PAUSE))
+        self.stopping.wait(min(took * INTAKE_SHARE, MAX_SHARE_PAUSE))
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests, ``events replay``); returns the count."""

@@ -6,7 +6,7 @@ import json
 
 from coachbridge.store.tables import InboxRow, ReviewEventRow
 from coachbridge_webhooks import inbox
-from coachbridge_webhooks.worker import MAX_SHARE_PAUSE, Worker
+from coachbridge_webhooks.worker import INTAKE_SHARE, MAX_SHARE_PAUSE, Worker
 from sqlalchemy import func, select
 
 from tests.webhooks.conftest import Env, review
@@ -70,3 +70,16 @@ def test_newest_id_probe(wenv: Env):
     with wenv.db.transaction() as s:
         top = s.scalar(select(func.max(InboxRow.id)))
     assert inbox.newest_id(wenv.db) == top
+
+
+def test_a_pause_is_three_times_the_unit_of_work_and_bounded(wenv: Env):
+    worker = Worker(wenv.runtime(), worker_id="w", scheduler=False, share_writes=True)
+    waits = recording_waits(worker)
+    worker._inbox_mark = 0
+    accept(wenv, "d1", "E1")  # intake wrote during the unit of work
+    worker._share_writer(0.05)
+    accept(wenv, "d2", "E2")
+    worker._share_writer(10.0)
+    worker._share_writer(0.05)  # nothing arrived since: no pause
+    assert waits == [0.05 * INTAKE_SHARE, MAX_SHARE_PAUSE]
+    assert INTAKE_SHARE >= 3
