@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from coachbridge.domain import PersonRecord, ReviewEvent
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 #: The standard column names of a tabular people source (a CSV file, an HRIS report), each the
 #: name a connector's ``columns`` mapping uses for one ``PersonRecord`` field: ``id`` is the
@@ -60,6 +60,17 @@ def parse_duration(value: str | int | float) -> timedelta:
     return timedelta(**{unit: int(match.group(1))})
 
 
+def _duration_or_as_is(value: object) -> object:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_duration(value)
+    return value
+
+
+#: A config value that is a ``timedelta`` and may be written ``"15m"``, ``"2h"``, ``"1d"``,
+#: ``"30s"`` or a number of seconds (for plugins' config models too).
+Duration = Annotated[timedelta, BeforeValidator(_duration_or_as_is)]
+
+
 class ConnectorConfig(BaseModel):
     """Keys every ``[connectors.<name>]`` section accepts; plugins subclass this.
 
@@ -79,16 +90,9 @@ class ConnectorConfig(BaseModel):
         description="review events found by a sync run through the rules only when completed after "
         "this moment (default: the moment of the connector's first sync)",
     )
-    sync_every: timedelta | None = Field(
+    sync_every: Duration | None = Field(
         default=None, description="the worker runs an incremental sync this often, e.g. '15m'"
     )
-
-    @field_validator("sync_every", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return parse_duration(value)
-        return value
 
     @field_validator("max_deactivate")
     @classmethod

@@ -24,8 +24,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from coachbridge.automation import AutomationContext
 from coachbridge.domain.program import Program
 from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
 from coachbridge.lifecycle import audit, cancel_future_sessions
@@ -55,18 +56,6 @@ THRESHOLDS: dict[str, int | bool] = {
 }
 PAUSE_REASON = "{n} missed sessions in a row"
 FIT_FLAG = "fit check: first-session rating of {rating} from the {side}"
-
-
-class AppLike(Protocol):
-    """What the check needs from the CLI ``App`` (or the worker's equivalent)."""
-
-    @property
-    def config(self) -> Any: ...
-
-    @property
-    def registry(self) -> Any: ...
-
-    def database(self) -> Any: ...
 
 
 @dataclass
@@ -550,7 +539,9 @@ def deliver(db: Any, nudges: list[Nudge], notifiers: list[Notifier], now: dateti
         notifier.close()
 
 
-def run_health_checks(app: AppLike, *, now: datetime, dry_run: bool = False) -> list[Nudge]:
+def run_health_checks(
+    app: AutomationContext, *, now: datetime, dry_run: bool = False
+) -> list[Nudge]:
     """The daily check over every program. A dry run changes and sends nothing.
 
     Flags, pauses and the notification rows are committed in one transaction before anything
@@ -594,7 +585,9 @@ def counts_by_condition(nudges: Iterable[Nudge]) -> dict[str, int]:
     return dict(out)
 
 
-def run_daily(app: AppLike, *, now: datetime, dry_run: bool = False) -> tuple[list[Nudge], int]:
+def run_daily(
+    app: AutomationContext, *, now: datetime, dry_run: bool = False
+) -> tuple[list[Nudge], int]:
     """The worker's daily job (and ``coachbridge nudge``): health checks, then the inbox purge.
 
     Returns the nudges and how many processed raw deliveries lost their bodies

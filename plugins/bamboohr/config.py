@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from coachbridge.connectors import ConnectorConfig, parse_duration
+from coachbridge.connectors import ConnectorConfig, Duration
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 _GATEWAY = re.compile(r"/api/gateway\.php/[^/]+/?$")
@@ -27,7 +27,7 @@ class BambooHRConfig(ConnectorConfig):
     webhook_secret: SecretStr | None = Field(
         default=None, description="the webhook's private key, returned once when it was created"
     )
-    webhook_tolerance: timedelta = Field(
+    webhook_tolerance: Duration = Field(
         default=timedelta(minutes=5), description="oldest X-BambooHR-Timestamp accepted, e.g. '5m'"
     )
     rating_field: str | None = Field(
@@ -65,13 +65,6 @@ class BambooHRConfig(ConnectorConfig):
     max_retry_wait: float = Field(
         default=120.0, ge=0, description="most seconds spent waiting on throttling per request"
     )
-
-    @field_validator("webhook_tolerance", mode="before")
-    @classmethod
-    def _tolerance(cls, value: object) -> object:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return parse_duration(value)
-        return value
 
     @field_validator("base_url")
     @classmethod

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from coachbridge.connectors import ConnectorConfig, parse_duration
+from coachbridge.connectors import ConnectorConfig, Duration
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 #: Versions Workday documents for each REST service; a 404 on one is retried on the other.
@@ -85,7 +85,7 @@ class WorkdayConfig(ConnectorConfig):
 
     mentor_type: str | None = None
     close_reason: str | None = None
-    mentorship_length: timedelta = Field(
+    mentorship_length: Duration = Field(
         default=timedelta(days=182),
         description="end date sent for a mentorship whose pairing has no end yet (start + this)",
     )
@@ -98,16 +98,9 @@ class WorkdayConfig(ConnectorConfig):
     webhook_username: str | None = None
     webhook_password: SecretStr | None = None
 
-    report_timeout: timedelta = Field(default=timedelta(minutes=15))
+    report_timeout: Duration = Field(default=timedelta(minutes=15))
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_backoff: float = Field(default=1.0, ge=0, le=60, description="first backoff, seconds")
-
-    @field_validator("report_timeout", "mentorship_length", mode="before")
-    @classmethod
-    def _timeout(cls, value: object) -> object:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return parse_duration(value)
-        return value
 
     @field_validator("base_url")
     @classmethod
