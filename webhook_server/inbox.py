@@ -22,7 +22,7 @@ from coachbridge.errors import DatabaseUnavailable
 from coachbridge.store import Database
 from coachbridge.store.tables import InboxRow
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 #: First retry after about this long, doubling per attempt up to ``MAX_BACKOFF``.
 BASE_BACKOFF = timedelta(seconds=10)
@@ -34,45 +34,19 @@ def body_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def _insert(dialect: str):  # type: ignore[no-untyped-def]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-def _insert_stmt(insert, connector: str, delivery_id: str, content_type: str, body: bytes):  # type: ignore[no-untyped-def]
-    return (
-        insert(InboxRow)
-        .values(
-            connector=connector,
-            delivery_id=delivery_id,
-            content_type=content_type[:200],
-            body=body,
-            status="pending",
-            attempts=0,
-            received_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["connector", "delivery_id"])
-        .returning(InboxRow.id)
-    )
-
-
 def accept(db: Database, connector: str, delivery_id: str, content_type: str, body: bytes) -> bool:
-    """Store a verified delivery; True when new, False when it was already received.
+    """Store one verified delivery outside the server (tools, tests); True when new.
 
-    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` decides the answer: a concurrent
-    duplicate meets the unique constraint (connector, delivery_id) and is answered as a
-    duplicate, never an error, and the answer is given only after the commit.
+    The statement the server's group commit runs, on a connection of its own, closed after:
+    ``INSERT ... ON CONFLICT DO NOTHING`` decides the answer, so a concurrent duplicate meets
+    the unique constraint (connector, delivery_id) and is a duplicate, never an error.
     """
-    insert = _insert(db.url.get_backend_name())
+    writer = _batch_insert(db)
     try:
-        with db.transaction() as s:
-            new_id = s.execute(_insert_stmt(insert, connector, delivery_id, content_type, body))
-            return new_id.scalar() is not None
-    except IntegrityError:  # belt and braces: the conflict clause already covers it
-        return False
+        item = _Pending(connector, delivery_id, content_type, body)
+        return (connector, delivery_id) in writer.run([item], datetime.now(UTC))
+    finally:
+        writer.reset()
 
 
 @dataclass(eq=False)
@@ -134,6 +108,8 @@ class _BatchInsert:
             raise
 
     def reset(self) -> None:
+        """Drop the connection. It is closed, never returned to the pool: it is in autocommit,
+        and the pool's other users expect transactions."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -268,6 +244,11 @@ class GroupCommitter:
 
     def __repr__(self) -> str:
         return f"<GroupCommitter {self.db!r}>"
+
+    def close(self) -> None:
+        """Close the writing connection while no delivery is being stored (the next opens a
+        new one)."""
+        self._insert.reset()
 
     def submit(
         self,

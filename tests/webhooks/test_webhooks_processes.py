@@ -61,9 +61,13 @@ def _env(tmp_path: Path, pg_url: str, monkeypatch, learners: int, guides: int, c
 
 def _deliver(env: Env, ratings: dict[int, float]) -> None:
     """Store verified deliveries straight into the inbox (HTTP is covered elsewhere)."""
-    for n, rating in ratings.items():
-        body = json.dumps(review(f"E{n}", rating=rating)).encode()
-        assert inbox.accept(env.db, "reviews", f"msg-{n}", "application/json", body)
+    committer = inbox.GroupCommitter(env.db)
+    try:
+        for n, rating in ratings.items():
+            body = json.dumps(review(f"E{n}", rating=rating)).encode()
+            assert committer.submit("reviews", f"msg-{n}", "application/json", body)
+    finally:
+        committer.close()
 
 
 def _worker(env: Env, *args: str) -> subprocess.Popen[bytes]:
