@@ -348,18 +348,12 @@ def after_commit(
     # New pairings were announced by the matching service when their transaction committed.
     if not effects.sessions:
         return
-    from coachbridge.domain import Session as SessionModel
+    from coachbridge.scheduling import session_model
 
     with ctx.database().transaction() as s:
         for srow in s.scalars(select(SessionRow).where(SessionRow.id.in_(effects.sessions))):
             try:
-                model = SessionModel(
-                    id=srow.id,
-                    pairing_id=srow.pairing_id,
-                    start=srow.start,
-                    minutes=srow.minutes,
-                    status=srow.status,
-                )
+                model = session_model(srow)
             except Exception:  # observers are best-effort; a model mismatch must not block
                 log.debug("session %s not passed to observers", srow.id, exc_info=True)
                 continue

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 from coachbridge.domain.program import Program
+from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.errors import ConfigError, NotFoundError, UserError
 from coachbridge.lifecycle import audit
@@ -392,6 +393,18 @@ def slot_notes(
 
 
 # -- recording what happened ---------------------------------------------------------------
+
+
+def session_model(row: SessionRow) -> SessionModel:
+    """The session as plugins' observers see it: private notes are never part of it."""
+    return SessionModel(
+        id=row.id,
+        pairing_id=row.pairing_id,
+        start=row.start,
+        minutes=row.minutes,
+        status=SessionStatus(row.status),
+        agenda=row.agenda,
+    )
 
 
 def parse_when(value: str, zone: ZoneInfo | None) -> datetime:

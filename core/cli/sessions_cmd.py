@@ -18,7 +18,6 @@ from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option
 from coachbridge.domain.goal import GoalStatus
 from coachbridge.domain.program import Program
-from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.enrollment import ensure_program_row
 from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
@@ -181,18 +180,7 @@ def sessions_schedule(app: App, program_id: str | None) -> None:
             for program in programs:
                 ensure_program_row(s, program)
                 created.append((program.id, scheduling.schedule_pairings(s, program, now=now)))
-            models = [
-                SessionModel(
-                    id=row.id,
-                    pairing_id=row.pairing_id,
-                    start=row.start,
-                    minutes=row.minutes,
-                    status=SessionStatus(row.status),
-                    agenda=row.agenda,
-                )
-                for _, rows in created
-                for row in rows
-            ]
+            models = [scheduling.session_model(row) for _, rows in created for row in rows]
     except IntegrityError:
         # Another process planned the same sessions at the same moment; nothing was stored.
         raise RuntimeFailure(
