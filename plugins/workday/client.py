@@ -413,29 +413,26 @@ class WorkdayClient:
         json_body: Any = None,
     ) -> Any:
         """Call a REST service; a 404 is retried once on the service's other documented version."""
+
+        def call(version: str) -> Any:
+            return self.request(
+                method,
+                self.api_url(service, path, version),
+                what=what,
+                params=params,
+                json=json_body,
+                raise_404=False,
+            )
+
         version = self.versions[service]
-        response = self.request(
-            method,
-            self.api_url(service, path, version),
-            what=what,
-            params=params,
-            json=json_body,
-            raise_404=False,
-        )
+        response = call(version)
         if response.status_code == 404:
             others = [v for v in SERVICE_VERSIONS[service] if v != version]
             if not others:
                 raise self.error(response, what)
             response.close()
             other = others[0]
-            retry = self.request(
-                method,
-                self.api_url(service, path, other),
-                what=what,
-                params=params,
-                json=json_body,
-                raise_404=False,
-            )
+            retry = call(other)
             if retry.status_code == 404:
                 raise WorkdayHTTPError(
                     f"connector {self.connector}: {what}: not found (HTTP 404) at {service} "
