@@ -61,7 +61,9 @@ def parse_duration(value: str | int | float) -> timedelta:
 
 
 def _duration_or_as_is(value: object) -> object:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    if isinstance(value, bool):  # pydantic would read ``true`` as one second
+        raise ValueError("not a duration: use e.g. '30s', '15m', '2h', '1d'")
+    if isinstance(value, str | int | float):
         return parse_duration(value)
     return value
 

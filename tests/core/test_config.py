@@ -117,3 +117,29 @@ def test_no_file_means_defaults() -> None:
     config = load_config(None, MODELS)
     assert config.connectors == {}
     assert config.reports.min_group_size == 5
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [('"15m"', 900.0), ("90", 90.0), ('"2h"', 7200.0)],
+)
+def test_durations_accept_units_and_seconds(tmp_path: Path, value: str, expected: float) -> None:
+    path = write(
+        tmp_path,
+        f'[connectors.hr]\nplugin = "fake"\napi_key = "k"\ndomain = "d"\nsync_every = {value}\n',
+    )
+    every = load_config(path, MODELS, env={}).connectors["hr"].sync_every
+    assert every is not None and every.total_seconds() == expected
+
+
+@pytest.mark.parametrize("value", ["true", '"soon"', "0", '"-5m"'])
+def test_a_duration_that_is_not_one_is_a_config_error(tmp_path: Path, value: str) -> None:
+    path = write(
+        tmp_path,
+        f'[connectors.hr]\nplugin = "fake"\napi_key = "k"\ndomain = "d"\nsync_every = {value}\n',
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, MODELS, env={})
+    assert len(exc.value.problems) == 1
+    assert exc.value.problems[0].startswith(f"{path}: connectors.hr.sync_every: ")
+    assert "duration" in exc.value.problems[0]
