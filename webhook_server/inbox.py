@@ -21,6 +21,8 @@ from typing import Any
 from coachbridge.errors import DatabaseUnavailable
 from coachbridge.store import Database
 from coachbridge.store.tables import InboxRow
+from coachbridge_webhooks import lockfile
+from coachbridge_webhooks.lockfile import LockFile
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -133,13 +135,22 @@ class _BatchInsert:
 
 class _SQLiteBatchInsert(_BatchInsert):
     """sqlite3 in autocommit; the timestamp goes through the column's own type, so it is
-    stored exactly as the ORM stores it."""
+    stored exactly as the ORM stores it. Writers of all serving processes queue on one lock
+    file (``<db>.intake.lock``) before the insert, so the next is woken as soon as one is done
+    instead of polling in SQLite's busy handler (see ``lockfile``)."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         dialect = db.engine.dialect
         process = InboxRow.__table__.c.received_at.type.bind_processor(dialect)
         self._stamp = process or (lambda value: value)
+        path = db.sqlite_path
+        self._queue = LockFile(lockfile.beside(path, "intake")) if path is not None else None
+
+    def reset(self) -> None:
+        super().reset()
+        if self._queue is not None:
+            self._queue.close()
 
     def _connect(self) -> Any:
         conn = self.db.engine.raw_connection()  # the pool's connect event set the pragmas
@@ -157,12 +168,14 @@ class _SQLiteBatchInsert(_BatchInsert):
         params: list[Any] = []
         for p in items:
             params += (p.connector, p.delivery_id, p.content_type[:200], p.body, stamp)
-        cursor = conn.cursor()
-        try:
-            cursor.execute(sql, params)
-            return {(c, d) for c, d in cursor.fetchall()}
-        finally:
-            cursor.close()
+        queue = self._queue if self._queue is not None else contextlib.nullcontext()
+        with queue:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, params)
+                return {(c, d) for c, d in cursor.fetchall()}
+            finally:
+                cursor.close()
 
 
 class _PostgresBatchInsert(_BatchInsert):

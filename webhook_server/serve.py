@@ -17,12 +17,12 @@ from typing import Any
 from coachbridge.config import Config
 from coachbridge.plugins import Registry
 from coachbridge.store import Database
+from coachbridge_webhooks import lockfile
 from coachbridge_webhooks.app import create_app
 from coachbridge_webhooks.worker import Worker, run_in_thread
 from gunicorn.app.base import BaseApplication
 
 log = logging.getLogger("coachbridge.server")
-LOCK_RETRY_SECONDS = 5.0
 
 
 def _build(config: Config, db_url: str, with_worker: bool, registry: Registry | None = None) -> Any:
@@ -33,7 +33,9 @@ def _build(config: Config, db_url: str, with_worker: bool, registry: Registry | 
     if with_worker:
         worker = Worker(app.extensions["coachbridge"])
         worker.wake = wake  # type: ignore[assignment]
-        run_in_thread(worker)
+        path = database.sqlite_path
+        lock = lockfile.LockFile(lockfile.beside(path, "worker")) if path is not None else None
+        run_in_thread(worker, lock=lock)
         app.extensions["coachbridge_worker"] = worker
     return app
 

@@ -41,6 +41,7 @@ from coachbridge.notify.dispatch import Dispatcher
 from coachbridge.reviews import store_review_event
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox
+from coachbridge_webhooks.lockfile import LockFile
 from coachbridge_webhooks.runtime import Runtime
 from coachbridge_webhooks.scheduler import Scheduler, request_sync_in
 from sqlalchemy import select
@@ -248,8 +249,33 @@ class Worker:
         return effects
 
 
-def run_in_thread(worker: Worker) -> threading.Thread:
-    """Start ``worker.run_forever`` in a daemon thread (the single-machine ``serve``)."""
-    thread = threading.Thread(target=worker.run_forever, name="coachbridge-worker", daemon=True)
+#: How often a serving process that does not hold the worker lock file tries again.
+LOCK_RETRY_SECONDS = 5.0
+
+
+def run_in_thread(
+    worker: Worker, *, lock: LockFile | None = None, retry_seconds: float = LOCK_RETRY_SECONDS
+) -> threading.Thread:
+    """Start ``worker.run_forever`` in a daemon thread (the single-machine ``serve``).
+
+    With ``lock``, the worker runs only while this process holds that lock file: of several
+    serving processes on one SQLite file exactly one drains the inbox and runs the scheduled
+    work, and when it dies (the kernel drops its lock) another takes over within
+    ``retry_seconds``.
+    """
+
+    def run() -> None:
+        if lock is not None:
+            while not lock.acquire(blocking=False):
+                if worker.stopping.wait(retry_seconds):
+                    return
+            log.info("worker %s holds %s", worker.worker_id, lock.path)
+        try:
+            worker.run_forever()
+        finally:
+            if lock is not None:
+                lock.close()
+
+    thread = threading.Thread(target=run, name="coachbridge-worker", daemon=True)
     thread.start()
     return thread

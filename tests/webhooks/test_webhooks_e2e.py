@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from coachbridge.store.tables import GoalRow, InboxRow, PairingRow, SessionRow
+from coachbridge_webhooks import lockfile
+from coachbridge_webhooks.lockfile import LockFile
 from sqlalchemy import func, select
 
 from tests.webhooks.conftest import ENV, Env, free_port, review, signed, with_free_port
@@ -115,6 +117,11 @@ def test_real_server_answers_and_processes_in_process(server):
             return s.scalar(select(InboxRow.status)) == "done"
 
     wait_for(processed)
+    # The worker ran in a serving process that holds the worker lock file beside the database.
+    assert env.db.sqlite_path is not None
+    worker_lock = LockFile(lockfile.beside(env.db.sqlite_path, "worker"))
+    assert worker_lock.acquire(blocking=False) is False
+    worker_lock.close()
     with env.db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(InboxRow)) == 1
         assert s.scalar(select(func.count()).select_from(PairingRow)) == 1
