@@ -82,6 +82,38 @@ def people_csv(n: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+def wait_processed(url: str, timeout: float) -> dict:
+    """Wait for the worker to settle every delivery; what it did, and how long after the burst."""
+    engine = create_engine(url)
+    began = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as conn:
+                left = conn.execute(
+                    text("SELECT count(*) FROM inbox WHERE status IN ('pending', 'processing')")
+                ).scalar_one()
+                if left == 0 or time.monotonic() - began > timeout:
+                    counts = {
+                        table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                        for table in ("pairings", "sessions", "goals")
+                    }
+                    statuses = dict(
+                        conn.execute(
+                            text("SELECT status, count(*) FROM inbox GROUP BY status")
+                        ).all()
+                    )
+                    break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    return {
+        "left_unprocessed": int(left),
+        "seconds_after_burst": round(time.monotonic() - began, 1),
+        "inbox": {str(k): int(v) for k, v in statuses.items()},
+        **{k: int(v) for k, v in counts.items()},
+    }
+
+
 def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
     pg_name = None
     if db == "sqlite":
@@ -103,6 +135,13 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         )
         subprocess.run(
             [BIN, "--config", str(cfg), "sync", "hr"], env=env, check=True, capture_output=True
+        )
+        # The ten guides join the program, so a low rating really is paired and scheduled.
+        subprocess.run(
+            [BIN, "--config", str(cfg), "enroll", "coaching"],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         port = free_port()
         server = subprocess.Popen(
@@ -166,6 +205,11 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         results["ratio_to_ceiling"] = round(
             results["signed"]["per_second"] / results["bare"]["per_second"], 3
         )
+        with_worker = args.separate_worker or (
+            db == "sqlite" and "--no-worker" not in args.serve_args
+        )
+        if with_worker:
+            results["processing"] = wait_processed(url, args.drain_timeout)
         return results
     finally:
         for proc in (server, extra):
@@ -192,6 +236,12 @@ def main() -> None:
         "--separate-worker",
         action="store_true",
         help="also run one `coachbridge worker` process during the run (use with --no-worker)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        help="with a worker in the run: seconds to wait for it to process everything",
     )
     args = parser.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]

@@ -21,7 +21,7 @@ from coachbridge.matching.features import Side, Vocabulary, euler_intervals, nor
 from coachbridge.matching.scoring import Scorer, ScoringSettings
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
 from numpy.typing import NDArray
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 
@@ -199,14 +199,20 @@ def load_pool(
     exist, e.g. when a proposal comes back from a spreadsheet); matching never sets it.
     """
     check_weights(program, criteria)
-    enrollments = list(
-        s.scalars(
-            select(EnrollmentRow)
-            .where(EnrollmentRow.program_id == program.id)
-            .order_by(EnrollmentRow.person_id)
+    enrollment_query = select(EnrollmentRow).where(EnrollmentRow.program_id == program.id)
+    pairing_query = select(PairingRow).where(PairingRow.program_id == program.id)
+    if only_learners is not None:
+        # Matching one learner (a rule, every review event) reads the guides, that learner and
+        # the open pairings, not every learner and pairing the program ever had: the cost of
+        # an event stays flat as the program grows.
+        enrollment_query = enrollment_query.where(
+            or_(EnrollmentRow.role != "learner", EnrollmentRow.person_id.in_(only_learners))
         )
-    )
-    pairings = list(s.scalars(select(PairingRow).where(PairingRow.program_id == program.id)))
+        pairing_query = pairing_query.where(
+            or_(PairingRow.status.in_(OPEN), PairingRow.learner_id.in_(only_learners))
+        )
+    enrollments = list(s.scalars(enrollment_query.order_by(EnrollmentRow.person_id)))
+    pairings = list(s.scalars(pairing_query))
     managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).all())
     ids = {e.person_id for e in enrollments}
     people = {

@@ -180,6 +180,39 @@ def test_match_one_returns_none_and_writes_nothing_without_a_guide(sdb: Database
         assert list(s.scalars(select(AuditRow))) == []
 
 
+def test_match_one_sees_open_pairings_of_others_and_past_pairings_of_its_learner(
+    sdb: Database,
+) -> None:
+    """match_one reads only what one learner's match needs (guides, that learner, open
+    pairings): a guide filled by another learner is full, and a guide this learner had
+    before is never offered again, however many other learners and old pairings exist."""
+    prog = program(capacity=1, min_score=0.0)
+    with sdb.transaction() as s:
+        org(s)
+        person(s, 8, level=6, department="Support", skills=["python"], manager_id=1)
+        for pid in range(20, 40):  # other learners, some with closed pairings of their own
+            person(s, pid, level=2, department="Sales", interests=["python"])
+            enroll(s, prog, pid, "learner")
+        for pid in (4, 5):
+            enroll(s, prog, pid, "learner")
+        for pid in (6, 7, 8):
+            enroll(s, prog, pid, "guide")
+        s.add(PairingRow(program_id=prog.id, learner_id=4, guide_id=6, status="ended"))
+        s.add(PairingRow(program_id=prog.id, learner_id=5, guide_id=7, status="active"))
+        for pid in range(20, 30):
+            s.add(PairingRow(program_id=prog.id, learner_id=pid, guide_id=8, status="completed"))
+    with sdb.transaction() as s:
+        row = match_one(s, prog, 4, registry(), now=NOW)
+        # 6 was 4's guide before, 7 is full (capacity 1, held by 5): 8 is the one left.
+        assert row is not None and row.guide_id == 8
+    with sdb.transaction() as s:
+        # For learner 20, 6 is free (4's pairing with 6 ended) and 7 and 8 are full.
+        row = match_one(s, prog, 20, registry(), now=NOW)
+        assert row is not None and row.guide_id == 6
+    with sdb.transaction() as s:  # every guide is full now: completed pairings held nothing
+        assert match_one(s, prog, 21, registry(), now=NOW) is None
+
+
 def test_plugin_criterion_shows_up_in_the_breakdown(sdb: Database) -> None:
     def same_location(learner, guide) -> float:
         return 1.0 if learner.location and learner.location == guide.location else 0.0
