@@ -362,6 +362,12 @@ def newest_id(db: Database) -> int | None:
         return s.scalar(select(func.max(InboxRow.id)))
 
 
+def oldest_waiting(db: Database) -> datetime | None:
+    """When the oldest delivery still waiting for its first try arrived (None: none waits)."""
+    with db.transaction() as s:
+        return s.scalar(select(func.min(InboxRow.received_at)).where(InboxRow.status == "pending"))
+
+
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
     return or_(
         and_(

@@ -167,7 +167,9 @@ def receive(name: str) -> Response | tuple[Response, int]:
         return error(503)
     if new:
         wake = extensions.get("coachbridge_wake")
-        if wake is not None:
+        # is_set() reads a flag; set() takes the event's lock, which every request thread of
+        # a burst would otherwise queue on (it stays set until the worker next goes idle).
+        if wake is not None and not wake.is_set():
             wake.set()
         return _answer("accepted", delivery_id, 202)
     return _answer("duplicate", delivery_id, 200)

@@ -8,11 +8,14 @@ Notifications are sent after the commit (at least once, by stable key).
 
 SQLite has one writer at a time, and a rule-matching delivery holds the write lock for the
 whole unit of work. Run back to back, those units leave the intake writer (another thread or
-serving process, waiting in SQLite's busy handler, which sleeps and retries) almost no moment
-to take the lock, and intake falls to a fraction of what it manages alone. So on SQLite, while
-new deliveries are arriving, the worker pauses after each delivery for three times as long as
-its unit of work took (``share_writes``): intake gets at least three quarters of the writer's
-time, and processing catches up as soon as the burst is over. PostgreSQL takes row locks and needs no such pause.
+serving process) almost no moment to take the lock, and the senders, who wait for their
+answer and time out, pay for work that has no deadline. So on SQLite, while new deliveries are
+arriving, intake goes first (``share_writes``): after each delivery the worker waits for a
+quiet moment (``INTAKE_QUIET`` without a new delivery), at most ``MAX_YIELD`` per delivery,
+and processes the burst right after it. A stream that does not stop must not grow the backlog
+for ever: once the oldest waiting delivery is older than ``CATCH_UP_AFTER``, the worker only
+pauses for ``INTAKE_SHARE`` times as long as its last unit of work took, so it keeps a quarter
+of the writer's time. PostgreSQL takes row locks and needs no such pause.
 """
 
 from __future__ import annotations
@@ -49,12 +52,16 @@ from sqlalchemy import select
 log = logging.getLogger("coachbridge.worker")
 
 DEFAULT_LEASE = timedelta(minutes=5)
-#: While deliveries arrive, the worker pauses this many times as long as its last unit of
-#: work took: intake gets three quarters of the write lock (and of the CPU the in-process
-#: worker shares with the request threads), and a burst is processed as soon as it is over.
+#: On SQLite, while deliveries arrive: a pause this long without a new delivery is the quiet
+#: moment the worker waits for before its next delivery ...
+INTAKE_QUIET = 0.1
+#: ... for at most this long per delivery (a steady trickle must not stop processing) ...
+MAX_YIELD = 5.0
+#: ... until the oldest waiting delivery is older than this; from then on the worker pauses
+#: only ``INTAKE_SHARE`` times as long as its last unit of work took (at most
+#: ``MAX_SHARE_PAUSE``), so intake keeps three quarters of the writer and the backlog shrinks.
+CATCH_UP_AFTER = timedelta(seconds=30)
 INTAKE_SHARE = 3.0
-#: The longest pause after one delivery while intake is busy (a slow unit of work must not
-#: stall processing for long).
 MAX_SHARE_PAUSE = 0.5
 
 
@@ -115,14 +122,30 @@ class Worker:
         return len(ids)
 
     def _share_writer(self, took: float) -> None:
-        """Give the intake writer the lock for as long as the last unit of work held it, if
-        deliveries arrived meanwhile (a read: it takes no lock)."""
+        """Leave the writer to intake if deliveries arrived during the last unit of work (see
+        the module docstring). Reads only: the probes take no write lock."""
         newest = inbox.newest_id(self.db)
         if newest is None or self._inbox_mark is None or newest <= self._inbox_mark:
             self._inbox_mark = newest
             return
         self._inbox_mark = newest
-        self.stopping.wait(min(took * INTAKE_SHARE, MAX_SHARE_PAUSE))
+        oldest = inbox.oldest_waiting(self.db)
+        if oldest is not None and datetime.now(UTC) - oldest > CATCH_UP_AFTER:
+            self.stopping.wait(min(took * INTAKE_SHARE, MAX_SHARE_PAUSE))
+            return
+        self._wait_for_quiet()
+
+    def _wait_for_quiet(self) -> None:
+        """Wait until ``INTAKE_QUIET`` seconds pass with no new delivery after
+        ``_inbox_mark``, or ``MAX_YIELD`` seconds in all."""
+        deadline = time.monotonic() + MAX_YIELD
+        while time.monotonic() < deadline:
+            if self.stopping.wait(INTAKE_QUIET):
+                return
+            newest = inbox.newest_id(self.db)
+            if newest is None or (self._inbox_mark is not None and newest <= self._inbox_mark):
+                return  # a quiet moment
+            self._inbox_mark = newest
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Process until nothing is due (tests, ``events replay``); returns the count."""
@@ -149,9 +172,15 @@ class Worker:
     def run_forever(self) -> None:
         """Loop until ``stop()``; errors of one round are logged and the loop goes on."""
         log.info("worker %s started", self.worker_id)
+        woken = False
         while not self.stopping.is_set():
             got = 0
             try:
+                if woken and self.share_writes:
+                    # A delivery woke the idle worker: if it is the first of a burst, the
+                    # burst is let in before the first unit of work takes the writer.
+                    self._inbox_mark = inbox.newest_id(self.db)
+                    self._wait_for_quiet()
                 if time.monotonic() - self._last_housekeeping >= self.housekeeping_seconds:
                     self._last_housekeeping = time.monotonic()
                     self.housekeeping()
@@ -160,8 +189,9 @@ class Worker:
                 log.warning("worker round failed: %s", exc)
             except Exception:
                 log.exception("worker round failed")
+            woken = False
             if got == 0:
-                self.wake.wait(self.poll_seconds)
+                woken = self.wake.wait(self.poll_seconds)
                 self.wake.clear()
         log.info("worker %s stopped", self.worker_id)
 
