@@ -222,6 +222,8 @@ def _apply_rule(
     new_pairing = False
     if pairing is None:
         pairing = _match(s, program, person.id, ctx.registry, now)
+        if pairing is None and _enroll_new_guides(s, program, now):
+            pairing = _match(s, program, person.id, ctx.registry, now)
         if pairing is None:
             result["result"] = NO_GUIDE
             return result
@@ -266,6 +268,38 @@ def _apply_rule(
         )
     result["result"] = "paired" if new_pairing else "already paired"
     return result
+
+
+#: (database, program) -> the people table's state when its guides were last looked for.
+_guides_looked_for: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+
+def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
+    """No enrolled guide has room: enroll whoever has become eligible under the program's
+    ``[programs.guides]`` (as ``coachbridge enroll`` would; opt-outs stand). Returns how many.
+
+    It reads every person, so it runs at most once per change of the people table and program,
+    not on every event that finds the guides full.
+    """
+    from coachbridge.domain import Role
+    from coachbridge.enrollment import enroll_eligible
+    from sqlalchemy import func
+
+    if program.guides is None:
+        return 0
+    people = s.execute(
+        select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
+    ).one()
+    mark = (*people, now.date())  # the date: tenure filters admit people as days pass
+    key = (str(s.get_bind().url), program.id)
+    if _guides_looked_for.get(key) == mark:
+        return 0
+    added = enroll_eligible(s, program, today=now.date(), roles=(Role.GUIDE,)).guide.added
+    if added == 0:
+        # Remembered only when nothing was written: enrollments that a rollback undoes must
+        # be found again by the next look.
+        _guides_looked_for[key] = mark
+    return added
 
 
 def _lock_program(s: Session, program: Program) -> None:

@@ -137,8 +137,14 @@ class EnrollResult:
         return out + self.matches_nobody()
 
 
-def enroll_eligible(s: Session, program: Program, *, today: date) -> EnrollResult:
-    """Enroll everyone eligible for ``program`` in both roles. Idempotent.
+def enroll_eligible(
+    s: Session,
+    program: Program,
+    *,
+    today: date,
+    roles: tuple[Role, ...] = (Role.LEARNER, Role.GUIDE),
+) -> EnrollResult:
+    """Enroll everyone eligible for ``program`` in ``roles`` (both by default). Idempotent.
 
     A person who already has an enrollment in a role (including an opted-out one) is left as
     they are, so re-running never duplicates anyone and never undoes an opt-out.
@@ -154,7 +160,7 @@ def enroll_eligible(s: Session, program: Program, *, today: date) -> EnrollResul
         (Role.LEARNER, program.learners, result.learner),
         (Role.GUIDE, program.guides, result.guide),
     ):
-        if rules is None:
+        if rules is None or role not in roles:
             continue
         counts.configured = True
         for person in people:

@@ -1,0 +1,102 @@
+"""A rule that finds no guide with room enrolls the people [programs.guides] now admits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import coachbridge.enrollment as enrollment
+import pytest
+from coachbridge import automation
+from coachbridge.enrollment import opt_out
+from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, ReviewEventRow
+from coachbridge.sync import Syncer
+from coachbridge_webhooks import inbox
+from coachbridge_webhooks.worker import Worker
+from sqlalchemy import select
+
+from tests.webhooks.conftest import ENV, Env, make_env, people_csv, review
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """People synced, nobody enrolled: as right after a first sync, before `coachbridge enroll`."""
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(automation, "_guides_looked_for", {})
+    env = make_env(tmp_path, db_url, capacity=1)
+    Syncer(env.db, env.runtime().connector("hr")).run(full=True)
+    yield env
+    env.db.dispose()
+
+
+def deliver(env: Env, delivery_id: str, employee: str) -> None:
+    body = json.dumps(review(employee, rating=1)).encode()
+    assert inbox.accept(env.db, "reviews", delivery_id, "application/json", body)
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+
+
+def outcome(env: Env, employee: str) -> str:
+    with env.db.transaction() as s:
+        person = s.scalars(
+            select(PersonRow).where(PersonRow.email == f"{employee.lower()}@example.com")
+        ).one()
+        event = s.scalars(select(ReviewEventRow).where(ReviewEventRow.person_id == person.id)).one()
+        return str(event.outcome["rules"][0]["result"])
+
+
+def person_id(env: Env, email: str) -> int:
+    with env.db.transaction() as s:
+        return int(s.scalars(select(PersonRow.id).where(PersonRow.email == email)).one())
+
+
+def test_the_first_rule_enrolls_the_eligible_guides_and_pairs(fresh: Env):
+    program = fresh.config.programs["performance-coaching"]
+    with fresh.db.transaction() as s:  # G1 said no to being a guide in this program
+        opt_out(s, program, person_id(fresh, "g1@example.com"), "guide")
+    deliver(fresh, "d1", "E1")
+    assert outcome(fresh, "E1") == "paired"
+    with fresh.db.transaction() as s:
+        guides = {
+            (row.person_id, row.opted_out, row.source)
+            for row in s.scalars(select(EnrollmentRow).where(EnrollmentRow.role == "guide"))
+        }
+        pairing = s.scalars(select(PairingRow)).one()
+    g1, g2 = person_id(fresh, "g1@example.com"), person_id(fresh, "g2@example.com")
+    assert {out for p, out, _ in guides if p == g1} == {True}  # still opted out
+    assert (g2, False, "eligibility") in guides
+    assert pairing.guide_id == g2  # never the guide who opted out
+
+
+def test_full_guides_and_no_new_people_read_the_people_once(
+    fresh: Env, monkeypatch: pytest.MonkeyPatch
+):
+    deliver(fresh, "d1", "E1")
+    deliver(fresh, "d2", "E2")  # both guides (capacity 1) are now taken
+    scans: list[str] = []
+    original = enrollment.enroll_eligible
+
+    def counting(*args, **kwargs):
+        scans.append("scan")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(enrollment, "enroll_eligible", counting)
+    deliver(fresh, "d3", "E3")
+    deliver(fresh, "d4", "E4")
+    assert outcome(fresh, "E3") == outcome(fresh, "E4") == "no guide available"
+    assert len(scans) == 1  # the people did not change between the two events
+
+
+def test_a_guide_who_joins_later_takes_the_next_learner(fresh: Env, tmp_path: Path):
+    deliver(fresh, "d1", "E1")
+    deliver(fresh, "d2", "E2")
+    deliver(fresh, "d3", "E3")
+    assert outcome(fresh, "E3") == "no guide available"
+    (tmp_path / "people.csv").write_text(people_csv(4, 3))  # G3 joins Engineering
+    Syncer(fresh.db, fresh.runtime().connector("hr")).run(full=True)
+    deliver(fresh, "d4", "E4")
+    assert outcome(fresh, "E4") == "paired"
+    with fresh.db.transaction() as s:
+        guide = s.scalars(select(PairingRow).order_by(PairingRow.id.desc())).first()
+        assert guide is not None and guide.guide_id == person_id(fresh, "g3@example.com")
