@@ -278,14 +278,18 @@ def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
     """No enrolled guide has room: enroll whoever has become eligible under the program's
     ``[programs.guides]`` (as ``coachbridge enroll`` would; opt-outs stand). Returns how many.
 
-    It reads every person, so it runs at most once per change of the people table and program,
-    not on every event that finds the guides full.
+    Only when every enrolled guide is full: a learner no guide with room suits (score,
+    reporting line, forbids) must not pull the whole eligible list into a hand-picked pool.
+    It reads every person, so it runs at most once per change of the people table and day;
+    that is remembered only once the transaction has committed, since enrollments a rollback
+    undoes must be looked for again.
     """
     from coachbridge.domain import Role
     from coachbridge.enrollment import enroll_eligible
-    from sqlalchemy import func
+    from coachbridge.matching.pool import free_capacity
+    from sqlalchemy import event, func
 
-    if program.guides is None:
+    if program.guides is None or any(free_capacity(s, program).values()):
         return 0
     people = s.execute(
         select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
@@ -295,10 +299,11 @@ def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
     if _guides_looked_for.get(key) == mark:
         return 0
     added = enroll_eligible(s, program, today=now.date(), roles=(Role.GUIDE,)).guide.added
-    if added == 0:
-        # Remembered only when nothing was written: enrollments that a rollback undoes must
-        # be found again by the next look.
+
+    def remember(_session: Session) -> None:
         _guides_looked_for[key] = mark
+
+    event.listen(s, "after_commit", remember, once=True)
     return added
 
 

@@ -363,9 +363,14 @@ def newest_id(db: Database) -> int | None:
 
 
 def oldest_waiting(db: Database) -> datetime | None:
-    """When the oldest delivery still waiting for its first try arrived (None: none waits)."""
+    """When the oldest delivery not yet tried to the end arrived (pending, or claimed and in
+    processing); None when none is."""
     with db.transaction() as s:
-        return s.scalar(select(func.min(InboxRow.received_at)).where(InboxRow.status == "pending"))
+        return s.scalar(
+            select(func.min(InboxRow.received_at)).where(
+                InboxRow.status.in_(("pending", "processing"))
+            )
+        )
 
 
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]

@@ -118,7 +118,10 @@ class Worker:
             started = time.monotonic()
             self.process(row_id)
             if self.share_writes:
-                self._share_writer(time.monotonic() - started)
+                try:
+                    self._share_writer(time.monotonic() - started)
+                except CoachbridgeError as exc:  # a probe failed: go on with the claimed rows
+                    log.warning("worker: intake probe failed: %s", exc)
         return len(ids)
 
     def _share_writer(self, took: float) -> None:
@@ -296,9 +299,13 @@ def run_in_thread(
 
     def run() -> None:
         if lock is not None:
-            while not lock.acquire(blocking=False):
-                if worker.stopping.wait(retry_seconds):
-                    return
+            try:
+                while not lock.acquire(blocking=False):
+                    if worker.stopping.wait(retry_seconds):
+                        return
+            except OSError as exc:  # e.g. the database's folder is not writable
+                log.error("worker not started: lock file %s: %s", lock.path, exc)
+                return
             log.info("worker %s holds %s", worker.worker_id, lock.path)
         try:
             worker.run_forever()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import coachbridge.enrollment as enrollment
@@ -72,8 +73,6 @@ def test_the_first_rule_enrolls_the_eligible_guides_and_pairs(fresh: Env):
 def test_full_guides_and_no_new_people_read_the_people_once(
     fresh: Env, monkeypatch: pytest.MonkeyPatch
 ):
-    deliver(fresh, "d1", "E1")
-    deliver(fresh, "d2", "E2")  # both guides (capacity 1) are now taken
     scans: list[str] = []
     original = enrollment.enroll_eligible
 
@@ -82,10 +81,48 @@ def test_full_guides_and_no_new_people_read_the_people_once(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(enrollment, "enroll_eligible", counting)
-    deliver(fresh, "d3", "E3")
+    deliver(fresh, "d1", "E1")  # no guide enrolled: the people are read, both guides join
+    deliver(fresh, "d2", "E2")  # G2 has room: no look at all
+    deliver(fresh, "d3", "E3")  # both full, the people as they were at the last look
     deliver(fresh, "d4", "E4")
-    assert outcome(fresh, "E3") == outcome(fresh, "E4") == "no guide available"
-    assert len(scans) == 1  # the people did not change between the two events
+    assert [outcome(fresh, e) for e in ("E1", "E2", "E3", "E4")] == [
+        "paired",
+        "paired",
+        "no guide available",
+        "no guide available",
+    ]
+    assert scans == ["scan"]
+
+
+def test_a_look_rolled_back_is_not_remembered(fresh: Env):
+    program = fresh.config.programs["performance-coaching"]
+    now = datetime.now(UTC)
+    with pytest.raises(RuntimeError), fresh.db.transaction() as s:
+        assert automation._enroll_new_guides(s, program, now) == 2
+        assert automation._enroll_new_guides(s, program, now) == 0  # a second rule, same event
+        raise RuntimeError("the unit of work failed after the guides were enrolled")
+    with fresh.db.transaction() as s:
+        assert automation._enroll_new_guides(s, program, now) == 2  # looked for again
+    with fresh.db.transaction() as s:
+        assert automation._enroll_new_guides(s, program, now) == 0  # G1 and G2 have room now
+
+
+def test_guides_with_room_who_do_not_fit_pull_nobody_else_in(fresh: Env):
+    """Only a full pool grows: a learner that the guides with room do not suit (here the
+    learner's own manager is the only one enrolled) leaves the hand-picked list as it is."""
+    program = fresh.config.programs["performance-coaching"]
+    g1 = person_id(fresh, "g1@example.com")
+    e1 = person_id(fresh, "e1@example.com")
+    with fresh.db.transaction() as s:
+        s.get(PersonRow, e1).manager_id = g1
+        enrollment.enroll_person(s, program, g1, "guide", source="manual")
+    deliver(fresh, "d1", "E1")
+    assert outcome(fresh, "E1") == "no guide available"
+    with fresh.db.transaction() as s:
+        guides = set(
+            s.scalars(select(EnrollmentRow.person_id).where(EnrollmentRow.role == "guide"))
+        )
+    assert guides == {g1}
 
 
 def test_a_guide_who_joins_later_takes_the_next_learner(fresh: Env, tmp_path: Path):

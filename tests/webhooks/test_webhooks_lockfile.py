@@ -138,3 +138,15 @@ def test_a_waiting_worker_stops_without_ever_running(tmp_path: Path):
     thread.join(5)
     assert not thread.is_alive() and not waiting.running.is_set()
     holder.close()
+
+
+def test_a_lock_file_that_cannot_be_made_is_logged_and_the_worker_does_not_run(
+    tmp_path: Path, caplog
+):
+    fake = _FakeWorker("nowhere")
+    lock = LockFile(tmp_path / "no-such-folder" / "db.worker.lock")
+    with caplog.at_level("ERROR", logger="coachbridge.worker"):
+        thread = run_in_thread(fake, lock=lock, retry_seconds=0.05)  # type: ignore[arg-type]
+        thread.join(5)
+    assert not thread.is_alive() and not fake.running.is_set()
+    assert "worker not started: lock file" in caplog.text

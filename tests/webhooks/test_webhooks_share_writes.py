@@ -155,8 +155,10 @@ def test_oldest_waiting_is_the_first_pending_delivery(wenv: Env):
 def test_a_woken_idle_worker_lets_a_starting_burst_in_first(wenv: Env):
     """In the live loop, a worker woken by a delivery waits for a quiet moment before its
     first unit of work, then processes everything."""
+    # A long poll: the delivery can only be picked up by being woken (a timed-out poll that
+    # happened to find it first would skip the quiet wait, correctly, and prove nothing).
     worker = Worker(
-        wenv.runtime(), worker_id="w", scheduler=False, share_writes=True, poll_seconds=0.05
+        wenv.runtime(), worker_id="w", scheduler=False, share_writes=True, poll_seconds=60
     )
     quiet_waits: list[float] = []
     real_wait_for_quiet = worker._wait_for_quiet
@@ -180,3 +182,18 @@ def test_a_woken_idle_worker_lets_a_starting_burst_in_first(wenv: Env):
     finally:
         worker.stop()
         thread.join(10)
+
+
+def test_a_failed_intake_probe_does_not_strand_the_claimed_deliveries(wenv: Env):
+    from coachbridge.errors import DatabaseUnavailable
+
+    for n in range(3):
+        accept(wenv, f"d{n}", f"E{n + 1}")
+    worker = Worker(wenv.runtime(), worker_id="w", scheduler=False, share_writes=True)
+
+    def broken(took: float) -> None:
+        raise DatabaseUnavailable("database busy")
+
+    worker._share_writer = broken  # type: ignore[method-assign]
+    assert worker.run_once() == 3
+    assert processed(wenv) == (3, 3)
