@@ -287,20 +287,30 @@ LOCK_RETRY_SECONDS = 5.0
 
 
 def run_in_thread(
-    worker: Worker, *, lock: LockFile | None = None, retry_seconds: float = LOCK_RETRY_SECONDS
+    worker: Worker,
+    *,
+    lock: LockFile | None = None,
+    retry_seconds: float = LOCK_RETRY_SECONDS,
+    announce_wait: bool = False,
 ) -> threading.Thread:
     """Start ``worker.run_forever`` in a daemon thread (the single-machine ``serve``).
 
     With ``lock``, the worker runs only while this process holds that lock file: of several
     serving processes on one SQLite file exactly one drains the inbox and runs the scheduled
     work, and when it dies (the kernel drops its lock) another takes over within
-    ``retry_seconds``.
+    ``retry_seconds``. ``announce_wait`` logs (once) that this worker stands by.
     """
 
     def run() -> None:
         if lock is not None:
+            announce = announce_wait
             try:
                 while not lock.acquire(blocking=False):
+                    if announce:
+                        log.warning(
+                            "another worker holds %s: this one stands by to take over", lock.path
+                        )
+                        announce = False
                     if worker.stopping.wait(retry_seconds):
                         return
             except OSError as exc:  # e.g. the database's folder is not writable

@@ -92,7 +92,20 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    w.run_forever()
+    path = rt.db.sqlite_path
+    if path is None:
+        w.run_forever()
+        return
+    # One worker per SQLite file, as `serve` keeps it: this one runs while it holds the lock
+    # file (a second stands by and takes over when the first ends).
+    from coachbridge_webhooks import lockfile
+    from coachbridge_webhooks.worker import run_in_thread
+
+    thread = run_in_thread(
+        w, lock=lockfile.LockFile(lockfile.beside(path, "worker")), announce_wait=True
+    )
+    while thread.is_alive():
+        thread.join(0.5)
 
 
 @cli.group()

@@ -150,3 +150,51 @@ def test_a_lock_file_that_cannot_be_made_is_logged_and_the_worker_does_not_run(
         thread.join(5)
     assert not thread.is_alive() and not fake.running.is_set()
     assert "worker not started: lock file" in caplog.text
+
+
+def test_a_second_sqlite_worker_stands_by_until_the_first_is_gone(swenv: Env):
+    """`coachbridge worker` on SQLite runs only while it holds the worker lock file, as the
+    in-process worker of `serve` does: a second one waits and takes over."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from coachbridge.store.tables import InboxRow
+    from coachbridge_webhooks import inbox
+    from sqlalchemy import select
+
+    from tests.webhooks.conftest import ENV, review
+
+    coachbridge = str(Path(sys.executable).with_name("coachbridge"))
+    assert swenv.db.sqlite_path is not None
+    first = LockFile(lockfile.beside(swenv.db.sqlite_path, "worker"))  # "serve" holds it
+    assert first.acquire(blocking=False)
+    body = json.dumps(review("E1", rating=4)).encode()
+    assert inbox.accept(swenv.db, "reviews", "d-standby", "application/json", body)
+    proc = subprocess.Popen(
+        [coachbridge, "--config", str(swenv.path), "worker", "--poll", "0.1"],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def status() -> str:
+        with swenv.db.transaction() as s:
+            return str(s.scalar(select(InboxRow.status)))
+
+    try:
+        time.sleep(3)
+        assert proc.poll() is None and status() == "pending"  # standing by
+        first.close()  # the first worker is gone
+        deadline = time.monotonic() + 30
+        while status() != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status() == "done"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "stands by to take over" in err.decode()
+    assert "Traceback" not in err.decode()
