@@ -11,7 +11,7 @@ import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option
-from coachbridge.errors import NotFoundError, UserError
+from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
 from coachbridge.store.tables import InboxRow
 from sqlalchemy import select
 
@@ -106,6 +106,8 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
     )
     while thread.is_alive():
         thread.join(0.5)
+    if not w.stopping.is_set():  # ended without being asked to: its reason is in the log
+        raise RuntimeFailure(f"the worker could not run on {rt.db.safe_url} (see above)")
 
 
 @cli.group()

@@ -198,3 +198,25 @@ def test_a_second_sqlite_worker_stands_by_until_the_first_is_gone(swenv: Env):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "stands by to take over" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+def test_a_sqlite_worker_that_cannot_take_its_lock_file_exits_1_and_says_why(swenv: Env):
+    import os
+    import subprocess
+    import sys
+
+    from tests.webhooks.conftest import ENV
+
+    assert swenv.db.sqlite_path is not None
+    lockfile.beside(swenv.db.sqlite_path, "worker").mkdir()  # a folder where the file goes
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("coachbridge")), "--config", str(swenv.path), "worker"],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "worker not started: lock file" in proc.stderr
+    assert "the worker could not run" in proc.stderr
+    assert "Traceback" not in proc.stderr
