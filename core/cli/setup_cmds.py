@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
-from coachbridge.config import DEFAULT_CONFIG_NAME
+from coachbridge.config import DEFAULT_CONFIG_NAME, Config
 from coachbridge.connectors import CheckResult
 from coachbridge.errors import ConnectorError, UserError
 
@@ -108,8 +109,66 @@ def check(app: App, connector: str | None) -> None:
             click.echo(f"  {'ok  ' if r.ok else 'FAIL'} {r.message}")
     if not names:
         click.echo("no connectors configured")
+    _check_rules(app)
     if failed:
         raise ConnectorError(f"{failed} connector(s) failed their check")
+
+
+def rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> list[str]:
+    """What in ``[[rules]]`` works today but will surprise later (``check`` prints these).
+
+    ``enrolled_guides(program_id)`` counts the program's enrolled, not opted-out guides.
+    """
+    out = []
+    if len(config.rules) > 1:
+        for index, rule in enumerate(config.rules):
+            if not rule.name:
+                out.append(
+                    f"rules[{index}] has no name: its cooldowns and goals are keyed by its "
+                    "position, so reordering the rules mixes them up; give each rule a name"
+                )
+    for program_id in sorted(
+        {r.then.enroll for r in config.rules if r.then.role.value == "learner"}
+    ):
+        program = config.programs.get(program_id)
+        if program is not None and program.guides is None and enrolled_guides(program_id) == 0:
+            out.append(
+                f"program {program_id!r}: rules enroll learners, but it has no enrolled guide "
+                "and no [programs.guides] to enroll from, so each such event ends 'no guide "
+                "available' (enroll guides with `coachbridge enroll --person REF --role guide`)"
+            )
+    return out
+
+
+def _check_rules(app: App) -> None:
+    from coachbridge.store.tables import EnrollmentRow
+    from sqlalchemy import func, select
+
+    config = app.config
+    if not config.rules:
+        return
+    with app.database().transaction() as s:
+
+        def enrolled_guides(program_id: str) -> int:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(EnrollmentRow)
+                    .where(
+                        EnrollmentRow.program_id == program_id,
+                        EnrollmentRow.role == "guide",
+                        EnrollmentRow.opted_out.is_(False),
+                    )
+                )
+                or 0
+            )
+
+        warnings = rule_warnings(config, enrolled_guides)
+    click.echo(
+        f"rules: {len(config.rules)} ok" + (f", {len(warnings)} warning(s)" if warnings else "")
+    )
+    for line in warnings:
+        click.echo(f"  warn {line}")
 
 
 @cli.group()

@@ -137,3 +137,60 @@ def test_a_guide_who_joins_later_takes_the_next_learner(fresh: Env, tmp_path: Pa
     with fresh.db.transaction() as s:
         guide = s.scalars(select(PairingRow).order_by(PairingRow.id.desc())).first()
         assert guide is not None and guide.guide_id == person_id(fresh, "g3@example.com")
+
+
+MENTORING = """
+[[programs]]
+id = "mentoring"
+name = "Mentoring"
+kind = "mentoring"
+
+[[rules]]
+on = "review.completed"
+when = [{ field = "rating", op = ">=", value = 0.9 }]
+then = { enroll = "mentoring", role = "learner" }
+"""
+
+
+def test_check_warns_of_unnamed_rules_and_of_a_program_no_guide_can_join(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, run_cli
+):
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    env = make_env(tmp_path, sqlite_url, extra=MENTORING)
+    result = run_cli("--config", str(env.path), "check")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "rules: 2 ok, 3 warning(s)" in out
+    assert "warn rules[0] has no name" in out and "warn rules[1] has no name" in out
+    # performance-coaching has [programs.guides]; mentoring has neither guides nor a filter.
+    assert "warn program 'mentoring': rules enroll learners, but it has no enrolled guide" in out
+    assert "performance-coaching" not in out.split("rules:")[1]
+
+    # Named rules and one enrolled mentor: nothing to warn about.
+    text = env.path.read_text()
+    text = text.replace("cooldown_days = 180", 'cooldown_days = 180\nname = "low"')
+    text = text.replace(
+        'then = { enroll = "mentoring", role = "learner" }',
+        'then = { enroll = "mentoring", role = "learner" }\nname = "high"',
+    )
+    env.path.write_text(text)
+    assert run_cli("--config", str(env.path), "sync", "hr").exit_code == 0
+    enrolled = run_cli(
+        "--config",
+        str(env.path),
+        "enroll",
+        "mentoring",
+        "--person",
+        "g1@example.com",
+        "--role",
+        "guide",
+    )
+    assert enrolled.exit_code == 0, enrolled.stdout + enrolled.stderr
+    result = run_cli("--config", str(env.path), "check")
+    assert (
+        result.exit_code == 0
+        and "rules: 2 ok\n" in result.stdout
+        and "  warn " not in result.stdout
+    )
+    env.db.dispose()
