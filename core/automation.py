@@ -287,14 +287,11 @@ def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
     from coachbridge.domain import Role
     from coachbridge.enrollment import enroll_eligible
     from coachbridge.matching.pool import free_capacity
-    from sqlalchemy import event, func
+    from sqlalchemy import event
 
     if program.guides is None or any(free_capacity(s, program).values()):
         return 0
-    people = s.execute(
-        select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
-    ).one()
-    mark = (*people, now.date())  # the date: tenure filters admit people as days pass
+    mark = (*_people_state(s), now.date())  # the date: tenure filters admit people as days pass
     key = (str(s.get_bind().url), program.id)
     if _guides_looked_for.get(key) == mark:
         return 0
@@ -478,14 +475,18 @@ def people_watermark(db: Database) -> tuple[int, int | None, datetime | None, in
     links an existing person to a new connector's id changes just the last), so a poller
     remembers this and retries only when it moved.
     """
+    with db.transaction() as s:
+        return _people_state(s)
+
+
+def _people_state(s: Session) -> tuple[int, int | None, datetime | None, int]:
     from coachbridge.store.tables import ExternalIdRow
     from sqlalchemy import func
 
-    with db.transaction() as s:
-        count, top, updated = s.execute(
-            select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
-        ).one()
-        links = s.scalar(select(func.count()).select_from(ExternalIdRow))
+    count, top, updated = s.execute(
+        select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
+    ).one()
+    links = s.scalar(select(func.count()).select_from(ExternalIdRow))
     return int(count), top, updated, int(links or 0)
 
 

@@ -21,7 +21,6 @@ from coachbridge.errors import DatabaseUnavailable
 from coachbridge.store import Database
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import lockfile
-from coachbridge_webhooks.lockfile import LockFile
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -170,8 +169,7 @@ class _SQLiteBatchInsert(_BatchInsert):
         dialect = db.engine.dialect
         process = InboxRow.__table__.c.received_at.type.bind_processor(dialect)
         self._stamp = process or (lambda value: value)
-        path = db.sqlite_path
-        self._queue = LockFile(lockfile.beside(path, "intake")) if path is not None else None
+        self._queue = lockfile.for_database(db, "intake")
 
     def reset(self) -> None:
         super().reset()

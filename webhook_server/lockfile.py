@@ -14,6 +14,10 @@ import fcntl
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coachbridge.store import Database
 
 
 class LockFile:
@@ -68,3 +72,10 @@ class LockFile:
 def beside(database_path: Path, purpose: str) -> Path:
     """The lock file for ``purpose`` next to a SQLite database file (``<db>.<purpose>.lock``)."""
     return database_path.with_name(f"{database_path.name}.{purpose}.lock")
+
+
+def for_database(db: Database, purpose: str) -> LockFile | None:
+    """The ``purpose`` lock file of a SQLite database file; None for other databases (and an
+    in-memory SQLite, which no other process can open)."""
+    path = db.sqlite_path
+    return LockFile(beside(path, purpose)) if path is not None else None

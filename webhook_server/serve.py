@@ -33,9 +33,7 @@ def _build(config: Config, db_url: str, with_worker: bool, registry: Registry | 
     if with_worker:
         worker = Worker(app.extensions["coachbridge"])
         worker.wake = wake  # type: ignore[assignment]
-        path = database.sqlite_path
-        lock = lockfile.LockFile(lockfile.beside(path, "worker")) if path is not None else None
-        run_in_thread(worker, lock=lock)
+        run_in_thread(worker, lock=lockfile.for_database(database, "worker"))
         app.extensions["coachbridge_worker"] = worker
     return app
 

@@ -293,7 +293,8 @@ def run_in_thread(
     retry_seconds: float = LOCK_RETRY_SECONDS,
     announce_wait: bool = False,
 ) -> threading.Thread:
-    """Start ``worker.run_forever`` in a daemon thread (the single-machine ``serve``).
+    """Start ``worker.run_forever`` in a daemon thread (``serve``'s in-process worker, and
+    ``coachbridge worker``, whose main thread waits for it and handles the signals).
 
     With ``lock``, the worker runs only while this process holds that lock file: of several
     serving processes on one SQLite file exactly one drains the inbox and runs the scheduled

@@ -92,19 +92,13 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    path = rt.db.sqlite_path
-    if path is None:
-        w.run_forever()
-        return
-    # One worker per SQLite file, as `serve` keeps it: this one runs while it holds the lock
-    # file (a second stands by and takes over when the first ends).
+    # On SQLite one worker per database file, as `serve` keeps it: this one runs while it
+    # holds the lock file (a second stands by and takes over when the first ends).
     from coachbridge_webhooks import lockfile
     from coachbridge_webhooks.worker import run_in_thread
 
-    thread = run_in_thread(
-        w, lock=lockfile.LockFile(lockfile.beside(path, "worker")), announce_wait=True
-    )
-    while thread.is_alive():
+    thread = run_in_thread(w, lock=lockfile.for_database(rt.db, "worker"), announce_wait=True)
+    while thread.is_alive():  # joined in steps, so SIGTERM and Ctrl-C reach the handlers
         thread.join(0.5)
     if not w.stopping.is_set():  # ended without being asked to: its reason is in the log
         raise RuntimeFailure(f"the worker could not run on {rt.db.safe_url} (see above)")

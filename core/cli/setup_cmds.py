@@ -117,7 +117,8 @@ def check(app: App, connector: str | None) -> None:
 def rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> list[str]:
     """What in ``[[rules]]`` works today but will surprise later (``check`` prints these).
 
-    ``enrolled_guides(program_id)`` counts the program's enrolled, not opted-out guides.
+    ``enrolled_guides(program_id)`` counts the program's enrolled guides who could take a
+    learner (active, not opted out).
     """
     out = []
     if len(config.rules) > 1:
@@ -141,8 +142,7 @@ def rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> list
 
 
 def _check_rules(app: App) -> None:
-    from coachbridge.store.tables import EnrollmentRow
-    from sqlalchemy import func, select
+    from coachbridge.matching.pool import free_capacity
 
     config = app.config
     if not config.rules:
@@ -150,18 +150,7 @@ def _check_rules(app: App) -> None:
     with app.database().transaction() as s:
 
         def enrolled_guides(program_id: str) -> int:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(EnrollmentRow)
-                    .where(
-                        EnrollmentRow.program_id == program_id,
-                        EnrollmentRow.role == "guide",
-                        EnrollmentRow.opted_out.is_(False),
-                    )
-                )
-                or 0
-            )
+            return len(free_capacity(s, config.programs[program_id]))
 
         warnings = rule_warnings(config, enrolled_guides)
     click.echo(
