@@ -29,7 +29,7 @@ from typing import Any
 from coachbridge.automation import AutomationContext
 from coachbridge.domain.program import Program
 from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
-from coachbridge.lifecycle import audit, cancel_future_sessions
+from coachbridge.lifecycle import audit, pause_pairing
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.store.tables import (
     AuditRow,
@@ -303,20 +303,8 @@ class _Checker:
                 action="paused",
             )
             if not self.dry_run:
-                pairing.status = "paused"
-                pairing.end_reason = reason
-                cancel_future_sessions(self.s, pairing, self.now)
                 # Dated by the check's clock: the next run compares session starts with it.
-                self.s.add(
-                    AuditRow(
-                        at=self.now,
-                        actor="health",
-                        action="pause_pairing",
-                        object_type="pairing",
-                        object_id=str(pairing.id),
-                        details={"reason": reason},
-                    )
-                )
+                pause_pairing(self.s, pairing, reason, self.now, actor="health")
 
     dry_run: bool = False
 
@@ -463,9 +451,10 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
         )
     }
     facts = _gather(s, list(programs), now)
+    # Any pause, this check's or an owner's (`pairings pause`), starts the missed count afresh.
     for object_id, count, last in s.execute(
         select(AuditRow.object_id, func.count(), func.max(AuditRow.at))
-        .where(AuditRow.action == "pause_pairing", AuditRow.actor == "health")
+        .where(AuditRow.action == "pause_pairing")
         .group_by(AuditRow.object_id)
     ):
         checker.pauses[int(object_id)] = (int(count), last)

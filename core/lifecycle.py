@@ -1,4 +1,5 @@
-"""What happens to pairings and sessions when people change: leavers, new managers."""
+"""What happens to pairings and sessions as time and people change: leavers, new managers,
+terms that end, pauses and resumptions."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 
 from coachbridge.domain import Program
 from coachbridge.domain.pairing import OPEN_PAIRING_STATUSES
+from coachbridge.errors import UserError
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
@@ -114,25 +116,27 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     return flagged
 
 
-def complete_finished_pairings(s: Session, program: Program, now: datetime) -> int:
-    """Mark pairings completed once their term is over; returns how many.
-
-    A fixed-term program's pairings end with the program (``end``, or ``start`` plus
-    ``duration_weeks``); a rolling program's pairing ends ``duration_weeks`` after it began.
-    """
+def term_end(program: Program, pairing: PairingRow) -> datetime:
+    """When ``pairing``'s term is over: a fixed-term program's pairings end with the program
+    (``end``, or ``start`` plus ``duration_weeks``); a rolling program's pairing ends
+    ``duration_weeks`` after it began."""
     term = timedelta(weeks=program.duration_weeks)
-    fixed_end: datetime | None = None
     if program.start is not None:
         last = program.end or program.start + term
-        fixed_end = datetime.combine(last, time.min, tzinfo=UTC)
+        return datetime.combine(last, time.min, tzinfo=UTC)
+    began = pairing.activated_at or pairing.created_at
+    return began + term
+
+
+def complete_finished_pairings(s: Session, program: Program, now: datetime) -> int:
+    """Mark pairings completed once their term is over (``term_end``); returns how many."""
     count = 0
     for pairing in s.scalars(
         select(PairingRow)
         .where(PairingRow.program_id == program.id, PairingRow.status.in_(["active", "paused"]))
         .order_by(PairingRow.id)
     ):
-        began = pairing.activated_at or pairing.created_at
-        end = fixed_end or began + term
+        end = term_end(program, pairing)
         if now < end:
             continue
         pairing.status = "completed"
@@ -140,3 +144,81 @@ def complete_finished_pairings(s: Session, program: Program, now: datetime) -> i
         audit(s, "coachbridge", "complete_pairing", "pairing", pairing.id, program=program.id)
         count += 1
     return count
+
+
+def pause_pairing(
+    s: Session, pairing: PairingRow, reason: str, now: datetime, *, actor: str
+) -> int:
+    """Pause an active pairing with ``reason`` (leave, a run of missed sessions ...); its
+    sessions that have not started are cancelled. Returns how many were cancelled.
+
+    The guide's place stays taken (a paused pairing is open); ``resume_pairing`` plans the
+    cancelled sessions again. The audit row is dated ``now``: resuming and the health check's
+    missed-session count both read the pause's time from it.
+    """
+    if pairing.status != "active":
+        raise UserError(f"pairing {pairing.id} is {pairing.status}; only active pairings pause")
+    pairing.status = "paused"
+    pairing.end_reason = reason
+    audit(s, actor, "pause_pairing", "pairing", pairing.id, at=now, reason=reason)
+    return cancel_future_sessions(s, pairing, now)
+
+
+def last_paused_at(s: Session, pairing_id: int) -> datetime | None:
+    """When the pairing was last paused (its newest ``pause_pairing`` audit row), if ever."""
+    at = s.scalar(
+        select(func.max(AuditRow.at)).where(
+            AuditRow.action == "pause_pairing",
+            AuditRow.object_type == "pairing",
+            AuditRow.object_id == str(pairing_id),
+        )
+    )
+    if at is not None and at.tzinfo is None:  # SQLite keeps no zone; stored as UTC
+        at = at.replace(tzinfo=UTC)
+    return at
+
+
+def resume_pairing(
+    s: Session, pairing: PairingRow, program: Program, now: datetime, *, actor: str
+) -> list[SessionRow]:
+    """Make a paused pairing active again and plan the sessions its pause cancelled.
+
+    Refused (``UserError``) when the pairing is not paused, either person is no longer
+    active, or the pairing's term is over. The sessions the pause cancelled stay in the record
+    as cancelled (their calendar events stay cancelled) but leave the plan, so the planner
+    schedules that many again from ``now`` at the program's cadence: new sessions with new
+    calendar events. Returns the sessions planned.
+    """
+    from coachbridge.scheduling import schedule_pairings  # scheduling imports this module
+
+    if pairing.status != "paused":
+        raise UserError(f"pairing {pairing.id} is {pairing.status}, not paused")
+    for pid in (pairing.learner_id, pairing.guide_id):
+        person = s.get(PersonRow, pid)
+        if person is None or person.status != "active":
+            raise UserError(
+                f"pairing {pairing.id}: person {pid} is no longer active; end the pairing "
+                "instead (`coachbridge pairings end`)"
+            )
+    end = term_end(program, pairing)
+    if now >= end:
+        raise UserError(
+            f"pairing {pairing.id}: its term ended on {end.date().isoformat()}; the daily "
+            "check completes it"
+        )
+    paused_at = last_paused_at(s, pairing.id) or now
+    for session in s.scalars(
+        select(SessionRow).where(
+            SessionRow.pairing_id == pairing.id,
+            SessionRow.status == "cancelled",
+            SessionRow.seq.is_not(None),
+            SessionRow.start > paused_at,
+        )
+    ):
+        session.seq = None
+    s.flush()  # the freed places in the plan must be visible to the planner's query
+    reason = pairing.end_reason
+    pairing.status = "active"
+    pairing.end_reason = None
+    audit(s, actor, "resume_pairing", "pairing", pairing.id, at=now, paused_for=reason)
+    return schedule_pairings(s, program, [pairing.id], now=now)

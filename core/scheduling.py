@@ -267,10 +267,11 @@ def schedule_pairings(
     """Plan the missing sessions of the program's active pairings; return the new rows.
 
     ``pairing_ids`` limits the run to those pairings (others, and pairings of other programs
-    or not active, are left alone); None means every active pairing of the program. The first
-    session falls in the first cadence period counted from ``program.start``, or for a rolling
-    program from the day the pairing was made; a period already past is counted from ``now``
-    instead, so nothing is planned in the past.
+    or not active, are left alone); None means every active pairing of the program. Session
+    ``n`` falls in the ``n``-th cadence period counted from ``program.start``, or for a rolling
+    program from the day the pairing was made; when the period of the first missing session is
+    already past, the missing sessions' periods all move forward by as much, so the first falls
+    in the period that starts today and nothing is planned in the past.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -316,7 +317,12 @@ def schedule_pairings(
         today = now.astimezone(learner_zone).date()
         made = pairing.activated_at or pairing.created_at or now
         anchor = program.start or made.astimezone(learner_zone).date()
-        anchor = max(anchor, today)
+        # Periods already past move forward together: the first missing session falls in the
+        # current period and the rest keep the cadence from it. For a new pairing that is
+        # "count from today"; for a resumed one (or one whose session found no slot before)
+        # it leaves no gap of the periods that went by.
+        first_missing = min(seq for seq in range(1, total + 1) if seq not in have[pairing.id])
+        anchor += max(today - (anchor + cadence * (first_missing - 1)), timedelta(0))
         pair = (pairing.learner_id, pairing.guide_id)
         previous_end = earliest
         for seq in range(1, total + 1):

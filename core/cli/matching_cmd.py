@@ -10,8 +10,8 @@ import click
 from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option, to_json
-from coachbridge.errors import UserError
-from coachbridge.lifecycle import OPEN, audit, end_pairing
+from coachbridge.errors import RuntimeFailure, UserError
+from coachbridge.lifecycle import OPEN, audit, end_pairing, pause_pairing, resume_pairing
 from coachbridge.matching.importing import import_proposal
 from coachbridge.matching.pool import check_weights
 from coachbridge.matching.service import (
@@ -24,8 +24,10 @@ from coachbridge.matching.service import (
     rematch,
 )
 from coachbridge.people import resolve_person
+from coachbridge.scheduling import session_model
 from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 PAIRING_COLUMNS = (
     "id",
@@ -281,6 +283,49 @@ def pairings_end(app: App, pairing_id: str, reason: str) -> None:
             raise UserError(f"pairing {row.id} is {row.status}, not open")
         cancelled = end_pairing(s, row, reason, _now(), actor="cli")
     click.echo(f"pairing {row.id} ended; {cancelled} future session(s) cancelled.")
+
+
+@pairings.command("pause")
+@click.argument("pairing_id", metavar="ID")
+@click.option("--reason", required=True, help="Why (kept in the record), e.g. parental leave.")
+@pass_app
+def pairings_pause(app: App, pairing_id: str, reason: str) -> None:
+    """Pause an active pairing; its future sessions are cancelled, the guide's place kept."""
+    with app.database().transaction() as s:
+        row = get_pairing(s, pairing_id)
+        cancelled = pause_pairing(s, row, reason, _now(), actor="cli")
+    click.echo(
+        f"pairing {row.id} paused; {cancelled} future session(s) cancelled. "
+        f"`coachbridge pairings resume {row.id}` plans them again."
+    )
+
+
+@pairings.command("resume")
+@click.argument("pairing_id", metavar="ID")
+@pass_app
+def pairings_resume(app: App, pairing_id: str) -> None:
+    """Make a paused pairing active again and plan the sessions its pause cancelled."""
+    now = _now()
+    try:
+        with app.database().transaction() as s:
+            row = get_pairing(s, pairing_id)
+            program = app.config.program(row.program_id)
+            created = resume_pairing(s, row, program, now, actor="cli")
+            models = [session_model(r) for r in created]
+            first = min((r.start for r in created), default=None)
+    except IntegrityError:
+        # Another process planned this pairing's sessions at the same moment; nothing stored.
+        raise RuntimeFailure(
+            "another process scheduled this pairing's sessions at the same time; nothing was "
+            "changed, run the command again"
+        ) from None
+    when = f", the first on {first.isoformat()}" if first is not None else ""
+    click.echo(
+        f"pairing {row.id} resumed; {len(created)} session(s) planned{when}. "
+        f"Calendar files: `coachbridge sessions --person {row.learner_id} --ics DIR`."
+    )
+    for model in models:  # observers run after the commit, so they see stored sessions
+        app.registry.session_scheduled(model)
 
 
 def _rule(app: App, program_id: str, learner: str, guide: str, kind: str) -> None:
