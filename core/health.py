@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from coachbridge.automation import AutomationContext
 from coachbridge.domain.program import Program
@@ -574,19 +574,33 @@ def counts_by_condition(nudges: Iterable[Nudge]) -> dict[str, int]:
     return dict(out)
 
 
-def run_daily(
-    app: AutomationContext, *, now: datetime, dry_run: bool = False
-) -> tuple[list[Nudge], int]:
-    """The worker's daily job (and ``coachbridge nudge``): health checks, then the inbox purge.
+class Daily(NamedTuple):
+    """What one daily run did."""
 
-    Returns the nudges and how many processed raw deliveries lost their bodies
-    (``[server] inbox_retention_days``). A dry run purges nothing.
+    nudges: list[Nudge]
+    purged: int  # processed raw deliveries whose bodies were purged
+    completed: int  # pairings whose term ended
+
+
+def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -> Daily:
+    """The worker's daily job (and ``coachbridge nudge``): pairings whose term is over are
+    completed (``lifecycle.complete_finished_pairings``; their sessions left after the term
+    cancelled), then the health checks run on the rest, then the inbox purge
+    (``[server] inbox_retention_days``). A dry run completes and purges nothing.
     """
+    from coachbridge.enrollment import ensure_program_row
+    from coachbridge.lifecycle import complete_finished_pairings
     from coachbridge.privacy import purge_inbox
 
+    completed = 0
+    if not dry_run:
+        with app.database().transaction() as s:
+            for program in app.config.programs.values():
+                ensure_program_row(s, program)
+                completed += complete_finished_pairings(s, program, now)
     nudges = run_health_checks(app, now=now, dry_run=dry_run)
     if dry_run:
-        return nudges, 0
+        return Daily(nudges, 0, 0)
     with app.database().transaction() as s:
         purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
-    return nudges, purged
+    return Daily(nudges, purged, completed)

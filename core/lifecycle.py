@@ -129,7 +129,8 @@ def term_end(program: Program, pairing: PairingRow) -> datetime:
 
 
 def complete_finished_pairings(s: Session, program: Program, now: datetime) -> int:
-    """Mark pairings completed once their term is over (``term_end``); returns how many."""
+    """Mark pairings completed once their term is over (``term_end``), cancelling any session
+    still scheduled after it; returns how many pairings completed."""
     count = 0
     for pairing in s.scalars(
         select(PairingRow)
@@ -141,7 +142,18 @@ def complete_finished_pairings(s: Session, program: Program, now: datetime) -> i
             continue
         pairing.status = "completed"
         pairing.ended_at = end
-        audit(s, "coachbridge", "complete_pairing", "pairing", pairing.id, program=program.id)
+        # Nothing is planned after the term, but a session moved there by hand would be left
+        # in people's calendars for a pairing that is over.
+        cancelled = cancel_future_sessions(s, pairing, end)
+        audit(
+            s,
+            "coachbridge",
+            "complete_pairing",
+            "pairing",
+            pairing.id,
+            program=program.id,
+            **({"sessions_cancelled": cancelled} if cancelled else {}),
+        )
         count += 1
     return count
 

@@ -27,7 +27,7 @@ from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.errors import ConfigError, NotFoundError, UserError
-from coachbridge.lifecycle import audit
+from coachbridge.lifecycle import audit, term_end
 from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -271,7 +271,9 @@ def schedule_pairings(
     ``n`` falls in the ``n``-th cadence period counted from ``program.start``, or for a rolling
     program from the day the pairing was made; when the period of the first missing session is
     already past, the missing sessions' periods all move forward by as much, so the first falls
-    in the period that starts today and nothing is planned in the past.
+    in the period that starts today and nothing is planned in the past Nothing is planned
+    after the pairing's term ends (``lifecycle.term_end``): a pairing made late in a fixed-term
+    program, or resumed late, gets the sessions that still fit.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -325,6 +327,7 @@ def schedule_pairings(
         anchor += max(today - (anchor + cadence * (first_missing - 1)), timedelta(0))
         pair = (pairing.learner_id, pairing.guide_id)
         previous_end = earliest
+        ends = term_end(program, pairing)
         for seq in range(1, total + 1):
             existing = have[pairing.id].get(seq)
             if existing is not None:
@@ -345,6 +348,18 @@ def schedule_pairings(
                     last_day + timedelta(days=MAX_SLIP_DAYS),
                     previous_end,
                 )
+            if start is not None and start + timedelta(minutes=program.session_minutes) > ends:
+                # A late or resumed pairing: the term ends (and the pairing completes) first.
+                log.info(
+                    "pairing %s: sessions %s-%s of %s would fall after its term ends on %s; "
+                    "not planned",
+                    pairing.id,
+                    seq,
+                    total,
+                    total,
+                    ends.date().isoformat(),
+                )
+                break
             if start is None:
                 log.warning(
                     "pairing %s: no free slot for session %s of %s; left unplanned",

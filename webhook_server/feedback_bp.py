@@ -198,11 +198,17 @@ def _handle(token: str) -> Response:
 
 
 def program_health_job(ctx: Any) -> None:
-    """The daily job: health checks and nudges, then the inbox purge (``ctx``: config, registry, database())."""
+    """The daily job: finished pairings completed, health checks and nudges, then the inbox
+    purge (``ctx``: config, registry, database())."""
     from coachbridge.health import counts_by_condition, run_daily
 
-    nudges, purged = run_daily(ctx, now=datetime.now(UTC))
-    log.info("program health: %s; %d inbox bodies purged", counts_by_condition(nudges), purged)
+    daily = run_daily(ctx, now=datetime.now(UTC))
+    log.info(
+        "program health: %d pairings completed; %s; %d inbox bodies purged",
+        daily.completed,
+        counts_by_condition(daily.nudges),
+        daily.purged,
+    )
 
 
 def register_health_job() -> None:

@@ -117,11 +117,12 @@ def feedback_add(
 @format_option()
 @pass_app
 def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
-    """Run the daily health check now: nudges, fit checks, pauses, feedback requests."""
+    """Run the daily check now: finished pairings completed; nudges, fit checks, pauses,
+    feedback requests."""
     from coachbridge.health import run_daily
 
     now = _as_of(as_of)
-    nudges, purged = run_daily(app, now=now, dry_run=dry_run)
+    nudges, purged, completed = run_daily(app, now=now, dry_run=dry_run)
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -133,6 +134,8 @@ def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
     if fmt == "table":
         what = "would send" if dry_run else "sent"
         click.echo(f"{len(nudges)} message(s) {what}", err=True)
+        if completed:
+            click.echo(f"{completed} pairing(s) completed: their term is over", err=True)
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
 

@@ -139,9 +139,9 @@ def test_daily_job_purges_old_inbox_bodies(db: Database) -> None:
                 InboxRow(connector="c", delivery_id="pending", body=b"{}", status="pending"),
             ]
         )
-    _, purged = run_daily(app, now=NOW, dry_run=True)
+    _, purged, _ = run_daily(app, now=NOW, dry_run=True)
     assert purged == 0
-    _, purged = run_daily(app, now=NOW)
+    _, purged, _ = run_daily(app, now=NOW)
     assert purged == 1
     with db.transaction() as s:
         rows = {r.delivery_id: r for r in s.scalars(select(InboxRow))}
@@ -196,3 +196,31 @@ def test_resumed_pairing_is_not_paused_again_for_old_misses(db: Database) -> Non
     assert any(n.action == "paused" and n.pairing_id == pid for n in again)
     with db.transaction() as s:
         assert s.get(PairingRow, pid).status == "paused"
+
+
+def test_daily_run_completes_pairings_whose_term_is_over(db: Database) -> None:
+    prog = program(start=None, duration_weeks=12)  # rolling: 12 weeks from each pairing
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        a, b, c, d = (w.person(n) for n in "ABCD")
+        over = w.pair(a, b, made=NOW - timedelta(weeks=13))
+        w.session(over, 60, "held", seq=1)
+        left = w.session(over, -3, "scheduled", seq=6)  # moved after the term by hand
+        running = w.pair(c, d, made=NOW - timedelta(weeks=2))
+        over_id, left_id, running_id = over.id, left.id, running.id
+    dry = run_daily(app, now=NOW, dry_run=True)
+    assert dry.completed == 0
+    daily = run_daily(app, now=NOW)
+    assert daily.completed == 1
+    # A pairing that is over is not nudged as stalled; the running one still is checked.
+    assert {n.pairing_id for n in daily.nudges} <= {running_id}
+    with db.transaction() as s:
+        done = s.get(PairingRow, over_id)
+        assert done.status == "completed"
+        assert done.ended_at.replace(tzinfo=None) == (NOW - timedelta(weeks=1)).replace(tzinfo=None)
+        assert s.get(SessionRow, left_id).status == "cancelled"
+        assert s.get(PairingRow, running_id).status == "active"
+        audit = s.scalars(select(AuditRow).where(AuditRow.action == "complete_pairing")).one()
+        assert audit.details["sessions_cancelled"] == 1
+    assert run_daily(app, now=NOW).completed == 0  # once

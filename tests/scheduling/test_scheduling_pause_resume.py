@@ -76,7 +76,8 @@ def test_resume_plans_the_cancelled_sessions_from_today(db: Database, paired: in
         pairing = s.get(PairingRow, paired)
         created = resume_pairing(s, pairing, ROLLING, resumed_at, actor="cli")
         assert (pairing.status, pairing.end_reason) == ("active", None)
-        assert sorted(r.seq for r in created) == [3, 4, 5, 6]
+        # The sixth would fall after the pairing's 12 weeks end (2027-03-29): not planned.
+        assert sorted(r.seq for r in created) == [3, 4, 5]
     rows = _sessions(db, paired)
     by_id = {r.id: r for r in rows}
     # What happened stays in the record: the held sessions as they were, the cancelled ones
@@ -90,7 +91,8 @@ def test_resume_plans_the_cancelled_sessions_from_today(db: Database, paired: in
         )
         assert now.seq == (old.seq if old.status == "held" else None)
     planned = sorted((r for r in rows if r.status == "scheduled"), key=lambda r: r.seq)
-    assert [r.seq for r in planned] == [3, 4, 5, 6]
+    assert [r.seq for r in planned] == [3, 4, 5]
+    assert max(r.start for r in planned) < datetime(2027, 3, 29, 8, 0, tzinfo=UTC)
     # The first falls in the fortnight that starts on the day of the resume, the rest keep
     # the cadence from it: no gap for the periods the pause took.
     day0 = resumed_at.date()
@@ -123,11 +125,15 @@ def test_resume_is_refused_when_it_cannot_hold(db: Database, paired: int) -> Non
 
 # -- the command line ----------------------------------------------------------------------
 
-CONFIG = """
+# A cohort that starts in a fortnight: every session is in the future whenever this runs.
+COHORT_START = date.today() + timedelta(days=14)
+COHORT = program(id="cohort", name="Cohort", start=COHORT_START)
+CONFIG = f"""
 [[programs]]
-id = "coaching"
-name = "Coaching"
-kind = "coaching"
+id = "cohort"
+name = "Cohort"
+kind = "mentoring"
+start = {COHORT_START.isoformat()}
 duration_weeks = 12
 cadence_days = 14
 session_minutes = 45
@@ -142,8 +148,7 @@ def test_pause_and_resume_commands(
     (tmp_path / "coachbridge.toml").write_text(CONFIG, encoding="utf-8")
     learner = factory.person(first_name="Ana")
     guide = factory.person(first_name="Ben", level=6)
-    made = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    pid = factory.pairing(ROLLING, learner, guide, made=made)
+    pid = factory.pairing(COHORT, learner, guide, made=datetime.now(UTC))
 
     def cli(*args: str):
         return run_cli("--config", str(tmp_path / "coachbridge.toml"), "--db", db_url, *args)
@@ -189,4 +194,5 @@ def test_a_first_session_missing_in_the_past_is_planned_from_today(
     with db.transaction() as s:
         again = schedule_pairings(s, ROLLING, [pid], now=later)
         starts = sorted(r.start.date() for r in again)
-    assert len(starts) == 4 and date(2027, 2, 23) <= starts[0] < date(2027, 3, 9)
+    # Sessions 3-5 from today at the cadence; the sixth would fall after the term ends.
+    assert len(starts) == 3 and date(2027, 2, 23) <= starts[0] < date(2027, 3, 9)
