@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from coachbridge.automation import AutomationContext
 from coachbridge.domain.program import Program
 from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
-from coachbridge.lifecycle import audit, pause_pairing
+from coachbridge.lifecycle import audit, pause_pairing, term_end
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.store.tables import (
     AuditRow,
@@ -469,6 +469,9 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
     ratings = _first_ratings(s, first_held, thresholds)
     for pairing_id in sorted(facts):
         f = facts[pairing_id]
+        if term_end(programs[f.pairing.program_id], f.pairing) <= now:
+            # Over: the daily run completes it first; a dry run must not nudge it either.
+            continue
         first = None
         if pairing_id in ratings:
             rating, who = ratings[pairing_id]
@@ -586,21 +589,24 @@ def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -
     """The worker's daily job (and ``coachbridge nudge``): pairings whose term is over are
     completed (``lifecycle.complete_finished_pairings``; their sessions left after the term
     cancelled), then the health checks run on the rest, then the inbox purge
-    (``[server] inbox_retention_days``). A dry run completes and purges nothing.
+    (``[server] inbox_retention_days``). A dry run stores nothing: it counts the pairings it
+    would complete and lists the messages it would send.
     """
     from coachbridge.enrollment import ensure_program_row
-    from coachbridge.lifecycle import complete_finished_pairings
+    from coachbridge.lifecycle import complete_finished_pairings, finished_pairings
     from coachbridge.privacy import purge_inbox
 
     completed = 0
-    if not dry_run:
-        with app.database().transaction() as s:
-            for program in app.config.programs.values():
-                ensure_program_row(s, program)
-                completed += complete_finished_pairings(s, program, now)
+    with app.database().transaction() as s:
+        for program in app.config.programs.values():
+            if dry_run:
+                completed += len(finished_pairings(s, program, now))
+                continue
+            ensure_program_row(s, program)
+            completed += complete_finished_pairings(s, program, now)
     nudges = run_health_checks(app, now=now, dry_run=dry_run)
     if dry_run:
-        return Daily(nudges, 0, 0)
+        return Daily(nudges, 0, completed)
     with app.database().transaction() as s:
         purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
     return Daily(nudges, purged, completed)

@@ -10,7 +10,7 @@ from coachbridge.domain import Program
 from coachbridge.domain.pairing import OPEN_PAIRING_STATUSES
 from coachbridge.errors import UserError
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
@@ -46,18 +46,24 @@ def audit(
 
 def cancel_future_sessions(s: Session, pairing: PairingRow, now: datetime) -> int:
     """Cancel a pairing's sessions that have not started; their invitations become cancellations."""
-    count = 0
+    return len(_cancel_future(s, pairing, now))
+
+
+def _cancel_future(s: Session, pairing: PairingRow, now: datetime) -> list[int]:
+    ids = []
     for session in s.scalars(
-        select(SessionRow).where(
+        select(SessionRow)
+        .where(
             SessionRow.pairing_id == pairing.id,
             SessionRow.status == "scheduled",
             SessionRow.start > now,
         )
+        .order_by(SessionRow.id)
     ):
         session.status = "cancelled"
         session.ics_sequence += 1
-        count += 1
-    return count
+        ids.append(session.id)
+    return ids
 
 
 def end_pairing(
@@ -118,33 +124,44 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
 
 def term_end(program: Program, pairing: PairingRow) -> datetime:
     """When ``pairing``'s term is over: a fixed-term program's pairings end with the program
-    (``end``, or ``start`` plus ``duration_weeks``); a rolling program's pairing ends
-    ``duration_weeks`` after it began."""
+    (00:00 UTC on its ``end`` day, else on ``start`` plus ``duration_weeks``); a rolling
+    program's pairing ends ``duration_weeks`` after it began (a pairing not yet stored: now)."""
     term = timedelta(weeks=program.duration_weeks)
     if program.start is not None:
         last = program.end or program.start + term
         return datetime.combine(last, time.min, tzinfo=UTC)
-    began = pairing.activated_at or pairing.created_at
+    began = pairing.activated_at or pairing.created_at or datetime.now(UTC)
     return began + term
+
+
+def finished_pairings(s: Session, program: Program, now: datetime) -> list[PairingRow]:
+    """The program's active or paused pairings whose term is over at ``now``."""
+    return [
+        pairing
+        for pairing in s.scalars(
+            select(PairingRow)
+            .where(PairingRow.program_id == program.id, PairingRow.status.in_(["active", "paused"]))
+            .order_by(PairingRow.id)
+        )
+        if term_end(program, pairing) <= now
+    ]
 
 
 def complete_finished_pairings(s: Session, program: Program, now: datetime) -> int:
     """Mark pairings completed once their term is over (``term_end``), cancelling any session
-    still scheduled after it; returns how many pairings completed."""
+    still scheduled after ``now``; returns how many pairings completed.
+
+    Sessions between the term's end and ``now`` are left for people to mark: the check may run
+    days late (a worker that was down), and a session held then must stay recordable.
+    """
     count = 0
-    for pairing in s.scalars(
-        select(PairingRow)
-        .where(PairingRow.program_id == program.id, PairingRow.status.in_(["active", "paused"]))
-        .order_by(PairingRow.id)
-    ):
+    for pairing in finished_pairings(s, program, now):
         end = term_end(program, pairing)
-        if now < end:
-            continue
         pairing.status = "completed"
         pairing.ended_at = end
         # Nothing is planned after the term, but a session moved there by hand would be left
         # in people's calendars for a pairing that is over.
-        cancelled = cancel_future_sessions(s, pairing, end)
+        cancelled = cancel_future_sessions(s, pairing, now)
         audit(
             s,
             "coachbridge",
@@ -158,36 +175,52 @@ def complete_finished_pairings(s: Session, program: Program, now: datetime) -> i
     return count
 
 
+def _lock(s: Session, pairing: PairingRow) -> None:
+    # Read the status again under a row lock: of two people pausing or resuming the same
+    # pairing at once, the second then sees what the first did.
+    s.refresh(pairing, with_for_update=True)
+
+
 def pause_pairing(
     s: Session, pairing: PairingRow, reason: str, now: datetime, *, actor: str
 ) -> int:
     """Pause an active pairing with ``reason`` (leave, a run of missed sessions ...); its
     sessions that have not started are cancelled. Returns how many were cancelled.
 
-    The guide's place stays taken (a paused pairing is open); ``resume_pairing`` plans the
-    cancelled sessions again. The audit row is dated ``now``: resuming and the health check's
-    missed-session count both read the pause's time from it.
+    The guide's place stays taken (a paused pairing is open). The audit row is dated ``now``
+    (the health check counts missed sessions after it) and lists the sessions this pause
+    cancelled, which are the ones ``resume_pairing`` plans again.
     """
+    _lock(s, pairing)
     if pairing.status != "active":
         raise UserError(f"pairing {pairing.id} is {pairing.status}; only active pairings pause")
     pairing.status = "paused"
     pairing.end_reason = reason
-    audit(s, actor, "pause_pairing", "pairing", pairing.id, at=now, reason=reason)
-    return cancel_future_sessions(s, pairing, now)
+    cancelled = _cancel_future(s, pairing, now)
+    audit(
+        s,
+        actor,
+        "pause_pairing",
+        "pairing",
+        pairing.id,
+        at=now,
+        reason=reason,
+        sessions_cancelled=cancelled,
+    )
+    return len(cancelled)
 
 
-def last_paused_at(s: Session, pairing_id: int) -> datetime | None:
-    """When the pairing was last paused (its newest ``pause_pairing`` audit row), if ever."""
-    at = s.scalar(
-        select(func.max(AuditRow.at)).where(
+def _last_pause(s: Session, pairing_id: int) -> AuditRow | None:
+    return s.scalars(
+        select(AuditRow)
+        .where(
             AuditRow.action == "pause_pairing",
             AuditRow.object_type == "pairing",
             AuditRow.object_id == str(pairing_id),
         )
-    )
-    if at is not None and at.tzinfo is None:  # SQLite keeps no zone; stored as UTC
-        at = at.replace(tzinfo=UTC)
-    return at
+        .order_by(AuditRow.at.desc(), AuditRow.id.desc())
+        .limit(1)
+    ).first()
 
 
 def resume_pairing(
@@ -196,13 +229,15 @@ def resume_pairing(
     """Make a paused pairing active again and plan the sessions its pause cancelled.
 
     Refused (``UserError``) when the pairing is not paused, either person is no longer
-    active, or the pairing's term is over. The sessions the pause cancelled stay in the record
-    as cancelled (their calendar events stay cancelled) but leave the plan, so the planner
-    schedules that many again from ``now`` at the program's cadence: new sessions with new
-    calendar events. Returns the sessions planned.
+    active, or the pairing's term is over. The sessions the pause cancelled (listed in its
+    audit row) stay in the record as cancelled, so their calendar events stay cancelled, but
+    leave the plan; the planner then schedules the plan's missing sessions from ``now`` at the
+    program's cadence, as many as fit before the term ends, as new sessions with new calendar
+    events. Returns the sessions planned.
     """
     from coachbridge.scheduling import schedule_pairings  # scheduling imports this module
 
+    _lock(s, pairing)
     if pairing.status != "paused":
         raise UserError(f"pairing {pairing.id} is {pairing.status}, not paused")
     for pid in (pairing.learner_id, pairing.guide_id):
@@ -218,13 +253,22 @@ def resume_pairing(
             f"pairing {pairing.id}: its term ended on {end.date().isoformat()}; the daily "
             "check completes it"
         )
-    paused_at = last_paused_at(s, pairing.id) or now
+    pause = _last_pause(s, pairing.id)
+    freed = (pause.details or {}).get("sessions_cancelled") if pause is not None else None
+    # Exactly what the pause cancelled: a session someone cancelled by hand before it stays out
+    # of the plan. A pause recorded without that list (before coachbridge kept it) frees what
+    # was cancelled after it began.
+    which = (
+        SessionRow.id.in_([int(i) for i in freed])
+        if isinstance(freed, list)
+        else SessionRow.start > (pause.at if pause is not None else now)
+    )
     for session in s.scalars(
         select(SessionRow).where(
+            which,
             SessionRow.pairing_id == pairing.id,
             SessionRow.status == "cancelled",
             SessionRow.seq.is_not(None),
-            SessionRow.start > paused_at,
         )
     ):
         session.seq = None

@@ -271,7 +271,7 @@ def schedule_pairings(
     ``n`` falls in the ``n``-th cadence period counted from ``program.start``, or for a rolling
     program from the day the pairing was made; when the period of the first missing session is
     already past, the missing sessions' periods all move forward by as much, so the first falls
-    in the period that starts today and nothing is planned in the past Nothing is planned
+    in the period that starts today and nothing is planned in the past. Nothing is planned
     after the pairing's term ends (``lifecycle.term_end``): a pairing made late in a fixed-term
     program, or resumed late, gets the sessions that still fit.
     """
@@ -523,6 +523,8 @@ def log_session(
             SessionRow.pairing_id == pairing_id,
             SessionRow.start == start,
             SessionRow.seq.is_(None),
+            # Not a session a pause cancelled (left the plan on resume) at that time.
+            SessionRow.status == SessionStatus.HELD.value,
         )
     ).first()
     if existing is not None:

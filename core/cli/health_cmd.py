@@ -135,7 +135,8 @@ def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
         what = "would send" if dry_run else "sent"
         click.echo(f"{len(nudges)} message(s) {what}", err=True)
         if completed:
-            click.echo(f"{completed} pairing(s) completed: their term is over", err=True)
+            verb = "would be completed" if dry_run else "completed"
+            click.echo(f"{completed} pairing(s) {verb}: their term is over", err=True)
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
 

@@ -296,7 +296,7 @@ def pairings_pause(app: App, pairing_id: str, reason: str) -> None:
         cancelled = pause_pairing(s, row, reason, _now(), actor="cli")
     click.echo(
         f"pairing {row.id} paused; {cancelled} future session(s) cancelled. "
-        f"`coachbridge pairings resume {row.id}` plans them again."
+        f"`coachbridge pairings resume {row.id}` plans them again (as many as fit in its term)."
     )
 
 

@@ -204,23 +204,55 @@ def test_daily_run_completes_pairings_whose_term_is_over(db: Database) -> None:
     with db.transaction() as s:
         w = World(s, prog)
         a, b, c, d = (w.person(n) for n in "ABCD")
-        over = w.pair(a, b, made=NOW - timedelta(weeks=13))
-        w.session(over, 60, "held", seq=1)
-        left = w.session(over, -3, "scheduled", seq=6)  # moved after the term by hand
-        running = w.pair(c, d, made=NOW - timedelta(weeks=2))
-        over_id, left_id, running_id = over.id, left.id, running.id
+        over = w.pair(a, b, made=NOW - timedelta(weeks=13))  # its term ended a week ago
+        w.session(over, 60, "held", seq=1)  # and nothing since: "stalled" if still checked
+        unmarked = w.session(over, 3, "scheduled", seq=5)  # after the term, not yet marked
+        ahead = w.session(over, -3, "scheduled", seq=6)  # moved after the term by hand
+        running = w.pair(c, d, made=NOW - timedelta(weeks=3))  # no first session yet
+        over_id, unmarked_id, ahead_id, running_id = over.id, unmarked.id, ahead.id, running.id
+
+    def checks(nudges: list) -> set[tuple[int, str]]:
+        # Feedback on a session of the last 14 days is asked for whatever the pairing's state.
+        return {(n.pairing_id, n.condition) for n in nudges if n.condition != "feedback_request"}
+
     dry = run_daily(app, now=NOW, dry_run=True)
-    assert dry.completed == 0
+    assert dry.completed == 1
+    assert {p for p, _ in checks(dry.nudges)} == {running_id}  # as in the real run
+    with db.transaction() as s:
+        assert s.get(PairingRow, over_id).status == "active"  # the dry run stored nothing
+
     daily = run_daily(app, now=NOW)
     assert daily.completed == 1
-    # A pairing that is over is not nudged as stalled; the running one still is checked.
-    assert {n.pairing_id for n in daily.nudges} <= {running_id}
+    assert {p for p, _ in checks(daily.nudges)} == {running_id}  # not "stalled" for it
     with db.transaction() as s:
         done = s.get(PairingRow, over_id)
         assert done.status == "completed"
-        assert done.ended_at.replace(tzinfo=None) == (NOW - timedelta(weeks=1)).replace(tzinfo=None)
-        assert s.get(SessionRow, left_id).status == "cancelled"
+        assert done.ended_at == NOW - timedelta(weeks=1)
+        assert s.get(SessionRow, ahead_id).status == "cancelled"
+        # A session between the term's end and the check may have happened: left to mark.
+        assert s.get(SessionRow, unmarked_id).status == "scheduled"
         assert s.get(PairingRow, running_id).status == "active"
         audit = s.scalars(select(AuditRow).where(AuditRow.action == "complete_pairing")).one()
         assert audit.details["sessions_cancelled"] == 1
     assert run_daily(app, now=NOW).completed == 0  # once
+
+
+def test_an_owners_pause_also_restarts_the_missed_count(db: Database) -> None:
+    from coachbridge.lifecycle import pause_pairing
+
+    prog = program()
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        pairing = w.pair(w.person("A"), w.person("B"), made=NOW - timedelta(days=100))
+        w.session(pairing, 90, "held", seq=1)
+        for i, days in enumerate((60, 45, 30)):
+            w.session(pairing, days, "missed", seq=2 + i)
+        # The owner paused it for leave after those misses, and it is active again.
+        pause_pairing(s, pairing, "leave", NOW - timedelta(days=20), actor="cli")
+        pairing.status = "active"
+        pid = pairing.id
+    nudges = run_health_checks(app, now=NOW)
+    assert not [n for n in nudges if n.pairing_id == pid and n.action == "paused"]
+    with db.transaction() as s:
+        assert s.get(PairingRow, pid).status == "active"

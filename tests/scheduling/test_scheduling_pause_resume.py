@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from coachbridge.errors import UserError
 from coachbridge.lifecycle import OPEN, pause_pairing, resume_pairing
-from coachbridge.scheduling import schedule_pairings
+from coachbridge.scheduling import log_session, mark_session, schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select
@@ -62,7 +62,9 @@ def test_pause_cancels_the_future_and_keeps_the_guides_place(db: Database, paire
         assert (pairing.status, pairing.end_reason) == ("paused", "parental leave")
         assert pairing.status in OPEN  # open pairings hold their guide's place
         audit = s.scalars(select(AuditRow).where(AuditRow.action == "pause_pairing")).one()
-        assert audit.details == {"reason": "parental leave"} and audit.actor == "cli"
+        cancelled = [r.id for r in rows if r.status == "cancelled"]
+        assert audit.details == {"reason": "parental leave", "sessions_cancelled": cancelled}
+        assert audit.actor == "cli"
         with pytest.raises(UserError, match="only active pairings pause"):
             pause_pairing(s, pairing, "again", paused_at, actor="cli")
 
@@ -104,23 +106,60 @@ def test_resume_plans_the_cancelled_sessions_from_today(db: Database, paired: in
         assert s.scalars(select(AuditRow).where(AuditRow.action == "resume_pairing")).one()
 
 
+def test_a_session_cancelled_before_the_pause_stays_cancelled(db: Database, paired: int) -> None:
+    with db.transaction() as s:
+        fifth = s.scalars(
+            select(SessionRow).where(SessionRow.pairing_id == paired, SessionRow.seq == 5)
+        ).one()
+        mark_session(s, fifth.id, "cancelled", now=T0 + timedelta(days=10))
+        fifth_id = fifth.id
+    with db.transaction() as s:
+        pause_pairing(s, s.get(PairingRow, paired), "leave", T0 + timedelta(days=20), actor="x")
+    with db.transaction() as s:
+        created = resume_pairing(
+            s, s.get(PairingRow, paired), ROLLING, T0 + timedelta(days=30), actor="x"
+        )
+        assert sorted(r.seq for r in created) == [3, 4, 6]
+        fifth = s.get(SessionRow, fifth_id)
+        assert (fifth.seq, fifth.status) == (5, "cancelled")
+
+
 def test_resume_is_refused_when_it_cannot_hold(db: Database, paired: int) -> None:
+    def resume(at: datetime) -> None:
+        with db.transaction() as s:
+            resume_pairing(s, s.get(PairingRow, paired), ROLLING, at, actor="cli")
+
+    with pytest.raises(UserError, match="is active, not paused"):
+        resume(T0 + timedelta(days=30))
     with db.transaction() as s:
-        pairing = s.get(PairingRow, paired)
-        with pytest.raises(UserError, match="is active, not paused"):
-            resume_pairing(s, pairing, ROLLING, T0 + timedelta(days=30), actor="cli")
-        pause_pairing(s, pairing, "leave", T0 + timedelta(days=20), actor="cli")
+        pause_pairing(s, s.get(PairingRow, paired), "leave", T0 + timedelta(days=20), actor="x")
+    with pytest.raises(UserError, match=r"its term ended on 2027-03-29"):
+        resume(T0 + timedelta(weeks=12, days=1))
     with db.transaction() as s:
-        pairing = s.get(PairingRow, paired)
-        with pytest.raises(UserError, match=r"its term ended on 2027-03-29"):
-            resume_pairing(s, pairing, ROLLING, T0 + timedelta(weeks=12, days=1), actor="cli")
-        s.get(PersonRow, pairing.learner_id).status = "inactive"
-        with pytest.raises(UserError, match="is no longer active"):
-            resume_pairing(s, pairing, ROLLING, T0 + timedelta(days=30), actor="cli")
-        s.rollback()
+        learner = s.get(PairingRow, paired).learner_id
+        s.get(PersonRow, learner).status = "inactive"
+    with pytest.raises(UserError, match="is no longer active"):
+        resume(T0 + timedelta(days=30))
     with db.transaction() as s:  # nothing of the refused attempts was stored
-        assert s.get(PairingRow, paired).status == "paused"
+        pairing = s.get(PairingRow, paired)
+        assert (pairing.status, pairing.end_reason) == ("paused", "leave")
         assert not list(s.scalars(select(SessionRow).where(SessionRow.status == "scheduled")))
+        assert all(r.seq is not None for r in s.scalars(select(SessionRow)))
+        assert not list(s.scalars(select(AuditRow).where(AuditRow.action == "resume_pairing")))
+
+
+def test_a_meeting_held_at_a_cancelled_time_can_still_be_logged(db: Database, paired: int) -> None:
+    with db.transaction() as s:
+        pause_pairing(s, s.get(PairingRow, paired), "leave", T0 + timedelta(days=20), actor="x")
+        third = s.scalars(
+            select(SessionRow).where(SessionRow.pairing_id == paired, SessionRow.seq == 3)
+        ).one()
+        when = third.start
+    with db.transaction() as s:
+        resume_pairing(s, s.get(PairingRow, paired), ROLLING, T0 + timedelta(days=30), actor="x")
+    with db.transaction() as s:  # they met at the old time after all
+        row, created = log_session(s, paired, when, 45, now=T0 + timedelta(days=40))
+        assert created and row.status == "held" and row.seq is None
 
 
 # -- the command line ----------------------------------------------------------------------
