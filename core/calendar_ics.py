@@ -1,7 +1,7 @@
 """Calendar files (RFC 5545) for sessions, built with the ``icalendar`` library.
 
-Every session has a stable UID (``session-<id>@coachbridge``) and its ``ics_sequence`` as
-SEQUENCE, so importing a newer export, or a newer invitation, updates the event in the
+Every session has a stable UID (``session-<id>@<tag>.coachbridge``, the tag naming the
+database: ``calendar_domain``) and its ``ics_sequence`` as SEQUENCE, so importing a newer export, or a newer invitation, updates the event in the
 person's calendar instead of adding a second one; a cancelled session is written with
 STATUS:CANCELLED (and METHOD:CANCEL when a file holds nothing else). Private notes are never
 written: only the time, the two people, the program and the agenda.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from coachbridge.errors import UserError
-from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
+from coachbridge.store.tables import InstallationRow, PairingRow, PersonRow, SessionRow
 from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 __all__ = [
     "PRODID",
     "SessionInfo",
+    "calendar_domain",
     "calendar_for",
     "invitation_for_sessions",
     "session_uid",
@@ -61,11 +62,20 @@ class SessionInfo:
     guide: PersonRow
     program: ProgramLike | None = None
     owner_email: str | None = None  # the program owner, shown as organizer when set
+    uid_domain: str = UID_DOMAIN  # ``calendar_domain`` of the session's database
 
 
-def session_uid(session_id: int) -> str:
-    """The stable UID of a session's calendar event."""
-    return f"session-{session_id}@{UID_DOMAIN}"
+def calendar_domain(s: Session) -> str:
+    """The domain part of this database's session UIDs: ``<tag>.coachbridge``, or
+    ``coachbridge`` for a database whose invitations went out before it had a tag."""
+    row = s.get(InstallationRow, 1)
+    tag = row.calendar_tag if row is not None else None
+    return f"{tag}.{UID_DOMAIN}" if tag else UID_DOMAIN
+
+
+def session_uid(session_id: int, domain: str = UID_DOMAIN) -> str:
+    """The stable UID of a session's calendar event (``domain``: ``calendar_domain``)."""
+    return f"session-{session_id}@{domain}"
 
 
 def _kind(program: ProgramLike | None) -> str:
@@ -102,7 +112,7 @@ def _event(info: SessionInfo) -> Event:
     session = info.session
     start = session.start.astimezone(UTC)
     event = Event()
-    event.add("uid", session_uid(session.id))
+    event.add("uid", session_uid(session.id, info.uid_domain))
     event.add("dtstamp", _stamp(session))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=session.minutes))
@@ -160,8 +170,12 @@ def invitation_for_sessions(
     learner: PersonRow,
     guide: PersonRow,
     program: ProgramLike | None,
+    *,
+    uid_domain: str = UID_DOMAIN,
 ) -> bytes:
-    """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments."""
+    """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments.
+
+    ``uid_domain``: ``calendar_domain`` of the sessions' database."""
     owner = getattr(program, "owner", None) if program is not None else None
     infos = [
         SessionInfo(
@@ -171,6 +185,7 @@ def invitation_for_sessions(
             guide=guide,
             program=program,
             owner_email=owner if isinstance(owner, str) and owner else None,
+            uid_domain=uid_domain,
         )
         for row in sessions
     ]
@@ -209,6 +224,7 @@ def write_calendars(
     people_ids = {p.learner_id for _, p in found} | {p.guide_id for _, p in found}
     people = {r.id: r for r in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))}
     programs: dict[str, Any] = {}
+    domain = calendar_domain(s)
     by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
     for row, pairing in found:
         if pairing.program_id not in programs:
@@ -222,6 +238,7 @@ def write_calendars(
             guide=people[pairing.guide_id],
             program=program,
             owner_email=owner if isinstance(owner, str) and owner else None,
+            uid_domain=domain,
         )
         by_person[pairing.learner_id].append(info)
         by_person[pairing.guide_id].append(info)

@@ -226,6 +226,12 @@ class Demo:
         )
 
         first = self._snapshot_app(FIRST_SYNC)
+        from coachbridge.store.tables import InstallationRow
+
+        with first.database().transaction() as s:
+            installation = s.get(InstallationRow, 1)
+            if installation is not None:  # a fixed tag: the same calendar files on every run
+                installation.calendar_tag = "demo"
         report = Syncer(first.database(), first.connector("hr"), now=FIRST_SYNC).run(full=True)
         self.say()
         self.say(f"{FIRST_SYNC:%B %Y}: first sync of the HR export")

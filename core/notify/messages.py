@@ -85,14 +85,13 @@ def pairing_message(s: Session, key: str) -> Message | None:
     ]
     attachments = []
     if sessions:
-        from coachbridge.calendar_ics import invitation_for_sessions
+        from coachbridge.calendar_ics import calendar_domain, invitation_for_sessions
 
+        invitation = invitation_for_sessions(
+            sessions, pairing, learner, guide, program, uid_domain=calendar_domain(s)
+        )
         attachments.append(
-            Attachment(
-                filename="sessions.ics",
-                content_type="text/calendar",
-                data=invitation_for_sessions(sessions, pairing, learner, guide, program),
-            )
+            Attachment(filename="sessions.ics", content_type="text/calendar", data=invitation)
         )
     return Message(
         key=key,

@@ -353,3 +353,17 @@ class JobRow(Base):
     # Set when a run is wanted before its period is up (a webhook named changed employees);
     # stored, so the request survives a restart of the worker that took it.
     requested_at: Mapped[datetime | None] = mapped_column()
+
+
+class InstallationRow(Base):
+    """One row (``id`` 1) naming this database among others: its calendar tag goes into every
+    session's calendar UID (``session-<id>@<tag>.coachbridge``), so the invitations of two
+    databases (a pilot and production, or a database created again) never update each other's
+    events in someone's calendar. NULL for databases that had sessions before the tag existed:
+    they keep ``session-<id>@coachbridge``, which their invitations already carry."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calendar_tag: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
