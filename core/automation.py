@@ -361,9 +361,18 @@ def apply_rules(
     person = s.get(PersonRow, event.person_id)
     assert person is not None
     facts = event_facts(event, person)
+    # Rules run again on a corrected event (reviews.store_review_event): what a rule already
+    # did for it stands, and is not redone or reported as a cooldown of itself.
+    fired = {
+        r["rule"]: r
+        for r in (event.outcome or {}).get("rules", [])
+        if isinstance(r, dict) and "enrolled" in r and "rule" in r
+    }
     results = []
     for index, rule in enumerate(ctx.config.rules):
-        if rule.matches(facts):
+        if _rule_key(index, rule) in fired:
+            results.append(fired[_rule_key(index, rule)])
+        elif rule.matches(facts):
             results.append(
                 _apply_rule(s, ctx, index, rule, event, person, facts, now, dispatcher, effects)
             )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from coachbridge.domain import ReviewEvent
+from coachbridge.lifecycle import audit
 from coachbridge.store.tables import ExternalIdRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +31,18 @@ def resolve_subject(s: Session, event: ReviewEvent, people_from: str | None = No
     return None
 
 
+#: The fields a source may correct after the fact (a rating entered wrongly, a late date).
+CORRECTABLE = ("cycle", "raw_rating", "rating", "scale_min", "scale_max", "completed_at")
+
+
+class Stored(NamedTuple):
+    """What ``store_review_event`` did with one event."""
+
+    row: ReviewEventRow
+    created: bool  # a new event
+    corrected: bool  # a known event whose rating, scale, cycle or date the source changed
+
+
 def store_review_event(
     s: Session,
     event: ReviewEvent,
@@ -36,12 +50,19 @@ def store_review_event(
     via: str,
     rules_since: datetime | None = None,
     people_from: str | None = None,
-) -> tuple[ReviewEventRow, bool]:
-    """Insert the event unless (source, source_event_id) exists; returns (row, created).
+) -> Stored:
+    """Insert the event unless (source, source_event_id) exists.
 
     A webhook event always goes to the rules; a synced one only when it was completed after
     ``rules_since``, so back-filling history never enrolls anyone. An event about a person not
     yet known is kept with ``rules_status = "unknown_person"`` and retried after later syncs.
+
+    A known event that arrives again with a different rating, scale, cycle or completion date
+    (a corrected review re-posted, a re-exported CSV) is updated in place and audited
+    (``review_corrected``), so reports use the corrected rating. When the rules had already
+    run on it they run again (``rules_status`` back to ``pending``): a correction can start
+    coaching that the first rating did not, and ``apply_rules`` keeps what a rule already did
+    for this event rather than undoing it. History from before ``rules_since`` stays skipped.
     """
     existing = s.scalars(
         select(ReviewEventRow).where(
@@ -50,7 +71,7 @@ def store_review_event(
         )
     ).first()
     if existing is not None:
-        return existing, False
+        return Stored(existing, False, _correct(s, existing, event))
     person_id = resolve_subject(s, event, people_from)
     if (
         via == "sync"
@@ -80,4 +101,42 @@ def store_review_event(
     )
     s.add(row)
     s.flush()
-    return row, True
+    return Stored(row, True, False)
+
+
+def corrections(row: ReviewEventRow, event: ReviewEvent) -> dict[str, tuple[object, object]]:
+    """What ``event`` changes in the stored ``row`` of the same id: field -> (before, after)."""
+    if event.type != row.type:
+        return {}  # a different kind of event under the same id: not a correction
+    return {
+        field: (getattr(row, field), getattr(event, field))
+        for field in CORRECTABLE
+        if getattr(event, field) is not None and getattr(event, field) != getattr(row, field)
+    }
+
+
+def _correct(s: Session, row: ReviewEventRow, event: ReviewEvent) -> bool:
+    changed = corrections(row, event)
+    if not changed:
+        return False
+    for field, (_, new) in changed.items():
+        setattr(row, field, new)
+    if row.rules_status in ("processed", "failed"):
+        row.rules_status = "pending"
+    audit(
+        s,
+        "coachbridge",
+        "review_corrected",
+        "review_event",
+        row.id,
+        **{
+            field: {"before": _plain(old), "after": _plain(new)}
+            for field, (old, new) in changed.items()
+        },
+    )
+    s.flush()
+    return True
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value

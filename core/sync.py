@@ -95,6 +95,7 @@ class SyncReport:
     reactivated: list[Change] = field(default_factory=list)
     unchanged: int = 0
     reviews_new: int = 0
+    reviews_corrected: int = 0  # known events whose rating, scale, cycle or date changed
     reviews_for_rules: list[int] = field(default_factory=list)
     goals_new: int = 0
     goals_updated: int = 0
@@ -116,6 +117,7 @@ class SyncReport:
             "reactivated": len(self.reactivated),
             "unchanged": self.unchanged,
             "reviews_new": self.reviews_new,
+            "reviews_corrected": self.reviews_corrected,
             "goals_new": self.goals_new,
             "goals_updated": self.goals_updated,
             "pairings_ended": self.pairings_ended,
@@ -559,28 +561,32 @@ class Syncer:
     def _preview_reviews(
         self, s: Session, events: Sequence[ReviewEvent], report: SyncReport
     ) -> None:
+        from coachbridge.reviews import corrections
+
         for event in events:
-            if (
-                s.scalars(
-                    select(ReviewEventRow.id).where(
-                        ReviewEventRow.source == event.source,
-                        ReviewEventRow.source_event_id == event.source_event_id,
-                    )
-                ).first()
-                is None
-            ):
+            row = s.scalars(
+                select(ReviewEventRow).where(
+                    ReviewEventRow.source == event.source,
+                    ReviewEventRow.source_event_id == event.source_event_id,
+                )
+            ).first()
+            if row is None:
                 report.reviews_new += 1
+            elif corrections(row, event):
+                report.reviews_corrected += 1
 
     def _apply_reviews(self, s: Session, events: Sequence[ReviewEvent], report: SyncReport) -> None:
         from coachbridge.reviews import store_review_event
 
         since = self._rules_since(s)
         for event in events:
-            row, created = store_review_event(s, event, via="sync", rules_since=since)
+            row, created, corrected = store_review_event(s, event, via="sync", rules_since=since)
             if created:
                 report.reviews_new += 1
-                if row.rules_status == "pending":
-                    report.reviews_for_rules.append(row.id)
+            elif corrected:
+                report.reviews_corrected += 1
+            if (created or corrected) and row.rules_status == "pending":
+                report.reviews_for_rules.append(row.id)
 
     def _apply_goals(self, s: Session, goals: Sequence[GoalRecord], report: SyncReport) -> None:
         for goal in goals:

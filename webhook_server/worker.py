@@ -264,7 +264,7 @@ class Worker:
                     )
                 )
             for event in events:
-                stored, _ = store_review_event(s, event, via="webhook", people_from=people_from)
+                stored = store_review_event(s, event, via="webhook", people_from=people_from).row
                 effects.merge(
                     apply_rules(s, self.runtime, stored, now=now, dispatcher=self.dispatcher)
                 )

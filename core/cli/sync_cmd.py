@@ -28,6 +28,7 @@ def _print_report(report: SyncReport, fmt: str, verbose_changes: bool) -> None:
         f"{report.connector}: {verb}: {len(report.new)} new, {len(report.changed)} changed, "
         f"{len(report.leaving)} leaving, {len(report.reactivated)} returning, {report.unchanged} unchanged"
         + (f"; {report.reviews_new} new review events" if report.reviews_new else "")
+        + (f"; {report.reviews_corrected} corrected" if report.reviews_corrected else "")
         + (f"; {report.goals_new} new goals" if report.goals_new else "")
     )
     if verbose_changes:

@@ -293,7 +293,7 @@ def test_sync_found_events_go_through_the_same_rules(wenv: Env):
 
     since = datetime(2026, 1, 1, tzinfo=UTC)
     with wenv.db.transaction() as s:
-        old, _ = store_review_event(
+        old, _, _ = store_review_event(
             s,
             ReviewEvent(
                 cycle="2025-H2",
@@ -307,7 +307,7 @@ def test_sync_found_events_go_through_the_same_rules(wenv: Env):
             via="sync",
             rules_since=since,
         )
-        new, _ = store_review_event(
+        new, _, _ = store_review_event(
             s,
             ReviewEvent(
                 cycle="2026-H2",

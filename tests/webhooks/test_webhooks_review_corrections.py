@@ -1,0 +1,120 @@
+"""A corrected review (the same review sent again with another rating) is applied: the stored
+rating changes, the rules run again, and what they already did for it stands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from coachbridge.store.tables import AuditRow, PairingRow, ReviewEventRow, SessionRow
+from coachbridge.sync import Syncer
+from coachbridge_webhooks import create_app
+from coachbridge_webhooks.worker import Worker
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from tests.webhooks.conftest import Env, review, signed
+
+
+def post(client: FlaskClient, payload) -> int:
+    body, headers = signed(payload)  # a new message id: the sender's corrected post
+    return client.post("/webhooks/reviews", data=body, headers=headers).status_code
+
+
+@pytest.fixture
+def client(wenv: Env) -> FlaskClient:
+    return create_app(wenv.config, database=wenv.db, registry=wenv.registry).test_client()
+
+
+@pytest.fixture
+def worker(wenv: Env) -> Worker:
+    return Worker(wenv.runtime(), worker_id="test-worker", scheduler=False)
+
+
+def the_event(env: Env) -> ReviewEventRow:
+    with env.db.transaction() as s:
+        [event] = s.scalars(select(ReviewEventRow))
+        s.expunge(event)
+        return event
+
+
+def pairings(env: Env) -> int:
+    with env.db.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(PairingRow)))
+
+
+def test_a_rating_corrected_downwards_starts_coaching(
+    wenv: Env, client: FlaskClient, worker: Worker
+) -> None:
+    assert post(client, review("E1", rating=4)) == 202
+    worker.drain()
+    assert the_event(wenv).outcome == {"rules": []} and pairings(wenv) == 0
+
+    assert post(client, review("E1", rating=2)) == 202  # entered wrongly, corrected
+    assert worker.drain() == 1
+    event = the_event(wenv)
+    assert (event.raw_rating, event.rating, event.rules_status) == (2, 0.25, "processed")
+    [outcome] = event.outcome["rules"]
+    assert outcome["result"] == "paired"
+    assert pairings(wenv) == 1
+    with wenv.db.transaction() as s:
+        [audit] = s.scalars(select(AuditRow).where(AuditRow.action == "review_corrected"))
+        assert audit.object_id == str(event.id)
+        assert audit.details["raw_rating"] == {"before": 4.0, "after": 2.0}
+        assert audit.details["rating"] == {"before": 0.75, "after": 0.25}
+
+
+def test_a_rating_corrected_upwards_keeps_the_coaching_it_started(
+    wenv: Env, client: FlaskClient, worker: Worker
+) -> None:
+    assert post(client, review("E1", rating=2)) == 202
+    worker.drain()
+    first = the_event(wenv).outcome
+    assert first["rules"][0]["result"] == "paired"
+
+    assert post(client, review("E1", rating=4)) == 202
+    assert worker.drain() == 1
+    event = the_event(wenv)
+    assert event.rating == 0.75  # reports see the corrected rating
+    # The pairing, its sessions and goal stand (HR ends it if they wish); the outcome still
+    # says what the rule did, not "cooldown" against its own firing.
+    assert event.outcome == first
+    assert pairings(wenv) == 1
+    with wenv.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(SessionRow)) == 3
+
+    assert post(client, review("E1", rating=4)) == 202  # the same again: nothing to correct
+    worker.drain()
+    with wenv.db.transaction() as s:
+        corrected = select(func.count()).where(AuditRow.action == "review_corrected")
+        assert s.scalar(corrected) == 1
+
+
+def test_a_corrected_csv_review_is_applied_by_the_next_sync(wenv: Env) -> None:
+    folder = wenv.path.parent
+    reviews = folder / "reviews.csv"
+    reviews.write_text(
+        "employee_id,cycle,rating,completed_at\nE1,2026-H2,4,2099-01-01\n", encoding="utf-8"
+    )
+    config = wenv.path.read_text(encoding="utf-8").replace(
+        'people = "people.csv"', 'people = "people.csv"\nreviews = "reviews.csv"'
+    )
+    wenv.path.write_text(config, encoding="utf-8")
+    from tests.webhooks.conftest import load
+
+    env = Env(wenv.path, wenv.db_url, load(wenv.path, wenv.registry), wenv.registry, wenv.db)
+    connector = env.runtime().connector("hr")
+    first = Syncer(env.db, connector).run()
+    assert first.reviews_new == 1 and first.reviews_for_rules
+
+    reviews.write_text(
+        "employee_id,cycle,rating,completed_at\nE1,2026-H2,2,2099-01-01\n", encoding="utf-8"
+    )
+    preview = Syncer(env.db, connector).run(dry_run=True)
+    assert (preview.reviews_new, preview.reviews_corrected) == (0, 1)
+    again = Syncer(env.db, connector).run()
+    assert (again.reviews_new, again.reviews_corrected) == (0, 1)
+    assert again.as_dict()["reviews_corrected"] == 1
+    event = the_event(env)
+    assert event.raw_rating == 2 and again.reviews_for_rules == [event.id]
+    assert json.dumps(again.as_dict())  # the CLI's JSON report stays serialisable
