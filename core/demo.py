@@ -38,7 +38,7 @@ from coachbridge.store.tables import (
     SessionRow,
 )
 from coachbridge.sync import Syncer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 FIRST_SYNC = datetime(2025, 10, 6, 8, 0, tzinfo=UTC)
 MID_SYNC = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)
@@ -428,6 +428,9 @@ class Demo:
 
         folder = self.out / "calendars"
         with app.database().transaction() as s:
+            # The files' DTSTAMP comes from each row's last change: on the demo's clock, so the
+            # same input gives byte-identical calendars.
+            s.execute(update(SessionRow).values(updated_at=TODAY))
             found = [
                 (row, pairing)
                 for row, pairing in s.execute(

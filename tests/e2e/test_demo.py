@@ -39,3 +39,6 @@ def test_demo_runs_the_whole_loop_and_repeats_itself(run_cli, tmp_path: Path) ->
     assert second.stdout.replace(str(tmp_path / "b"), "OUT") == out.replace(
         str(tmp_path / "a"), "OUT"
     )
+    # Same input, same files: every calendar byte for byte (UIDs, SEQUENCE, DTSTAMP).
+    again = {p.name: p.read_bytes() for p in (tmp_path / "b" / "calendars").glob("*.ics")}
+    assert again == {p.name: p.read_bytes() for p in calendars}
