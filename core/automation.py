@@ -113,6 +113,7 @@ def _person_facts(person: PersonRow) -> dict[str, Any]:
         "person.level": person.level,
         "person.status": person.status,
         "person.hire_date": person.hire_date,
+        **{f"person.extra.{name}": value for name, value in (person.extra or {}).items()},
     }
 
 
@@ -133,9 +134,16 @@ def event_facts(event: ReviewEventRow, person: PersonRow | None) -> dict[str, An
     return facts
 
 
+class _Blank(dict[str, Any]):
+    # Placeholders are checked at load time; what can still be missing is a person's extra
+    # field the HRIS left empty for them, which reads as nothing.
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def render(template: str, facts: dict[str, Any]) -> str:
-    """Fill ``{cycle}`` and ``{person_department}`` style placeholders (checked at load time)."""
-    values = {key.replace(".", "_"): ("" if v is None else v) for key, v in facts.items()}
+    """Fill ``{cycle}``, ``{person_department}`` and ``{person_extra_<name>}`` placeholders."""
+    values = _Blank({key.replace(".", "_"): ("" if v is None else v) for key, v in facts.items()})
     return template.format_map(values)
 
 

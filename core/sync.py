@@ -202,6 +202,7 @@ def _record_values(record: PersonRecord, *, provided_only: bool = False) -> dict
     values["skills"] = list(record.skills)
     values["interests"] = list(record.interests)
     values["languages"] = list(record.languages)
+    values["extra"] = dict(record.extra)  # fields the connector was asked to keep (by name)
     if provided_only:
         given = set(record.model_fields_set)
         if "email" in given:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import re
 import string
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -45,12 +46,19 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+#: ``person.extra.<name>``: a field a connector keeps by name (BambooHR's ``extra_fields``).
+_EXTRA = re.compile(r"^person\.extra\.[A-Za-z0-9_-]+$")
+
+
 def _check_field(name: str) -> str:
     if name in EVENT_FIELDS:
         return name
     if name.startswith("person.") and name.removeprefix("person.") in PERSON_FIELDS:
         return name
-    known = sorted(EVENT_FIELDS) + sorted(f"person.{f}" for f in PERSON_FIELDS)
+    if _EXTRA.match(name):
+        return name
+    known = [*sorted(EVENT_FIELDS), *sorted(f"person.{f}" for f in PERSON_FIELDS)]
+    known.append("person.extra.<name>")
     raise ValueError(f"unknown field {name!r}; known fields: {', '.join(known)}")
 
 
@@ -81,6 +89,14 @@ class Condition(DomainModel):
             return False
 
 
+def placeholder_field(name: str) -> str:
+    """The field a text placeholder names: ``{person_department}`` is ``person.department``,
+    ``{person_extra_costCenter}`` is ``person.extra.costCenter``."""
+    if name.startswith("person_extra_"):
+        return "person.extra." + name.removeprefix("person_extra_")
+    return name.replace("person_", "person.", 1) if name.startswith("person_") else name
+
+
 def template_fields(text: str) -> list[str]:
     """The ``{placeholder}`` names used in a text, so that unknown ones fail at load time."""
     return [name for _, name, _, _ in string.Formatter().parse(text) if name]
@@ -107,9 +123,7 @@ class RuleAction(DomainModel):
             except ValueError as exc:
                 raise ValueError(f"goal text is not a valid template: {exc}") from None
             for name in names:
-                _check_field(
-                    name.replace("person_", "person.", 1) if name.startswith("person_") else name
-                )
+                _check_field(placeholder_field(name))
         return value
 
 

@@ -361,3 +361,44 @@ def test_a_field_that_becomes_hidden_keeps_its_stored_value(
     assert people["4"].job_title == "Staff Engineer"
     assert people["4"].email == "alan@acme.test"  # not wiped because the key lost access
     assert people["4"].manager_id == people["2"].id
+
+
+def test_extra_fields_are_kept_and_rules_can_use_them(fake: FakeBambooHR, db: Database) -> None:
+    from coachbridge.automation import event_facts, render
+    from coachbridge.domain.rule import Rule
+
+    fake.update_employee("2", "2025-01-01T00:00:00+00:00", customCostCenter="CC-42")
+    connector = make_connector(fake.host_url, fake.api_key, fields=["customCostCenter"])
+    Syncer(db, connector).run()
+    people = people_by_ext(db)
+    assert people["2"].extra == {"customCostCenter": "CC-42", "employeeNumber": "E2"}
+    assert people["1"].extra == {"employeeNumber": "E1"}  # no cost centre: nothing kept
+
+    fake.update_employee("2", customCostCenter="CC-7")
+    report = Syncer(db, connector).run()
+    assert [c.external_id for c in report.changed] == ["2"]
+    assert "extra" in report.changed[0].fields
+    assert people_by_ext(db)["2"].extra["customCostCenter"] == "CC-7"
+
+    rule = Rule.model_validate(
+        {
+            "on": "review.completed",
+            "when": [{"field": "person.extra.customCostCenter", "op": "in", "value": ["CC-7"]}],
+            "then": {"enroll": "p", "goal": "Plan for {person_extra_customCostCenter}"},
+        }
+    )
+    with db.transaction() as s:
+        charles, ada = (s.get(PersonRow, people_by_ext(db)[k].id) for k in "21")
+        event = ReviewEventRow(type="review.completed", cycle="2026-H2", rating=0.25)
+        assert rule.matches(event_facts(event, charles))
+        assert not rule.matches(event_facts(event, ada))  # no such field: no match
+        assert render(rule.then.goal, event_facts(event, charles)) == "Plan for CC-7"
+        assert render(rule.then.goal, event_facts(event, ada)) == "Plan for "
+    with pytest.raises(ValueError, match=r"person\.extra\.<name>"):
+        Rule.model_validate(
+            {
+                "on": "review.completed",
+                "when": [{"field": "person.shoe", "op": "==", "value": 1}],
+                "then": {"enroll": "p"},
+            }
+        )
