@@ -73,7 +73,7 @@ def calendar_domain(s: Session) -> str:
     return f"{tag}.{UID_DOMAIN}" if tag else UID_DOMAIN
 
 
-def session_uid(session_id: int, domain: str = UID_DOMAIN) -> str:
+def session_uid(session_id: int, domain: str) -> str:
     """The stable UID of a session's calendar event (``domain``: ``calendar_domain``)."""
     return f"session-{session_id}@{domain}"
 
@@ -171,7 +171,7 @@ def invitation_for_sessions(
     guide: PersonRow,
     program: ProgramLike | None,
     *,
-    uid_domain: str = UID_DOMAIN,
+    uid_domain: str,
 ) -> bytes:
     """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments.
 

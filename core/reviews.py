@@ -31,8 +31,12 @@ def resolve_subject(s: Session, event: ReviewEvent, people_from: str | None = No
     return None
 
 
-#: The fields a source may correct after the fact (a rating entered wrongly, a late date).
-CORRECTABLE = ("cycle", "raw_rating", "rating", "scale_min", "scale_max", "completed_at")
+#: What makes a known event arriving again a correction: its rating, scale or cycle changed
+#: (the cycle only for sources whose review id does not contain it, such as Workday's).
+CORRECTING = ("cycle", "raw_rating", "rating", "scale_min", "scale_max")
+#: Taken over with a correction. A changed date alone is none: the generic connector dates a
+#: review without one by its message, so a resent review would otherwise look corrected.
+CORRECTABLE = (*CORRECTING, "completed_at")
 
 
 class Stored(NamedTuple):
@@ -57,8 +61,8 @@ def store_review_event(
     ``rules_since``, so back-filling history never enrolls anyone. An event about a person not
     yet known is kept with ``rules_status = "unknown_person"`` and retried after later syncs.
 
-    A known event that arrives again with a different rating, scale, cycle or completion date
-    (a corrected review re-posted, a re-exported CSV) is updated in place and audited
+    A known event that arrives again with a different rating, scale or cycle (a corrected
+    review re-posted, a re-exported CSV) is updated in place, its date too, and audited
     (``review_corrected``), so reports use the corrected rating. When the rules had already
     run on it they run again (``rules_status`` back to ``pending``): a correction can start
     coaching that the first rating did not, and ``apply_rules`` keeps what a rule already did
@@ -108,11 +112,12 @@ def corrections(row: ReviewEventRow, event: ReviewEvent) -> dict[str, tuple[obje
     """What ``event`` changes in the stored ``row`` of the same id: field -> (before, after)."""
     if event.type != row.type:
         return {}  # a different kind of event under the same id: not a correction
-    return {
+    changed = {
         field: (getattr(row, field), getattr(event, field))
         for field in CORRECTABLE
         if getattr(event, field) is not None and getattr(event, field) != getattr(row, field)
     }
+    return changed if any(field in changed for field in CORRECTING) else {}
 
 
 def _correct(s: Session, row: ReviewEventRow, event: ReviewEvent) -> bool:

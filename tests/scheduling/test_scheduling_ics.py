@@ -97,16 +97,24 @@ def test_invitation_for_mail_and_cancellation_method() -> None:
     prog = program(owner="hr@example.com")
     pairing = PairingRow(id=10, program_id=prog.id, learner_id=1, guide_id=2)
     invite = Calendar.from_ical(
-        invitation_for_sessions([session(100, 10, 1)], pairing, ana, ben, prog)
+        invitation_for_sessions(
+            [session(100, 10, 1)], pairing, ana, ben, prog, uid_domain="ab12cd34.coachbridge"
+        )
     )
     assert str(invite["METHOD"]) == "REQUEST"
     [event] = invite.walk("VEVENT")
     assert str(event["ORGANIZER"]) == "mailto:hr@example.com"
     cancel = Calendar.from_ical(
         invitation_for_sessions(
-            [session(100, 10, 1, status="cancelled", seqno=2)], pairing, ana, ben, prog
+            [session(100, 10, 1, status="cancelled", seqno=2)],
+            pairing,
+            ana,
+            ben,
+            prog,
+            uid_domain="ab12cd34.coachbridge",
         )
     )
     assert str(cancel["METHOD"]) == "CANCEL"
     [event] = cancel.walk("VEVENT")
-    assert str(event["UID"]) == "session-100@coachbridge" and int(event["SEQUENCE"]) == 2
+    assert str(event["UID"]) == "session-100@ab12cd34.coachbridge"
+    assert int(event["SEQUENCE"]) == 2

@@ -43,4 +43,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The tag goes with the table: upgrading again gives a database with sessions no tag, so
+    # every session's UID changes and calendars that hold the old ones show events twice.
     op.drop_table("installation")
