@@ -3,7 +3,7 @@
 One command (from the repository root)::
 
     .venv/bin/python benchmarks/webhooks/run.py                 # both databases
-    .venv/bin/python benchmarks/webhooks/run.py --db sqlite --count 3000 --concurrency 16
+    .venv/bin/python benchmarks/webhooks/run.py --db sqlite --count 10000 --concurrency 16
 
 For each database it starts a real ``coachbridge serve`` (gunicorn) on a free loopback port
 with the benchmark-only bare route switched on (``COACHBRIDGE_BENCH_BARE=1``), runs the load
@@ -226,7 +226,12 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=10000,
+        help="deliveries per measurement (3,000 took under a second here: mostly noise)",
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--processes", type=int, default=2, help="gunicorn processes on PostgreSQL")
     parser.add_argument("--people", type=int, default=200)
