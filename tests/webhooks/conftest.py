@@ -213,3 +213,25 @@ def signed(
         SECRET, msg_id or f"msg_{uuid.uuid4().hex}", body, timestamp
     )
     return body, headers
+
+
+def post(client: Any, payload: dict[str, Any] | bytes, msg_id: str | None = None) -> int:
+    """Post a signed delivery to the generic connector (a new message id unless given)."""
+    body, headers = signed(payload, msg_id=msg_id)
+    return int(client.post("/webhooks/reviews", data=body, headers=headers).status_code)
+
+
+@pytest.fixture
+def client(wenv: Env) -> Any:
+    """A Flask test client of the app on ``wenv``."""
+    from coachbridge_webhooks import create_app
+
+    return create_app(wenv.config, database=wenv.db, registry=wenv.registry).test_client()
+
+
+@pytest.fixture
+def worker(wenv: Env) -> Any:
+    """An in-process worker on ``wenv`` without the scheduler."""
+    from coachbridge_webhooks.worker import Worker
+
+    return Worker(wenv.runtime(), worker_id="test-worker", scheduler=False)

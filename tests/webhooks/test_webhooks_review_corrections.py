@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from coachbridge.store.tables import AuditRow, PairingRow, ReviewEventRow, SessionRow
 from coachbridge.sync import Syncer
-from coachbridge_webhooks import create_app
 from coachbridge_webhooks.worker import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.webhooks.conftest import Env, review, signed
-
-
-def post(client: FlaskClient, payload) -> int:
-    body, headers = signed(payload)  # a new message id: the sender's corrected post
-    return client.post("/webhooks/reviews", data=body, headers=headers).status_code
-
-
-@pytest.fixture
-def client(wenv: Env) -> FlaskClient:
-    return create_app(wenv.config, database=wenv.db, registry=wenv.registry).test_client()
-
-
-@pytest.fixture
-def worker(wenv: Env) -> Worker:
-    return Worker(wenv.runtime(), worker_id="test-worker", scheduler=False)
+from tests.webhooks.conftest import Env, post, review
 
 
 def the_event(env: Env) -> ReviewEventRow:

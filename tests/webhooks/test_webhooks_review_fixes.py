@@ -14,24 +14,14 @@ from coachbridge.domain import PersonRecord
 from coachbridge.notify.base import Message, Notifier, NotifierConfig
 from coachbridge.notify.dispatch import MAX_ATTEMPTS, Dispatcher, retry_delay
 from coachbridge.store.tables import GoalRow, InboxRow, NotificationRow, PairingRow
-from coachbridge_webhooks import create_app, inbox
+from coachbridge_webhooks import inbox
 from coachbridge_webhooks import worker as worker_module
 from coachbridge_webhooks.scheduler import requested_syncs
 from coachbridge_webhooks.worker import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.webhooks.conftest import Env, people_csv, review, signed, sync_people
-
-
-def post(client: FlaskClient, payload, msg_id: str | None = None) -> int:
-    body, headers = signed(payload, msg_id=msg_id)
-    return client.post("/webhooks/reviews", data=body, headers=headers).status_code
-
-
-@pytest.fixture
-def client(wenv: Env) -> FlaskClient:
-    return create_app(wenv.config, database=wenv.db, registry=wenv.registry).test_client()
+from tests.webhooks.conftest import Env, people_csv, post, review, signed, sync_people
 
 
 def count(env: Env, table, *where) -> int:

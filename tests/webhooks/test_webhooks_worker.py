@@ -15,27 +15,12 @@ from coachbridge.store.tables import (
     ReviewEventRow,
     SessionRow,
 )
-from coachbridge_webhooks import create_app, inbox
+from coachbridge_webhooks import inbox
 from coachbridge_webhooks.worker import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.webhooks.conftest import Env, people_csv, review, signed, sync_people
-
-
-def post(client: FlaskClient, payload, msg_id: str | None = None) -> int:
-    body, headers = signed(payload, msg_id=msg_id)
-    return client.post("/webhooks/reviews", data=body, headers=headers).status_code
-
-
-@pytest.fixture
-def client(wenv: Env) -> FlaskClient:
-    return create_app(wenv.config, database=wenv.db, registry=wenv.registry).test_client()
-
-
-@pytest.fixture
-def worker(wenv: Env) -> Worker:
-    return Worker(wenv.runtime(), worker_id="test-worker", scheduler=False)
+from tests.webhooks.conftest import Env, people_csv, post, review, sync_people
 
 
 def count(env: Env, table, *where) -> int:
