@@ -4,7 +4,7 @@ Forgetting keeps the rows that anonymous counts need (the person's id, departmen
 status and dates; pairings, sessions and ratings) and erases what identifies or was written by
 or about them: names, work email, contact and profile fields, external ids, free-text
 feedback comments and private notes, session agendas, notes and action items of their
-pairings, their goals' texts, the subjects of messages sent to them, the email kept on their
+pairings, the free-text reasons their pairings paused or ended, their goals' texts, the subjects of messages sent to them, the email kept on their
 review events, and every raw inbox delivery that mentions them.
 """
 
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from coachbridge.lifecycle import audit
 from coachbridge.store.tables import (
+    AuditRow,
     ExternalIdRow,
     FeedbackRow,
     GoalRow,
@@ -30,6 +31,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 ERASED = "(erased)"
+# Audit details of pairings that hold free text someone typed about the people in them.
+_FREE_TEXT_DETAILS = ("reason", "paused_for")
 # History fields that can identify someone by themselves; the rest are kept for counts.
 _IDENTIFYING_HISTORY = ("job_title",)
 
@@ -46,6 +49,7 @@ class ForgetResult:
     goals: int = 0
     notifications: int = 0
     review_events: int = 0
+    pairing_reasons: int = 0  # free-text reasons (end, pause, re-match) of their pairings
     inbox_deliveries: int = 0
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -124,6 +128,22 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
         ).rowcount
         or 0
     )
+    # Why a pairing ended or paused is free text ("parental leave", "no chemistry"): about
+    # the people in it. Erased on the pairings and in their audit rows; the status stays.
+    for pairing in s.scalars(select(PairingRow).where(PairingRow.id.in_(pairing_ids or [-1]))):
+        if pairing.end_reason:
+            pairing.end_reason = ERASED
+            result.pairing_reasons += 1
+    for row in s.scalars(
+        select(AuditRow).where(
+            AuditRow.object_type == "pairing",
+            AuditRow.object_id.in_([str(i) for i in pairing_ids] or ["-1"]),
+        )
+    ):
+        details = dict(row.details or {})
+        reasons = {k: ERASED for k in _FREE_TEXT_DETAILS if details.get(k)}
+        if reasons:
+            row.details = {**details, **reasons}
     result.sessions = (
         s.execute(
             update(SessionRow)

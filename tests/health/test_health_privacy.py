@@ -102,3 +102,27 @@ def test_forget_and_audit_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
     listing = run_cli(*base, "people", "--format", "json")
     assert "Lea" not in listing.stdout
     db.dispose()
+
+
+def test_forget_erases_why_their_pairings_paused_or_ended(db: Database) -> None:
+    from coachbridge.lifecycle import end_pairing, pause_pairing
+
+    ids = _setup(db)
+    with db.transaction() as s:
+        w = World(s, program())
+        other = w.pair(s.get(PersonRow, ids["learner"]), w.person("Ola"))
+        pause_pairing(s, s.get(PairingRow, ids["pairing"]), "parental leave", NOW, actor="hr")
+        end_pairing(s, other, "no chemistry with Ola", NOW, actor="hr")
+        other_id = other.id
+    with db.transaction() as s:
+        result = forget_person(s, s.get(PersonRow, ids["learner"]), actor="dpo", now=NOW)
+    assert result.pairing_reasons == 2
+    with db.transaction() as s:
+        paused, ended = s.get(PairingRow, ids["pairing"]), s.get(PairingRow, other_id)
+        assert (paused.status, paused.end_reason) == ("paused", "(erased)")
+        assert (ended.status, ended.end_reason) == ("ended", "(erased)")
+        details = [a.details for a in s.scalars(select(AuditRow))]
+        text = json.dumps(details)
+        assert "parental leave" not in text and "no chemistry" not in text
+        pause = next(d for d in details if "sessions_cancelled" in d)
+        assert pause["reason"] == "(erased)"  # what resuming needs is kept
