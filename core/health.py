@@ -23,7 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from coachbridge.automation import AutomationContext
@@ -42,6 +42,8 @@ from coachbridge.store.tables import (
 )
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ class _Checker:
         self.config = config
         self.now = now
         self.existing = existing
+        # Per pairing: when the last "stalled" nudge went out (or was queued).
+        self.stalled_sent: dict[int, datetime] = {}
         self.nudges: list[Nudge] = []
         self.people: dict[int, PersonRow] = {}
         self.opted_out: set[tuple[str, int]] = set()
@@ -237,9 +241,13 @@ class _Checker:
                     owner=True,
                 )
         elif pairing.status == "active" and facts.last_held_start is not None:
-            quiet = self.now - facts.last_held_start
+            last = facts.last_held_start
+            quiet = self.now - last
             limit = timedelta(days=program.cadence_days * setting(program, "stall_periods"))
-            if quiet >= limit:
+            # Once per stall: a pairing that met again and then went quiet again is nudged
+            # again (the key names the last session held), one still in the same stall is not.
+            nudged = self.stalled_sent.get(pairing.id)
+            if quiet >= limit and (nudged is None or nudged < last):
                 self.both(
                     "stalled",
                     program,
@@ -247,6 +255,7 @@ class _Checker:
                     f"{program.name}: it has been a while",
                     f"No {program.name} session has been held for {quiet.days} days. "
                     "A short check-in keeps the momentum.",
+                    suffix=f":{last.astimezone(UTC):%Y%m%d}",
                 )
         if first_rating is not None and pairing.status in ("active", "paused"):
             rating, side = first_rating
@@ -442,6 +451,14 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
     )
     checker = _Checker(s, config, now, existing)
     checker.dry_run = dry_run
+    for key, created in s.execute(
+        select(NotificationRow.key, NotificationRow.created_at).where(
+            NotificationRow.key.like("health:stalled:%")
+        )
+    ):
+        pairing_id = int(key.split(":")[2])
+        if created is not None and created > checker.stalled_sent.get(pairing_id, _EPOCH):
+            checker.stalled_sent[pairing_id] = created
     checker.opted_out = {
         (pid, person)
         for pid, person in s.execute(

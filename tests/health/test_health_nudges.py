@@ -256,3 +256,49 @@ def test_an_owners_pause_also_restarts_the_missed_count(db: Database) -> None:
     assert not [n for n in nudges if n.pairing_id == pid and n.action == "paused"]
     with db.transaction() as s:
         assert s.get(PairingRow, pid).status == "active"
+
+
+def test_a_pairing_is_nudged_once_per_stall(db: Database) -> None:
+    prog = program()  # a session every 14 days; stalled after 2 periods without one
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        pairing = w.pair(w.person("A"), w.person("B"), made=NOW - timedelta(days=90))
+        w.session(pairing, 60, "held", seq=1)
+        pid = pairing.id
+
+    def stalled(at) -> list:  # type: ignore[no-untyped-def]
+        return [n for n in run_health_checks(app, now=at) if n.condition == "stalled"]
+
+    assert len(stalled(NOW)) == 2  # learner and guide
+    assert stalled(NOW + timedelta(days=7)) == []  # the same stall: once
+    with db.transaction() as s:  # they met again, then went quiet again
+        World(s, prog, now=NOW + timedelta(days=10)).session(s.get(PairingRow, pid), 0, "held")
+    assert stalled(NOW + timedelta(days=20)) == []  # not stalled yet
+    again = stalled(NOW + timedelta(days=45))
+    assert len(again) == 2 and all(
+        n.key.endswith(":" + (NOW + timedelta(days=10)).strftime("%Y%m%d")) for n in again
+    )
+    assert stalled(NOW + timedelta(days=50)) == []
+
+
+def test_a_stall_nudged_before_the_key_named_it_is_not_nudged_again(db: Database) -> None:
+    prog = program()
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        a, b = w.person("A"), w.person("B")
+        pairing = w.pair(a, b, made=NOW - timedelta(days=90))
+        w.session(pairing, 60, "held", seq=1)
+        for person in (a, b):  # keys as an earlier coachbridge wrote them, after that session
+            s.add(
+                NotificationRow(
+                    key=f"health:stalled:{pairing.id}:{person.id}",
+                    channel="log",
+                    recipient_id=person.id,
+                    subject="x",
+                    status="sent",
+                    created_at=NOW - timedelta(days=20),
+                )
+            )
+    assert not [n for n in run_health_checks(app, now=NOW) if n.condition == "stalled"]
