@@ -120,7 +120,7 @@ class _Checker:
         self.config = config
         self.now = now
         self.existing = existing
-        # Per pairing: when the last "stalled" nudge went out (or was queued).
+        # Per pairing: when the last "stalled" nudge under an undated key went out.
         self.stalled_sent: dict[int, datetime] = {}
         self.nudges: list[Nudge] = []
         self.people: dict[int, PersonRow] = {}
@@ -451,13 +451,19 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
     )
     checker = _Checker(s, config, now, existing)
     checker.dry_run = dry_run
+    # Keys without the stall's date (health:stalled:<pairing>:<person>, as coachbridge wrote
+    # them before): when they were sent tells which stall they covered. Dated keys need no
+    # look: the key itself is once per stall.
     for key, created in s.execute(
         select(NotificationRow.key, NotificationRow.created_at).where(
             NotificationRow.key.like("health:stalled:%")
         )
     ):
-        pairing_id = int(key.split(":")[2])
-        if created is not None and created > checker.stalled_sent.get(pairing_id, _EPOCH):
+        parts = key.split(":")
+        if len(parts) != 4 or not parts[2].isdigit() or created is None:
+            continue
+        pairing_id = int(parts[2])
+        if created > checker.stalled_sent.get(pairing_id, _EPOCH):
             checker.stalled_sent[pairing_id] = created
     checker.opted_out = {
         (pid, person)

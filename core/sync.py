@@ -211,6 +211,14 @@ def _record_values(record: PersonRecord, *, provided_only: bool = False) -> dict
     return values
 
 
+def _merged_extra(row: PersonRow | None, given: dict[str, str | None]) -> dict[str, str]:
+    """A person's extra fields after a record: the names it gives replace the stored ones
+    (None removes one), the rest stay, so two connectors keeping different fields for the same
+    person do not undo each other."""
+    merged = {**(row.extra if row is not None and row.extra else {}), **given}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
 def _diff(row: PersonRow | None, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     if row is None:
         return {k: (None, v) for k, v in values.items() if v not in (None, [], "")}
@@ -329,6 +337,8 @@ class Syncer:
                     row = candidate
                     taken.add(candidate.id)
             values = _record_values(record, provided_only=row is not None)
+            if "extra" in values:
+                values["extra"] = _merged_extra(row, values["extra"])
             returning = row is not None and row.status == "inactive"
             if returning and values.get("status") == "active" and "termination_date" not in values:
                 values["termination_date"] = None  # rehired: the old date stays in the history

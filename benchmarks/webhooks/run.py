@@ -230,7 +230,7 @@ def main() -> None:
         "--count",
         type=int,
         default=10000,
-        help="deliveries per measurement (3,000 took under a second here: mostly noise)",
+        help="deliveries per measurement (3,000 took 1-2 s here: too short, noisy)",
     )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--processes", type=int, default=2, help="gunicorn processes on PostgreSQL")

@@ -41,7 +41,10 @@ class PersonRecord(DomainModel):
     skills: list[str] = Field(default_factory=list)
     interests: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
-    extra: dict[str, str] = Field(default_factory=dict)
+    # Fields a connector was asked to keep by name. None: the source returned the field empty,
+    # so the stored value goes; a name left out is left as stored (another connector's, or
+    # one the source could not see this time).
+    extra: dict[str, str | None] = Field(default_factory=dict)
     source_line: int | None = Field(default=None, exclude=True)
 
     @field_validator("email")

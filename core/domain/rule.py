@@ -119,10 +119,16 @@ class RuleAction(DomainModel):
     def _goal(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                names = template_fields(value)
+                parts = [p for p in string.Formatter().parse(value) if p[1] is not None]
             except ValueError as exc:
                 raise ValueError(f"goal text is not a valid template: {exc}") from None
-            for name in names:
+            for _, name, spec, conversion in parts:
+                if not name or spec or conversion:
+                    shown = "{" + (name or "") + (f"!{conversion}" if conversion else "")
+                    shown += (f":{spec}" if spec else "") + "}"
+                    raise ValueError(
+                        f"goal text: {shown}: placeholders are plain names such as {{cycle}}"
+                    )
                 _check_field(placeholder_field(name))
         return value
 

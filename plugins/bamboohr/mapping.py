@@ -202,9 +202,14 @@ def to_record(
         if hris_status and hris_status.lower() == "inactive"
         else PersonStatus.ACTIVE
     )
-    extra = {name: v for name in extra_fields if (v := text(row, name)) is not None}
-    if number := text(row, "employeeNumber"):
-        extra.setdefault("employeeNumber", number)
+    # Only what BambooHR returned: an empty field removes the stored value (None), a field the
+    # key could not see leaves it as it was.
+    returned_names = set(present) if present is not None else set(row)
+    extra: dict[str, str | None] = {
+        name: text(row, name)
+        for name in dict.fromkeys((*extra_fields, "employeeNumber"))
+        if name in returned_names
+    }
     termination = parse_date(text(row, "terminationDate"))
     email = text(row, "workEmail")
     values: dict[str, Any] = {

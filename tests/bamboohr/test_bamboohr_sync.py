@@ -402,3 +402,14 @@ def test_extra_fields_are_kept_and_rules_can_use_them(fake: FakeBambooHR, db: Da
                 "then": {"enroll": "p"},
             }
         )
+
+
+def test_a_custom_field_the_key_cannot_see_is_kept() -> None:
+    from coachbridge_bamboohr.mapping import to_record
+
+    row = {"id": "2", "firstName": "Charles", "employeeNumber": "E2", "customCostCenter": ""}
+    record, _ = to_record(row, None, ["customCostCenter"], present=["id", "firstName"])
+    assert record is not None and record.extra == {}  # neither field returned: both kept
+    record, _ = to_record(row, None, ["customCostCenter"], present=list(row))
+    assert record is not None  # returned but empty: the stored value goes
+    assert record.extra == {"customCostCenter": None, "employeeNumber": "E2"}

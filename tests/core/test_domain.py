@@ -137,3 +137,11 @@ def test_rule_conditions_are_data() -> None:
         Rule.model_validate({"on": "review.completed", "then": {"enroll": "x", "goal": "{salary}"}})
     with pytest.raises(ValidationError, match="unknown event type"):
         Rule.model_validate({"on": "payroll.run", "then": {"enroll": "x"}})
+
+
+@pytest.mark.parametrize("text", ["{person_extra_x:.1f}", "Plan {}", "{cycle!r}", "{cycle:{x}}"])
+def test_goal_placeholders_are_plain_names(text: str) -> None:
+    from coachbridge.domain.rule import Rule
+
+    with pytest.raises(ValidationError, match="placeholders are plain names"):
+        Rule.model_validate({"on": "review.completed", "then": {"enroll": "p", "goal": text}})

@@ -133,3 +133,30 @@ def test_absurd_row_id_is_a_usage_error(run_cli) -> None:
     result = run_cli("sessions", "mark", "99999999999999999999999", "held")
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
+
+
+def test_two_connectors_keep_their_own_extra_fields(db: Database) -> None:
+    """BambooHR keeps a cost centre, Workday its wid: neither sync undoes the other's."""
+    bamboo = _connector()
+    workday = Scripted(ConnectorConfig(plugin="scripted"), ConnectorContext(name="wd"))
+
+    def ann(**extra: str | None) -> PeopleBatch:
+        record = PersonRecord(external_id="A", first_name="Ann", email="ann@x.test", extra=extra)
+        return PeopleBatch(records=[record], full=True)
+
+    bamboo.next_batch = ann(costCenter="CC-7", employeeNumber="17")
+    workday.next_batch = ann(wid="w-1")
+    Syncer(db, bamboo).run()
+    Syncer(db, workday).run()
+    for _ in range(2):  # round after round, nothing changes
+        assert not Syncer(db, bamboo).run().changed
+        assert not Syncer(db, workday).run().changed
+    with db.transaction() as s:
+        stored = s.query(PersonRow).one().extra
+    assert stored == {"costCenter": "CC-7", "employeeNumber": "17", "wid": "w-1"}
+
+    bamboo.next_batch = ann(costCenter=None)  # emptied in BambooHR; employeeNumber not read
+    report = Syncer(db, bamboo).run()
+    assert [c.external_id for c in report.changed] == ["A"]
+    with db.transaction() as s:
+        assert s.query(PersonRow).one().extra == {"employeeNumber": "17", "wid": "w-1"}

@@ -302,3 +302,23 @@ def test_a_stall_nudged_before_the_key_named_it_is_not_nudged_again(db: Database
                 )
             )
     assert not [n for n in run_health_checks(app, now=NOW) if n.condition == "stalled"]
+
+
+def test_a_session_marked_held_late_still_lets_a_new_stall_be_nudged(db: Database) -> None:
+    prog = program()
+    app = App(config(prog), db)
+    with db.transaction() as s:
+        w = World(s, prog)
+        pairing = w.pair(w.person("A"), w.person("B"), made=NOW - timedelta(days=120))
+        w.session(pairing, 90, "held", seq=1)
+        late = w.session(pairing, 60, "scheduled", seq=2)  # happened, not marked yet
+        pid, late_id = pairing.id, late.id
+    assert [n for n in run_health_checks(app, now=NOW) if n.condition == "stalled"]
+    with db.transaction() as s:  # marked held after the nudge: the stall since is a new one
+        s.get(SessionRow, late_id).status = "held"
+    later = [
+        n
+        for n in run_health_checks(app, now=NOW + timedelta(days=1))
+        if n.condition == "stalled" and n.pairing_id == pid
+    ]
+    assert len(later) == 2
