@@ -34,6 +34,7 @@ from coachbridge.reviews import resolve_subject
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     AuditRow,
+    EnrollmentRow,
     GoalRow,
     PairingRow,
     PersonRow,
@@ -151,18 +152,22 @@ def _rule_key(index: int, rule: Rule) -> str:
     return rule.name or f"rules[{index}]"
 
 
-def _in_cooldown(s: Session, rule_key: str, person_id: int, days: int, now: datetime) -> bool:
+def _in_cooldown(
+    s: Session, rule_key: str, person_id: int, days: int, now: datetime, event_id: int
+) -> bool:
+    """The rule fired for this person within ``days``, for another event than ``event_id``
+    (a retry of the same event, for a learner still waiting for a guide, is no new firing)."""
     since = now - timedelta(days=days)
-    return (
-        s.scalars(
-            select(AuditRow.id).where(
+    return any(
+        (details or {}).get("event_id") != event_id
+        for details in s.scalars(
+            select(AuditRow.details).where(
                 AuditRow.object_type == "rule",
                 AuditRow.action == "rule_fired",
                 AuditRow.object_id == f"{rule_key}:person:{person_id}",
                 AuditRow.at >= since,
             )
-        ).first()
-        is not None
+        )
     )
 
 
@@ -207,7 +212,7 @@ def _apply_rule(
     if program is None:
         raise RuleFailure(f"{key}: unknown program {rule.then.enroll!r} (not in the config)")
     _lock_program(s, program)
-    if rule.cooldown_days and _in_cooldown(s, key, person.id, rule.cooldown_days, now):
+    if rule.cooldown_days and _in_cooldown(s, key, person.id, rule.cooldown_days, now, event.id):
         result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
         return result
     try:
@@ -369,12 +374,13 @@ def apply_rules(
     person = s.get(PersonRow, event.person_id)
     assert person is not None
     facts = event_facts(event, person)
-    # Rules run again on a corrected event (reviews.store_review_event): what a rule already
-    # did for it stands, and is not redone or reported as a cooldown of itself.
+    # Rules run again on a corrected event (reviews.store_review_event) and for a learner who
+    # found no guide (retry_waiting_learners): what a rule already did for the event stands and
+    # is not redone; only "no guide available" is tried again.
     fired = {
         r["rule"]: r
         for r in (event.outcome or {}).get("rules", [])
-        if isinstance(r, dict) and "enrolled" in r and "rule" in r
+        if isinstance(r, dict) and "enrolled" in r and "rule" in r and r.get("result") != NO_GUIDE
     }
     results = []
     for index, rule in enumerate(ctx.config.rules):
@@ -482,6 +488,90 @@ def process_review_events(
     if retry_unknown:
         outcomes.update(retry_unknown_person_events(app, now=now, dispatcher=dispatcher))
     return outcomes
+
+
+def waiting_learner_events(s: Session) -> list[int]:
+    """Events whose rule enrolled a learner but found no guide, for learners who are still
+    active, enrolled (not opted out) and without any pairing in that program since the event:
+    the ones to try again once guides have room."""
+    open_pairs = {
+        (program_id, learner_id)
+        for program_id, learner_id in s.execute(
+            select(PairingRow.program_id, PairingRow.learner_id).where(
+                PairingRow.status.in_(("proposed", "active", "paused"))
+            )
+        )
+    }
+    waiting = {
+        (program_id, person_id)
+        for program_id, person_id in s.execute(
+            select(EnrollmentRow.program_id, EnrollmentRow.person_id)
+            .join(PersonRow, PersonRow.id == EnrollmentRow.person_id)
+            .where(
+                EnrollmentRow.role == "learner",
+                EnrollmentRow.opted_out.is_(False),
+                PersonRow.status == "active",
+                PersonRow.forgotten.is_(False),
+            )
+        )
+        if (program_id, person_id) not in open_pairs
+    }
+    if not waiting:
+        return []
+    people = sorted({person_id for _, person_id in waiting})
+    made: dict[tuple[str, int], datetime] = {}  # each learner's newest pairing per program
+    for program_id, learner_id, created in s.execute(
+        select(PairingRow.program_id, PairingRow.learner_id, PairingRow.created_at).where(
+            PairingRow.learner_id.in_(people)
+        )
+    ):
+        key = (program_id, learner_id)
+        if key not in made or created > made[key]:
+            made[key] = created
+    found: list[int] = []
+    for event_id, person_id, received, outcome in s.execute(
+        select(
+            ReviewEventRow.id,
+            ReviewEventRow.person_id,
+            ReviewEventRow.received_at,
+            ReviewEventRow.outcome,
+        )
+        .where(ReviewEventRow.rules_status == "processed", ReviewEventRow.person_id.in_(people))
+        .order_by(ReviewEventRow.id)
+    ):
+        for result in (outcome or {}).get("rules", []):
+            program_id = result.get("program") if isinstance(result, dict) else None
+            key = (program_id, person_id)
+            if result.get("result") != NO_GUIDE or key not in waiting:  # type: ignore[union-attr]
+                continue
+            if key in made and made[key] >= received:
+                continue  # paired since (by hand, or by a later event), whatever became of it
+            found.append(event_id)
+            break
+    return found
+
+
+def retry_waiting_learners(app: AutomationContext, *, now: datetime | None = None) -> int:
+    """Try again to pair the learners rules enrolled but found no guide for (a guide may have
+    room now: a pairing completed or ended, a guide joined). Each event's rules run again
+    (``apply_rules`` redoes only its "no guide available" results), so a learner paired now
+    gets the sessions, goal and messages the rule would have given. Returns how many were
+    paired."""
+
+    def no_guide(outcome: dict[str, Any]) -> int:
+        return sum(1 for r in outcome.get("rules", []) if r.get("result") == NO_GUIDE)
+
+    db = app.database()
+    with db.transaction() as s:
+        ids = waiting_learner_events(s)
+        before: dict[int, int] = {}
+        for event in s.scalars(select(ReviewEventRow).where(ReviewEventRow.id.in_(ids))):
+            before[event.id] = no_guide(event.outcome or {})
+            event.rules_status = "pending"
+    if not ids:
+        return 0
+    outcomes = process_review_events(app, ids, now=now, retry_unknown=False)
+    return sum(before[i] - no_guide(outcome) for i, outcome in outcomes.items() if i in before)
 
 
 def people_watermark(db: Database) -> tuple[int, int | None, datetime | None, int]:

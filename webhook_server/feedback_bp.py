@@ -204,8 +204,10 @@ def program_health_job(ctx: Any) -> None:
 
     daily = run_daily(ctx, now=datetime.now(UTC))
     log.info(
-        "program health: %d pairings completed; %s; %d inbox bodies purged",
+        "program health: %d pairings completed; %d waiting learners paired; %s; "
+        "%d inbox bodies purged",
         daily.completed,
+        daily.paired,
         counts_by_condition(daily.nudges),
         daily.purged,
     )

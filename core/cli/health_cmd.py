@@ -122,7 +122,7 @@ def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
     from coachbridge.health import run_daily
 
     now = _as_of(as_of)
-    nudges, purged, completed = run_daily(app, now=now, dry_run=dry_run)
+    nudges, purged, completed, paired = run_daily(app, now=now, dry_run=dry_run)
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -137,6 +137,8 @@ def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
         if completed:
             verb = "would be completed" if dry_run else "completed"
             click.echo(f"{completed} pairing(s) {verb}: their term is over", err=True)
+        if paired:
+            click.echo(f"{paired} learner(s) waiting for a guide paired", err=True)
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
 

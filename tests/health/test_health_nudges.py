@@ -139,9 +139,9 @@ def test_daily_job_purges_old_inbox_bodies(db: Database) -> None:
                 InboxRow(connector="c", delivery_id="pending", body=b"{}", status="pending"),
             ]
         )
-    _, purged, _ = run_daily(app, now=NOW, dry_run=True)
+    purged = run_daily(app, now=NOW, dry_run=True).purged
     assert purged == 0
-    _, purged, _ = run_daily(app, now=NOW)
+    purged = run_daily(app, now=NOW).purged
     assert purged == 1
     with db.transaction() as s:
         rows = {r.delivery_id: r for r in s.scalars(select(InboxRow))}

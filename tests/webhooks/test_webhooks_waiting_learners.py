@@ -1,0 +1,124 @@
+"""A learner a rule enrolled but found no guide for is paired by the daily run once a guide has
+room: with the sessions, goal and messages the rule would have given, and only once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from coachbridge import automation
+from coachbridge.automation import retry_waiting_learners
+from coachbridge.health import run_daily
+from coachbridge.lifecycle import end_pairing
+from coachbridge.store.tables import (
+    AuditRow,
+    ExternalIdRow,
+    GoalRow,
+    NotificationRow,
+    PairingRow,
+    ReviewEventRow,
+    SessionRow,
+)
+from coachbridge_webhooks import inbox
+from coachbridge_webhooks.worker import Worker
+from sqlalchemy import func, select
+
+from tests.webhooks.conftest import ENV, Env, make_env, review, sync_people
+
+
+@pytest.fixture
+def full(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """Two guides with one place each, both taken by E1 and E2; E3 waits for a guide."""
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(automation, "_guides_looked_for", {})
+    env = make_env(tmp_path, db_url, capacity=1)
+    sync_people(env)
+    for n, employee in enumerate(("E1", "E2", "E3")):
+        body = json.dumps(review(employee, rating=1)).encode()
+        assert inbox.accept(env.db, "reviews", f"d{n}", "application/json", body)
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    yield env
+    env.db.dispose()
+
+
+def person(env: Env, employee: str) -> int:
+    with env.db.transaction() as s:
+        return s.get(ExternalIdRow, ("hr", employee)).person_id
+
+
+def outcome_of(env: Env, person_id: int) -> dict:
+    with env.db.transaction() as s:
+        return (
+            s.scalars(select(ReviewEventRow).where(ReviewEventRow.person_id == person_id))
+            .one()
+            .outcome
+        )
+
+
+def test_a_waiting_learner_is_paired_once_a_place_frees(full: Env) -> None:
+    e1, e3 = person(full, "E1"), person(full, "E3")
+    assert outcome_of(full, e3)["rules"][0]["result"] == "no guide available"
+    now = datetime.now(UTC)
+    assert run_daily(full.runtime(), now=now).paired == 0  # still no room
+
+    with full.db.transaction() as s:
+        [first] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e1))
+        end_pairing(s, first, "moved to another team", now)
+    daily = run_daily(full.runtime(), now=now + timedelta(hours=1))
+    assert daily.paired == 1
+    result = outcome_of(full, e3)["rules"][0]
+    assert result["result"] == "paired" and result["sessions"] == 3
+    with full.db.transaction() as s:
+        pairing = s.scalars(select(PairingRow).where(PairingRow.learner_id == e3)).one()
+        assert pairing.status == "active" and pairing.source_key.startswith("rule:")
+        assert s.scalar(select(func.count()).where(SessionRow.pairing_id == pairing.id)) == 3
+        goal = s.scalars(select(GoalRow).where(GoalRow.pairing_id == pairing.id)).one()
+        assert goal.title == "Coaching plan after the 2026-H2 review"
+        keys = set(s.scalars(select(NotificationRow.key)))
+        assert {f"pairing:{pairing.id}:learner:log", f"pairing:{pairing.id}:guide:log"} <= keys
+
+    assert run_daily(full.runtime(), now=now + timedelta(hours=2)).paired == 0  # once
+    with full.db.transaction() as s:
+        assert s.scalar(select(func.count()).where(PairingRow.learner_id == e3)) == 1
+
+
+def test_a_learner_paired_by_hand_meanwhile_is_left_alone(full: Env) -> None:
+    e1, e3 = person(full, "E1"), person(full, "E3")
+    now = datetime.now(UTC)
+    with full.db.transaction() as s:
+        [first] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e1))
+        # The owner gave E3 E1's guide by hand; later that pairing ended too.
+        end_pairing(s, first, "moved to another team", now)
+        manual = PairingRow(
+            program_id=first.program_id,
+            learner_id=e3,
+            guide_id=first.guide_id,
+            status="ended",
+            end_reason="done early",
+            score=0.5,
+            created_at=now + timedelta(minutes=1),
+        )
+        s.add(manual)
+    assert retry_waiting_learners(full.runtime(), now=now + timedelta(hours=1)) == 0
+    assert outcome_of(full, e3)["rules"][0]["result"] == "no guide available"
+
+
+def test_a_retry_is_not_held_back_by_its_own_cooldown(full: Env) -> None:
+    """The rule's cooldown (180 days) counts firings for other events, not this one's."""
+    e1, e3 = person(full, "E1"), person(full, "E3")
+    now = datetime.now(UTC)
+    with full.db.transaction() as s:
+        fired = s.scalars(
+            select(AuditRow).where(
+                AuditRow.action == "rule_fired", AuditRow.object_id.like(f"%:person:{e3}")
+            )
+        ).all()
+        assert len(fired) == 1  # the first try fired the rule (enrolled E3)
+        [first] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e1))
+        end_pairing(s, first, "moved", now)
+    assert retry_waiting_learners(full.runtime(), now=now) == 1
+    assert not outcome_of(full, e3)["rules"][0]["result"].startswith("cooldown")
