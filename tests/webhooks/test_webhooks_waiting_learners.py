@@ -87,16 +87,18 @@ def test_a_waiting_learner_is_paired_once_a_place_frees(full: Env) -> None:
 
 
 def test_a_learner_paired_by_hand_meanwhile_is_left_alone(full: Env) -> None:
-    e1, e3 = person(full, "E1"), person(full, "E3")
+    e1, e2, e3 = person(full, "E1"), person(full, "E2"), person(full, "E3")
     now = datetime.now(UTC)
     with full.db.transaction() as s:
         [first] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e1))
-        # The owner gave E3 E1's guide by hand; later that pairing ended too.
+        [second] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e2))
+        # E1's guide has room again, but E3 was meanwhile coached by E2's guide, arranged by
+        # hand, and that is over: the rule's need was met, so nobody pairs E3 again.
         end_pairing(s, first, "moved to another team", now)
         manual = PairingRow(
             program_id=first.program_id,
             learner_id=e3,
-            guide_id=first.guide_id,
+            guide_id=second.guide_id,
             status="ended",
             end_reason="done early",
             score=0.5,
