@@ -9,7 +9,9 @@
   either side: flag the pairing and tell the owner (who may run ``coachbridge rematch ID``);
 - ``missed_in_a_row``: the last ``missed_in_a_row`` past sessions were all missed: pause the
   pairing with that reason and tell both people and the owner;
-- ``feedback_request``: a session ended in the last 14 days: send both people a feedback link.
+- ``feedback_request``: a session ended in the last 14 days: send both people a feedback link;
+- ``waiting_for_guide``: a learner a rule enrolled has waited ``waiting_owner_days`` for a guide
+  with room (they are paired as soon as one has room): tell the owner, once per event.
 
 Each message has a stable key in ``notifications`` (``health:<condition>:<pairing>:<who>``), so
 every nudge goes out at most once per condition and pairing, however often the check runs.
@@ -38,6 +40,7 @@ from coachbridge.store.tables import (
     NotificationRow,
     PairingRow,
     PersonRow,
+    ReviewEventRow,
     SessionRow,
 )
 from sqlalchemy import func, select, update
@@ -55,6 +58,7 @@ THRESHOLDS: dict[str, int | bool] = {
     "fit_check_max_rating": 2,
     "missed_in_a_row": 3,
     "feedback_requests": True,
+    "waiting_owner_days": 7,
 }
 PAUSE_REASON = "{n} missed sessions in a row"
 FIT_FLAG = "fit check: first-session rating of {rating} from the {side}"
@@ -502,7 +506,46 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
             first = (rating, side)
         checker.check_pairing(programs[f.pairing.program_id], f, first)
     _feedback_requests(checker, s, programs, now)
+    _waiting_for_guides(checker, s, programs, now)
     return checker.nudges
+
+
+def _waiting_for_guides(
+    checker: _Checker, s: Session, programs: dict[str, Program], now: datetime
+) -> None:
+    """Tell the owner about learners a rule enrolled who still have no guide: without it, a
+    full program leaves them waiting unseen."""
+    from coachbridge.automation import NO_GUIDE, waiting_learner_events
+
+    ids = waiting_learner_events(s)
+    if not ids:
+        return
+    events = list(s.scalars(select(ReviewEventRow).where(ReviewEventRow.id.in_(ids))))
+    checker.load_people(e.person_id for e in events if e.person_id is not None)
+    for event in events:
+        person = checker.people.get(event.person_id) if event.person_id is not None else None
+        if person is None:
+            continue
+        for result in (event.outcome or {}).get("rules", []):
+            program = programs.get(result.get("program", "")) if isinstance(result, dict) else None
+            if program is None or result.get("result") != NO_GUIDE:
+                continue
+            waited = now - event.received_at
+            if waited < timedelta(days=setting(program, "waiting_owner_days")):
+                continue
+            checker.add(
+                "waiting_for_guide",
+                program,
+                None,
+                f"health:waiting_for_guide:{program.id}:{person.id}:{event.id}",
+                None,
+                f"{program.name}: a learner is waiting for a coach",
+                f"{person.name} (person {person.id}) was enrolled in {program.name} by a review "
+                f"rule {waited.days} days ago, and no guide with room suits them yet. Enroll "
+                "more guides or raise the program's capacity: they are paired as soon as a "
+                "guide has room.",
+                owner=True,
+            )
 
 
 def notifiers_for(config: Any, registry: Any) -> list[Notifier]:

@@ -124,3 +124,25 @@ def test_a_retry_is_not_held_back_by_its_own_cooldown(full: Env) -> None:
         end_pairing(s, first, "moved", now)
     assert retry_waiting_learners(full.runtime(), now=now) == 1
     assert not outcome_of(full, e3)["rules"][0]["result"].startswith("cooldown")
+
+
+def test_the_owner_hears_of_a_learner_waiting_a_week(full: Env) -> None:
+    program = full.config.programs["performance-coaching"]
+    full.config.programs["performance-coaching"] = program.model_copy(
+        update={"owner": "people@example.com"}
+    )
+    e3 = person(full, "E3")
+    now = datetime.now(UTC)
+
+    def waiting(at: datetime) -> list:  # type: ignore[type-arg]
+        return [
+            n
+            for n in run_daily(full.runtime(), now=at).nudges
+            if n.condition == "waiting_for_guide"
+        ]
+
+    assert waiting(now) == []  # enrolled just now: not yet
+    [told] = waiting(now + timedelta(days=8))
+    assert told.to_email == "people@example.com" and told.pairing_id is None
+    assert f"(person {e3})" in told.body and told.subject.endswith("waiting for a coach")
+    assert waiting(now + timedelta(days=9)) == []  # once
