@@ -202,6 +202,8 @@ def _apply_rule(
     now: datetime,
     dispatcher: Dispatcher | None,
     effects: Effects,
+    *,
+    retry: bool = False,
 ) -> dict[str, Any]:
     from coachbridge.enrollment import enroll_person
     from coachbridge.scheduling import schedule_pairings
@@ -212,7 +214,8 @@ def _apply_rule(
     if program is None:
         raise RuleFailure(f"{key}: unknown program {rule.then.enroll!r} (not in the config)")
     _lock_program(s, program)
-    if rule.cooldown_days and _in_cooldown(s, key, person.id, rule.cooldown_days, now, event.id):
+    cooling = rule.cooldown_days and not retry  # a retry is the same firing, not a new one
+    if cooling and _in_cooldown(s, key, person.id, rule.cooldown_days, now, event.id):
         result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
         return result
     try:
@@ -224,7 +227,10 @@ def _apply_rule(
         result["result"] = "not enrolled: the person opted out of this program"
         return result
     result["enrolled"] = rule.then.role.value
-    audit(s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", at=now, event_id=event.id)
+    if not retry:
+        audit(
+            s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", at=now, event_id=event.id
+        )
     if rule.then.role.value != "learner":
         result["result"] = "enrolled"
         return result
@@ -261,7 +267,7 @@ def _apply_rule(
         goal_key = f"rule:{key[:150]}:pairing:{pairing.id}:goal"
         goal = s.scalars(select(GoalRow).where(GoalRow.source_key == goal_key)).first()
         if goal is None:
-            start = (event.completed_at or now).date()
+            start = (now if retry else event.completed_at or now).date()
             due = program.end or start + timedelta(weeks=program.duration_weeks)
             goal = GoalRow(
                 owner_id=person.id,
@@ -374,13 +380,13 @@ def apply_rules(
     person = s.get(PersonRow, event.person_id)
     assert person is not None
     facts = event_facts(event, person)
-    # Rules run again on a corrected event (reviews.store_review_event) and for a learner who
-    # found no guide (retry_waiting_learners): what a rule already did for the event stands and
-    # is not redone; only "no guide available" is tried again.
+    # Rules run again on a corrected event (reviews.store_review_event): what a rule already did
+    # for the event stands and is not redone (a learner it found no guide for is retried by
+    # retry_waiting_learners, not here).
     fired = {
         r["rule"]: r
         for r in (event.outcome or {}).get("rules", [])
-        if isinstance(r, dict) and "enrolled" in r and "rule" in r and r.get("result") != NO_GUIDE
+        if isinstance(r, dict) and "enrolled" in r and "rule" in r
     }
     results = []
     for index, rule in enumerate(ctx.config.rules):
@@ -394,6 +400,53 @@ def apply_rules(
     event.outcome = {"rules": results}
     effects.outcomes[event.id] = event.outcome
     return effects
+
+
+def retry_no_guide(
+    s: Session,
+    ctx: AutomationContext,
+    event: ReviewEventRow,
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> tuple[Effects, int]:
+    """Redo the event's "no guide available" results, nothing else, inside the caller's
+    transaction; returns the effects and how many of them are now paired.
+
+    A result is redone only while its rule still exists under the same key, enrolls learners
+    into the same program and matches the event; every other result is kept as it was. The
+    rule does not fire anew (no second ``rule_fired`` audit, so it extends no cooldown), and
+    the goal's due date counts from ``now``, when the coaching starts.
+    """
+    effects = Effects()
+    person = s.get(PersonRow, event.person_id) if event.person_id is not None else None
+    if person is None or event.rules_status != "processed":
+        return effects, 0
+    facts = event_facts(event, person)
+    rules = {_rule_key(i, rule): (i, rule) for i, rule in enumerate(ctx.config.rules)}
+    results: list[Any] = []
+    paired = 0
+    for old in (event.outcome or {}).get("rules", []):
+        found = rules.get(old.get("rule", "")) if isinstance(old, dict) else None
+        if (
+            found is None
+            or old.get("result") != NO_GUIDE
+            or found[1].then.enroll != old.get("program")
+            or found[1].then.role.value != "learner"
+            or not found[1].matches(facts)
+        ):
+            results.append(old)
+            continue
+        index, rule = found
+        result = _apply_rule(
+            s, ctx, index, rule, event, person, facts, now, dispatcher, effects, retry=True
+        )
+        results.append(result)
+        paired += result.get("result") == "paired"
+    if paired:
+        event.outcome = {**(event.outcome or {}), "rules": results}
+        effects.outcomes[event.id] = event.outcome  # observers hear of it only when it changed
+    return effects, paired
 
 
 def after_commit(
@@ -493,85 +546,103 @@ def process_review_events(
 def waiting_learner_events(s: Session) -> list[int]:
     """Events whose rule enrolled a learner but found no guide, for learners who are still
     active, enrolled (not opted out) and without any pairing in that program since the event:
-    the ones to try again once guides have room."""
-    open_pairs = {
-        (program_id, learner_id)
-        for program_id, learner_id in s.execute(
-            select(PairingRow.program_id, PairingRow.learner_id).where(
-                PairingRow.status.in_(("proposed", "active", "paused"))
-            )
-        )
-    }
-    waiting = {
-        (program_id, person_id)
-        for program_id, person_id in s.execute(
-            select(EnrollmentRow.program_id, EnrollmentRow.person_id)
-            .join(PersonRow, PersonRow.id == EnrollmentRow.person_id)
-            .where(
-                EnrollmentRow.role == "learner",
-                EnrollmentRow.opted_out.is_(False),
-                PersonRow.status == "active",
-                PersonRow.forgotten.is_(False),
-            )
-        )
-        if (program_id, person_id) not in open_pairs
-    }
-    if not waiting:
-        return []
-    people = sorted({person_id for _, person_id in waiting})
-    made: dict[tuple[str, int], datetime] = {}  # each learner's newest pairing per program
-    for program_id, learner_id, created in s.execute(
-        select(PairingRow.program_id, PairingRow.learner_id, PairingRow.created_at).where(
-            PairingRow.learner_id.in_(people)
-        )
-    ):
-        key = (program_id, learner_id)
-        if key not in made or created > made[key]:
-            made[key] = created
-    found: list[int] = []
-    for event_id, person_id, received, outcome in s.execute(
+    the ones to try again once guides have room. Oldest first."""
+    from sqlalchemy import String, cast
+
+    rows = s.execute(
         select(
             ReviewEventRow.id,
             ReviewEventRow.person_id,
             ReviewEventRow.received_at,
             ReviewEventRow.outcome,
+            EnrollmentRow.program_id,
         )
-        .where(ReviewEventRow.rules_status == "processed", ReviewEventRow.person_id.in_(people))
+        .join(
+            EnrollmentRow,
+            (EnrollmentRow.person_id == ReviewEventRow.person_id)
+            & (EnrollmentRow.role == "learner")
+            & EnrollmentRow.opted_out.is_(False),
+        )
+        .join(PersonRow, PersonRow.id == ReviewEventRow.person_id)
+        .where(
+            ReviewEventRow.rules_status == "processed",
+            # Narrowed in SQL: only events an outcome says found no guide are read in Python.
+            cast(ReviewEventRow.outcome, String).like(f"%{NO_GUIDE}%"),
+            PersonRow.status == "active",
+            PersonRow.forgotten.is_(False),
+        )
         .order_by(ReviewEventRow.id)
-    ):
-        for result in (outcome or {}).get("rules", []):
-            program_id = result.get("program") if isinstance(result, dict) else None
-            key = (program_id, person_id)
-            if result.get("result") != NO_GUIDE or key not in waiting:  # type: ignore[union-attr]
-                continue
-            if key in made and made[key] >= received:
-                continue  # paired since (by hand, or by a later event), whatever became of it
+    ).all()
+    if not rows:
+        return []
+    learners = sorted({person_id for _, person_id, _, _, _ in rows})
+    newest: dict[tuple[str, int], datetime] = {}  # each learner's newest pairing per program
+    for chunk in range(0, len(learners), 900):
+        for program_id, learner_id, created in s.execute(
+            select(PairingRow.program_id, PairingRow.learner_id, PairingRow.created_at).where(
+                PairingRow.learner_id.in_(learners[chunk : chunk + 900])
+            )
+        ):
+            key = (program_id, learner_id)
+            if key not in newest or created > newest[key]:
+                newest[key] = created
+    found: list[int] = []
+    for event_id, person_id, received, outcome, program_id in rows:
+        key = (program_id, person_id)
+        if key in newest and newest[key] >= received:
+            continue  # paired since (by hand, or by a later event), whatever became of it
+        if any(
+            isinstance(r, dict) and r.get("result") == NO_GUIDE and r.get("program") == program_id
+            for r in (outcome or {}).get("rules", [])
+        ) and (not found or found[-1] != event_id):
             found.append(event_id)
-            break
     return found
 
 
 def retry_waiting_learners(app: AutomationContext, *, now: datetime | None = None) -> int:
     """Try again to pair the learners rules enrolled but found no guide for (a guide may have
-    room now: a pairing completed or ended, a guide joined). Each event's rules run again
-    (``apply_rules`` redoes only its "no guide available" results), so a learner paired now
-    gets the sessions, goal and messages the rule would have given. Returns how many were
-    paired."""
+    room now: a pairing completed or ended, a guide joined). Only the events' "no guide
+    available" results are redone (``retry_no_guide``), one event per transaction, so a learner
+    paired now gets the sessions, goal and messages the rule would have given. While a program
+    has no free place, only its first waiting learner is tried (that try may enroll newly
+    eligible guides); the rest wait for the next run. Returns how many learners were paired."""
+    from coachbridge.matching.pool import free_capacity
 
-    def no_guide(outcome: dict[str, Any]) -> int:
-        return sum(1 for r in outcome.get("rules", []) if r.get("result") == NO_GUIDE)
-
+    now = now or datetime.now(UTC)
     db = app.database()
     with db.transaction() as s:
         ids = waiting_learner_events(s)
-        before: dict[int, int] = {}
-        for event in s.scalars(select(ReviewEventRow).where(ReviewEventRow.id.in_(ids))):
-            before[event.id] = no_guide(event.outcome or {})
-            event.rules_status = "pending"
     if not ids:
         return 0
-    outcomes = process_review_events(app, ids, now=now, retry_unknown=False)
-    return sum(before[i] - no_guide(outcome) for i, outcome in outcomes.items() if i in before)
+    dispatcher = dispatcher_for(app)
+    full_and_tried: set[str] = set()
+    paired = 0
+    for event_id in ids:
+        try:
+            with db.transaction() as s:
+                event = s.get(ReviewEventRow, event_id)
+                if event is None:
+                    continue
+                programs = {
+                    r.get("program")
+                    for r in (event.outcome or {}).get("rules", [])
+                    if isinstance(r, dict) and r.get("result") == NO_GUIDE
+                }
+                wanted = [app.config.programs[p] for p in programs if p in app.config.programs]
+                room = [p for p in wanted if sum(free_capacity(s, p).values()) > 0]
+                if not room and all(p.id in full_and_tried for p in wanted):
+                    continue
+                full_and_tried.update(p.id for p in wanted if p not in room)
+                effects, count = retry_no_guide(s, app, event, now=now, dispatcher=dispatcher)
+        except CoachbridgeError as exc:  # one event's trouble must not stop the daily run
+            log.warning("waiting learner of review event %s: %s", event_id, exc)
+            continue
+        except Exception:  # nor a bug (its transaction was rolled back)
+            log.exception("waiting learner of review event %s: retry failed", event_id)
+            continue
+        paired += count
+        after_commit(app, effects, dispatcher)
+    return paired
 
 
 def people_watermark(db: Database) -> tuple[int, int | None, datetime | None, int]:

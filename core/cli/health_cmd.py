@@ -117,8 +117,8 @@ def feedback_add(
 @format_option()
 @pass_app
 def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
-    """Run the daily check now: finished pairings completed; nudges, fit checks, pauses,
-    feedback requests."""
+    """Run the daily check now: finished pairings completed, learners waiting for a guide
+    tried again; nudges, fit checks, pauses, feedback requests."""
     from coachbridge.health import run_daily
 
     now = _as_of(as_of)

@@ -28,6 +28,8 @@ from sqlalchemy import func, select
 
 from tests.webhooks.conftest import ENV, Env, make_env, review, sync_people
 
+PROGRAM = "performance-coaching"
+
 
 @pytest.fixture
 def full(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
@@ -78,6 +80,12 @@ def test_a_waiting_learner_is_paired_once_a_place_frees(full: Env) -> None:
         assert s.scalar(select(func.count()).where(SessionRow.pairing_id == pairing.id)) == 3
         goal = s.scalars(select(GoalRow).where(GoalRow.pairing_id == pairing.id)).one()
         assert goal.title == "Coaching plan after the 2026-H2 review"
+        # Due six weeks after the coaching starts, not after the review (it could be overdue).
+        assert goal.due_date == (now + timedelta(hours=1)).date() + timedelta(weeks=6)
+        fired = select(func.count()).where(
+            AuditRow.action == "rule_fired", AuditRow.object_id.like(f"%:person:{e3}")
+        )
+        assert s.scalar(fired) == 1  # the retry is the same firing: no new cooldown
         keys = set(s.scalars(select(NotificationRow.key)))
         assert {f"pairing:{pairing.id}:learner:log", f"pairing:{pairing.id}:guide:log"} <= keys
 
@@ -146,3 +154,73 @@ def test_the_owner_hears_of_a_learner_waiting_a_week(full: Env) -> None:
     assert told.to_email == "people@example.com" and told.pairing_id is None
     assert f"(person {e3})" in told.body and told.subject.endswith("waiting for a coach")
     assert waiting(now + timedelta(days=9)) == []  # once
+
+
+def _waiting_event(env: Env, employee: str) -> int:
+    with env.db.transaction() as s:
+        pid = s.get(ExternalIdRow, ("hr", employee)).person_id
+        return s.scalars(select(ReviewEventRow.id).where(ReviewEventRow.person_id == pid)).one()
+
+
+def test_only_no_guide_results_are_redone(full: Env) -> None:
+    e1 = person(full, "E1")
+    event_id = _waiting_event(full, "E3")
+    kept = [
+        {"rule": "rules[0]", "program": PROGRAM, "result": "cooldown: fired for this person"},
+        {"rule": "gone", "program": PROGRAM, "enrolled": "learner", "result": "no guide available"},
+    ]
+    with full.db.transaction() as s:
+        s.get(ReviewEventRow, event_id).outcome = {"rules": kept}
+        [first] = s.scalars(select(PairingRow).where(PairingRow.learner_id == e1))
+        end_pairing(s, first, "moved", datetime.now(UTC))  # room for one
+    # A cooldown result is not re-evaluated, a result of a rule no longer configured is kept.
+    assert retry_waiting_learners(full.runtime()) == 0
+    with full.db.transaction() as s:
+        assert s.get(ReviewEventRow, event_id).outcome == {"rules": kept}
+        assert s.scalar(select(func.count()).where(PairingRow.status == "active")) == 1
+
+
+def test_one_failing_event_does_not_stop_the_others(
+    full: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # E4 waits too; two places free up.
+    body = json.dumps(review("E4", rating=1)).encode()
+    assert inbox.accept(full.db, "reviews", "d4", "application/json", body)
+    Worker(full.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    with full.db.transaction() as s:
+        for pairing in s.scalars(select(PairingRow).where(PairingRow.status == "active")):
+            end_pairing(s, pairing, "moved", datetime.now(UTC))
+    e3_event = _waiting_event(full, "E3")
+    real = automation.retry_no_guide
+
+    def flaky(s, ctx, event, **kwargs):  # type: ignore[no-untyped-def]
+        if event.id == e3_event:
+            raise RuntimeError("a bug")
+        return real(s, ctx, event, **kwargs)
+
+    monkeypatch.setattr(automation, "retry_no_guide", flaky)
+    assert retry_waiting_learners(full.runtime()) == 1  # E4
+    with full.db.transaction() as s:
+        event = s.get(ReviewEventRow, e3_event)
+        assert event.rules_status == "processed"  # as it was: tried again tomorrow
+        assert event.outcome["rules"][0]["result"] == "no guide available"
+    monkeypatch.setattr(automation, "retry_no_guide", real)
+    assert retry_waiting_learners(full.runtime()) == 1  # E3, the next day
+
+
+def test_a_full_program_tries_only_its_first_waiting_learner(
+    full: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = json.dumps(review("E4", rating=1)).encode()
+    assert inbox.accept(full.db, "reviews", "d4", "application/json", body)
+    Worker(full.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    tried: list[int] = []
+    real = automation.retry_no_guide
+
+    def counting(s, ctx, event, **kwargs):  # type: ignore[no-untyped-def]
+        tried.append(event.id)
+        return real(s, ctx, event, **kwargs)
+
+    monkeypatch.setattr(automation, "retry_no_guide", counting)
+    assert retry_waiting_learners(full.runtime()) == 0
+    assert tried == [_waiting_event(full, "E3")]  # E4 waits for the next run
