@@ -39,12 +39,17 @@ def full(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setattr(automation, "_guides_looked_for", {})
     env = make_env(tmp_path, db_url, capacity=1)
     sync_people(env)
-    for n, employee in enumerate(("E1", "E2", "E3")):
-        body = json.dumps(review(employee, rating=1)).encode()
-        assert inbox.accept(env.db, "reviews", f"d{n}", "application/json", body)
-    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    deliver_low(env, "E1", "E2", "E3")
     yield env
     env.db.dispose()
+
+
+def deliver_low(env: Env, *employees: str) -> None:
+    """A rating of 1 for each, processed: a rule enrolls them and pairs those it can."""
+    for employee in employees:
+        body = json.dumps(review(employee, rating=1)).encode()
+        assert inbox.accept(env.db, "reviews", f"low-{employee}", "application/json", body)
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
 
 
 def person(env: Env, employee: str) -> int:
@@ -184,9 +189,7 @@ def test_one_failing_event_does_not_stop_the_others(
     full: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # E4 waits too; two places free up.
-    body = json.dumps(review("E4", rating=1)).encode()
-    assert inbox.accept(full.db, "reviews", "d4", "application/json", body)
-    Worker(full.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    deliver_low(full, "E4")
     with full.db.transaction() as s:
         for pairing in s.scalars(select(PairingRow).where(PairingRow.status == "active")):
             end_pairing(s, pairing, "moved", datetime.now(UTC))
@@ -211,9 +214,7 @@ def test_one_failing_event_does_not_stop_the_others(
 def test_a_full_program_tries_only_its_first_waiting_learner(
     full: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = json.dumps(review("E4", rating=1)).encode()
-    assert inbox.accept(full.db, "reviews", "d4", "application/json", body)
-    Worker(full.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    deliver_low(full, "E4")
     tried: list[int] = []
     real = automation.retry_no_guide
 
