@@ -14,7 +14,11 @@
   with room (they are paired as soon as one has room): tell the owner, once per event.
 
 Each message has a stable key in ``notifications`` (``health:<condition>:<pairing>:<who>``), so
-every nudge goes out at most once per condition and pairing, however often the check runs.
+every nudge goes out at most once per condition and pairing, however often the check runs;
+``stalled`` keys add the date of the last held session (once per stall), ``missed_in_a_row``
+keys the pause's round (once per pause), ``waiting_for_guide`` keys are
+``health:waiting_for_guide:<program>:<person>:<event>`` (once per event), and feedback requests
+go once per session and person.
 People who opted out of the program, left, or were erased get nothing. Thresholds are program
 settings (``[programs.settings]``); see ``THRESHOLDS``.
 """

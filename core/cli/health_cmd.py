@@ -225,7 +225,8 @@ def report(
 @format_option()
 @pass_app
 def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: str) -> None:
-    """Who approved, ended, re-matched or erased what, and when (newest first)."""
+    """Who approved, paused, resumed, ended, completed, re-matched, flagged, corrected or
+    erased what, and when (newest first)."""
     with app.database().transaction() as s:
         stmt = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
         if action:

@@ -271,12 +271,20 @@ def pairings_import(app: App, file: Path, program_id: str | None) -> None:
     )
 
 
+def _reason(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise UserError("--reason: say why (it is kept in the record)")
+    return text[:500]  # the column's size
+
+
 @pairings.command("end")
 @click.argument("pairing_id", metavar="ID")
 @click.option("--reason", required=True, help="Why the pairing ends (kept in the record).")
 @pass_app
 def pairings_end(app: App, pairing_id: str, reason: str) -> None:
     """End an open pairing early; its future sessions are cancelled."""
+    reason = _reason(reason)
     with app.database().transaction() as s:
         row = get_pairing(s, pairing_id)
         if row.status not in OPEN:
@@ -291,6 +299,7 @@ def pairings_end(app: App, pairing_id: str, reason: str) -> None:
 @pass_app
 def pairings_pause(app: App, pairing_id: str, reason: str) -> None:
     """Pause an active pairing; its future sessions are cancelled, the guide's place kept."""
+    reason = _reason(reason)
     with app.database().transaction() as s:
         row = get_pairing(s, pairing_id)
         cancelled = pause_pairing(s, row, reason, _now(), actor="cli")
@@ -373,6 +382,7 @@ def pairings_forbid(app: App, program_id: str, learner: str, guide: str) -> None
 @pass_app
 def rematch_cmd(app: App, pairing_id: str, reason: str, fmt: str) -> None:
     """End one pairing and find its learner a new guide, disturbing nobody else."""
+    reason = _reason(reason)
     with app.database().transaction() as s:
         old, new = rematch(
             s, dict(app.config.programs), pairing_id, app.registry, reason=reason, now=_now()

@@ -200,6 +200,9 @@ def test_pause_and_resume_commands(
     assert again.exit_code == 2 and "only active pairings pause" in again.stderr
     no_reason = cli("pairings", "pause", str(pid))
     assert no_reason.exit_code == 2 and "--reason" in no_reason.stderr
+    for command in ("pause", "end"):
+        blank = cli("pairings", command, str(pid), "--reason", "  ")
+        assert blank.exit_code == 2 and "--reason: say why" in blank.stderr
     listed = json.loads(cli("pairings", "--status", "paused", "--format", "json").stdout)
     assert [(p["id"], p["end_reason"]) for p in listed] == [(pid, "sick leave")]
 
