@@ -73,7 +73,10 @@ def _participant_group(program: Program, data: ProgramData) -> tuple[Group, set[
     return Group(index, ends), set(learners)
 
 
-def _retention(company: Company, group: Group, today: date) -> tuple[Curve | None, Estimate]:
+def _retention(
+    company: Company, group: Group, today: date
+) -> tuple[Curve | None, Estimate, list[float]]:
+    """The group's survival curve, its 12-month estimate and the days departures fell on."""
     durations: list[float] = []
     events: list[bool] = []
     for pid, day in group.index.items():
@@ -88,9 +91,10 @@ def _retention(company: Company, group: Group, today: date) -> tuple[Curve | Non
             durations.append(float(horizon))
             events.append(False)
     curve = kaplan_meier(durations, events)
+    departures = [d for d, e in zip(durations, events, strict=True) if e]
     if curve is None:
-        return None, Estimate(None, None, 0)
-    return curve, survival_at(curve, durations, YEAR_DAYS)
+        return None, Estimate(None, None, 0), departures
+    return curve, survival_at(curve, durations, YEAR_DAYS), departures
 
 
 def _rating_change(company: Company, group: Group, now: datetime) -> Estimate:
@@ -150,17 +154,29 @@ def _result(name: str, p: Estimate, c: Estimate, sup: Suppressor) -> dict[str, A
     return {"participants": ps, "comparison": cs, "conclusion": _conclusion(ps, cs, sup.k, name)}
 
 
-def _curve_dict(curve: Curve | None, sup: Suppressor) -> dict[str, Any]:
+#: Days between the points of a published retention curve.
+CURVE_STEP_DAYS = 30
+
+
+def _curve_dict(curve: Curve | None, departures: list[float], sup: Suppressor) -> dict[str, Any]:
+    """The curve at monthly points. Each step of a survival curve is someone leaving on that
+    day, so a point is shown only when no departure, or ``min_group_size`` or more, lie
+    between it and the point before; the others are left out (the curve holds its level)."""
     if curve is None or curve.n < sup.k:
         return SUPPRESSED.copy()
-    step = max(1, len(curve.times) // 400)  # enough points for a chart, bounded in size
-    keep = sorted(set(range(0, len(curve.times), step)) | {len(curve.times) - 1})
+    points = [0]
+    end = min(max(curve.times), YEAR_DAYS)
+    for day in range(CURVE_STEP_DAYS, int(end) + 1, CURVE_STEP_DAYS):
+        since = sum(1 for d in departures if points[-1] < d <= day)
+        if since == 0 or not sup.small(since):
+            points.append(day)
+    index = [max(i for i, t in enumerate(curve.times) if t <= day) for day in points]
     return {
         "n": curve.n,
-        "days": [round(curve.times[i], 1) for i in keep],
-        "survival": [round(curve.survival[i], 4) for i in keep],
-        "low": [round(curve.low[i], 4) for i in keep],
-        "high": [round(curve.high[i], 4) for i in keep],
+        "days": [float(day) for day in points],
+        "survival": [round(curve.survival[i], 4) for i in index],
+        "low": [round(curve.low[i], 4) for i in index],
+        "high": [round(curve.high[i], 4) for i in index],
     }
 
 
@@ -203,16 +219,18 @@ def _breakdown(
     people: Counter[str] = Counter()
     held: Counter[str] = Counter()
     ratings: dict[str, list[int]] = defaultdict(list)
+    raters: dict[str, set[int]] = defaultdict(set)
     for pid in learners:
         people[values.get(pid) or "(unknown)"] += 1
     for p in data.pairings.values():
         if p.learner_id in learners:
             held[values.get(p.learner_id) or "(unknown)"] += p.held
     learner_of = {p.id: p.learner_id for p in data.pairings.values()}
-    for pairing_id, _who, rating in data.feedback:
+    for pairing_id, who, rating in data.feedback:
         lid = learner_of.get(pairing_id)
         if lid in learners:
             ratings[values.get(lid) or "(unknown)"].append(rating)
+            raters[values.get(lid) or "(unknown)"].add(who)
     shown = sup.cells(dict(people))
     out = []
     for key in sorted(people):
@@ -223,8 +241,9 @@ def _breakdown(
                 label: key,
                 "participants": shown[key],
                 "sessions_held": SUPPRESSED.copy() if hidden else held[key],
+                # A mean of fewer than k people's ratings is theirs, however big the cell.
                 "rating_mean": SUPPRESSED.copy()
-                if hidden
+                if hidden or sup.small(len(raters.get(key, ())))
                 else (round(statistics.fmean(r), 3) if r else None),
             }
         )
@@ -317,8 +336,8 @@ def program_report(
     else:
         comparison = Group({}, {})
         comp = None
-    p_curve, p_ret = _retention(company, group, today)
-    c_curve, c_ret = _retention(company, comparison, today)
+    p_curve, p_ret, p_left = _retention(company, group, today)
+    c_curve, c_ret, c_left = _retention(company, comparison, today)
     retention = _result("12-month retention", p_ret, c_ret, sup)
     rating_change = _result(
         "review rating change",
@@ -345,19 +364,25 @@ def program_report(
         key = f"{start:%Y-%m}"
         per_month[key] += 1
         month_people[key].add(learner_of[pairing_id])
+    # Months are cells of one breakdown: a hidden month is not the total minus the others.
+    month_cells = sup.cells({m: len(month_people[m]) for m in per_month})
     over_time = [
-        {"month": m, "held": fig(per_month[m], len(month_people[m]))} for m in sorted(per_month)
+        {
+            "month": m,
+            "held": SUPPRESSED.copy() if is_suppressed(month_cells[m]) else fig(per_month[m]),
+        }
+        for m in sorted(per_month)
     ]
     dist_counts = Counter(all_ratings)
     dist_people: dict[int, set[int]] = defaultdict(set)
     for _pid, who, r in data.feedback:
         dist_people[r].add(who)
     distribution = sup.cells({str(r): len(dist_people[r]) for r in range(1, 6)})
+    # With the mean and n shown, any hidden buckets could be solved from the shown ones: the
+    # distribution is shown whole or not at all.
+    whole = not too_small and not any(is_suppressed(v) for v in distribution.values())
     rating_distribution = {
-        str(r): SUPPRESSED.copy()
-        if too_small or is_suppressed(distribution[str(r)])
-        else dist_counts.get(r, 0)
-        for r in range(1, 6)
+        str(r): dist_counts.get(r, 0) if whole else SUPPRESSED.copy() for r in range(1, 6)
     }
 
     first_session = {p.learner_id for p in matched_pairings if p.first_held is not None}
@@ -383,6 +408,15 @@ def program_report(
     }
     locations = {pid: company.people[pid].location for pid in learners if pid in company.people}
 
+    reaction = {
+        "learners": rating_obj(learner_ratings, learner_raters),
+        "guides": rating_obj(guide_ratings, guide_raters),
+    }
+    if any(is_suppressed(v) for v in reaction.values()):
+        # The overall rating and one side would give the other side: both sides go.
+        reaction = {side: SUPPRESSED.copy() for side in reaction}
+    unmatched = sup.count(comp.unmatched_participants) if comp is not None else None
+
     report: dict[str, Any] = {
         "program": program.id,
         "name": program.name,
@@ -399,8 +433,7 @@ def program_report(
         "sessions": {"planned": fig(planned), "held": fig(held), "missed": fig(missed)},
         "rating": rating_obj(all_ratings, raters),
         "reaction": {
-            "learners": rating_obj(learner_ratings, learner_raters),
-            "guides": rating_obj(guide_ratings, guide_raters),
+            **reaction,
             "response_rate": fig(round(len(all_ratings) / (2 * held), 3) if held else None),
         },
         "behaviour": {
@@ -416,7 +449,11 @@ def program_report(
                 else None,
                 len(waits) if waits else n_participants,
             ),
-            "goals": {k: fig(v, len(goals_people)) for k, v in goals.items()},
+            # A handful of goals completed is a handful of people: counts below k are hidden.
+            "goals": {
+                k: fig(v if k == "created" else sup.count(v), len(goals_people))
+                for k, v in goals.items()
+            },
         },
         "retention_12m": retention,
         "rating_change": rating_change,
@@ -427,15 +464,18 @@ def program_report(
             "matched_on": ["department", "level", "tenure_band", "prior_rating_band"],
             "reference_date": reference,
             "n": sup.count(len(comp.people)),
-            "matched_participants": sup.count(comp.matched_participants),
-            "unmatched_participants": sup.count(comp.unmatched_participants),
+            # Participants minus matched would give a hidden unmatched count.
+            "matched_participants": SUPPRESSED.copy()
+            if is_suppressed(unmatched)
+            else sup.count(comp.matched_participants),
+            "unmatched_participants": unmatched,
         },
         "funnel": funnel,
         "sessions_over_time": over_time,
         "rating_distribution": rating_distribution,
         "retention_curves": {
-            "participants": SUPPRESSED.copy() if too_small else _curve_dict(p_curve, sup),
-            "comparison": SUPPRESSED.copy() if too_small else _curve_dict(c_curve, sup),
+            "participants": SUPPRESSED.copy() if too_small else _curve_dict(p_curve, p_left, sup),
+            "comparison": SUPPRESSED.copy() if too_small else _curve_dict(c_curve, c_left, sup),
         },
         "attention": {
             k: SUPPRESSED.copy() for k in ("flagged", "paused", "no_first_session", "stalled")

@@ -34,15 +34,16 @@ class Suppressor:
     def cells(self, counts: Mapping[str, int]) -> dict[str, Any]:
         """Counts by category with primary and secondary suppression.
 
-        When exactly one cell is hidden, the total minus the others would reveal it, so the
-        next smallest shown cell is hidden too.
+        The total minus the shown cells gives the hidden cells together, so once any cell is
+        hidden, the next smallest are hidden too until at least two are and together they are
+        about ``min_group_size`` people or more.
         """
         out: dict[str, Any] = {}
         hidden = [k for k, v in counts.items() if self.small(v)]
-        if len(hidden) == 1:
+        if hidden:
             shown = sorted((v, k) for k, v in counts.items() if k not in hidden and v > 0)
-            if shown:
-                hidden.append(shown[0][1])
+            while shown and (len(hidden) < 2 or sum(counts[h] for h in hidden) < self.k):
+                hidden.append(shown.pop(0)[1])
         for key, value in counts.items():
             out[key] = SUPPRESSED.copy() if key in hidden else value
         return out
