@@ -23,6 +23,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
+from coachbridge.domain import utc
 from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
@@ -446,7 +447,10 @@ def parse_when(value: str, zone: ZoneInfo | None) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone or UTC)
-    return moment.astimezone(UTC)
+    try:
+        return utc(moment)
+    except ValueError as exc:
+        raise UserError(f"{value!r}: {exc}") from None
 
 
 def _session(s: Session, session_id: int) -> SessionRow:

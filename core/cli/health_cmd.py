@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
 from coachbridge.cli.people_cmd import people
+from coachbridge.domain import utc
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.tables import AuditRow
 from sqlalchemy import select
@@ -20,18 +21,19 @@ from sqlalchemy import select
 AS_OF_HELP = "Evaluate as of this moment (ISO 8601; default: now)."
 
 
-def _as_of(value: str | None) -> datetime:
+def _as_of(value: str | None, option: str = "--as-of") -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UserError(
-            f"--as-of {value!r} is not an ISO 8601 date or date and time (e.g. 2027-03-01)"
+            f"{option} {value!r} is not an ISO 8601 date or date and time (e.g. 2027-03-01)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return utc(moment)
+    except ValueError as exc:
+        raise UserError(f"{option} {value!r}: {exc}") from None
 
 
 # -- feedback --------------------------------------------------------------------------------
@@ -114,14 +116,25 @@ def feedback_add(
 @cli.command("nudge")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
 @click.option("--as-of", "as_of", metavar="WHEN", help=AS_OF_HELP)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run for real with a future --as-of (on a copy of the data, to play time forward).",
+)
 @format_option()
 @pass_app
-def nudge(app: App, dry_run: bool, as_of: str | None, fmt: str) -> None:
+def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> None:
     """Run the daily check now: finished pairings completed, learners waiting for a guide
     tried again; nudges, fit checks, pauses, feedback requests."""
     from coachbridge.health import run_daily
 
     now = _as_of(as_of)
+    if not (dry_run or force) and now > datetime.now(UTC) + timedelta(minutes=5):
+        # It would complete pairings and date messages in the future, for real.
+        raise UserError(
+            "--as-of is in the future and the check changes data: add --dry-run to see that "
+            "day (or --force, on a copy of the data)"
+        )
     nudges, purged, completed, paired = run_daily(app, now=now, dry_run=dry_run)
     rows = [n.as_row() for n in nudges]
     emit(
@@ -232,7 +245,7 @@ def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: 
         if action:
             stmt = stmt.where(AuditRow.action == action)
         if since:
-            stmt = stmt.where(AuditRow.at >= _as_of(since))
+            stmt = stmt.where(AuditRow.at >= _as_of(since, "--since"))
         rows = [
             {
                 "id": r.id,

@@ -4,6 +4,7 @@ These are the shapes connectors produce and commands print. The store keeps them
 SQLAlchemy tables (``coachbridge.store.tables``); conversion lives beside the store.
 """
 
+from coachbridge.domain._base import YEARS, utc
 from coachbridge.domain.enrollment import Enrollment, Role, normalize_role
 from coachbridge.domain.feedback import Feedback
 from coachbridge.domain.goal import Goal, GoalStatus
@@ -15,6 +16,7 @@ from coachbridge.domain.rule import Condition, Rule, RuleAction
 from coachbridge.domain.session import Session, SessionStatus
 
 __all__ = [
+    "YEARS",
     "Condition",
     "Eligibility",
     "Enrollment",
@@ -37,4 +39,5 @@ __all__ = [
     "check_reporting_tree",
     "normalize_rating",
     "normalize_role",
+    "utc",
 ]

@@ -580,3 +580,22 @@ def test_csv_reviews_by_program(tmp_path: Path, sqlite_url: str, run_cli: Any) -
     unknown = cb("reviews", "--program", "nope")
     assert unknown.exit_code == 2 and "unknown program 'nope'" in unknown.stderr
     store.db.dispose()
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01T00:00:00+14:00"])
+def test_csv_review_date_out_of_range_changes_nothing(setup: Any, when: str) -> None:
+    folder, cb, store = setup
+    write_csv(folder / "people.csv", company(12))
+    assert cb("sync").exit_code == 0
+    before = store.snapshot()
+    write_csv(
+        folder / "reviews.csv",
+        [{"employee_id": "4", "cycle": "2026-H2", "rating": "1", "completed_at": when}],
+        ("employee_id", "cycle", "rating", "completed_at"),
+    )
+    for args in (("sync", "--dry-run"), ("sync",)):
+        result = cb(*args)
+        assert result.exit_code == 2, result.stderr
+        assert "reviews.csv:2" in result.stderr and "outside 1900-2199" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert store.snapshot() == before

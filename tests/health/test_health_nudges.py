@@ -160,13 +160,18 @@ def test_nudge_cli(run_cli, sqlite_url: str, tmp_path) -> None:
     dry = run_cli(*base, "nudge", "--dry-run", "--as-of", NOW.isoformat(), "--format", "json")
     assert dry.exit_code == 0, dry.stderr
     assert '"status": "dry-run"' in dry.stdout
-    real = run_cli(*base, "nudge", "--as-of", NOW.isoformat())
+    future = run_cli(*base, "nudge", "--as-of", NOW.isoformat())  # NOW is in 2027
+    assert future.exit_code == 2 and "add --dry-run" in future.stderr
+    real = run_cli(*base, "nudge", "--as-of", NOW.isoformat(), "--force")
     assert real.exit_code == 0, real.stderr
     assert "fit_check" in real.stdout
-    again = run_cli(*base, "nudge", "--as-of", NOW.isoformat())
+    again = run_cli(*base, "nudge", "--as-of", NOW.isoformat(), "--force")
     assert again.exit_code == 0 and "nothing to nudge" in again.stdout
     bad = run_cli(*base, "nudge", "--as-of", "yesterday")
     assert bad.exit_code == 2 and "ISO 8601" in bad.stderr
+    for far in ("0001-01-01", "9999-12-31T23:00-14:00"):
+        out = run_cli(*base, "nudge", "--dry-run", "--as-of", far)
+        assert out.exit_code == 2 and "outside 1900-2199" in out.stderr, out.stderr
     db.dispose()
 
 
