@@ -20,7 +20,9 @@ STATUSES = ("pending", "processing", "done", "failed", "dead", "purged")
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
-@click.option("--port", type=int, default=None, help="Port (default: [server] port).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: [server] port)."
+)
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
 @click.option(
     "--worker/--no-worker",
@@ -125,7 +127,7 @@ def _row(row: InboxRow) -> dict[str, Any]:
 
 @events.command("list")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @format_option()
 @pass_app
 def list_events(app: App, status: str | None, limit: int, fmt: str) -> None:

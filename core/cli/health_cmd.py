@@ -234,7 +234,7 @@ def report(
 @cli.command("audit")
 @click.option("--action", help="Only this action (e.g. end_pairing, forget_person).")
 @click.option("--since", metavar="WHEN", help="Only entries at or after this moment.")
-@click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @format_option()
 @pass_app
 def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: str) -> None:

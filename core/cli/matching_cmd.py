@@ -81,15 +81,20 @@ def pairing_dict(row: PairingRow, names: dict[int, str] | None = None) -> dict[s
 
 @cli.command()
 @click.argument("program_id", metavar="PROGRAM")
-@click.option("--apply", "mode", flag_value="active", help="Store the proposal as active pairings.")
+@click.option("--apply", "apply_", is_flag=True, help="Store the proposal as active pairings.")
 @click.option(
-    "--propose", "mode", flag_value="proposed", help="Store it as proposed pairings to approve."
+    "--propose", "propose_", is_flag=True, help="Store it as proposed pairings to approve."
 )
 @click.option("--explain", "explain_ref", metavar="PERSON", help="Why this learner got what.")
 @format_option()
 @pass_app
-def match(app: App, program_id: str, mode: str | None, explain_ref: str | None, fmt: str) -> None:
+def match(
+    app: App, program_id: str, apply_: bool, propose_: bool, explain_ref: str | None, fmt: str
+) -> None:
     """Propose pairings for PROGRAM (nothing is stored without --apply or --propose)."""
+    if apply_ and propose_:
+        raise UserError("give --apply or --propose, not both")
+    mode = "active" if apply_ else "proposed" if propose_ else None
     program = _program(app, program_id)
     db = app.database()
     now = _now()

@@ -148,4 +148,4 @@ def progress(label: str) -> Callable[[int, int], None] | None:
 
 #: A row id on the command line: a positive 64-bit integer, so that an absurd value is a usage
 #: error naming the argument instead of an overflow inside the database driver.
-ROW_ID = click.IntRange(1, 2**63 - 1)
+ROW_ID = click.IntRange(1, 2**31 - 1)  # the ids' column is a 32-bit integer on PostgreSQL

@@ -71,7 +71,9 @@ def _counts_line(role: str, counts: RoleCounts) -> str:
 )
 @click.option("--role", help="learner or guide (aliases: coachee, mentee, coach, mentor).")
 @click.option(
-    "--capacity", type=click.IntRange(min=0), help="Learners this guide takes (default: program's)."
+    "--capacity",
+    type=click.IntRange(0, 1000),
+    help="Learners this guide takes (default: program's).",
 )
 @click.option("--opt-out", is_flag=True, help="Record that --person does not take part.")
 @format_option()

@@ -98,6 +98,19 @@ def _session_dict(row: SessionRow, pairing: PairingRow) -> dict[str, Any]:
     }
 
 
+class _Percent(click.FloatRange):
+    """0 to 100; ``nan`` passes a float range's comparisons, so it is refused by name."""
+
+    def convert(self, value: object, param: object, ctx: object) -> float:
+        number = super().convert(value, param, ctx)  # type: ignore[arg-type]
+        if number != number:  # NaN
+            self.fail(f"{value!r} is not a number", param, ctx)  # type: ignore[arg-type]
+        return float(number)
+
+
+PERCENT = _Percent(0, 100)
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--program", "program_id", metavar="PROGRAM", help="Only this program.")
 @click.option("--person", "person_ref", metavar="REF", help="Only this person's sessions.")
@@ -349,7 +362,9 @@ def goals(
 
 @goals.command("add")
 @click.option("--person", "person_ref", required=True, metavar="REF", help="The goal's owner.")
-@click.option("--pairing", "pairing_id", type=int, metavar="ID", help="The pairing it belongs to.")
+@click.option(
+    "--pairing", "pairing_id", type=ROW_ID, metavar="ID", help="The pairing it belongs to."
+)
 @click.option("--program", "program_id", metavar="PROGRAM", help="The program (without --pairing).")
 @click.option("--title", required=True, help="What the goal is.")
 @click.option("--measure", help="How progress is measured.")
@@ -420,7 +435,7 @@ def goals_add(
 
 @goals.command("update")
 @click.argument("goal_id", type=ROW_ID, metavar="ID")
-@click.option("--progress", type=click.FloatRange(0, 100), help="Percent done, 0 to 100.")
+@click.option("--progress", type=PERCENT, help="Percent done, 0 to 100.")
 @click.option("--status", type=click.Choice([g.value for g in GoalStatus]))
 @click.option("--title")
 @click.option("--measure")

@@ -37,7 +37,7 @@ class PersonRecord(DomainModel):
     status: PersonStatus = PersonStatus.ACTIVE
     hris_status: str | None = None
     termination_date: date | None = None
-    level: int | None = None
+    level: int | None = Field(default=None, ge=-1000, le=1000)
     skills: list[str] = Field(default_factory=list)
     interests: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
@@ -98,7 +98,7 @@ class Person(DomainModel):
     status: PersonStatus = PersonStatus.ACTIVE
     hris_status: str | None = None
     termination_date: date | None = None
-    level: int | None = None
+    level: int | None = Field(default=None, ge=-1000, le=1000)
     skills: list[str] = Field(default_factory=list)
     interests: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)

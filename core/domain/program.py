@@ -70,7 +70,7 @@ class Program(DomainModel):
     duration_weeks: int = Field(default=12, ge=1, le=520)
     cadence_days: int = Field(default=14, ge=1, le=365)
     session_minutes: int = Field(default=45, ge=5, le=480)
-    capacity: int = Field(default=3, ge=0)
+    capacity: int = Field(default=3, ge=0, le=1000)
     min_score: float = 0.0
     top_k: int = Field(default=50, ge=1)
     holidays: str | None = None

@@ -446,6 +446,12 @@ def rematch(
     old = get_pairing(s, pairing_id)
     if old.status not in OPEN:
         raise UserError(f"pairing {old.id} is {old.status}, not open: nothing to re-match")
+    if old.status == "proposed":
+        # Re-matching makes an active pairing: a proposal is edited and approved instead.
+        raise UserError(
+            f"pairing {old.id} is only proposed: edit the proposal (`pairings import`) or "
+            "approve it first"
+        )
     program = programs.get(old.program_id)
     if program is None:
         raise NotFoundError(f"pairing {old.id}: program {old.program_id!r} is not in the config")

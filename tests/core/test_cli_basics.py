@@ -108,3 +108,20 @@ def test_csv_cells_round_trip_through_escaping() -> None:
         assert unescape_cell(escape_cell(cell)) == cell
     assert escape_cell("=1+1") == "'=1+1"
     assert escape_cell(-5) == -5  # numbers stay numbers
+
+
+def test_out_of_range_options_are_usage_errors(run_cli, tmp_path: Path) -> None:
+    db = ("--db", str(tmp_path / "x.db"))
+    huge = "99999999999999999999999"
+    for args, says in (
+        (("match", "p", "--apply", "--propose"), "not both"),
+        (("goals", "update", "1", "--progress", "nan"), "'nan' is not a number"),
+        (("goals", "add", "--person", "1", "--pairing", huge, "--title", "x"), "--pairing"),
+        (("events", "list", "--limit", huge), "--limit"),
+        (("audit", "--limit", huge), "--limit"),
+        (("serve", "--port", "99999"), "--port"),
+        (("enroll", "p", "--person", "1", "--role", "guide", "--capacity", huge), "--capacity"),
+    ):
+        result = run_cli(*db, *args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
