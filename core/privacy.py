@@ -50,6 +50,7 @@ class ForgetResult:
     notifications: int = 0
     review_events: int = 0
     pairing_reasons: int = 0  # free-text reasons (end, pause, re-match) of their pairings
+    pairings_ended: int = 0  # their open pairings, ended by the erasure
     inbox_deliveries: int = 0
 
     def as_dict(self) -> dict[str, int | bool]:
@@ -131,7 +132,7 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
     # Why a pairing ended or paused is free text ("parental leave", "no chemistry"): about
     # the people in it. Erased on the pairings and in their audit rows; the status stays.
     for pairing in s.scalars(select(PairingRow).where(PairingRow.id.in_(pairing_ids or [-1]))):
-        if pairing.end_reason:
+        if pairing.end_reason and pairing.end_reason != ERASED:
             pairing.end_reason = ERASED
             result.pairing_reasons += 1
     for row in s.scalars(
@@ -144,6 +145,17 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
         reasons = {k: ERASED for k in _FREE_TEXT_DETAILS if details.get(k)}
         if reasons:
             row.details = {**details, **reasons}
+    # Someone erased takes part in nothing more: their open pairings end (the other person's
+    # guide or learner place is freed) and future sessions are cancelled.
+    from coachbridge.lifecycle import OPEN, end_pairing
+
+    for pairing in s.scalars(
+        select(PairingRow).where(
+            PairingRow.id.in_(pairing_ids or [-1]), PairingRow.status.in_(OPEN)
+        )
+    ):
+        end_pairing(s, pairing, ERASED, now, actor=actor)
+        result.pairings_ended += 1
     result.sessions = (
         s.execute(
             update(SessionRow)

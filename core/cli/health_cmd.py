@@ -277,7 +277,9 @@ def people_forget(app: App, person_ref: str, yes: bool, actor: str | None) -> No
     from coachbridge.people import resolve_person
     from coachbridge.privacy import forget_person
 
-    who = actor or os.environ.get("USER") or "cli"
+    if actor is not None and not actor.strip():
+        raise UserError("--actor: name who approved the erasure")
+    who = (actor or os.environ.get("USER") or "cli").strip()[:200]  # the audit column's size
     db = app.database()
     with db.transaction() as s:
         person = resolve_person(s, person_ref)

@@ -388,6 +388,8 @@ def goals_add(
     due_date = _parse_due(due)
     with app.database().transaction() as s:
         owner = resolve_person(s, person_ref)
+        if owner.forgotten:
+            raise UserError(f"person {owner.id} was erased: nothing new is recorded about them")
         program: str | None = None
         if pairing_id is not None:
             pairing = _pairing(s, pairing_id)

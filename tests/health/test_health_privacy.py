@@ -90,6 +90,12 @@ def test_forget_and_audit_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
     db.upgrade()
     ids = _setup(db)
     base = ("--config", cfg, "--db", sqlite_url)
+    blank = run_cli(*base, "people", "forget", "hris:E-1001", "--yes", "--actor", "  ")
+    assert blank.exit_code == 2 and "--actor" in blank.stderr
+    with db.transaction() as s:
+        w = World(s, program())
+        ahead = w.session(s.get(PairingRow, ids["pairing"]), -7, "scheduled", seq=2)
+        ahead_id = ahead.id
     res = run_cli(*base, "people", "forget", "hris:E-1001", "--yes", "--actor", "dpo")
     assert res.exit_code == 0, res.stderr
     assert f"person {ids['learner']} erased" in res.stdout
@@ -101,6 +107,11 @@ def test_forget_and_audit_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
     assert [(r["actor"], r["object_id"]) for r in rows] == [("dpo", str(ids["learner"]))]
     listing = run_cli(*base, "people", "--format", "json")
     assert "Lea" not in listing.stdout
+    with db.transaction() as s:  # they take part in nothing more
+        assert s.get(PairingRow, ids["pairing"]).status == "ended"
+        assert s.get(SessionRow, ahead_id).status == "cancelled"
+    goal = run_cli(*base, "goals", "add", "--person", str(ids["learner"]), "--title", "x")
+    assert goal.exit_code == 2 and "was erased" in goal.stderr
     db.dispose()
 
 
@@ -116,13 +127,14 @@ def test_forget_erases_why_their_pairings_paused_or_ended(db: Database) -> None:
         other_id = other.id
     with db.transaction() as s:
         result = forget_person(s, s.get(PersonRow, ids["learner"]), actor="dpo", now=NOW)
-    assert result.pairing_reasons == 2
+    assert result.pairing_reasons == 2 and result.pairings_ended == 1
     with db.transaction() as s:
         paused, ended = s.get(PairingRow, ids["pairing"]), s.get(PairingRow, other_id)
-        assert (paused.status, paused.end_reason) == ("paused", "(erased)")
+        # Open pairings end with the erasure; what they were paused or ended for is gone.
+        assert (paused.status, paused.end_reason) == ("ended", "(erased)")
         assert (ended.status, ended.end_reason) == ("ended", "(erased)")
         details = [a.details for a in s.scalars(select(AuditRow))]
         text = json.dumps(details)
         assert "parental leave" not in text and "no chemistry" not in text
         pause = next(d for d in details if "sessions_cancelled" in d)
-        assert pause["reason"] == "(erased)"  # what resuming needs is kept
+        assert pause["reason"] == "(erased)"
