@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 from coachbridge.config import Config, find_config_path, load_config
 from coachbridge.connectors import Connector, ConnectorContext
-from coachbridge.errors import NotFoundError
+from coachbridge.errors import NotFoundError, UserError
 from coachbridge.plugins import Registry
 from coachbridge.store import Database, resolve_database_url
 
@@ -36,6 +36,8 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
+            if self.config_option is not None and not self.config_option.strip():
+                raise UserError("--config: give a file (or leave the option out)")
             models = {name: cls.config_model for name, cls in self.registry.connectors.items()}
             config = load_config(find_config_path(self.config_option), models)
             # [notify.*] sections belong to notifier plugins: validate them with the rest.
@@ -47,6 +49,8 @@ class App:
 
     @property
     def database_url(self) -> str:
+        if self.db_option is not None and not self.db_option.strip():
+            raise UserError("--db: give a database URL or file (or leave the option out)")
         return resolve_database_url(self.db_option, self.config.database_url)
 
     def database(self, *, check: bool = True) -> Database:

@@ -161,6 +161,9 @@ def _write_atomic(path: Path, text: str) -> None:
     path = path.expanduser()
     if not path.parent.exists():
         raise UserError(f"--html {path}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        # Replacing it would swap a device, a folder's link or a pipe for a regular file.
+        raise UserError(f"--html {path}: not a regular file")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -216,6 +219,8 @@ def report(
     k = app.config.reports.min_group_size
     with app.database().transaction() as s:
         reports = build_reports(s, programs, min_group_size=k, now=now)
+    if html_path is not None and not html_path.strip():
+        raise UserError("--html: give a file name")
     if html_path:
         _write_atomic(Path(html_path), render_html(reports, now=now, min_group_size=k))
         click.echo(f"wrote {Path(html_path).expanduser().resolve()}", err=fmt != "table")

@@ -78,7 +78,12 @@ def init(path: Path | None, force: bool) -> None:
     target = path or Path.cwd() / DEFAULT_CONFIG_NAME
     if target.exists() and not force:
         raise UserError(f"{target} exists; use --force to overwrite it")
-    target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    if not target.parent.is_dir():
+        raise UserError(f"--path {target}: folder {target.parent} does not exist")
+    try:
+        target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--path {target}: cannot write: {exc.strerror}") from None
     click.echo(f"wrote {target}; edit it, then run `coachbridge check`")
 
 

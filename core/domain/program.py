@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from enum import StrEnum
 
-from coachbridge.domain._base import DomainModel
+from coachbridge.domain._base import YEARS, DomainModel
 from pydantic import Field, field_validator, model_validator
 
 
@@ -99,14 +100,17 @@ class Program(DomainModel):
     def _dates(self) -> Program:
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        for name, day in (("start", self.start), ("end", self.end)):
+            if day is not None and day.year not in YEARS:
+                raise ValueError(f"{name} {day} is outside {YEARS.start}-{YEARS.stop - 1}")
         lo, hi = self.working_hours
         if not (0 <= lo < hi <= 24):
             raise ValueError(
                 "working_hours must be [start_hour, end_hour] with 0 <= start < end <= 24"
             )
         for key, weight in self.weights.items():
-            if weight < 0:
-                raise ValueError(f"weights.{key} must not be negative")
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weights.{key} must be a number, not negative")
         return self
 
     @property

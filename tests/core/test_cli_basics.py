@@ -125,3 +125,20 @@ def test_out_of_range_options_are_usage_errors(run_cli, tmp_path: Path) -> None:
         result = run_cli(*db, *args)
         assert result.exit_code == 2, (args, result.stderr)
         assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_blank_and_impossible_paths_are_usage_errors(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    config = tmp_path / "c.toml"
+    config.write_text('[[programs]]\nid = "p"\nkind = "mentoring"\n', encoding="utf-8")
+    report = ("--config", str(config), "--db", str(tmp_path / "x.db"), "report")
+    for args, says in (
+        (("--db", "   ", "people"), "--db: give"),
+        (("--config", "", "people"), "--config: give"),
+        (("init", "--path", str(tmp_path / "nodir" / "x.toml")), "does not exist"),
+        ((*report, "--html", str(tmp_path / "dir")), "not a regular"),
+        ((*report, "--html", " "), "--html: give"),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)

@@ -145,3 +145,17 @@ def test_goal_placeholders_are_plain_names(text: str) -> None:
 
     with pytest.raises(ValidationError, match="placeholders are plain names"):
         Rule.model_validate({"on": "review.completed", "then": {"enroll": "p", "goal": text}})
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"weights": {"skills": float("nan")}}, "weights.skills must be a number"),
+        ({"weights": {"skills": float("inf")}}, "weights.skills must be a number"),
+        ({"start": "9999-12-31"}, "outside 1900-2199"),
+        ({"capacity": 10**20}, "less than or equal to 1000"),
+    ],
+)
+def test_program_rejects_impossible_numbers_and_dates(fields: dict, says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        Program.model_validate({"id": "p", "kind": "mentoring", **fields})
