@@ -22,20 +22,20 @@ class PersonRecord(DomainModel):
     same connector. ``source_line`` (when the source is a file) lets errors point at the line.
     """
 
-    external_id: str = Field(min_length=1)
-    first_name: str = ""
-    last_name: str = ""
-    preferred_name: str | None = None
-    email: str | None = None
-    job_title: str | None = None
-    department: str | None = None
-    division: str | None = None
-    location: str | None = None
+    external_id: str = Field(min_length=1, max_length=200)
+    first_name: str = Field(default="", max_length=200)
+    last_name: str = Field(default="", max_length=200)
+    preferred_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    job_title: str | None = Field(default=None, max_length=300)
+    department: str | None = Field(default=None, max_length=300)
+    division: str | None = Field(default=None, max_length=300)
+    location: str | None = Field(default=None, max_length=300)
     timezone: str | None = None
-    manager_external_id: str | None = None
+    manager_external_id: str | None = Field(default=None, max_length=200)
     hire_date: date | None = None
     status: PersonStatus = PersonStatus.ACTIVE
-    hris_status: str | None = None
+    hris_status: str | None = Field(default=None, max_length=100)
     termination_date: date | None = None
     level: int | None = Field(default=None, ge=-1000, le=1000)
     skills: list[str] = Field(default_factory=list)

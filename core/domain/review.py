@@ -29,17 +29,18 @@ class ReviewEvent(DomainModel):
     """``person_id`` is None while the subject is not yet known (kept, processed after a sync)."""
 
     type: str = "review.completed"
-    cycle: str | None = None
+    # Lengths are the store's columns: longer input is an input error naming the field.
+    cycle: str | None = Field(default=None, max_length=200)
     person_id: int | None = None
-    subject_external_id: str | None = None
-    subject_email: str | None = None
+    subject_external_id: str | None = Field(default=None, max_length=200)
+    subject_email: str | None = Field(default=None, max_length=320)
     raw_rating: float | None = None
     scale_min: float = 1.0
     scale_max: float | None = None
     rating: float | None = Field(default=None, ge=0.0, le=1.0)
     completed_at: datetime | None = None
     source: str
-    source_event_id: str = Field(min_length=1)
+    source_event_id: str = Field(min_length=1, max_length=300)
 
     @field_validator("completed_at")
     @classmethod

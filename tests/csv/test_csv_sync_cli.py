@@ -599,3 +599,17 @@ def test_csv_review_date_out_of_range_changes_nothing(setup: Any, when: str) -> 
         assert "reviews.csv:2" in result.stderr and "outside 1900-2199" in result.stderr
         assert "Traceback" not in result.stderr
     assert store.snapshot() == before
+
+
+def test_csv_text_longer_than_the_store_holds_is_an_input_error(setup: Any) -> None:
+    folder, cb, store = setup
+    rows = company(12)
+    write_csv(folder / "people.csv", rows)
+    assert cb("sync").exit_code == 0
+    before = store.snapshot()
+    rows[2]["first_name"] = "A" * 10_000
+    write_csv(folder / "people.csv", rows)
+    result = cb("sync")
+    assert result.exit_code == 2 and "people.csv:4" in result.stderr, result.stderr
+    assert "first_name" in result.stderr and "Traceback" not in result.stderr
+    assert store.snapshot() == before
