@@ -543,6 +543,15 @@ def process_review_events(
     return outcomes
 
 
+def no_guide_programs(outcome: dict[str, Any] | None) -> set[str]:
+    """The programs an event's stored outcome says a rule found no guide in."""
+    return {
+        r["program"]
+        for r in (outcome or {}).get("rules", [])
+        if isinstance(r, dict) and r.get("result") == NO_GUIDE and isinstance(r.get("program"), str)
+    }
+
+
 def waiting_learner_events(s: Session) -> list[int]:
     """Events whose rule enrolled a learner but found no guide, for learners who are still
     active, enrolled (not opted out) and without any pairing in that program since the event:
@@ -591,10 +600,7 @@ def waiting_learner_events(s: Session) -> list[int]:
         key = (program_id, person_id)
         if key in newest and newest[key] >= received:
             continue  # paired since (by hand, or by a later event), whatever became of it
-        if any(
-            isinstance(r, dict) and r.get("result") == NO_GUIDE and r.get("program") == program_id
-            for r in (outcome or {}).get("rules", [])
-        ) and (not found or found[-1] != event_id):
+        if program_id in no_guide_programs(outcome) and (not found or found[-1] != event_id):
             found.append(event_id)
     return found
 
@@ -623,12 +629,11 @@ def retry_waiting_learners(app: AutomationContext, *, now: datetime | None = Non
                 event = s.get(ReviewEventRow, event_id)
                 if event is None:
                     continue
-                programs = {
-                    r.get("program")
-                    for r in (event.outcome or {}).get("rules", [])
-                    if isinstance(r, dict) and r.get("result") == NO_GUIDE
-                }
-                wanted = [app.config.programs[p] for p in programs if p in app.config.programs]
+                wanted = [
+                    app.config.programs[p]
+                    for p in sorted(no_guide_programs(event.outcome))
+                    if p in app.config.programs
+                ]
                 room = [p for p in wanted if sum(free_capacity(s, p).values()) > 0]
                 if not room and all(p.id in full_and_tried for p in wanted):
                     continue

@@ -519,7 +519,7 @@ def _waiting_for_guides(
 ) -> None:
     """Tell the owner about learners a rule enrolled who still have no guide: without it, a
     full program leaves them waiting unseen."""
-    from coachbridge.automation import NO_GUIDE, waiting_learner_events
+    from coachbridge.automation import no_guide_programs, waiting_learner_events
 
     ids = waiting_learner_events(s)
     if not ids:
@@ -530,9 +530,9 @@ def _waiting_for_guides(
         person = checker.people.get(event.person_id) if event.person_id is not None else None
         if person is None:
             continue
-        for result in (event.outcome or {}).get("rules", []):
-            program = programs.get(result.get("program", "")) if isinstance(result, dict) else None
-            if program is None or result.get("result") != NO_GUIDE:
+        for program_id in sorted(no_guide_programs(event.outcome)):
+            program = programs.get(program_id)
+            if program is None:
                 continue
             waited = now - event.received_at
             if waited < timedelta(days=setting(program, "waiting_owner_days")):

@@ -4,8 +4,9 @@ Forgetting keeps the rows that anonymous counts need (the person's id, departmen
 status and dates; pairings, sessions and ratings) and erases what identifies or was written by
 or about them: names, work email, contact and profile fields, external ids, free-text
 feedback comments and private notes, session agendas, notes and action items of their
-pairings, the free-text reasons their pairings paused or ended, their goals' texts, the subjects of messages sent to them, the email kept on their
-review events, and every raw inbox delivery that mentions them.
+pairings, the free-text reasons their pairings paused or ended, their goals' texts, the
+subjects of messages sent to them, the email kept on their review events, and every raw inbox
+delivery that mentions them. Their open pairings end.
 """
 
 from __future__ import annotations

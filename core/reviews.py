@@ -44,7 +44,17 @@ class Stored(NamedTuple):
 
     row: ReviewEventRow
     created: bool  # a new event
-    corrected: bool  # a known event whose rating, scale, cycle or date the source changed
+    corrected: bool  # a known event whose rating, scale or cycle the source changed
+
+
+def stored_event(s: Session, event: ReviewEvent) -> ReviewEventRow | None:
+    """The stored event with ``event``'s source and id, if any."""
+    return s.scalars(
+        select(ReviewEventRow).where(
+            ReviewEventRow.source == event.source,
+            ReviewEventRow.source_event_id == event.source_event_id,
+        )
+    ).first()
 
 
 def store_review_event(
@@ -68,12 +78,7 @@ def store_review_event(
     coaching that the first rating did not, and ``apply_rules`` keeps what a rule already did
     for this event rather than undoing it. History from before ``rules_since`` stays skipped.
     """
-    existing = s.scalars(
-        select(ReviewEventRow).where(
-            ReviewEventRow.source == event.source,
-            ReviewEventRow.source_event_id == event.source_event_id,
-        )
-    ).first()
+    existing = stored_event(s, event)
     if existing is not None:
         return Stored(existing, False, _correct(s, existing, event))
     person_id = resolve_subject(s, event, people_from)

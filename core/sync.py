@@ -25,7 +25,6 @@ from coachbridge.store.tables import (
     GoalRow,
     PersonHistoryRow,
     PersonRow,
-    ReviewEventRow,
     SyncStateRow,
 )
 from sqlalchemy import insert, select, update
@@ -95,7 +94,7 @@ class SyncReport:
     reactivated: list[Change] = field(default_factory=list)
     unchanged: int = 0
     reviews_new: int = 0
-    reviews_corrected: int = 0  # known events whose rating, scale, cycle or date changed
+    reviews_corrected: int = 0  # known events whose rating, scale or cycle changed
     reviews_for_rules: list[int] = field(default_factory=list)
     goals_new: int = 0
     goals_updated: int = 0
@@ -572,15 +571,10 @@ class Syncer:
     def _preview_reviews(
         self, s: Session, events: Sequence[ReviewEvent], report: SyncReport
     ) -> None:
-        from coachbridge.reviews import corrections
+        from coachbridge.reviews import corrections, stored_event
 
         for event in events:
-            row = s.scalars(
-                select(ReviewEventRow).where(
-                    ReviewEventRow.source == event.source,
-                    ReviewEventRow.source_event_id == event.source_event_id,
-                )
-            ).first()
+            row = stored_event(s, event)
             if row is None:
                 report.reviews_new += 1
             elif corrections(row, event):

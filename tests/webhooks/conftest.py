@@ -235,3 +235,14 @@ def worker(wenv: Env) -> Any:
     from coachbridge_webhooks.worker import Worker
 
     return Worker(wenv.runtime(), worker_id="test-worker", scheduler=False)
+
+
+def one_place_env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """A deployment whose guides take one learner each, with a clean memo of on-demand guide
+    enrollment (``automation._guides_looked_for``), people not yet synced."""
+    from coachbridge import automation
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(automation, "_guides_looked_for", {})
+    return make_env(tmp_path, db_url, capacity=1)

@@ -17,16 +17,13 @@ from coachbridge_webhooks import inbox
 from coachbridge_webhooks.worker import Worker
 from sqlalchemy import select
 
-from tests.webhooks.conftest import ENV, Env, make_env, people_csv, review
+from tests.webhooks.conftest import ENV, Env, make_env, one_place_env, people_csv, review
 
 
 @pytest.fixture
 def fresh(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """People synced, nobody enrolled: as right after a first sync, before `coachbridge enroll`."""
-    for key, value in ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(automation, "_guides_looked_for", {})
-    env = make_env(tmp_path, db_url, capacity=1)
+    env = one_place_env(tmp_path, db_url, monkeypatch)
     Syncer(env.db, env.runtime().connector("hr")).run(full=True)
     yield env
     env.db.dispose()

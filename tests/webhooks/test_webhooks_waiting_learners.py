@@ -26,7 +26,7 @@ from coachbridge_webhooks import inbox
 from coachbridge_webhooks.worker import Worker
 from sqlalchemy import func, select
 
-from tests.webhooks.conftest import ENV, Env, make_env, review, sync_people
+from tests.webhooks.conftest import Env, one_place_env, review, sync_people
 
 PROGRAM = "performance-coaching"
 
@@ -34,10 +34,7 @@ PROGRAM = "performance-coaching"
 @pytest.fixture
 def full(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """Two guides with one place each, both taken by E1 and E2; E3 waits for a guide."""
-    for key, value in ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(automation, "_guides_looked_for", {})
-    env = make_env(tmp_path, db_url, capacity=1)
+    env = one_place_env(tmp_path, db_url, monkeypatch)
     sync_people(env)
     deliver_low(env, "E1", "E2", "E3")
     yield env
