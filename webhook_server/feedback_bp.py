@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable, UserError
-from coachbridge.feedback import (
+from coachbridge.pairings.feedback import (
     LinkError,
     Outcome,
     answer_link,
@@ -30,7 +30,7 @@ from coachbridge.feedback import (
 from coachbridge.store.tables import PersonRow, SessionRow
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 
-log = logging.getLogger("coachbridge.feedback")
+log = logging.getLogger("coachbridge.pairings.feedback")
 
 feedback = Blueprint("feedback", __name__, template_folder="templates")
 
@@ -200,7 +200,7 @@ def _handle(token: str) -> Response:
 def program_health_job(ctx: Any) -> None:
     """The daily job: finished pairings completed, health checks and nudges, then the inbox
     purge (``ctx``: config, registry, database())."""
-    from coachbridge.health import counts_by_condition, run_daily
+    from coachbridge.jobs.health import counts_by_condition, run_daily
 
     daily = run_daily(ctx, now=datetime.now(UTC))
     log.info(

@@ -22,8 +22,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from coachbridge.automation import AutomationContext, process_review_events
 from coachbridge.errors import CoachbridgeError
+from coachbridge.programs.automation import AutomationContext, process_review_events
 from coachbridge.store import Database
 from coachbridge.store.tables import JobRow
 from coachbridge_webhooks.runtime import Runtime
@@ -144,7 +144,7 @@ class Scheduler:
         return True
 
     def sync_connector(self, name: str) -> None:
-        from coachbridge.sync import Syncer
+        from coachbridge.hris.sync import Syncer
 
         syncer = Syncer(self.runtime.db, self.runtime.connector(name))
         report = syncer.run(full=False)

@@ -28,7 +28,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from coachbridge.automation import (
+from coachbridge.connectors import WebhookRejected
+from coachbridge.domain import ReviewEvent
+from coachbridge.errors import CoachbridgeError, UserError
+from coachbridge.hris.reviews import store_review_event
+from coachbridge.notify.dispatch import Dispatcher
+from coachbridge.programs.automation import (
     Effects,
     RuleFailure,
     after_commit,
@@ -37,11 +42,6 @@ from coachbridge.automation import (
     people_watermark,
     retry_unknown_person_events,
 )
-from coachbridge.connectors import WebhookRejected
-from coachbridge.domain import ReviewEvent
-from coachbridge.errors import CoachbridgeError, UserError
-from coachbridge.notify.dispatch import Dispatcher
-from coachbridge.reviews import store_review_event
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox
 from coachbridge_webhooks.lockfile import LockFile

@@ -110,9 +110,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from coachbridge.connectors import ConnectorContext
+    from coachbridge.hris.sync import Syncer
     from coachbridge.store import Database
     from coachbridge.store.tables import SyncStateRow
-    from coachbridge.sync import Syncer
     from coachbridge_bamboohr import BambooHRConfig, BambooHRConnector
 
     parent, child = mp.Pipe()

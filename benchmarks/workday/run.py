@@ -66,8 +66,8 @@ def _connector(url: str, **extra: Any) -> Any:
 
 def _sync(url: str, db_path: str, extra: dict[str, Any]) -> dict[str, Any]:
     """One ``Syncer.run`` in this (fresh) process: requests, wall time, peak RSS."""
+    from coachbridge.hris.sync import Syncer
     from coachbridge.store import Database
-    from coachbridge.sync import Syncer
 
     db = Database(f"sqlite:///{db_path}")
     db.upgrade()

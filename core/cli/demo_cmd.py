@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
+from coachbridge.cli.root import cli
 from coachbridge.store.db import normalize_url
 
 
@@ -26,7 +26,7 @@ def demo(app: App, out: Path) -> None:
     Uses a throwaway SQLite database unless the global --db names one (then you can explore
     the result afterwards, e.g. `coachbridge --db demo.db pairings`).
     """
-    from coachbridge.demo import Demo
+    from coachbridge.demo.story import Demo
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="coachbridge-demo-") as tmp:

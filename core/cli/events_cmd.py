@@ -8,9 +8,9 @@ from types import FrameType
 from typing import Any
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option
+from coachbridge.cli.root import cli
 from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
 from coachbridge.store.tables import InboxRow
 from sqlalchemy import select
@@ -41,7 +41,7 @@ def serve(
     processes: int | None,
 ) -> None:
     """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
-    from coachbridge.automation import dispatcher_for
+    from coachbridge.programs.automation import dispatcher_for
     from coachbridge_webhooks.feedback_bp import register_health_job
     from coachbridge_webhooks.serve import serve as run
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
 from coachbridge.cli.people_cmd import people
+from coachbridge.cli.root import cli
 from coachbridge.domain import utc
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.tables import AuditRow
@@ -54,7 +54,7 @@ def feedback(ctx: click.Context, program_id: str | None, fmt: str) -> None:
 @pass_app
 def feedback_list(app: App, program_id: str | None, fmt: str) -> None:
     """Ratings and comments for the program owner (private notes are never shown)."""
-    from coachbridge.feedback import owner_feedback
+    from coachbridge.pairings.feedback import owner_feedback
 
     if program_id is not None:
         app.config.program(program_id)
@@ -98,8 +98,8 @@ def feedback_add(
     private_note: str | None,
 ) -> None:
     """Record feedback on a held session (a second answer from the same person replaces it)."""
-    from coachbridge.feedback import check_rating, record_feedback
-    from coachbridge.people import resolve_person
+    from coachbridge.hris.people import resolve_person
+    from coachbridge.pairings.feedback import check_rating, record_feedback
 
     value = check_rating(rating)
     with app.database().transaction() as s:
@@ -126,7 +126,7 @@ def feedback_add(
 def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> None:
     """Run the daily check now: finished pairings completed, learners waiting for a guide
     tried again; nudges, fit checks, pauses, feedback requests."""
-    from coachbridge.health import run_daily
+    from coachbridge.jobs.health import run_daily
 
     now = _as_of(as_of)
     if not (dry_run or force) and now > datetime.now(UTC) + timedelta(minutes=5):
@@ -279,8 +279,8 @@ def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: 
 @pass_app
 def people_forget(app: App, person_ref: str, yes: bool, actor: str | None) -> None:
     """Erase a person's personal data for good; anonymous counts stay."""
-    from coachbridge.people import resolve_person
-    from coachbridge.privacy import forget_person
+    from coachbridge.hris.people import resolve_person
+    from coachbridge.hris.privacy import forget_person
 
     if actor is not None and not actor.strip():
         raise UserError("--actor: name who approved the erasure")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option, to_json
+from coachbridge.cli.root import cli
 from coachbridge.errors import RuntimeFailure, UserError
-from coachbridge.lifecycle import OPEN, audit, end_pairing, pause_pairing, resume_pairing
+from coachbridge.hris.people import resolve_person
 from coachbridge.matching.importing import import_proposal
 from coachbridge.matching.pool import check_weights
 from coachbridge.matching.service import (
@@ -23,8 +23,9 @@ from coachbridge.matching.service import (
     propose,
     rematch,
 )
-from coachbridge.people import resolve_person
-from coachbridge.scheduling import session_model
+from coachbridge.pairings.lifecycle import OPEN, end_pairing, pause_pairing, resume_pairing
+from coachbridge.pairings.scheduling import session_model
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -344,7 +345,7 @@ def pairings_resume(app: App, pairing_id: str) -> None:
 
 def _rule(app: App, program_id: str, learner: str, guide: str, kind: str) -> None:
     program = app.config.program(program_id)
-    from coachbridge.enrollment import ensure_program_row
+    from coachbridge.programs.enrollment import ensure_program_row
 
     with app.database().transaction() as s:
         lp, gp = resolve_person(s, learner), resolve_person(s, guide)

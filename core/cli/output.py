@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
-from enum import Enum
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
+from coachbridge.csvcells import cell_text, json_default, to_csv
 
 FORMATS = ("table", "json", "csv")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -28,68 +24,13 @@ def format_option(default: str = "table") -> Callable[[Callable[..., Any]], Call
     )
 
 
-def json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def to_json(data: Any) -> str:
     return json.dumps(data, default=json_default, indent=2, ensure_ascii=False)
 
 
-def escape_cell(value: Any) -> Any:
-    """Make a CSV cell safe to open in a spreadsheet: text that would be a formula gets a ``'``.
-
-    Text that itself starts with ``'`` gets one too, so that ``unescape_cell`` can always tell
-    an escape from a real quote and the file round-trips exactly.
-    """
-    if isinstance(value, str) and value.startswith((*_FORMULA_START, "'")):
-        return "'" + value
-    return value
-
-
-def unescape_cell(value: str) -> str:
-    """Undo ``escape_cell`` when a file we exported comes back."""
-    if len(value) >= 2 and value[0] == "'" and value[1] in "=+-@\t\r'":
-        return value[1:]
-    return value
-
-
-def _cell_text(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list | tuple):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, Mapping):
-        return json.dumps(value, default=json_default, ensure_ascii=False, sort_keys=True)
-    return value
-
-
-def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([escape_cell(_cell_text(row.get(c))) for c in columns])
-    return buf.getvalue()
-
-
 def to_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], max_width: int = 40) -> str:
     def text(value: Any) -> str:
-        value = _cell_text(value)
+        value = cell_text(value)
         if isinstance(value, float):
             value = f"{value:.3f}"
         out = str(value).replace("\n", " ")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
+from coachbridge.cli.root import cli
 from coachbridge.domain import Person
-from coachbridge.people import external_ids_by_person, to_person
+from coachbridge.hris.people import external_ids_by_person, to_person
 from coachbridge.store.tables import PersonRow
 from sqlalchemy import select
 
@@ -53,7 +53,7 @@ def people(ctx: click.Context, status: str | None, department: str | None, fmt: 
 @pass_app
 def people_show(app: App, person: str, fmt: str) -> None:
     """Show one person (id, CONNECTOR:ID or work email)."""
-    from coachbridge.people import resolve_person
+    from coachbridge.hris.people import resolve_person
 
     with app.database().transaction() as s:
         row = resolve_person(s, person)

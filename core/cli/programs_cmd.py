@@ -6,14 +6,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 import click
-from coachbridge import enrollment
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
+from coachbridge.cli.root import cli
 from coachbridge.domain.enrollment import normalize_role
-from coachbridge.enrollment import RoleCounts
 from coachbridge.errors import UserError
-from coachbridge.people import resolve_person
+from coachbridge.hris.people import resolve_person
+from coachbridge.programs import enrollment
+from coachbridge.programs.enrollment import RoleCounts
 from coachbridge.store.tables import EnrollmentRow, PersonRow, ProgramRow
 from sqlalchemy import select
 

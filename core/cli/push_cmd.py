@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, to_json
+from coachbridge.cli.root import cli
 from coachbridge.errors import ConnectorError, UserError
-from coachbridge.push import PushReport, run_push
+from coachbridge.hris.push import PushReport, run_push
 
 
 def _summary(report: PushReport) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
-from coachbridge.people import resolve_person
+from coachbridge.cli.root import cli
+from coachbridge.hris.people import resolve_person
 from coachbridge.store.tables import EnrollmentRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
 

@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-from coachbridge import scheduling
-from coachbridge.calendar_ics import write_calendars
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option
+from coachbridge.cli.root import cli
 from coachbridge.domain.goal import GoalStatus
 from coachbridge.domain.program import Program
 from coachbridge.domain.session import SessionStatus
-from coachbridge.enrollment import ensure_program_row
 from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
-from coachbridge.lifecycle import audit
-from coachbridge.people import resolve_person
+from coachbridge.hris.people import resolve_person
+from coachbridge.pairings import scheduling
+from coachbridge.pairings.calendar import write_calendars
+from coachbridge.programs.enrollment import ensure_program_row
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import GoalRow, PairingRow, PersonRow, ProgramRow, SessionRow
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
+from coachbridge.cli.root import cli
 from coachbridge.config import DEFAULT_CONFIG_NAME, Config
 from coachbridge.connectors import CheckResult
 from coachbridge.errors import ConnectorError, UserError

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from coachbridge.cli import cli
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import progress, to_json
+from coachbridge.cli.root import cli
 from coachbridge.errors import SyncAborted, UserError
-from coachbridge.sync import Syncer, SyncReport
+from coachbridge.hris.sync import Syncer, SyncReport
 
 
 def _print_report(report: SyncReport, fmt: str, verbose_changes: bool) -> None:
@@ -72,7 +72,7 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
         syncer = Syncer(db, app.connector(name), progress=progress(f"syncing {name}"))
         report = syncer.run(full=full, dry_run=dry_run, force=force)
         if not dry_run:
-            from coachbridge.automation import process_review_events
+            from coachbridge.programs.automation import process_review_events
 
             # Also retries events that waited for a person this sync may have just brought.
             process_review_events(app, report.reviews_for_rules)

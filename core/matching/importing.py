@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from coachbridge.cli.output import unescape_cell
+from coachbridge.csvcells import unescape_cell
 from coachbridge.domain.program import Program
 from coachbridge.errors import InputDataError
-from coachbridge.lifecycle import audit, chain_above
+from coachbridge.hris.people import find_person
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.pool import free_capacity, load_pool
-from coachbridge.people import find_person
+from coachbridge.pairings.lifecycle import chain_above
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 from coachbridge.domain.pairing import Pairing, PairingStatus
 from coachbridge.domain.program import Program
-from coachbridge.enrollment import ensure_program_row
 from coachbridge.errors import NotFoundError, UserError
-from coachbridge.lifecycle import OPEN, audit, chain_above, end_pairing
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
 from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
 from coachbridge.matching.scoring import full_row
+from coachbridge.pairings.lifecycle import OPEN, chain_above, end_pairing
 from coachbridge.plugins import Registry
+from coachbridge.programs.enrollment import ensure_program_row
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import PairingRow, PersonRow
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session

@@ -85,7 +85,7 @@ def pairing_message(s: Session, key: str) -> Message | None:
     ]
     attachments = []
     if sessions:
-        from coachbridge.calendar_ics import calendar_domain, invitation_for_sessions
+        from coachbridge.pairings.calendar import calendar_domain, invitation_for_sessions
 
         invitation = invitation_for_sessions(
             sessions, pairing, learner, guide, program, uid_domain=calendar_domain(s)

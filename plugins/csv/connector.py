@@ -2,7 +2,7 @@
 
 Every people file is a full snapshot, so a person missing from it has left (the core's
 ``max_deactivate`` guard protects against a truncated export). The connector only reads and
-validates; identity matching, diffing and writing happen in ``coachbridge.sync``.
+validates; identity matching, diffing and writing happen in ``coachbridge.hris.sync``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coachbridge.cli.output import unescape_cell
+from coachbridge.csvcells import unescape_cell
 from coachbridge.errors import InputDataError
 
 DELIMITERS = (",", ";", "\t", "|")

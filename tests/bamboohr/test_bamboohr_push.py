@@ -6,7 +6,8 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from coachbridge.push import build_push_items, run_push
+from coachbridge.hris.push import build_push_items, run_push
+from coachbridge.hris.sync import Syncer
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
@@ -16,7 +17,6 @@ from coachbridge.store.tables import (
     ProgramRow,
     SessionRow,
 )
-from coachbridge.sync import Syncer
 from sqlalchemy import select
 
 from tests.bamboohr.conftest import make_connector, spec_operations

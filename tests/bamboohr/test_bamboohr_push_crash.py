@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.connectors import PushItem, PushResult
-from coachbridge.push import run_push
+from coachbridge.hris.push import run_push
 from coachbridge.store import Database
 from coachbridge.store.tables import ExternalRefRow
 from sqlalchemy import select

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import responses
 from coachbridge.errors import ConnectorError
-from coachbridge.push import run_push
+from coachbridge.hris.push import run_push
 from coachbridge.store import Database
 from coachbridge.store.tables import ExternalRefRow
 from sqlalchemy import select

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from coachbridge.errors import ConnectorError
+from coachbridge.hris.sync import Syncer
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
@@ -13,7 +14,6 @@ from coachbridge.store.tables import (
     ReviewEventRow,
     SyncStateRow,
 )
-from coachbridge.sync import Syncer
 from sqlalchemy import select
 
 from tests.bamboohr.conftest import make_connector, spec_operations
@@ -364,8 +364,8 @@ def test_a_field_that_becomes_hidden_keeps_its_stored_value(
 
 
 def test_extra_fields_are_kept_and_rules_can_use_them(fake: FakeBambooHR, db: Database) -> None:
-    from coachbridge.automation import event_facts, render
     from coachbridge.domain.rule import Rule
+    from coachbridge.programs.automation import event_facts, render
 
     fake.update_employee("2", "2025-01-01T00:00:00+00:00", customCostCenter="CC-42")
     connector = make_connector(fake.host_url, fake.api_key, fields=["customCostCenter"])

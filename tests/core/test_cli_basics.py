@@ -102,7 +102,7 @@ def test_sync_without_connectors_is_a_config_error(run_cli) -> None:
 
 
 def test_csv_cells_round_trip_through_escaping() -> None:
-    from coachbridge.cli.output import escape_cell, unescape_cell
+    from coachbridge.csvcells import escape_cell, unescape_cell
 
     for cell in ("=SUM(A1)", "+1", "-x", "@me", "\ttab", "'quoted", "''twice", "'=x", "plain"):
         assert unescape_cell(escape_cell(cell)) == cell

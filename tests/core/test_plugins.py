@@ -10,7 +10,7 @@ from pathlib import Path
 import pluggy
 import pytest
 from coachbridge import hookspecs
-from coachbridge.cli.app import App
+from coachbridge.app import App
 from coachbridge.plugins import Registry, make_plugin_manager
 
 from . import fake_plugin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from coachbridge.push import build_push_items
+from coachbridge.hris.push import build_push_items
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,

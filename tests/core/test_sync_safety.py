@@ -15,9 +15,9 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord
 from coachbridge.errors import InputDataError
+from coachbridge.hris.sync import Syncer
 from coachbridge.store import Database
 from coachbridge.store.tables import PersonRow
-from coachbridge.sync import Syncer
 
 
 class Scripted(Connector):

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from coachbridge.cli.output import to_csv
 from coachbridge.connectors import ConnectorContext
+from coachbridge.csvcells import to_csv
 from coachbridge.domain import PersonStatus
 from coachbridge.errors import InputDataError
 from coachbridge_csv.config import CsvConfig

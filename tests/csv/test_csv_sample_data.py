@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coachbridge.sample_data import sample_dir
-from coachbridge.sample_data.generate import generate
+from coachbridge.demo.sample_data import sample_dir
+from coachbridge.demo.sample_data.generate import generate
 
 from .csv_helpers import write_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from coachbridge.lifecycle import REPORTING_FLAG
+from coachbridge.pairings.lifecycle import REPORTING_FLAG
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     AuditRow,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coachbridge.config import Config, ReportsSettings, ServerSettings
 from coachbridge.domain.program import Program
-from coachbridge.enrollment import ensure_program_row
+from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     EnrollmentRow,

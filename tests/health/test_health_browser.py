@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from coachbridge.feedback import make_token
+from coachbridge.pairings.feedback import make_token
 from coachbridge.reports import build_reports, render_html
 from coachbridge.store import Database
 from coachbridge.store.tables import FeedbackRow, SessionRow

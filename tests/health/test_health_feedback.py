@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from coachbridge.errors import NotFoundError, UserError
-from coachbridge.feedback import (
+from coachbridge.pairings.feedback import (
     LinkExpired,
     LinkForged,
     LinkUsed,

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from coachbridge.feedback import make_token
+from coachbridge.pairings.feedback import make_token
 from coachbridge.store import Database
 from coachbridge.store.tables import FeedbackLinkRow, FeedbackRow, SessionRow
 from coachbridge_webhooks.feedback_bp import feedback

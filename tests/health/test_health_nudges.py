@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from coachbridge.health import run_daily, run_health_checks
+from coachbridge.jobs.health import run_daily, run_health_checks
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     AuditRow,
@@ -243,7 +243,7 @@ def test_daily_run_completes_pairings_whose_term_is_over(db: Database) -> None:
 
 
 def test_an_owners_pause_also_restarts_the_missed_count(db: Database) -> None:
-    from coachbridge.lifecycle import pause_pairing
+    from coachbridge.pairings.lifecycle import pause_pairing
 
     prog = program()
     app = App(config(prog), db)

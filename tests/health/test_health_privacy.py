@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from coachbridge.privacy import forget_person
+from coachbridge.hris.privacy import forget_person
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     AuditRow,
@@ -116,7 +116,7 @@ def test_forget_and_audit_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
 
 
 def test_forget_erases_why_their_pairings_paused_or_ended(db: Database) -> None:
-    from coachbridge.lifecycle import end_pairing, pause_pairing
+    from coachbridge.pairings.lifecycle import end_pairing, pause_pairing
 
     ids = _setup(db)
     with db.transaction() as s:

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 from coachbridge import hookimpl
 from coachbridge.errors import ConfigError, UserError
-from coachbridge.lifecycle import chain_above
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.features import euler_intervals
 from coachbridge.matching.service import apply, explain, match_one, propose, rematch
+from coachbridge.pairings.lifecycle import chain_above
 from coachbridge.plugins import Registry, make_plugin_manager
 from coachbridge.store import Database
 from coachbridge.store.tables import AuditRow, PairingRow, PairRuleRow, PersonRow

@@ -7,7 +7,7 @@ from itertools import count
 from typing import Any
 
 from coachbridge.domain import Program
-from coachbridge.enrollment import ensure_program_row
+from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.store import Database
 from coachbridge.store.tables import PairingRow, PersonRow
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
-from coachbridge.calendar_ics import calendar_domain, write_calendars
 from coachbridge.notify.messages import pairing_key, pairing_message
-from coachbridge.scheduling import schedule_pairings
+from coachbridge.pairings.calendar import calendar_domain, write_calendars
+from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     InstallationRow,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
-from coachbridge.scheduling import schedule_pairings
+from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import SessionRow
 from sqlalchemy import select

@@ -6,8 +6,13 @@ from datetime import date
 
 import pytest
 from coachbridge.domain import Program
-from coachbridge.enrollment import enroll_eligible, enroll_person, ensure_program_row, opt_out
 from coachbridge.errors import NotFoundError, UserError
+from coachbridge.programs.enrollment import (
+    enroll_eligible,
+    enroll_person,
+    ensure_program_row,
+    opt_out,
+)
 from coachbridge.store import Database
 from coachbridge.store.tables import EnrollmentRow, ProgramRow
 from sqlalchemy import select

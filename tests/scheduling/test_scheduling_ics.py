@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from coachbridge.calendar_ics import SessionInfo, calendar_for, invitation_for_sessions
+from coachbridge.pairings.calendar import SessionInfo, calendar_for, invitation_for_sessions
 from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
 from icalendar import Calendar
 

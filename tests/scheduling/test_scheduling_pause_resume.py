@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from coachbridge.errors import UserError
-from coachbridge.lifecycle import OPEN, pause_pairing, resume_pairing
-from coachbridge.scheduling import log_session, mark_session, schedule_pairings
+from coachbridge.pairings.lifecycle import OPEN, pause_pairing, resume_pairing
+from coachbridge.pairings.scheduling import log_session, mark_session, schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select

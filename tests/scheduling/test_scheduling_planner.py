@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from coachbridge.errors import ConfigError
-from coachbridge.scheduling import schedule_pairings
+from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import PairingRow, SessionRow
 from sqlalchemy import delete, select

@@ -147,8 +147,8 @@ def sync_people(env: Env) -> None:
     """Sync the ``hr`` CSV connector and enroll the Engineering people as guides."""
     from datetime import UTC, datetime
 
-    from coachbridge.enrollment import enroll_eligible
-    from coachbridge.sync import Syncer
+    from coachbridge.hris.sync import Syncer
+    from coachbridge.programs.enrollment import enroll_eligible
 
     rt = env.runtime()
     Syncer(env.db, rt.connector("hr")).run(full=True)
@@ -240,7 +240,7 @@ def worker(wenv: Env) -> Any:
 def one_place_env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Env:
     """A deployment whose guides take one learner each, with a clean memo of on-demand guide
     enrollment (``automation._guides_looked_for``), people not yet synced."""
-    from coachbridge import automation
+    from coachbridge.programs import automation
 
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)

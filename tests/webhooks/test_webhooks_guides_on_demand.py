@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import coachbridge.enrollment as enrollment
+import coachbridge.programs.enrollment as enrollment
 import pytest
-from coachbridge import automation
-from coachbridge.enrollment import opt_out
+from coachbridge.hris.sync import Syncer
+from coachbridge.programs import automation
+from coachbridge.programs.enrollment import opt_out
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, ReviewEventRow
-from coachbridge.sync import Syncer
 from coachbridge_webhooks import inbox
 from coachbridge_webhooks.worker import Worker
 from sqlalchemy import select

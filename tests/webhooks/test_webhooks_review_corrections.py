@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from coachbridge.hris.sync import Syncer
 from coachbridge.store.tables import AuditRow, PairingRow, ReviewEventRow, SessionRow
-from coachbridge.sync import Syncer
 from coachbridge_webhooks.worker import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -141,9 +141,9 @@ def test_a_correction_of_history_stays_history(wenv: Env) -> None:
 def test_a_rule_held_back_by_a_cooldown_can_fire_on_a_later_correction(wenv: Env) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from coachbridge.automation import apply_rules
     from coachbridge.domain import ReviewEvent
-    from coachbridge.reviews import store_review_event
+    from coachbridge.hris.reviews import store_review_event
+    from coachbridge.programs.automation import apply_rules
 
     def event(cycle: str, raw: float) -> ReviewEvent:
         return ReviewEvent(

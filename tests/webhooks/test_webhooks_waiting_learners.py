@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from coachbridge import automation
-from coachbridge.automation import retry_waiting_learners
-from coachbridge.health import run_daily
-from coachbridge.lifecycle import end_pairing
+from coachbridge.jobs.health import run_daily
+from coachbridge.pairings.lifecycle import end_pairing
+from coachbridge.programs import automation
+from coachbridge.programs.automation import retry_waiting_learners
 from coachbridge.store.tables import (
     AuditRow,
     ExternalIdRow,

@@ -272,9 +272,9 @@ def test_events_list_and_replay_commands(wenv: Env, client: FlaskClient, run_cli
 
 def test_sync_found_events_go_through_the_same_rules(wenv: Env):
     """`coachbridge sync` calls process_review_events for events after rules_since."""
-    from coachbridge.automation import process_review_events
     from coachbridge.domain import ReviewEvent
-    from coachbridge.reviews import store_review_event
+    from coachbridge.hris.reviews import store_review_event
+    from coachbridge.programs.automation import process_review_events
 
     since = datetime(2026, 1, 1, tzinfo=UTC)
     with wenv.db.transaction() as s:

@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from coachbridge.automation import AutomationContext
 from coachbridge.domain.program import Program
-from coachbridge.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
-from coachbridge.lifecycle import audit, pause_pairing, term_end
 from coachbridge.notify.base import Message, Notifier
+from coachbridge.pairings.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
+from coachbridge.pairings.lifecycle import pause_pairing
+from coachbridge.pairings.terms import term_end
+from coachbridge.programs.automation import AutomationContext
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     AuditRow,
     EnrollmentRow,
@@ -519,7 +521,7 @@ def _waiting_for_guides(
 ) -> None:
     """Tell the owner about learners a rule enrolled who still have no guide: without it, a
     full program leaves them waiting unseen."""
-    from coachbridge.automation import no_guide_programs, waiting_learner_events
+    from coachbridge.programs.automation import no_guide_programs, waiting_learner_events
 
     ids = waiting_learner_events(s)
     if not ids:
@@ -664,10 +666,10 @@ def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -
     purge (``[server] inbox_retention_days``). A dry run stores nothing: it counts the pairings
     it would complete and lists the messages it would send.
     """
-    from coachbridge.automation import retry_waiting_learners
-    from coachbridge.enrollment import ensure_program_row
-    from coachbridge.lifecycle import complete_finished_pairings, finished_pairings
-    from coachbridge.privacy import purge_inbox
+    from coachbridge.hris.privacy import purge_inbox
+    from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
+    from coachbridge.programs.automation import retry_waiting_learners
+    from coachbridge.programs.enrollment import ensure_program_row
 
     completed = 0
     with app.database().transaction() as s:

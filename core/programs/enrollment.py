@@ -15,7 +15,7 @@ from datetime import date
 from coachbridge.domain.enrollment import Role, normalize_role
 from coachbridge.domain.program import Eligibility, Program
 from coachbridge.errors import NotFoundError, UserError
-from coachbridge.lifecycle import audit
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import EnrollmentRow, PersonRow, ProgramRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session

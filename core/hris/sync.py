@@ -18,7 +18,7 @@ from typing import Any
 from coachbridge.connectors import Connector, ConnectorConfig, GoalRecord
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
 from coachbridge.errors import InputDataError, SyncAborted
-from coachbridge.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
+from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
@@ -571,7 +571,7 @@ class Syncer:
     def _preview_reviews(
         self, s: Session, events: Sequence[ReviewEvent], report: SyncReport
     ) -> None:
-        from coachbridge.reviews import corrections, stored_event
+        from coachbridge.hris.reviews import corrections, stored_event
 
         for event in events:
             row = stored_event(s, event)
@@ -581,7 +581,7 @@ class Syncer:
                 report.reviews_corrected += 1
 
     def _apply_reviews(self, s: Session, events: Sequence[ReviewEvent], report: SyncReport) -> None:
-        from coachbridge.reviews import store_review_event
+        from coachbridge.hris.reviews import store_review_event
 
         since = self._rules_since(s)
         for event in events:

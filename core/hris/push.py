@@ -47,6 +47,7 @@ from typing import Any
 
 from coachbridge.connectors import Connector, PushItem, PushKind, PushResult
 from coachbridge.errors import ConnectorError
+from coachbridge.hris.sync import IMPORTED_GOAL_PREFIX
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
@@ -57,7 +58,6 @@ from coachbridge.store.tables import (
     ProgramRow,
     SessionRow,
 )
-from coachbridge.sync import IMPORTED_GOAL_PREFIX
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

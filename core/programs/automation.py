@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from coachbridge.domain import Program
 from coachbridge.domain.rule import Rule
 from coachbridge.errors import CoachbridgeError, UserError
-from coachbridge.lifecycle import audit
-from coachbridge.reviews import resolve_subject
+from coachbridge.hris.reviews import resolve_subject
 from coachbridge.store import Database
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     AuditRow,
     EnrollmentRow,
@@ -205,8 +205,8 @@ def _apply_rule(
     *,
     retry: bool = False,
 ) -> dict[str, Any]:
-    from coachbridge.enrollment import enroll_person
-    from coachbridge.scheduling import schedule_pairings
+    from coachbridge.pairings.scheduling import schedule_pairings
+    from coachbridge.programs.enrollment import enroll_person
 
     key = _rule_key(index, rule)
     result: dict[str, Any] = {"rule": key, "program": rule.then.enroll}
@@ -304,8 +304,8 @@ def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
     undoes must be looked for again.
     """
     from coachbridge.domain import Role
-    from coachbridge.enrollment import enroll_eligible
     from coachbridge.matching.pool import free_capacity
+    from coachbridge.programs.enrollment import enroll_eligible
     from sqlalchemy import event
 
     if program.guides is None or any(free_capacity(s, program).values()):
@@ -330,7 +330,7 @@ def _lock_program(s: Session, program: Program) -> None:
     free slot; and enrollment inserts (key-share locks on the program row) interleaved with
     updates of that row deadlock. Taking the program row first, always, avoids both.
     """
-    from coachbridge.enrollment import ensure_program_row
+    from coachbridge.programs.enrollment import ensure_program_row
 
     if s.get(ProgramRow, program.id, with_for_update=True) is None:
         ensure_program_row(s, program)
@@ -460,7 +460,7 @@ def after_commit(
     # New pairings were announced by the matching service when their transaction committed.
     if not effects.sessions:
         return
-    from coachbridge.scheduling import session_model
+    from coachbridge.pairings.scheduling import session_model
 
     with ctx.database().transaction() as s:
         for srow in s.scalars(select(SessionRow).where(SessionRow.id.in_(effects.sessions))):

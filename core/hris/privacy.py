@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from coachbridge.lifecycle import audit
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     AuditRow,
     ExternalIdRow,
@@ -95,7 +95,7 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
 
     # The HRIS may keep listing the person: a hashed tombstone lets the next sync recognise
     # and skip them without keeping the id itself.
-    from coachbridge.sync import FORGOTTEN_PREFIX, forgotten_key
+    from coachbridge.hris.sync import FORGOTTEN_PREFIX, forgotten_key
 
     tombstones = [
         (r.connector, forgotten_key(r.connector, r.external_id))
@@ -148,7 +148,7 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
             row.details = {**details, **reasons}
     # Someone erased takes part in nothing more: their open pairings end (the other person's
     # guide or learner place is freed) and future sessions are cancelled.
-    from coachbridge.lifecycle import OPEN, end_pairing
+    from coachbridge.pairings.lifecycle import OPEN, end_pairing
 
     for pairing in s.scalars(
         select(PairingRow).where(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from coachbridge.domain import ReviewEvent
-from coachbridge.lifecycle import audit
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import ExternalIdRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -4,44 +4,20 @@ terms that end, pauses and resumptions."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from coachbridge.domain import Program
 from coachbridge.domain.pairing import OPEN_PAIRING_STATUSES
 from coachbridge.errors import UserError
+from coachbridge.pairings.scheduling import schedule_pairings
+from coachbridge.pairings.terms import term_end
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
 REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pairing"
-
-
-def audit(
-    s: Session,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: object,
-    *,
-    at: datetime | None = None,
-    **details: object,
-) -> None:
-    """Record who did what to which object (the ``coachbridge audit`` log).
-
-    ``at`` defaults to the wall clock; callers that run on a given clock (rules applied to an
-    event, the demo) pass their ``now`` so that time-based checks such as cooldowns agree.
-    """
-    s.add(
-        AuditRow(
-            at=at or datetime.now(UTC),
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            details=dict(details),
-        )
-    )
 
 
 def cancel_future_sessions(s: Session, pairing: PairingRow, now: datetime) -> int:
@@ -120,18 +96,6 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
             audit(s, "sync", "flag_pairing", "pairing", pairing.id, reason=REPORTING_FLAG)
             flagged += 1
     return flagged
-
-
-def term_end(program: Program, pairing: PairingRow) -> datetime:
-    """When ``pairing``'s term is over: a fixed-term program's pairings end with the program
-    (00:00 UTC on its ``end`` day, else on ``start`` plus ``duration_weeks``); a rolling
-    program's pairing ends ``duration_weeks`` after it began (a pairing not yet stored: now)."""
-    term = timedelta(weeks=program.duration_weeks)
-    if program.start is not None:
-        last = program.end or program.start + term
-        return datetime.combine(last, time.min, tzinfo=UTC)
-    began = pairing.activated_at or pairing.created_at or datetime.now(UTC)
-    return began + term
 
 
 def finished_pairings(s: Session, program: Program, now: datetime) -> list[PairingRow]:
@@ -235,7 +199,6 @@ def resume_pairing(
     program's cadence, as many as fit before the term ends, as new sessions with new calendar
     events. Returns the sessions planned.
     """
-    from coachbridge.scheduling import schedule_pairings  # scheduling imports this module
 
     _lock(s, pairing)
     if pairing.status != "paused":

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from coachbridge.errors import ConfigError, NotFoundError, UserError
-from coachbridge.lifecycle import audit
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     FeedbackLinkRow,
     FeedbackRow,
@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 
 LINK_MAX_AGE_SECONDS = 14 * 24 * 3600
 MAX_TEXT = 5000
-_SALT = "coachbridge.feedback-link"
-_FORM_SALT = b"coachbridge.feedback-form"
+_SALT = "coachbridge.pairings.feedback-link"
+_FORM_SALT = b"coachbridge.pairings.feedback-form"
 
 
 class Outcome(StrEnum):
@@ -280,7 +280,7 @@ def answer_link(
     ``held`` marks the session held (if it was still scheduled) and stores the rating;
     ``missed`` marks a scheduled session missed; ``rescheduled`` changes nothing but is recorded.
     """
-    from coachbridge.scheduling import mark_session
+    from coachbridge.pairings.scheduling import mark_session
 
     try:
         kind = Outcome(outcome)

@@ -28,7 +28,8 @@ from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.errors import ConfigError, NotFoundError, UserError
-from coachbridge.lifecycle import audit, term_end
+from coachbridge.pairings.terms import term_end
+from coachbridge.store.audit import audit
 from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -273,7 +274,7 @@ def schedule_pairings(
     program from the day the pairing was made; when the period of the first missing session is
     already past, the missing sessions' periods all move forward by as much, so the first falls
     in the period that starts today and nothing is planned in the past. Nothing is planned
-    after the pairing's term ends (``lifecycle.term_end``): a pairing made late in a fixed-term
+    after the pairing's term ends (``terms.term_end``): a pairing made late in a fixed-term
     program, or resumed late, gets the sessions that still fit.
     """
     if now.tzinfo is None:

@@ -1,6 +1,6 @@
 """Generate the bundled sample company: ``people.csv`` and ``reviews.csv``.
 
-Run ``python -m coachbridge.sample_data.generate [--out DIR] [--seed N] [--size N]``. The
+Run ``python -m coachbridge.demo.sample_data.generate [--out DIR] [--seed N] [--size N]``. The
 output depends only on the arguments (stdlib ``random`` with a fixed seed, a fixed "today"), so
 the shipped files can be re-created byte for byte and a test checks that they are.
 

@@ -28,16 +28,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coachbridge.cli.app import App
+from coachbridge.app import App
+from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
+from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
-from coachbridge.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.store.tables import (
     GoalRow,
     PairingRow,
     PersonRow,
     SessionRow,
 )
-from coachbridge.sync import Syncer
 from sqlalchemy import func, select, update
 
 FIRST_SYNC = datetime(2025, 10, 6, 8, 0, tzinfo=UTC)
@@ -257,9 +257,9 @@ class Demo:
 
     # -- mentoring -------------------------------------------------------------------------
     def _mentoring(self, app: App) -> None:
-        from coachbridge.enrollment import enroll_eligible
         from coachbridge.matching.service import apply, propose
-        from coachbridge.scheduling import schedule_pairings
+        from coachbridge.pairings.scheduling import schedule_pairings
+        from coachbridge.programs.enrollment import enroll_eligible
 
         program = app.config.program(MENTORING)
         db = app.database()
@@ -308,8 +308,8 @@ class Demo:
     # -- time passes -----------------------------------------------------------------------
     def _simulate(self, app: App, *, until: datetime) -> None:
         """Seeded outcomes and ratings for every session planned before ``until``."""
-        from coachbridge.feedback import record_feedback
-        from coachbridge.scheduling import mark_session
+        from coachbridge.pairings.feedback import record_feedback
+        from coachbridge.pairings.scheduling import mark_session
 
         outcomes: Counter[str] = Counter()
         ratings: list[int] = []
@@ -361,7 +361,7 @@ class Demo:
         )
 
     def _complete(self, app: App) -> None:
-        from coachbridge.lifecycle import complete_finished_pairings
+        from coachbridge.pairings.lifecycle import complete_finished_pairings
 
         with app.database().transaction() as s:
             done = {
@@ -374,8 +374,8 @@ class Demo:
     # -- review cycles ---------------------------------------------------------------------
     def _review_cycle(self, app: App, now: datetime, cycle: str) -> None:
         """Sync the export after a review cycle; low ratings start coaching through the rule."""
-        from coachbridge.automation import process_review_events
-        from coachbridge.enrollment import enroll_eligible
+        from coachbridge.programs.automation import process_review_events
+        from coachbridge.programs.enrollment import enroll_eligible
 
         db = app.database()
         coaching = app.config.program(COACHING)
@@ -424,7 +424,7 @@ class Demo:
 
     # -- 5 ---------------------------------------------------------------------------------
     def _calendars(self, app: App) -> None:
-        from coachbridge.calendar_ics import write_calendars
+        from coachbridge.pairings.calendar import write_calendars
 
         folder = self.out / "calendars"
         with app.database().transaction() as s:
@@ -445,7 +445,7 @@ class Demo:
         self.say(f"calendar invitations (RFC 5545): {count} files in {folder}/")
 
     def _health(self, app: App) -> None:
-        from coachbridge.health import counts_by_condition, run_health_checks
+        from coachbridge.jobs.health import counts_by_condition, run_health_checks
 
         nudges = run_health_checks(app, now=TODAY, dry_run=True)
         counts = counts_by_condition(nudges)

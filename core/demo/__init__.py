@@ -1,0 +1,1 @@
+"""The bundled demo: a year in the life of Northwind, a sample company, on a fixed clock."""
