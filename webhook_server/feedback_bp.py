@@ -200,7 +200,8 @@ def _handle(token: str) -> Response:
 def program_health_job(ctx: Any) -> None:
     """The daily job: finished pairings completed, health checks and nudges, then the inbox
     purge (``ctx``: config, registry, database())."""
-    from coachbridge.jobs.health import counts_by_condition, run_daily
+    from coachbridge.jobs.daily import run_daily
+    from coachbridge.jobs.health import counts_by_condition
 
     daily = run_daily(ctx, now=datetime.now(UTC))
     log.info(

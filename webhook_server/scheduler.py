@@ -23,7 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from coachbridge.errors import CoachbridgeError
-from coachbridge.programs.automation import AutomationContext, process_review_events
+from coachbridge.programs.automation import process_review_events
+from coachbridge.programs.rules import AutomationContext
 from coachbridge.store import Database
 from coachbridge.store.tables import JobRow
 from coachbridge_webhooks.runtime import Runtime

@@ -34,14 +34,12 @@ from coachbridge.errors import CoachbridgeError, UserError
 from coachbridge.hris.reviews import store_review_event
 from coachbridge.notify.dispatch import Dispatcher
 from coachbridge.programs.automation import (
-    Effects,
-    RuleFailure,
     after_commit,
-    apply_rules,
     dispatcher_for,
     people_watermark,
     retry_unknown_person_events,
 )
+from coachbridge.programs.rules import Effects, RuleFailure, apply_rules
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox
 from coachbridge_webhooks.lockfile import LockFile

@@ -126,7 +126,7 @@ def feedback_add(
 def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> None:
     """Run the daily check now: finished pairings completed, learners waiting for a guide
     tried again; nudges, fit checks, pauses, feedback requests."""
-    from coachbridge.jobs.health import run_daily
+    from coachbridge.jobs.daily import run_daily
 
     now = _as_of(as_of)
     if not (dry_run or force) and now > datetime.now(UTC) + timedelta(minutes=5):

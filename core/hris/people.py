@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from coachbridge.domain import Person, PersonStatus
 from coachbridge.errors import NotFoundError
 from coachbridge.store.tables import ExternalIdRow, PersonRow
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 
@@ -72,3 +74,13 @@ def to_person(row: PersonRow, external_ids: dict[str, str] | None = None) -> Per
         languages=list(row.languages or []),
         external_ids=external_ids or {},
     )
+
+
+def people_state(s: Session) -> tuple[int, int | None, datetime | None, int]:
+    """(count, max id, last update, number of external ids): it moves whenever a person is
+    added, updated or linked to another connector's id."""
+    count, top, updated = s.execute(
+        select(func.count(PersonRow.id), func.max(PersonRow.id), func.max(PersonRow.updated_at))
+    ).one()
+    links = s.scalar(select(func.count()).select_from(ExternalIdRow))
+    return int(count), top, updated, int(links or 0)

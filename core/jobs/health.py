@@ -30,14 +30,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from coachbridge.domain.program import Program
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.pairings.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
 from coachbridge.pairings.lifecycle import pause_pairing
 from coachbridge.pairings.terms import term_end
-from coachbridge.programs.automation import AutomationContext
+from coachbridge.programs.rules import AutomationContext
 from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     AuditRow,
@@ -521,7 +521,7 @@ def _waiting_for_guides(
 ) -> None:
     """Tell the owner about learners a rule enrolled who still have no guide: without it, a
     full program leaves them waiting unseen."""
-    from coachbridge.programs.automation import no_guide_programs, waiting_learner_events
+    from coachbridge.programs.waiting import no_guide_programs, waiting_learner_events
 
     ids = waiting_learner_events(s)
     if not ids:
@@ -647,43 +647,3 @@ def counts_by_condition(nudges: Iterable[Nudge]) -> dict[str, int]:
     for n in nudges:
         out[n.condition] += 1
     return dict(out)
-
-
-class Daily(NamedTuple):
-    """What one daily run did."""
-
-    nudges: list[Nudge]
-    purged: int  # processed raw deliveries whose bodies were purged
-    completed: int  # pairings whose term ended
-    paired: int = 0  # learners a rule had found no guide for, paired now
-
-
-def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -> Daily:
-    """The worker's daily job (and ``coachbridge nudge``): pairings whose term is over are
-    completed (``lifecycle.complete_finished_pairings``; their sessions left after the term
-    cancelled), learners rules enrolled without a guide are tried again
-    (``automation.retry_waiting_learners``), the health checks run on the rest, then the inbox
-    purge (``[server] inbox_retention_days``). A dry run stores nothing: it counts the pairings
-    it would complete and lists the messages it would send.
-    """
-    from coachbridge.hris.privacy import purge_inbox
-    from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
-    from coachbridge.programs.automation import retry_waiting_learners
-    from coachbridge.programs.enrollment import ensure_program_row
-
-    completed = 0
-    with app.database().transaction() as s:
-        for program in app.config.programs.values():
-            if dry_run:
-                completed += len(finished_pairings(s, program, now))
-                continue
-            ensure_program_row(s, program)
-            completed += complete_finished_pairings(s, program, now)
-    # Completions free guides' places: learners rules enrolled without a guide may pair now.
-    paired = 0 if dry_run else retry_waiting_learners(app, now=now)
-    nudges = run_health_checks(app, now=now, dry_run=dry_run)
-    if dry_run:
-        return Daily(nudges, 0, completed)
-    with app.database().transaction() as s:
-        purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
-    return Daily(nudges, purged, completed, paired)

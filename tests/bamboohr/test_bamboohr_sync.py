@@ -365,7 +365,7 @@ def test_a_field_that_becomes_hidden_keeps_its_stored_value(
 
 def test_extra_fields_are_kept_and_rules_can_use_them(fake: FakeBambooHR, db: Database) -> None:
     from coachbridge.domain.rule import Rule
-    from coachbridge.programs.automation import event_facts, render
+    from coachbridge.programs.rules import event_facts, render
 
     fake.update_employee("2", "2025-01-01T00:00:00+00:00", customCostCenter="CC-42")
     connector = make_connector(fake.host_url, fake.api_key, fields=["customCostCenter"])

@@ -6,7 +6,8 @@ import logging
 from datetime import timedelta
 
 import pytest
-from coachbridge.jobs.health import run_daily, run_health_checks
+from coachbridge.jobs.daily import run_daily
+from coachbridge.jobs.health import run_health_checks
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     AuditRow,

@@ -239,10 +239,10 @@ def worker(wenv: Env) -> Any:
 
 def one_place_env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Env:
     """A deployment whose guides take one learner each, with a clean memo of on-demand guide
-    enrollment (``automation._guides_looked_for``), people not yet synced."""
-    from coachbridge.programs import automation
+    enrollment (``rules._guides_looked_for``), people not yet synced."""
+    from coachbridge.programs import rules
 
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(automation, "_guides_looked_for", {})
+    monkeypatch.setattr(rules, "_guides_looked_for", {})
     return make_env(tmp_path, db_url, capacity=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import coachbridge.programs.enrollment as enrollment
 import pytest
 from coachbridge.hris.sync import Syncer
-from coachbridge.programs import automation
+from coachbridge.programs import rules as automation
 from coachbridge.programs.enrollment import opt_out
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, ReviewEventRow
 from coachbridge_webhooks import inbox

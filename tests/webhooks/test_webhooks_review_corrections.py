@@ -143,7 +143,7 @@ def test_a_rule_held_back_by_a_cooldown_can_fire_on_a_later_correction(wenv: Env
 
     from coachbridge.domain import ReviewEvent
     from coachbridge.hris.reviews import store_review_event
-    from coachbridge.programs.automation import apply_rules
+    from coachbridge.programs.rules import apply_rules
 
     def event(cycle: str, raw: float) -> ReviewEvent:
         return ReviewEvent(

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from coachbridge.jobs.health import run_daily
+from coachbridge.jobs.daily import run_daily
 from coachbridge.pairings.lifecycle import end_pairing
-from coachbridge.programs import automation
-from coachbridge.programs.automation import retry_waiting_learners
+from coachbridge.programs import waiting
+from coachbridge.programs.waiting import retry_waiting_learners
 from coachbridge.store.tables import (
     AuditRow,
     ExternalIdRow,
@@ -191,20 +191,20 @@ def test_one_failing_event_does_not_stop_the_others(
         for pairing in s.scalars(select(PairingRow).where(PairingRow.status == "active")):
             end_pairing(s, pairing, "moved", datetime.now(UTC))
     e3_event = _waiting_event(full, "E3")
-    real = automation.retry_no_guide
+    real = waiting.retry_no_guide
 
     def flaky(s, ctx, event, **kwargs):  # type: ignore[no-untyped-def]
         if event.id == e3_event:
             raise RuntimeError("a bug")
         return real(s, ctx, event, **kwargs)
 
-    monkeypatch.setattr(automation, "retry_no_guide", flaky)
+    monkeypatch.setattr(waiting, "retry_no_guide", flaky)
     assert retry_waiting_learners(full.runtime()) == 1  # E4
     with full.db.transaction() as s:
         event = s.get(ReviewEventRow, e3_event)
         assert event.rules_status == "processed"  # as it was: tried again tomorrow
         assert event.outcome["rules"][0]["result"] == "no guide available"
-    monkeypatch.setattr(automation, "retry_no_guide", real)
+    monkeypatch.setattr(waiting, "retry_no_guide", real)
     assert retry_waiting_learners(full.runtime()) == 1  # E3, the next day
 
 
@@ -213,12 +213,12 @@ def test_a_full_program_tries_only_its_first_waiting_learner(
 ) -> None:
     deliver_low(full, "E4")
     tried: list[int] = []
-    real = automation.retry_no_guide
+    real = waiting.retry_no_guide
 
     def counting(s, ctx, event, **kwargs):  # type: ignore[no-untyped-def]
         tried.append(event.id)
         return real(s, ctx, event, **kwargs)
 
-    monkeypatch.setattr(automation, "retry_no_guide", counting)
+    monkeypatch.setattr(waiting, "retry_no_guide", counting)
     assert retry_waiting_learners(full.runtime()) == 0
     assert tried == [_waiting_event(full, "E3")]  # E4 waits for the next run

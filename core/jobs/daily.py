@@ -1,0 +1,50 @@
+"""The daily run: pairings whose term is over completed, waiting learners tried again, the
+health checks, and the inbox purge. The worker runs it once a day; ``coachbridge nudge`` by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from coachbridge.hris.privacy import purge_inbox
+from coachbridge.jobs.health import Nudge, run_health_checks
+from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
+from coachbridge.programs.enrollment import ensure_program_row
+from coachbridge.programs.rules import AutomationContext
+from coachbridge.programs.waiting import retry_waiting_learners
+
+
+class Daily(NamedTuple):
+    """What one daily run did."""
+
+    nudges: list[Nudge]
+    purged: int  # processed raw deliveries whose bodies were purged
+    completed: int  # pairings whose term ended
+    paired: int = 0  # learners a rule had found no guide for, paired now
+
+
+def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -> Daily:
+    """The worker's daily job (and ``coachbridge nudge``): pairings whose term is over are
+    completed (``pairings.lifecycle.complete_finished_pairings``; their sessions left after the term
+    cancelled), learners rules enrolled without a guide are tried again
+    (``programs.waiting.retry_waiting_learners``), the health checks run on the rest, then the inbox
+    purge (``[server] inbox_retention_days``). A dry run stores nothing: it counts the pairings
+    it would complete and lists the messages it would send.
+    """
+    completed = 0
+    with app.database().transaction() as s:
+        for program in app.config.programs.values():
+            if dry_run:
+                completed += len(finished_pairings(s, program, now))
+                continue
+            ensure_program_row(s, program)
+            completed += complete_finished_pairings(s, program, now)
+    # Completions free guides' places: learners rules enrolled without a guide may pair now.
+    paired = 0 if dry_run else retry_waiting_learners(app, now=now)
+    nudges = run_health_checks(app, now=now, dry_run=dry_run)
+    if dry_run:
+        return Daily(nudges, 0, completed)
+    with app.database().transaction() as s:
+        purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
+    return Daily(nudges, purged, completed, paired)

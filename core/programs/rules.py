@@ -1,0 +1,445 @@
+"""What the rules do with one review event, inside the caller's transaction: enroll, match,
+schedule, create a goal, queue messages.
+
+Every effect has a natural key, so applying the rules to an event again changes nothing:
+
+* enrollment: unique (program, person, role);
+* pairing: ``source_key = "rule:<event id>:<rule index>"`` (an open pairing of the learner in
+  the program is reused rather than doubled);
+* sessions: unique (pairing, seq); goal: ``source_key = "rule:<rule>:pairing:<id>:goal"``, one
+  per pairing and rule, so the same rating seen again (by webhook, then by a sync, with
+  different event ids) never gives the pairing a second goal;
+* notifications: a ``NotificationRow`` per stable key, sent after the commit (at least once).
+
+Running events through this one transaction at a time, and what happens after each commit, is
+``coachbridge.programs.automation``; learners left without a guide are retried by
+``coachbridge.programs.waiting``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from coachbridge.domain import Program
+from coachbridge.domain.rule import Rule
+from coachbridge.errors import CoachbridgeError, UserError
+from coachbridge.hris.people import people_state
+from coachbridge.hris.reviews import resolve_subject
+from coachbridge.store import Database
+from coachbridge.store.audit import audit
+from coachbridge.store.tables import (
+    AuditRow,
+    GoalRow,
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    ReviewEventRow,
+    SessionRow,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from coachbridge.config import Config
+    from coachbridge.notify.dispatch import Dispatcher
+    from coachbridge.plugins import Registry
+
+#: Event types about a whole cycle, not a person: recorded, never enrolled.
+
+NO_GUIDE = "no guide available"
+
+CYCLE_EVENT_TYPES = ("review_cycle.launched", "review_cycle.closed")
+
+
+class AutomationContext(Protocol):
+    """What the rules need: the CLI's ``App`` and the worker's runtime both provide it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def database(self) -> Database: ...
+
+
+class RuleFailure(CoachbridgeError):
+    """A rule cannot run as configured (e.g. its program is gone): permanent, not retried."""
+
+    exit_code = 2
+
+
+@dataclass
+class Effects:
+    """What one unit of work did, for the caller to act on after the commit."""
+
+    notification_keys: list[str] = field(default_factory=list)
+    pairings: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def merge(self, other: Effects) -> None:
+        self.notification_keys += other.notification_keys
+        self.pairings += other.pairings
+        self.sessions += other.sessions
+        self.outcomes.update(other.outcomes)
+
+
+class _Capped(Program):
+    """A program whose plan is ``cap`` sessions (a rule's ``sessions = N``)."""
+
+    cap: int = 0
+
+    @property
+    def sessions_planned(self) -> int:
+        return self.cap
+
+
+def _person_facts(person: PersonRow) -> dict[str, Any]:
+    return {
+        "person.id": person.id,
+        "person.name": person.name,
+        "person.email": person.email,
+        "person.job_title": person.job_title,
+        "person.department": person.department,
+        "person.division": person.division,
+        "person.location": person.location,
+        "person.timezone": person.timezone,
+        "person.level": person.level,
+        "person.status": person.status,
+        "person.hire_date": person.hire_date,
+        **{f"person.extra.{name}": value for name, value in (person.extra or {}).items()},
+    }
+
+
+def event_facts(event: ReviewEventRow, person: PersonRow | None) -> dict[str, Any]:
+    """The values rule conditions and text placeholders may use."""
+    facts: dict[str, Any] = {
+        "type": event.type,
+        "cycle": event.cycle,
+        "rating": event.rating,
+        "raw_rating": event.raw_rating,
+        "scale_min": event.scale_min,
+        "scale_max": event.scale_max,
+        "completed_at": event.completed_at,
+        "source": event.source,
+    }
+    if person is not None:
+        facts.update(_person_facts(person))
+    return facts
+
+
+class _Blank(dict[str, Any]):
+    # Placeholders are checked at load time; what can still be missing is a person's extra
+    # field the HRIS left empty for them, which reads as nothing.
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, facts: dict[str, Any]) -> str:
+    """Fill ``{cycle}``, ``{person_department}`` and ``{person_extra_<name>}`` placeholders."""
+    values = _Blank({key.replace(".", "_"): ("" if v is None else v) for key, v in facts.items()})
+    return template.format_map(values)
+
+
+def _rule_key(index: int, rule: Rule) -> str:
+    return rule.name or f"rules[{index}]"
+
+
+def _in_cooldown(
+    s: Session, rule_key: str, person_id: int, days: int, now: datetime, event_id: int
+) -> bool:
+    """The rule fired for this person within ``days``, for another event than ``event_id``
+    (a retry of the same event, for a learner still waiting for a guide, is no new firing)."""
+    since = now - timedelta(days=days)
+    return any(
+        (details or {}).get("event_id") != event_id
+        for details in s.scalars(
+            select(AuditRow.details).where(
+                AuditRow.object_type == "rule",
+                AuditRow.action == "rule_fired",
+                AuditRow.object_id == f"{rule_key}:person:{person_id}",
+                AuditRow.at >= since,
+            )
+        )
+    )
+
+
+def _open_pairing(s: Session, program_id: str, learner_id: int) -> PairingRow | None:
+    return s.scalars(
+        select(PairingRow)
+        .where(
+            PairingRow.program_id == program_id,
+            PairingRow.learner_id == learner_id,
+            PairingRow.status.in_(("proposed", "active", "paused")),
+        )
+        .order_by(PairingRow.id)
+    ).first()
+
+
+def _match(
+    s: Session, program: Program, learner_id: int, registry: Registry, now: datetime
+) -> PairingRow | None:
+    from coachbridge.matching.service import match_one
+
+    return match_one(s, program, learner_id, registry, now=now)
+
+
+def _apply_rule(
+    s: Session,
+    ctx: AutomationContext,
+    index: int,
+    rule: Rule,
+    event: ReviewEventRow,
+    person: PersonRow,
+    facts: dict[str, Any],
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+    *,
+    retry: bool = False,
+) -> dict[str, Any]:
+    from coachbridge.pairings.scheduling import schedule_pairings
+    from coachbridge.programs.enrollment import enroll_person
+
+    key = _rule_key(index, rule)
+    result: dict[str, Any] = {"rule": key, "program": rule.then.enroll}
+    program = ctx.config.programs.get(rule.then.enroll)
+    if program is None:
+        raise RuleFailure(f"{key}: unknown program {rule.then.enroll!r} (not in the config)")
+    _lock_program(s, program)
+    cooling = rule.cooldown_days and not retry  # a retry is the same firing, not a new one
+    if cooling and _in_cooldown(s, key, person.id, rule.cooldown_days, now, event.id):
+        result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
+        return result
+    try:
+        enrollment = enroll_person(s, program, person.id, rule.then.role, source="rule")
+    except UserError as exc:  # e.g. the person left: recorded as the outcome, not retried
+        result["result"] = f"not enrolled: {exc}"
+        return result
+    if enrollment.opted_out:
+        result["result"] = "not enrolled: the person opted out of this program"
+        return result
+    result["enrolled"] = rule.then.role.value
+    if not retry:
+        audit(
+            s, "rules", "rule_fired", "rule", f"{key}:person:{person.id}", at=now, event_id=event.id
+        )
+    if rule.then.role.value != "learner":
+        result["result"] = "enrolled"
+        return result
+
+    source_key = f"rule:{event.id}:{index}"
+    pairing = s.scalars(select(PairingRow).where(PairingRow.source_key == source_key)).first()
+    pairing = pairing or _open_pairing(s, program.id, person.id)
+    new_pairing = False
+    if pairing is None:
+        pairing = _match(s, program, person.id, ctx.registry, now)
+        if pairing is None and _enroll_new_guides(s, program, now):
+            pairing = _match(s, program, person.id, ctx.registry, now)
+        if pairing is None:
+            result["result"] = NO_GUIDE
+            return result
+        pairing.source_key = source_key
+        new_pairing = True
+        effects.pairings.append(pairing.id)
+    result.update(pairing_id=pairing.id, guide_id=pairing.guide_id)
+
+    if rule.then.sessions != 0 and pairing.status == "active":
+        plan = program
+        if rule.then.sessions is not None:
+            plan = _Capped(**program.model_dump(), cap=rule.then.sessions)
+        # Sessions start from when the pairing is made, never in the past (a synced event
+        # may have been completed months ago).
+        created = schedule_pairings(s, plan, [pairing.id], now=now)
+        effects.sessions += [row.id for row in created]
+    result["sessions"] = len(
+        list(s.scalars(select(SessionRow.id).where(SessionRow.pairing_id == pairing.id)))
+    )
+
+    if rule.then.goal:
+        goal_key = f"rule:{key[:150]}:pairing:{pairing.id}:goal"
+        goal = s.scalars(select(GoalRow).where(GoalRow.source_key == goal_key)).first()
+        if goal is None:
+            start = (now if retry else event.completed_at or now).date()
+            due = program.end or start + timedelta(weeks=program.duration_weeks)
+            goal = GoalRow(
+                owner_id=person.id,
+                pairing_id=pairing.id,
+                program_id=program.id,
+                title=render(rule.then.goal, facts)[:500],
+                due_date=due if isinstance(due, date) else None,
+                source_key=goal_key,
+            )
+            s.add(goal)
+            s.flush()
+        result["goal_id"] = goal.id
+
+    if rule.then.notify and dispatcher is not None and new_pairing:
+        effects.notification_keys += dispatcher.queue_pairing(
+            s, pairing.id, {"learner": pairing.learner_id, "guide": pairing.guide_id}
+        )
+    result["result"] = "paired" if new_pairing else "already paired"
+    return result
+
+
+#: (database, program) -> the people table's state when its guides were last looked for.
+_guides_looked_for: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+
+def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
+    """No enrolled guide has room: enroll whoever has become eligible under the program's
+    ``[programs.guides]`` (as ``coachbridge enroll`` would; opt-outs stand). Returns how many.
+
+    Only when every enrolled guide is full: a learner no guide with room suits (score,
+    reporting line, forbids) must not pull the whole eligible list into a hand-picked pool.
+    It reads every person, so it runs at most once per change of the people table and day;
+    that is remembered only once the transaction has committed, since enrollments a rollback
+    undoes must be looked for again.
+    """
+    from coachbridge.domain import Role
+    from coachbridge.matching.pool import free_capacity
+    from coachbridge.programs.enrollment import enroll_eligible
+    from sqlalchemy import event
+
+    if program.guides is None or any(free_capacity(s, program).values()):
+        return 0
+    mark = (*people_state(s), now.date())  # the date: tenure filters admit people as days pass
+    key = (str(s.get_bind().url), program.id)
+    if _guides_looked_for.get(key) == mark:
+        return 0
+    added = enroll_eligible(s, program, today=now.date(), roles=(Role.GUIDE,)).guide.added
+
+    def remember(_session: Session) -> None:
+        _guides_looked_for[key] = mark
+
+    event.listen(s, "after_commit", remember, once=True)
+    return added
+
+
+def _lock_program(s: Session, program: Program) -> None:
+    """Serialise rule work per program across workers (PostgreSQL row lock).
+
+    Two workers pairing learners of one program at once could both see the same guide's last
+    free slot; and enrollment inserts (key-share locks on the program row) interleaved with
+    updates of that row deadlock. Taking the program row first, always, avoids both.
+    """
+    from coachbridge.programs.enrollment import ensure_program_row
+
+    if s.get(ProgramRow, program.id, with_for_update=True) is None:
+        ensure_program_row(s, program)
+        s.get(ProgramRow, program.id, with_for_update=True)
+
+
+def _people_from(ctx: AutomationContext, source: str) -> str | None:
+    cfg = ctx.config.connectors.get(source)
+    return getattr(cfg, "people_from", None) if cfg is not None else None
+
+
+def apply_rules(
+    s: Session,
+    ctx: AutomationContext,
+    event: ReviewEventRow,
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> Effects:
+    """Run the config's rules on one stored event inside the caller's transaction. Idempotent.
+
+    ``RuleFailure`` (a rule that cannot run as configured) propagates so the caller can
+    dead-letter the delivery; "no guide available" and similar are recorded as the outcome.
+    """
+    effects = Effects()
+    if event.rules_status not in ("pending", "unknown_person", "failed"):
+        return effects
+    if event.type in CYCLE_EVENT_TYPES and event.person_id is None:
+        event.rules_status = "processed"
+        event.outcome = {"rules": [], "note": "cycle event recorded"}
+        effects.outcomes[event.id] = event.outcome
+        return effects
+    if event.person_id is None:
+        from coachbridge.domain import ReviewEvent
+
+        probe = ReviewEvent(
+            type=event.type,
+            subject_external_id=event.subject_external_id,
+            subject_email=event.subject_email,
+            source=event.source,
+            source_event_id=event.source_event_id,
+        )
+        event.person_id = resolve_subject(s, probe, _people_from(ctx, event.source))
+        if event.person_id is None:
+            event.rules_status = "unknown_person"
+            return effects
+    person = s.get(PersonRow, event.person_id)
+    assert person is not None
+    facts = event_facts(event, person)
+    # Rules run again on a corrected event (reviews.store_review_event): what a rule already did
+    # for the event stands and is not redone (a learner it found no guide for is retried by
+    # retry_waiting_learners, not here).
+    fired = {
+        r["rule"]: r
+        for r in (event.outcome or {}).get("rules", [])
+        if isinstance(r, dict) and "enrolled" in r and "rule" in r
+    }
+    results = []
+    for index, rule in enumerate(ctx.config.rules):
+        if _rule_key(index, rule) in fired:
+            results.append(fired[_rule_key(index, rule)])
+        elif rule.matches(facts):
+            results.append(
+                _apply_rule(s, ctx, index, rule, event, person, facts, now, dispatcher, effects)
+            )
+    event.rules_status = "processed"
+    event.outcome = {"rules": results}
+    effects.outcomes[event.id] = event.outcome
+    return effects
+
+
+def retry_no_guide(
+    s: Session,
+    ctx: AutomationContext,
+    event: ReviewEventRow,
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> tuple[Effects, int]:
+    """Redo the event's "no guide available" results, nothing else, inside the caller's
+    transaction; returns the effects and how many of them are now paired.
+
+    A result is redone only while its rule still exists under the same key, enrolls learners
+    into the same program and matches the event; every other result is kept as it was. The
+    rule does not fire anew (no second ``rule_fired`` audit, so it extends no cooldown), and
+    the goal's due date counts from ``now``, when the coaching starts.
+    """
+    effects = Effects()
+    person = s.get(PersonRow, event.person_id) if event.person_id is not None else None
+    if person is None or event.rules_status != "processed":
+        return effects, 0
+    facts = event_facts(event, person)
+    rules = {_rule_key(i, rule): (i, rule) for i, rule in enumerate(ctx.config.rules)}
+    results: list[Any] = []
+    paired = 0
+    for old in (event.outcome or {}).get("rules", []):
+        found = rules.get(old.get("rule", "")) if isinstance(old, dict) else None
+        if (
+            found is None
+            or old.get("result") != NO_GUIDE
+            or found[1].then.enroll != old.get("program")
+            or found[1].then.role.value != "learner"
+            or not found[1].matches(facts)
+        ):
+            results.append(old)
+            continue
+        index, rule = found
+        result = _apply_rule(
+            s, ctx, index, rule, event, person, facts, now, dispatcher, effects, retry=True
+        )
+        results.append(result)
+        paired += result.get("result") == "paired"
+    if paired:
+        event.outcome = {**(event.outcome or {}), "rules": results}
+        effects.outcomes[event.id] = event.outcome  # observers hear of it only when it changed
+    return effects, paired
