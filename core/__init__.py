@@ -3,7 +3,7 @@
 The public API a plugin or script may use is re-exported here; everything else is internal.
 """
 
-from coachbridge.hookspecs import hookimpl
+from coachbridge.markers import hookimpl
 
 __version__ = "0.1.0"
 

@@ -29,12 +29,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from coachbridge.markers import PROJECT, hookimpl, hookspec
 
-PROJECT = "coachbridge"
-
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+__all__ = [
+    "PROJECT",
+    "coachbridge_on_pairing_created",
+    "coachbridge_on_review_event",
+    "coachbridge_on_session_scheduled",
+    "coachbridge_register_connectors",
+    "coachbridge_register_notifiers",
+    "coachbridge_register_score_criteria",
+    "hookimpl",
+    "hookspec",
+]
 
 if TYPE_CHECKING:
     from coachbridge.connectors import Connector

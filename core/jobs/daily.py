@@ -10,9 +10,9 @@ from typing import NamedTuple
 from coachbridge.hris.privacy import purge_inbox
 from coachbridge.jobs.health import Nudge, run_health_checks
 from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
-from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.programs.rules import AutomationContext
 from coachbridge.programs.waiting import retry_waiting_learners
+from coachbridge.store.programs import ensure_program_row
 
 
 class Daily(NamedTuple):

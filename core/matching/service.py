@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from coachbridge.domain.pairing import Pairing, PairingStatus
@@ -22,12 +22,22 @@ from coachbridge.matching.engine import match_rows
 from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
 from coachbridge.matching.scoring import full_row
 from coachbridge.pairings.lifecycle import OPEN, chain_above, end_pairing
-from coachbridge.plugins import Registry
-from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.store.audit import audit
+from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import PairingRow, PersonRow
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
+
+
+class Observers(Protocol):
+    """What matching needs from the plugins (``coachbridge.plugins.Registry`` provides it):
+    their criteria, and someone to tell of each new active pairing."""
+
+    @property
+    def criteria(self) -> Mapping[str, Criterion]: ...
+
+    def pairing_created(self, pairing: Pairing) -> None: ...
+
 
 NO_ELIGIBLE_GUIDE = "no_eligible_guide"
 GUIDES_FULL = "guides_full"
@@ -92,7 +102,7 @@ class Proposal:
         }
 
 
-def _criteria(registry: Registry | None) -> Mapping[str, Criterion]:
+def _criteria(registry: Observers | None) -> Mapping[str, Criterion]:
     return registry.criteria if registry is not None else {}
 
 
@@ -173,7 +183,7 @@ def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> d
     return result.match
 
 
-def propose(s: Session, program: Program, registry: Registry | None, *, now: datetime) -> Proposal:
+def propose(s: Session, program: Program, registry: Observers | None, *, now: datetime) -> Proposal:
     """The best assignment of the program's unpaired learners to guides' free capacity.
 
     Most learners matched, then the highest total score (pins first, the fairness limit inside
@@ -206,7 +216,7 @@ def explain(
     s: Session,
     program: Program,
     learner_id: int,
-    registry: Registry | None,
+    registry: Observers | None,
     *,
     now: datetime,
     proposal: Proposal | None = None,
@@ -269,7 +279,7 @@ def to_pairing(row: PairingRow) -> Pairing:
 
 
 def announce_after_commit(
-    s: Session, registry: Registry | None, rows: Sequence[PairingRow]
+    s: Session, registry: Observers | None, rows: Sequence[PairingRow]
 ) -> None:
     """Call ``registry.pairing_created`` for active ``rows`` once ``s`` commits (never on rollback)."""
     active = [r for r in rows if r.status == PairingStatus.ACTIVE.value]
@@ -304,7 +314,7 @@ def apply(
     status: str = "active",
     actor: str = "cli",
     now: datetime | None = None,
-    registry: Registry | None = None,
+    registry: Observers | None = None,
 ) -> list[PairingRow]:
     """Store a proposal as pairings (``active`` or ``proposed``), filling only free capacity.
 
@@ -354,7 +364,7 @@ def match_one(
     s: Session,
     program: Program,
     learner_id: int,
-    registry: Registry | None,
+    registry: Observers | None,
     *,
     now: datetime,
     actor: str = "automation",
@@ -433,7 +443,7 @@ def rematch(
     s: Session,
     programs: Mapping[str, Program],
     pairing_id: int | str,
-    registry: Registry | None,
+    registry: Observers | None,
     *,
     reason: str,
     now: datetime,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from coachbridge.hookspecs import hookimpl
+from coachbridge.markers import hookimpl
 from coachbridge.notify.base import Message, Notifier
 
 log = logging.getLogger("coachbridge.notify")

@@ -16,7 +16,8 @@ from coachbridge.domain.enrollment import Role, normalize_role
 from coachbridge.domain.program import Eligibility, Program
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.audit import audit
-from coachbridge.store.tables import EnrollmentRow, PersonRow, ProgramRow
+from coachbridge.store.programs import ensure_program_row
+from coachbridge.store.tables import EnrollmentRow, PersonRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,24 +30,6 @@ __all__ = [
     "is_eligible",
     "opt_out",
 ]
-
-
-def ensure_program_row(s: Session, program: Program) -> ProgramRow:
-    """Insert or update the ``programs`` row that mirrors ``program`` from the config."""
-    settings = program.model_dump(mode="json")
-    row = s.get(ProgramRow, program.id)
-    if row is None:
-        row = ProgramRow(
-            id=program.id, name=program.name, kind=program.kind.value, settings=settings
-        )
-        s.add(row)
-        s.flush()
-        return row
-    if row.name != program.name or row.kind != program.kind.value or row.settings != settings:
-        row.name = program.name
-        row.kind = program.kind.value
-        row.settings = settings
-    return row
 
 
 def _norm(value: str | None) -> str:

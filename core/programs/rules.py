@@ -326,7 +326,7 @@ def _lock_program(s: Session, program: Program) -> None:
     free slot; and enrollment inserts (key-share locks on the program row) interleaved with
     updates of that row deadlock. Taking the program row first, always, avoids both.
     """
-    from coachbridge.programs.enrollment import ensure_program_row
+    from coachbridge.store.programs import ensure_program_row
 
     if s.get(ProgramRow, program.id, with_for_update=True) is None:
         ensure_program_row(s, program)

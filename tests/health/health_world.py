@@ -8,8 +8,8 @@ from pathlib import Path
 
 from coachbridge.config import Config, ReportsSettings, ServerSettings
 from coachbridge.domain.program import Program
-from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.store import Database
+from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import (
     EnrollmentRow,
     FeedbackRow,

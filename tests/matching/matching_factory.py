@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from coachbridge.domain.program import Program
-from coachbridge.programs.enrollment import ensure_program_row
+from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, PersonRow
 from sqlalchemy.orm import Session
 

@@ -7,8 +7,8 @@ from itertools import count
 from typing import Any
 
 from coachbridge.domain import Program
-from coachbridge.programs.enrollment import ensure_program_row
 from coachbridge.store import Database
+from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import PairingRow, PersonRow
 
 

@@ -1,0 +1,54 @@
+"""The architecture holds module by module: no import cycle anywhere.
+
+``lint-imports`` (run by ``make test``) checks the layer and boundary contracts and cycles
+between sibling packages; it does not see a cycle between a package's ``__init__`` and one of
+its own modules, so this test checks every module-level cycle, counting imports inside
+functions and under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import grimp
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+ROOTS = (
+    "coachbridge",
+    "coachbridge_csv",
+    "coachbridge_bamboohr",
+    "coachbridge_workday",
+    "coachbridge_webhooks",
+)
+
+
+def module_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Groups of modules that import each other, directly or through others."""
+    modules = sorted(graph.modules)
+    index = {name: i for i, name in enumerate(modules)}
+    rows, cols = [], []
+    for name in modules:
+        for imported in graph.find_modules_directly_imported_by(name):
+            rows.append(index[name])
+            cols.append(index[imported])
+    matrix = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(modules),) * 2)
+    _count, labels = connected_components(matrix, directed=True, connection="strong")
+    groups: dict[int, list[str]] = {}
+    for name, label in zip(modules, labels, strict=True):
+        groups.setdefault(int(label), []).append(name)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def test_no_module_imports_itself_through_others():
+    graph = grimp.build_graph(*ROOTS, include_external_packages=False)
+    assert module_cycles(graph) == []
+
+
+def test_the_check_sees_a_cycle_through_a_package_init():
+    graph = grimp.ImportGraph()
+    for name in ("pkg", "pkg.a", "pkg.b", "other"):
+        graph.add_module(name)
+    graph.add_import(importer="pkg", imported="pkg.a")  # __init__ re-exports a
+    graph.add_import(importer="pkg.a", imported="pkg")  # a reads something from __init__
+    graph.add_import(importer="other", imported="pkg.b")
+    assert module_cycles(graph) == [["pkg", "pkg.a"]]
