@@ -70,8 +70,16 @@ def test_feedback_form_in_a_browser(browser: object, sqlite_url: str) -> None:
         url = f"http://127.0.0.1:{server.server_port}/feedback/{make_token(SECRET, sid, lid)}"
         page = browser.new_page()  # type: ignore[attr-defined]
         watch = _Watch(page)
-        page.goto(url)
+        response = page.goto(url)
+        assert "style-src 'nonce-" in response.headers["content-security-policy"]
         assert page.get_by_role("heading", name="How did your session go?").is_visible()
+        # The inline style applied under the Content-Security-Policy (by its nonce): a blocked
+        # style would leave the browser's defaults (white page, blue-less button).
+        look = page.evaluate(
+            "() => [getComputedStyle(document.body).backgroundColor,"
+            " getComputedStyle(document.querySelector('button')).backgroundColor]"
+        )
+        assert look == ["rgb(246, 246, 248)", "rgb(31, 95, 168)"]
         # Keyboard only: Tab into the first radio group, Space to choose, arrows to move.
         page.keyboard.press("Tab")
         page.keyboard.press("Space")
