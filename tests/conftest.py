@@ -1,7 +1,9 @@
 """Shared fixtures: isolated working directory, SQLite and real PostgreSQL databases, a CLI runner.
 
 PostgreSQL tests use ``COACHBRIDGE_TEST_PG_URL`` (default: the local server of this machine).
-Under ``CI=true`` an unreachable server fails those tests; elsewhere they are skipped.
+Before any test runs, an unreachable PostgreSQL server or a chromium that cannot start fails the
+whole run with one line naming it, unless ``COACHBRIDGE_TEST_SKIP`` opts out of that part
+(``postgresql``, ``browser``); only then are those tests skipped (see tests/prerequisites.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,35 @@ from coachbridge.store import Database
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-PG_URL = os.environ.get("COACHBRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.prerequisites import SKIP_VAR, failure_line, missing, opted_out, pg_admin_url
+
+
+def _opted_out() -> frozenset[str]:
+    try:
+        return opted_out(os.environ.get(SKIP_VAR))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checked before starting it
+    problems = missing(_opted_out())
+    if problems:
+        pytest.exit(failure_line(problems), returncode=1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Opted-out parts are skipped, with the reason naming the opt-out."""
+    skip = _opted_out()
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+            "postgres"
+        ):
+            item.add_marker(pytest.mark.postgres)
+        for part, marker in (("postgresql", "postgres"), ("browser", "browser")):
+            if part in skip and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=f"opted out: {SKIP_VAR} names {part}"))
 
 
 @pytest.fixture(autouse=True)
@@ -27,30 +57,15 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-def _pg_admin_url() -> str:
-    url = make_url(PG_URL)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A fresh PostgreSQL database for this test process; yields its URL."""
-    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
     name = f"cb_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+        yield make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

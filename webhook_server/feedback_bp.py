@@ -3,7 +3,8 @@
 The token in the address is signed, names one session and one person, expires after 14 days
 and works once. The form carries a nonce derived from the token (HMAC with the server secret),
 so a post must come from a page that was served for that very link; a cross-site form cannot
-know it. Every bad link or answer gets a plain page with a 4xx status, never a 500.
+know it. Every bad link or answer gets a plain page with a 4xx status, never a 500. Every
+answer under ``/feedback/`` carries the participant page headers (``participant.harden``).
 
 Register with ``app.register_blueprint(feedback)``; the app must hold the runtime
 (``app.extensions["coachbridge"]``: ``.config`` and ``.database()``).
@@ -28,23 +29,15 @@ from coachbridge.pairings.feedback import (
     read_token,
 )
 from coachbridge.store.tables import PersonRow, SessionRow
+from coachbridge_webhooks.participant import harden
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 
 log = logging.getLogger("coachbridge.pairings.feedback")
 
 feedback = Blueprint("feedback", __name__, template_folder="templates")
+# The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
+harden(feedback, "/feedback/")
 
-_HEADERS = {
-    # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 RATINGS = (
     (1, "1 – poor"),
     (2, "2 – fair"),
@@ -74,9 +67,7 @@ def _runtime() -> Any:
 
 
 def _page(template: str, status: int, **context: Any) -> Response:
-    response = make_response(render_template(template, **context), status)
-    response.headers.update(_HEADERS)
-    return response
+    return make_response(render_template(template, **context), status)
 
 
 def session_time(session: SessionRow, person: PersonRow) -> str:

@@ -1,8 +1,8 @@
 """HTTP endpoints: health (``/healthz``, ``/readyz``) and deliveries (``/webhooks/<connector>``).
 
-Delivery checks run in the order DESIGN.md fixes: 404 unknown connector, 413 body too large,
-415 wrong content type, 401 signature, 400 malformed, then 202 new / 200 duplicate. Error
-bodies are one generic line; the reason goes to the log, never to the sender.
+Delivery checks run in the documented order (docs/webhooks.md): 404 unknown connector, 413 body
+too large, 415 wrong content type, 401 signature, 400 malformed, then 202 new / 200 duplicate.
+Error bodies are one generic line; the reason goes to the log, never to the sender.
 """
 
 from __future__ import annotations

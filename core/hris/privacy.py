@@ -93,15 +93,13 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
             row.last_error = None
             result.inbox_deliveries += 1
 
-    # The HRIS may keep listing the person: a hashed tombstone lets the next sync recognise
-    # and skip them without keeping the id itself.
-    from coachbridge.hris.sync import FORGOTTEN_PREFIX, forgotten_key
+    # The HRIS may keep listing the person: a tombstone (the id's HMAC with this database's
+    # key) lets the next sync recognise and skip them without keeping the id itself.
+    from coachbridge.hris.sync import FORGOTTEN_PREFIX, forgotten_key, tombstone_secret
 
-    tombstones = [
-        (r.connector, forgotten_key(r.connector, r.external_id))
-        for r in ext_rows
-        if not r.external_id.startswith(FORGOTTEN_PREFIX)
-    ]
+    live = [r for r in ext_rows if not r.external_id.startswith(FORGOTTEN_PREFIX)]
+    secret = tombstone_secret(s) if live else b""
+    tombstones = [(r.connector, forgotten_key(secret, r.connector, r.external_id)) for r in live]
     for r in ext_rows:
         s.delete(r)
     s.flush()

@@ -9,6 +9,7 @@ run repeats the window.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from typing import Any
 
 from coachbridge.connectors import Connector, ConnectorConfig, GoalRecord
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
-from coachbridge.errors import InputDataError, SyncAborted
+from coachbridge.errors import InputDataError, RuntimeFailure, SyncAborted
 from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
     GoalRow,
+    InstallationRow,
     PersonHistoryRow,
     PersonRow,
     SyncStateRow,
@@ -54,12 +56,36 @@ _FIELDS = (
 # Goals read from an HRIS carry this prefix in their source_key; everything else is coachbridge's.
 IMPORTED_GOAL_PREFIX = "import:"
 
-# ``people forget`` keeps, instead of a person's external id, this prefix and a hash of it, so
-# that a later sync recognises the erased person without storing who they were.
+# ``people forget`` keeps, instead of a person's external id, this prefix and a keyed hash of
+# it, so that a later sync recognises the erased person without storing who they were.
 FORGOTTEN_PREFIX = "forgotten:"
 
 
-def forgotten_key(connector: str, external_id: str) -> str:
+def tombstone_secret(s: Session) -> bytes:
+    """This database's tombstone key (``installation.tombstone_secret``, made by migration 0003)."""
+    row = s.get(InstallationRow, 1)
+    if row is None or not row.tombstone_secret:
+        raise RuntimeFailure(
+            "the database has no tombstone key (installation.tombstone_secret): erased people "
+            "cannot be recognised; restore the installation row from a backup"
+        )
+    return bytes.fromhex(row.tombstone_secret)
+
+
+def forgotten_key(secret: bytes, connector: str, external_id: str) -> str:
+    """The tombstone of an erased person's id: HMAC-SHA256 with the database's own key.
+
+    HRIS ids are short and guessable (``1001``, ``E-1001``), so an unkeyed hash of one is
+    reversed by hashing candidates; without the key, nobody holding the database alone can.
+    """
+    message = f"{connector}\x1f{external_id}".encode()
+    return FORGOTTEN_PREFIX + hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def legacy_forgotten_key(connector: str, external_id: str) -> str:
+    """The unkeyed SHA-256 tombstone written before migration 0003 (40 hex digits; a keyed one
+    has 64). Such tombstones cannot be rewritten (the ids they hide are gone), so syncs still
+    compare against this form; it is never written any more."""
     digest = hashlib.sha256(f"{connector}\x1f{external_id}".encode()).hexdigest()
     return FORGOTTEN_PREFIX + digest[:40]
 
@@ -279,7 +305,7 @@ class Syncer:
                 )
             }
             tombstones = {k for k in known if k.startswith(FORGOTTEN_PREFIX)}
-            records = self._skip_forgotten(batch.records, tombstones, report)
+            records = self._skip_forgotten(s, batch.records, tombstones, report)
             validate_people(
                 records,
                 self._source_label("people"),
@@ -419,15 +445,24 @@ class Syncer:
         return out
 
     def _skip_forgotten(
-        self, records: Sequence[PersonRecord], tombstones: set[str], report: SyncReport
+        self,
+        s: Session,
+        records: Sequence[PersonRecord],
+        tombstones: set[str],
+        report: SyncReport,
     ) -> list[PersonRecord]:
         """Leave out people whose data was erased (``people forget``): the HRIS may still list
         them, but coachbridge must not bring them back."""
         if not tombstones:
             return list(records)
+        secret = tombstone_secret(s)
         kept = []
         for record in records:
-            if forgotten_key(self.name, record.external_id) in tombstones:
+            ext = record.external_id
+            if (
+                forgotten_key(secret, self.name, ext) in tombstones
+                or legacy_forgotten_key(self.name, ext) in tombstones
+            ):
                 report.warnings.append(
                     f"an erased person is still in {self.name}'s data; skipped (not re-imported)"
                 )

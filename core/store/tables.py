@@ -367,3 +367,7 @@ class InstallationRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     calendar_tag: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The HMAC key of erased people's tombstones (coachbridge.hris.sync.forgotten_key): random per
+    # database, so a tombstone cannot be reversed by hashing candidate ids, nor matched across
+    # databases. Set by migration 0003; never shown or exported.
+    tombstone_secret: Mapped[str | None] = mapped_column(String(64))

@@ -1,7 +1,7 @@
 """A local fake BambooHR: a threaded HTTP server on 127.0.0.1 with an ephemeral port.
 
-It reproduces the documented quirks a connector must survive (see
-../shared/reference/bamboohr.md and BambooHR's OpenAPI spec): both base URL forms, Basic auth
+It reproduces the documented quirks a connector must survive (see BambooHR's API documentation
+and its OpenAPI spec in tests/bamboohr/spec/): both base URL forms, Basic auth
 with the key as username, JSON only for ``Accept: application/json`` (XML otherwise), the custom
 report's exact Content-Type / ``format`` rules and silently dropped fields, ``changed`` keyed by
 id, training record lists that are ``[]`` when empty, goal ids as strings, and throttling with

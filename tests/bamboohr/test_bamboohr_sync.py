@@ -283,8 +283,6 @@ def _spec_required(title: str) -> list[str]:
     """The ``required`` list of the response schema with this title in BambooHR's spec."""
     from tests.bamboohr.conftest import SPEC
 
-    if not SPEC.exists():
-        pytest.skip(f"BambooHR's OpenAPI spec is not at {SPEC}")
     lines = SPEC.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == f"title: {title}")
     block = iter(lines[start + 1 : start + 12])

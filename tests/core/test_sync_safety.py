@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,10 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord
 from coachbridge.errors import InputDataError
-from coachbridge.hris.sync import Syncer
+from coachbridge.hris.sync import Syncer, SyncReport, legacy_forgotten_key
 from coachbridge.store import Database
-from coachbridge.store.tables import PersonRow
+from coachbridge.store.tables import ExternalIdRow, InstallationRow, PersonRow
+from sqlalchemy import select
 
 
 class Scripted(Connector):
@@ -160,3 +164,107 @@ def test_two_connectors_keep_their_own_extra_fields(db: Database) -> None:
     assert [c.external_id for c in report.changed] == ["A"]
     with db.transaction() as s:
         assert s.query(PersonRow).one().extra == {"employeeNumber": "17", "wid": "w-1"}
+
+
+def _erase_and_resync(db: Database, external_id: str = "2") -> tuple[str, SyncReport]:
+    """Sync two people, erase one, then sync them again as the HRIS still lists them.
+
+    Returns the erased person's tombstone and the second sync's report."""
+    from coachbridge.hris.privacy import forget_person
+
+    conn = _connector()
+    records = [
+        PersonRecord(external_id="1", first_name="Ada"),
+        PersonRecord(external_id=external_id, first_name="Cid"),
+    ]
+    conn.next_batch = PeopleBatch(records=records, full=True)
+    Syncer(db, conn).run()
+    with db.transaction() as s:
+        cid = s.query(PersonRow).filter(PersonRow.first_name == "Cid").one()
+        forget_person(s, cid, actor="dpo", now=datetime.now(UTC))
+    with db.transaction() as s:
+        (tombstone,) = s.scalars(
+            select(ExternalIdRow.external_id).where(ExternalIdRow.external_id.like("forgotten:%"))
+        )
+    return tombstone, Syncer(db, conn).run()
+
+
+def test_tombstone_is_keyed_per_database(db: Database, tmp_path: Path) -> None:
+    """A short HRIS id cannot be read back from its tombstone by hashing candidates."""
+    tombstone, report = _erase_and_resync(db)
+    assert [c.external_id for c in report.new] == [] and report.unchanged == 1
+    assert any("erased person" in w for w in report.warnings)
+    with db.transaction() as s:
+        assert [p.first_name for p in s.query(PersonRow).order_by(PersonRow.id)] == ["Ada", ""]
+    # Neither the old unkeyed form nor any plain SHA-256 of the id is stored.
+    assert tombstone != legacy_forgotten_key("hr", "2")
+    for candidate in ("hr\x1f2", "2", "hr:2"):
+        assert hashlib.sha256(candidate.encode()).hexdigest()[:40] not in tombstone
+    assert re.fullmatch(r"forgotten:[0-9a-f]{64}", tombstone)
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        other.upgrade()
+        elsewhere, _ = _erase_and_resync(other)
+        with db.transaction() as s, other.transaction() as t:
+            assert s.get(InstallationRow, 1).tombstone_secret != (
+                t.get(InstallationRow, 1).tombstone_secret
+            )
+    finally:
+        other.dispose()
+    assert elsewhere != tombstone  # the same person erased in two databases
+
+
+def test_tombstones_from_before_the_key_still_skip_the_person(db_url: str) -> None:
+    """A database erased people in before migration 0003 (unkeyed tombstones) keeps them out."""
+    from alembic import command
+
+    db = Database(db_url)
+    try:
+        cfg = db._alembic_config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+        with db.engine.begin() as conn:
+            # As forget_person left them at 0002 (core inserts: the ORM expects the new column).
+            people = PersonRow.__table__
+            ada, erased = (
+                conn.execute(people.insert().values(**values)).inserted_primary_key[0]
+                for values in (
+                    {"first_name": "Ada", "last_name": ""},
+                    {"first_name": "", "last_name": "", "forgotten": True},
+                )
+            )
+            conn.execute(
+                ExternalIdRow.__table__.insert(),
+                [
+                    {"connector": "hr", "external_id": "1", "person_id": ada},
+                    {
+                        "connector": "hr",
+                        "external_id": legacy_forgotten_key("hr", "2"),
+                        "person_id": erased,
+                    },
+                ],
+            )
+        db.upgrade()
+        with db.transaction() as s:
+            assert re.fullmatch(r"[0-9a-f]{64}", s.get(InstallationRow, 1).tombstone_secret)
+        conn = _connector()
+        conn.next_batch = PeopleBatch(
+            records=[
+                PersonRecord(external_id="1", first_name="Ada"),
+                PersonRecord(external_id="2", first_name="Cid"),
+                PersonRecord(external_id="3", first_name="Eve"),
+            ],
+            full=True,
+        )
+        report = Syncer(db, conn).run()
+        assert [c.external_id for c in report.new] == ["3"]
+        assert any("erased person" in w for w in report.warnings)
+        with db.transaction() as s:
+            names = {p.first_name for p in s.query(PersonRow)}
+            assert "Cid" not in names and names == {"Ada", "", "Eve"}
+            # Read-only: the old tombstone is left as it was, nothing new is written for it.
+            ids = set(s.scalars(select(ExternalIdRow.external_id)))
+            assert ids == {"1", "3", legacy_forgotten_key("hr", "2")}
+    finally:
+        db.dispose()

@@ -174,3 +174,81 @@ def test_form_posts_are_limited_to_64_kib(
     assert _count(db, FeedbackRow) == 0
     small = client.post(url, data={**form, "comment": "x" * 1000})
     assert small.status_code == 200
+
+
+PARTICIPANT_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _csp(response: object) -> dict[str, str]:
+    header = response.headers["Content-Security-Policy"]  # type: ignore[attr-defined]
+    return dict((part.strip() + " ").split(" ", 1) for part in header.split(";"))
+
+
+def _assert_hardened(response: object) -> dict[str, str]:
+    for name, value in PARTICIPANT_HEADERS.items():
+        assert response.headers[name] == value, name  # type: ignore[attr-defined]
+    csp = _csp(response)
+    assert csp["default-src"].strip() == "'none'"
+    assert csp["form-action"].strip() == "'self'"
+    assert csp["frame-ancestors"].strip() == "'none'"
+    assert csp["base-uri"].strip() == "'none'"
+    assert set(csp) <= {"default-src", "form-action", "frame-ancestors", "base-uri", "style-src"}
+    if "style-src" in csp:
+        assert re.fullmatch(r"'nonce-[A-Za-z0-9_-]{20,}'", csp["style-src"].strip())
+    return csp
+
+
+def test_every_participant_answer_is_hardened(
+    setup: tuple[Flask, dict[str, int]], db: Database
+) -> None:
+    """Whatever the status, a page under /feedback/ leaks no token and loads nothing else."""
+    from coachbridge_webhooks.app import create_app
+
+    _, ids = setup
+    client = create_app(config(program()), database=db).test_client()
+    token = make_token(SECRET, ids["session"], ids["learner"])
+    url = f"/feedback/{token}"
+    form_page = client.get(url)
+    html = form_page.get_data(as_text=True)
+    nonce = _assert_hardened(form_page)["style-src"].strip()[len("'nonce-") : -1]
+    # The page's one inline style carries this response's nonce; nothing else is inline.
+    assert html.count("<style") == 1 and f'<style nonce="{nonce}">' in html
+    assert "style=" not in html.replace(f'<style nonce="{nonce}">', "")
+    again = _csp(client.get(url))["style-src"]
+    assert nonce not in again  # a fresh nonce per response
+    form = {"nonce": _nonce(html), "outcome": "held", "rating": "4"}
+    real = TimestampSigner.get_timestamp
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) - 15 * 86400)
+        expired = make_token(SECRET, ids["session"], ids["learner"])
+    answers = {
+        400: client.post(url, data={**form, "nonce": ""}),
+        413: client.post(url, data={**form, "comment": "x" * 70_000}),
+        404: client.get("/feedback/not-a-token"),
+        410: client.get(f"/feedback/{expired}"),
+        405: client.put(url),
+    }
+    answers[200] = client.post(url, data=form)
+    answers[409] = client.get(url)
+    for status, response in answers.items():
+        assert response.status_code == status
+        _assert_hardened(response)
+    # Answers Flask gives before the blueprint (no such address under /feedback/) too.
+    for path in ("/feedback/", f"/feedback/{token}/more"):
+        response = client.get(path)
+        assert response.status_code == 404
+        _assert_hardened(response)
+
+
+def test_an_unavailable_form_is_hardened(db: Database) -> None:
+    """A 503 (no secret key configured) is a participant page too."""
+    app = make_app(db)
+    app.extensions["coachbridge"].config.server.secret_key = None
+    response = app.test_client().get("/feedback/anything")
+    assert response.status_code == 503
+    _assert_hardened(response)

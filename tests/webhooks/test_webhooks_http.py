@@ -1,4 +1,4 @@
-"""The delivery endpoint over the Flask test client: every status code, in DESIGN.md's order."""
+"""The delivery endpoint over the Flask test client: every status code, in the documented order."""
 
 from __future__ import annotations
 

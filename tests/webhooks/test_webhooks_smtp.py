@@ -234,7 +234,9 @@ def tls_files(tmp_path, monkeypatch) -> tuple[str, str]:
     import subprocess
 
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
+        pytest.fail(
+            "the openssl command is needed to make a test certificate (apt install openssl)"
+        )
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
