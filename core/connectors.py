@@ -1,10 +1,14 @@
 """The connector contract: what an HRIS plugin implements and what the core gives it.
 
-A connector reads people, review events and goals from one HRIS (full or incremental from a
-saved cursor), optionally writes coachbridge's results back (``push``), and optionally receives
-webhooks (``verify_webhook`` then ``parse_webhook``). Connectors never touch the store: the core
-resolves identities, diffs, guards and writes in one transaction, and saves the cursor a
-connector returns only after that transaction commits, so a failed sync repeats its window.
+A connector declares the streams it reads (``Connector.streams``: people, reviews, goals, each a
+``Stream`` with its key and cursor strategy) and implements one reader per declared stream
+(``read_people``, ``read_reviews``, ``read_goals``); the core runs one loop over the declared
+streams. It optionally writes coachbridge's results back (``push``, for the kinds in
+``push_kinds``) and optionally receives webhooks (``verify_webhook`` then ``parse_webhook``).
+Connectors never touch the store: the core resolves identities, diffs, guards and writes in one
+transaction, and saves the cursor a connector returns only after that transaction commits, so a
+failed sync repeats its window. Every capability the core uses is declared on ``Connector`` or
+``ConnectorConfig`` below with its default; docs/plugins.md walks through writing one.
 """
 
 from __future__ import annotations
@@ -15,10 +19,39 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from coachbridge.domain import PersonRecord, ReviewEvent
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+__all__ = [
+    "GOALS",
+    "PEOPLE",
+    "PERSON_COLUMNS",
+    "REVIEWS",
+    "STREAM_NAMES",
+    "TRAININGS",
+    "Batch",
+    "CheckResult",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorContext",
+    "CursorStrategy",
+    "Duration",
+    "GoalBatch",
+    "GoalRecord",
+    "ParsedDelivery",
+    "PeopleBatch",
+    "PushItem",
+    "PushKind",
+    "PushResult",
+    "ReviewBatch",
+    "Stream",
+    "StreamName",
+    "SyncContext",
+    "WebhookRejected",
+    "parse_duration",
+]
 
 #: The standard column names of a tabular people source (a CSV file, an HRIS report), each the
 #: name a connector's ``columns`` mapping uses for one ``PersonRecord`` field: ``id`` is the
@@ -95,6 +128,17 @@ class ConnectorConfig(BaseModel):
     sync_every: Duration | None = Field(
         default=None, description="the worker runs an incremental sync this often, e.g. '15m'"
     )
+    people_from: str | None = Field(
+        default=None,
+        description="another connector whose employee ids this connector's review events name "
+        "(e.g. a review tool that sends BambooHR ids); None: this connector's own ids",
+    )
+    """The connector whose employee ids this connector's review events carry.
+
+    A review tool (the generic webhook connector) has no people of its own: its events name
+    people by another connector's ids. The core looks a review's subject up in ``people_from``
+    first, then in this connector, then by email. None (the default): this connector's own ids.
+    """
 
     @field_validator("max_deactivate")
     @classmethod
@@ -135,6 +179,89 @@ class CheckResult:
     message: str
 
 
+StreamName = Literal["people", "reviews", "goals", "trainings"]
+#: The streams the core knows, in the order a sync reads and writes them (people first: the
+#: other streams name people by their ids).
+STREAM_NAMES: tuple[StreamName, ...] = get_args(StreamName)
+
+CursorStrategy = Literal["full", "incremental"]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of record a connector reads, declared as the Singer SDK and Meltano declare them.
+
+    ``name`` says what the records are and which reader the core calls (``read_<name>``);
+    ``key_properties`` name the record fields that identify a record across syncs (the test kit
+    checks they are unique and stable). ``cursor`` is the strategy:
+
+    - ``"incremental"``: a read from a cursor returns only what changed since it, and the cursor
+      it returns is where the next read starts. ``sync --full`` (and a first sync) passes no
+      cursor and ``full=True``: the read starts over and returns everything.
+    - ``"full"``: every read returns the whole set. The cursor, if the connector returns one,
+      is its memory of what it saw (a digest, the last values seen) and the core hands it back
+      on every sync, ``--full`` included, so that a change is reported once.
+
+    ``trainings`` is a reserved name: a connector may declare it, but this version of the core
+    stores no trainings, so a sync does not read it.
+    """
+
+    name: StreamName
+    key_properties: tuple[str, ...]
+    cursor: CursorStrategy = "full"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name not in STREAM_NAMES:
+            raise ValueError(f"unknown stream {self.name!r}: use one of {', '.join(STREAM_NAMES)}")
+        if self.cursor not in get_args(CursorStrategy):
+            raise ValueError(f"stream {self.name}: cursor must be 'full' or 'incremental'")
+        if not self.key_properties:
+            raise ValueError(f"stream {self.name}: key_properties must name at least one field")
+
+    @property
+    def reader(self) -> str:
+        """The connector method that reads this stream."""
+        return f"read_{self.name}"
+
+    @property
+    def incremental(self) -> bool:
+        return self.cursor == "incremental"
+
+    def with_cursor(self, cursor: CursorStrategy) -> Stream:
+        """This stream with another cursor strategy (for streams that depend on the config)."""
+        return Stream(self.name, self.key_properties, cursor, self.description)
+
+
+#: People, keyed by the HRIS's employee id; incremental unless a connector says otherwise.
+PEOPLE = Stream("people", ("external_id",), "incremental", "people and their reporting lines")
+#: Completed reviews, keyed by the source and the source's event id.
+REVIEWS = Stream("reviews", ("source", "source_event_id"), "full", "completed review events")
+#: Goals kept in the HRIS, keyed by owner and id (the core keys a goal without an id by its
+#: owner and title).
+GOALS = Stream("goals", ("owner_external_id", "external_id"), "full", "goals kept in the HRIS")
+#: Trainings: reserved (see ``Stream``).
+TRAININGS = Stream("trainings", ("external_id",), "full", "trainings (reserved, not stored yet)")
+
+
+@dataclass
+class SyncContext:
+    """What one sync shares between the streams of one connector; the core passes it to every
+    reader it calls in that sync (``context=``).
+
+    ``shared`` starts empty for every sync and is never stored: a stream may leave there what it
+    fetched so that a later stream of the same sync can use it instead of asking the vendor
+    again (BambooHR's reviews reuse the report its people stream fetched). Key entries by the
+    plugin's name. A stream must still work when ``shared`` has nothing for it (called on its
+    own, by a test or by another caller, with ``context=None``). The core reads streams in
+    ``STREAM_NAMES`` order.
+    """
+
+    connector: str
+    full: bool = False
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class PeopleBatch:
     """People read in one sync.
@@ -148,12 +275,21 @@ class PeopleBatch:
     cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def items(self) -> Sequence[PersonRecord]:
+        """The records, under the name every batch shares."""
+        return self.records
+
 
 @dataclass
 class ReviewBatch:
     events: Sequence[ReviewEvent]
     cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> Sequence[ReviewEvent]:
+        return self.events
 
 
 @dataclass
@@ -174,6 +310,14 @@ class GoalBatch:
     goals: Sequence[GoalRecord]
     cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> Sequence[GoalRecord]:
+        return self.goals
+
+
+#: What a reader returns.
+Batch = PeopleBatch | ReviewBatch | GoalBatch
 
 
 PushKind = Literal["goal", "session", "pairing"]
@@ -232,11 +376,31 @@ class WebhookRejected(Exception):
 
 
 class Connector(ABC):
-    """Base class of every connector. Subclasses set ``config_model`` and implement the readers."""
+    """Base class of every connector. Subclasses set ``config_model``, declare ``streams`` and
+    implement ``check`` and the reader of each declared stream.
+
+    Everything the core asks of a connector is declared here with its default; nothing is
+    discovered by probing. Class attributes may be overridden per instance in ``__init__`` where
+    they depend on the config (``streams``, ``push_kinds``).
+    """
 
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     #: Content types a webhook delivery may have; anything else gets 415.
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+
+    #: The streams this connector reads, in any order (the core reads them in
+    #: ``STREAM_NAMES`` order). Default: people only, incremental. A connector that receives
+    #: events only (webhooks) declares none.
+    streams: tuple[Stream, ...] = (PEOPLE,)
+
+    #: Whether ``push`` writes records back into the HRIS.
+    supports_push: ClassVar[bool] = False
+    #: Which kinds of record ``push`` writes (a subset of goal, session, pairing); the core
+    #: builds no other kind. Default: all kinds (only read when ``supports_push``).
+    push_kinds: tuple[PushKind, ...] = ("goal", "session", "pairing")
+
+    #: Whether the webhook server may route deliveries to ``verify_webhook``/``parse_webhook``.
+    supports_webhooks: ClassVar[bool] = False
 
     def __init__(self, config: ConnectorConfig, context: ConnectorContext) -> None:
         self.config = config
@@ -249,33 +413,75 @@ class Connector(ABC):
     def __repr__(self) -> str:  # never the config: it holds secrets (SecretStr hides them anyway)
         return f"<{type(self).__name__} {self.name!r}>"
 
+    def source_label(self, stream: str) -> str:
+        """How the core's error messages name where ``stream``'s records came from.
+
+        A record's position is appended (``<label>:<line>`` when the record has a
+        ``source_line``, else ``<label>: id <external id>``), so a file-based connector returns
+        the file's path. Default: ``connector <name>``.
+        """
+        return f"connector {self.name}"
+
+    def stream(self, name: str) -> Stream | None:
+        """The declared stream called ``name``, or None."""
+        return next((s for s in self.streams if s.name == name), None)
+
     # -- reading ---------------------------------------------------------------------------
     @abstractmethod
     def check(self) -> list[CheckResult]:
         """Prove connectivity and permissions. Raise ``ConnectorError`` when it cannot connect."""
 
-    @abstractmethod
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
-        """Read people: everything when ``full`` or ``cursor`` is None, else changes since it."""
+    def read_stream(
+        self,
+        stream: Stream,
+        cursor: str | None,
+        *,
+        full: bool,
+        context: SyncContext | None = None,
+    ) -> Batch:
+        """Read one declared stream: the core's single entry point into the readers.
 
-    def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
+        Calls ``read_<stream name>(cursor, full=full, context=context)``.
+        """
+        if stream.name not in {s.name for s in self.streams}:
+            raise ValueError(f"{type(self).__name__} does not declare a {stream.name} stream")
+        if stream.name == "people":
+            reader: Any = self.read_people
+        elif stream.name == "reviews":
+            reader = self.read_reviews
+        elif stream.name == "goals":
+            reader = self.read_goals
+        else:
+            raise NotImplementedError(f"the core reads no {stream.name} stream yet")
+        return reader(cursor, full=full, context=context)  # type: ignore[no-any-return]
+
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
+        """Read people: everything when ``full`` or ``cursor`` is None, else changes since it.
+
+        Required when ``streams`` declares people (the default).
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares people but has no read_people")
+
+    def read_reviews(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> ReviewBatch:
         """Read review events (default: this connector has none)."""
         return ReviewBatch(events=[], cursor=cursor)
 
-    def read_goals(self, cursor: str | None, *, full: bool) -> GoalBatch:
+    def read_goals(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> GoalBatch:
         """Read goals kept in the HRIS (default: none)."""
         return GoalBatch(goals=[], cursor=cursor)
 
     # -- writing ---------------------------------------------------------------------------
-    supports_push: ClassVar[bool] = False
-
     def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:
         """Write coachbridge's records into the HRIS idempotently (see ``PushItem``)."""
         raise NotImplementedError
 
     # -- webhooks --------------------------------------------------------------------------
-    supports_webhooks: ClassVar[bool] = False
-
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """Authenticate a delivery before anything is parsed.
 

@@ -7,6 +7,19 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+__all__ = [
+    "CoachbridgeError",
+    "ConfigError",
+    "ConnectorError",
+    "DatabaseBehindError",
+    "DatabaseUnavailable",
+    "InputDataError",
+    "NotFoundError",
+    "RuntimeFailure",
+    "SyncAborted",
+    "UserError",
+]
+
 
 class CoachbridgeError(Exception):
     """Base class of every expected coachbridge error."""

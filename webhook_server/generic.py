@@ -26,7 +26,7 @@ from coachbridge.connectors import (
     ConnectorConfig,
     ConnectorContext,
     ParsedDelivery,
-    PeopleBatch,
+    Stream,
     WebhookRejected,
 )
 from coachbridge.domain import ReviewEvent
@@ -39,9 +39,6 @@ class GenericConfig(ConnectorConfig):
     """``[connectors.<name>]`` with ``plugin = "generic"``."""
 
     secret: SecretStr = Field(description="Standard Webhooks signing secret, whsec_<base64>")
-    people_from: str | None = Field(
-        default=None, description="connector whose employee ids the events' employee_id holds"
-    )
     tolerance_seconds: int = Field(default=standard_webhooks.DEFAULT_TOLERANCE_SECONDS, ge=1)
 
     @field_validator("secret")
@@ -93,19 +90,17 @@ class GenericConnector(Connector):
 
     config_model: ClassVar[type[ConnectorConfig]] = GenericConfig
     supports_webhooks: ClassVar[bool] = True
+    #: Events arrive by webhook only: there is nothing to sync.
+    streams: tuple[Stream, ...] = ()
 
     def __init__(self, config: ConnectorConfig, context: ConnectorContext) -> None:
         super().__init__(config, context)
         assert isinstance(config, GenericConfig)
         self._key = standard_webhooks.secret_key(config.secret.get_secret_value())
         self._tolerance = config.tolerance_seconds
-        self.people_from = config.people_from
 
     def check(self) -> list[CheckResult]:
         return [CheckResult(True, "webhook-only connector: signing secret is well-formed")]
-
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
-        return PeopleBatch(records=[], full=False, cursor=cursor)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         return standard_webhooks.verify(headers, body, self._key, tolerance_seconds=self._tolerance)

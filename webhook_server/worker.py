@@ -249,7 +249,7 @@ class Worker:
             parsed = connector.parse_webhook(
                 {"content-type": row.content_type or ""}, row.body or b""
             )
-            people_from = getattr(connector.config, "people_from", None)
+            people_from = connector.config.people_from
             effects = Effects()
             events = list(parsed.reviews)
             for cycle_event in parsed.cycle_events:

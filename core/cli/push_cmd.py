@@ -36,7 +36,7 @@ def push(app: App, connector: str, dry_run: bool, fmt: str) -> None:
     the record written before. Private session notes are never written.
     """
     conn = app.connector(connector)
-    if not getattr(conn, "supports_push", False):
+    if not conn.supports_push:
         raise UserError(f"connector {connector!r} (plugin {conn.config.plugin!r}) cannot push")
     db = app.database()
     failure: ConnectorError | None = None

@@ -319,7 +319,7 @@ def run_push(
     flight is lost: the next push updates what was already written instead of creating it a
     second time. A dry run asks the connector what it would do and writes nothing anywhere.
     """
-    supported: tuple[PushKind, ...] = tuple(getattr(connector, "push_kinds", ALL_KINDS))
+    supported: tuple[PushKind, ...] = tuple(connector.push_kinds)
     wanted = [k for k in (kinds or supported) if k in supported]
     with db.transaction() as s:
         items = build_push_items(s, connector.name, wanted)

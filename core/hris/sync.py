@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from coachbridge.connectors import Connector, ConnectorConfig, GoalRecord
+from coachbridge.connectors import (
+    STREAM_NAMES,
+    Batch,
+    Connector,
+    ConnectorConfig,
+    GoalRecord,
+    PeopleBatch,
+    ReviewBatch,
+    Stream,
+    SyncContext,
+)
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
 from coachbridge.errors import InputDataError, RuntimeFailure, SyncAborted
 from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
@@ -53,6 +63,8 @@ _FIELDS = (
     "interests",
     "languages",
 )
+# The streams a sync stores; a declared stream outside these (trainings) is not read.
+_STORED = frozenset({"people", "reviews", "goals"})
 # Goals read from an HRIS carry this prefix in their source_key; everything else is coachbridge's.
 IMPORTED_GOAL_PREFIX = "import:"
 
@@ -282,60 +294,88 @@ class Syncer:
 
     # -- public ----------------------------------------------------------------------------
     def run(self, *, full: bool = False, dry_run: bool = False, force: bool = False) -> SyncReport:
+        """One loop over the streams the connector declares: read them all, then check, then
+        write them all and save their cursors in one transaction."""
+        streams = self._streams()
         with self.db.transaction() as s:
-            people_cursor = self._cursor(s, "people")
-            review_cursor = self._cursor(s, "reviews")
-            goal_cursor = self._cursor(s, "goals")
+            stored = {stream.name: self._cursor(s, stream.name) for stream in streams}
         # Read everything before the first write: a failing vendor changes nothing.
-        batch = self.connector.read_people(
-            None if full else people_cursor, full=full or people_cursor is None
+        context = SyncContext(connector=self.name, full=full)
+        batches: dict[str, Batch] = {}
+        for stream in streams:
+            cursor, stream_full = self._read_position(stream, stored[stream.name], full)
+            batches[stream.name] = self.connector.read_stream(
+                stream, cursor, full=stream_full, context=context
+            )
+        people = batches.get("people")
+        report = SyncReport(
+            connector=self.name,
+            dry_run=dry_run,
+            full=isinstance(people, PeopleBatch) and people.full,
         )
-        # The saved cursor is passed even with --full: a connector that detects changes
-        # against what it saw last (BambooHR's rating field) must not report them twice.
-        reviews = self.connector.read_reviews(review_cursor, full=full)
-        goals = self.connector.read_goals(goal_cursor, full=full)
-        report = SyncReport(connector=self.name, dry_run=dry_run, full=batch.full)
-        report.warnings.extend(batch.warnings + reviews.warnings + goals.warnings)
+        for batch in batches.values():
+            report.warnings.extend(batch.warnings)
 
         with self.db.transaction() as s:
-            known = {
-                row.external_id: row.person_id
-                for row in s.scalars(
-                    select(ExternalIdRow).where(ExternalIdRow.connector == self.name)
-                )
-            }
-            tombstones = {k for k in known if k.startswith(FORGOTTEN_PREFIX)}
-            records = self._skip_forgotten(s, batch.records, tombstones, report)
-            validate_people(
-                records,
-                self._source_label("people"),
-                () if batch.full else known,
-                stored_managers=None if batch.full else self._stored_managers(s),
-            )
-            plan = self._plan_people(s, records, batch.full, known, report)
+            plan: list[_Planned] = []
+            if isinstance(people, PeopleBatch):
+                plan = self._stage_people(s, people, report)
             problem = self._guard(s, report)
             if problem and not force and not dry_run:
                 raise SyncAborted(problem)
             if dry_run:
                 report.blocked = problem if not force else None
-                self._preview_reviews(s, reviews.events, report)
+                reviews = batches.get("reviews")
+                if isinstance(reviews, ReviewBatch):
+                    self._preview_reviews(s, reviews.events, report)
                 s.rollback()
                 return report
-            self._apply_people(s, plan, report)
-            self._apply_reviews(s, reviews.events, report)
-            self._apply_goals(s, goals.goals, report)
-            self._save_cursor(s, "people", batch.cursor)
-            self._save_cursor(s, "reviews", reviews.cursor)
-            self._save_cursor(s, "goals", goals.cursor)
+            for name, batch in batches.items():
+                if isinstance(batch, PeopleBatch):
+                    self._apply_people(s, plan, report)
+                elif isinstance(batch, ReviewBatch):
+                    self._apply_reviews(s, batch.events, report)
+                else:
+                    self._apply_goals(s, batch.goals, report)
+                self._save_cursor(s, name, batch.cursor)
         return report
 
-    # -- planning --------------------------------------------------------------------------
-    def _source_label(self, stream: str) -> str:
-        label = getattr(self.connector, "source_label", None)
-        if callable(label):
-            return str(label(stream))
-        return f"connector {self.name}"
+    def _streams(self) -> list[Stream]:
+        """The declared streams the core stores, in ``STREAM_NAMES`` order."""
+        declared = {stream.name: stream for stream in self.connector.streams}
+        for name in declared.keys() - _STORED:
+            log.info("%s: the core stores no %s stream yet; not read", self.name, name)
+        return [declared[name] for name in STREAM_NAMES if name in declared and name in _STORED]
 
+    @staticmethod
+    def _read_position(stream: Stream, stored: str | None, full: bool) -> tuple[str | None, bool]:
+        """The cursor and ``full`` flag to read ``stream`` with (see ``Stream``).
+
+        An incremental stream starts over on --full or without a cursor. A full stream gets
+        its saved cursor even with --full: a connector that detects changes against what it
+        saw last (BambooHR's rating field) must not report them twice.
+        """
+        if stream.incremental:
+            return (None if full else stored), full or stored is None
+        return stored, full
+
+    def _stage_people(self, s: Session, batch: PeopleBatch, report: SyncReport) -> list[_Planned]:
+        """Validate and plan the people batch (no writes)."""
+        known = {
+            row.external_id: row.person_id
+            for row in s.scalars(select(ExternalIdRow).where(ExternalIdRow.connector == self.name))
+        }
+        tombstones = {k for k in known if k.startswith(FORGOTTEN_PREFIX)}
+        records = self._skip_forgotten(s, batch.records, tombstones, report)
+        validate_people(
+            records,
+            self.connector.source_label("people"),
+            () if batch.full else known,
+            stored_managers=None if batch.full else self._stored_managers(s),
+        )
+        return self._plan_people(s, records, batch.full, known, report)
+
+    # -- planning --------------------------------------------------------------------------
     def _plan_people(
         self,
         s: Session,
@@ -620,7 +660,9 @@ class Syncer:
 
         since = self._rules_since(s)
         for event in events:
-            row, created, corrected = store_review_event(s, event, via="sync", rules_since=since)
+            row, created, corrected = store_review_event(
+                s, event, via="sync", rules_since=since, people_from=self.config.people_from
+            )
             if created:
                 report.reviews_new += 1
             elif corrected:

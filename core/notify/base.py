@@ -8,6 +8,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+__all__ = [
+    "Attachment",
+    "Message",
+    "Notifier",
+    "NotifierConfig",
+]
+
 
 class NotifierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

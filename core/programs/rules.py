@@ -335,7 +335,7 @@ def _lock_program(s: Session, program: Program) -> None:
 
 def _people_from(ctx: AutomationContext, source: str) -> str | None:
     cfg = ctx.config.connectors.get(source)
-    return getattr(cfg, "people_from", None) if cfg is not None else None
+    return cfg.people_from if cfg is not None else None
 
 
 def apply_rules(

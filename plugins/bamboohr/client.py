@@ -1,13 +1,13 @@
 """A small HTTP client for BambooHR's REST API: auth, JSON, throttling and clear errors.
 
 BambooHR throttles with 503 (and, from 2026-09-16, 429), both with ``Retry-After``; other
-transient failures get exponential backoff with full jitter. The total time spent waiting per
-request is bounded, after which a ``ConnectorError`` says what happened, including BambooHR's
+transient failures get exponential backoff with full jitter (the shared policy of
+``coachbridge.http``). The total time spent waiting per request is bounded, after which a ``ConnectorError`` says what happened, including BambooHR's
 own error-message header. The API key is only ever handed to ``requests`` as Basic auth; it is
 never part of a URL, a log line or an exception.
 
 A write (POST, unless the caller marks it ``idempotent``) is repeated only when BambooHR says it
-did not process it: 429 and 503 (throttled). A 502/504 or a dropped connection may come after
+did not process it: 429 and 503 (throttled), or when the connection never opened. A 502/504 or a dropped connection may come after
 BambooHR already created the goal or training record, so repeating it could create a second one.
 Every ``requests`` failure (refused, timed out, cut-off body, bad redirect...) becomes one
 ``ConnectorError`` line; none escapes as a traceback.
@@ -17,30 +17,33 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from coachbridge.errors import ConnectorError
+from coachbridge.http import (
+    IDEMPOTENT_METHODS,
+    READ_RETRY_STATUSES,
+    WRITE_RETRY_STATUSES,
+    RetryPolicy,
+    retry_after_seconds,
+    send_with_retries,
+)
 
 log = logging.getLogger(__name__)
 
 #: Statuses worth repeating a read for: throttling and gateway faults.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-#: The only statuses after which a write is repeated: BambooHR did not process the request.
-WRITE_RETRY_STATUSES = frozenset({429, 503})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# Failures where the request may simply be sent again: the network or a body cut off mid-way.
-_TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+RETRY_STATUSES = READ_RETRY_STATUSES
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRY_STATUSES",
+    "WRITE_RETRY_STATUSES",
+    "BambooHRClient",
+    "error_message_header",
+    "retry_after_seconds",
+]
 # The header's name differs across BambooHR's docs (the help centre even spells it with "sss").
 ERROR_HEADERS = ("X-BambooHR-Error-Message", "X-BambooHR-Error-Messsage", "X-BambooHR-Message")
 _STATUS_HINTS = {
@@ -63,24 +66,6 @@ def error_message_header(headers: Mapping[str, str]) -> str | None:
         if value:
             return value.strip()
     return None
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class BambooHRClient:
@@ -145,69 +130,57 @@ class BambooHRClient:
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
-        retry_statuses = RETRY_STATUSES if idempotent else WRITE_RETRY_STATUSES
         url = self.url(path)
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def send() -> requests.Response:
             self.requests_made += 1
-            try:
-                response = self.session.request(
-                    method, url, params=params, json=json_body, timeout=self.timeout
+            return self.session.request(
+                method, url, params=params, json=json_body, timeout=self.timeout
+            )
+
+        try:
+            sent = send_with_retries(
+                send,
+                idempotent=idempotent,
+                policy=self.policy,
+                sleep=self.sleep,
+                what=f"BambooHR {method} {path}",
+                logger=log,
+            )
+        except requests.RequestException as exc:
+            raise ConnectorError(self._transport_failure(method, path, exc, idempotent)) from None
+        response, status = sent.response, sent.response.status_code
+        if status in (RETRY_STATUSES if idempotent else WRITE_RETRY_STATUSES):
+            hinted = sent.retry_after
+            detail = error_message_header(response.headers)
+            raise ConnectorError(
+                f"{self._prefix()}BambooHR {method} {path}: still throttled or unavailable "
+                f"({status}) after {sent.attempts} attempts and {sent.waited:.0f}s of waiting"
+                + (f" (Retry-After {hinted:.0f}s exceeds the budget)" if hinted else "")
+                + (f": {detail}" if detail else "")
+            )
+        if status in allow:
+            return {"_status": status}
+        if status >= 400:
+            message = self._prefix() + self._failure(method, path, response)
+            if status in RETRY_STATUSES and not idempotent:
+                message += (
+                    "; not repeated, because BambooHR may have applied it: check BambooHR "
+                    "before trying again"
                 )
-            except _TRANSIENT_ERRORS as exc:
-                delay = self._backoff(attempt)
-                if (
-                    not idempotent
-                    or attempt > self.max_retries
-                    or waited + delay > self.max_retry_wait
-                ):
-                    raise ConnectorError(
-                        self._transport_failure(method, path, exc, idempotent)
-                    ) from None
-                log.info(
-                    "BambooHR %s %s: %s, retrying in %.1fs",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    delay,
-                )
-                waited += delay
-                self.sleep(delay)
-                continue
-            except requests.RequestException as exc:
-                # Not transient (bad URL, redirect loop, invalid header): repeating cannot help.
-                raise ConnectorError(
-                    self._transport_failure(method, path, exc, idempotent)
-                ) from None
-            status = response.status_code
-            if status in retry_statuses:
-                hinted = retry_after_seconds(response.headers.get("Retry-After"))
-                delay = hinted if hinted is not None else self._backoff(attempt)
-                if attempt <= self.max_retries and waited + delay <= self.max_retry_wait:
-                    log.info("BambooHR %s %s: %s, retrying in %.1fs", method, path, status, delay)
-                    waited += delay
-                    self.sleep(delay)
-                    continue
-                detail = error_message_header(response.headers)
-                raise ConnectorError(
-                    f"{self._prefix()}BambooHR {method} {path}: still throttled or unavailable "
-                    f"({status}) after {attempt} attempts and {waited:.0f}s of waiting"
-                    + (f" (Retry-After {hinted:.0f}s exceeds the budget)" if hinted else "")
-                    + (f": {detail}" if detail else "")
-                )
-            if status in allow:
-                return {"_status": status}
-            if status >= 400:
-                message = self._prefix() + self._failure(method, path, response)
-                if status in RETRY_STATUSES and not idempotent:
-                    message += (
-                        "; not repeated, because BambooHR may have applied it: check BambooHR "
-                        "before trying again"
-                    )
-                raise ConnectorError(message)
-            return self._decode(method, path, response, self._prefix())
+            raise ConnectorError(message)
+        return self._decode(method, path, response, self._prefix())
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The shared policy (``coachbridge.http``) with this client's settings."""
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            backoff_base=self.backoff_base,
+            max_wait=self.max_retry_wait,
+            retry_statuses=RETRY_STATUSES,
+            unsafe_retry_statuses=WRITE_RETRY_STATUSES,
+        )
 
     def _prefix(self) -> str:
         return f"connector {self.connector}: " if self.connector else ""
@@ -228,10 +201,6 @@ class BambooHRClient:
         if not idempotent:
             what += "; BambooHR may or may not have applied it: check before trying again"
         return f"{self._prefix()}BambooHR {method} {path}: {what}"
-
-    def _backoff(self, attempt: int) -> float:
-        # Full jitter: spread simultaneous clients instead of retrying in lockstep.
-        return random.uniform(0, self.backoff_base * (2 ** (attempt - 1)))
 
     @staticmethod
     def _failure(method: str, path: str, response: requests.Response) -> str:

@@ -13,6 +13,11 @@ Requests per sync do not grow with head count:
 The people cursor is JSON: ``{"since": <BambooHR's latest change timestamp>, "supervisor":
 <which supervisor field names managers>}``; the reviews cursor remembers each employee's last
 seen rating so that only a *change* of the rating field becomes a review event.
+
+Streams: people (incremental) and, when ``rating_field`` is set, reviews (a full stream whose
+cursor is that memory). Within one sync the reviews stream reads the rows the people stream
+fetched, through the core's ``SyncContext`` (no second report); read on its own it fetches the
+report itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from coachbridge.connectors import (
+    PEOPLE,
+    REVIEWS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -33,6 +40,7 @@ from coachbridge.connectors import (
     PushKind,
     PushResult,
     ReviewBatch,
+    SyncContext,
     WebhookRejected,
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
@@ -49,6 +57,8 @@ CHANGED_PATH = "v1/employees/changed"
 # Ids per filtered report: keeps a request body well under any proxy limit; a window of more
 # changes than this costs one more request per chunk, never one per employee.
 IDS_PER_REPORT = 5000
+# Where the people stream leaves its report rows for the reviews stream of the same sync.
+_ROWS = "bamboohr.report_rows"
 
 
 def _since_text(moment: datetime) -> str:
@@ -61,7 +71,7 @@ class BambooHRConnector(Connector):
     config_model: ClassVar[type[BambooHRConfig]] = BambooHRConfig  # type: ignore[assignment]
     supports_push: ClassVar[bool] = True
     supports_webhooks: ClassVar[bool] = True
-    push_kinds: ClassVar[tuple[PushKind, ...]] = ("goal", "session")
+    push_kinds: tuple[PushKind, ...] = ("goal", "session")
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
 
     config: BambooHRConfig
@@ -77,15 +87,15 @@ class BambooHRConnector(Connector):
             user_agent=context.user_agent,
             connector=context.name,
         )
-        self._rows: list[dict[str, Any]] | None = None  # the last read, reused by read_reviews
-        self._rows_full = False
         self._writer = Writer(self.client, config)
         # Only what this company writes back, so switched-off kinds are not even built.
-        self.push_kinds = tuple(  # type: ignore[misc]
+        self.push_kinds = tuple(
             kind
             for kind, on in (("goal", config.push_goals), ("session", config.push_sessions))
             if on
         )
+        # Ratings are a stream only where a field holds them.
+        self.streams = (PEOPLE, REVIEWS) if config.rating_field else (PEOPLE,)
 
     def source_label(self, stream: str) -> str:
         return f"BambooHR {self.config.company_domain} ({self.name})"
@@ -168,14 +178,23 @@ class BambooHRConnector(Connector):
                 records.append(record)
         return records
 
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
-        """Everything (one report) when ``full`` or without a cursor, else what changed."""
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
+        """Everything (one report) when ``full`` or without a cursor, else what changed.
+
+        The report's rows are left in ``context`` for this sync's reviews stream.
+        """
         state = self._load_cursor(cursor)
         if full or not state.get("since"):
-            return self._read_full()
-        return self._read_changes(state)
+            batch, rows = self._read_full()
+        else:
+            batch, rows = self._read_changes(state)
+        if context is not None:
+            context.shared[_ROWS] = rows
+        return batch
 
-    def _read_full(self) -> PeopleBatch:
+    def _read_full(self) -> tuple[PeopleBatch, list[dict[str, Any]]]:
         started = datetime.now(UTC)
         fields = self.requested_fields
         rows, returned = self._report(fields)
@@ -187,11 +206,10 @@ class BambooHRConnector(Connector):
         stamps = [s for r in rows if (s := mapping.parse_timestamp(mapping.text(r, "lastChanged")))]
         # BambooHR's own clock where we have it; else ours, a little early to be safe.
         since = max(stamps) if stamps else started - timedelta(minutes=5)
-        self._rows, self._rows_full = rows, True
         cursor = json.dumps({"since": _since_text(since), "supervisor": mode})
-        return PeopleBatch(records=records, full=True, cursor=cursor, warnings=warnings)
+        return PeopleBatch(records=records, full=True, cursor=cursor, warnings=warnings), rows
 
-    def _read_changes(self, state: dict[str, Any]) -> PeopleBatch:
+    def _read_changes(self, state: dict[str, Any]) -> tuple[PeopleBatch, list[dict[str, Any]]]:
         since = str(state["since"])
         changed, latest = self._changed(since)
         warnings: list[str] = []
@@ -219,10 +237,10 @@ class BambooHRConnector(Connector):
             thin, _ = self._report(["employeeNumber", "workEmail"])
             directory = mapping.Directory.of(thin)
         records = self._records(rows, mode, directory, warnings, known=None, present=returned)
-        self._rows, self._rows_full = rows, False
         new_since = latest if (latest and changed) else since
         cursor = json.dumps({"since": new_since, "supervisor": mode})
-        return PeopleBatch(records=records, full=False, cursor=cursor, warnings=warnings)
+        batch = PeopleBatch(records=records, full=False, cursor=cursor, warnings=warnings)
+        return batch, rows
 
     def _missing_warnings(
         self, fields: Sequence[str], returned: Sequence[str], rows: Sequence[Mapping[str, Any]]
@@ -245,18 +263,21 @@ class BambooHRConnector(Connector):
             return {"since": cursor}  # a bare timestamp, e.g. set by hand
         return state if isinstance(state, dict) else {}
 
-    def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
+    def read_reviews(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> ReviewBatch:
         """A change in ``rating_field`` since the last sync becomes a review event.
 
-        Uses the rows ``read_people`` just fetched (no extra request). The cursor maps each
-        employee id to the last rating seen, so an unchanged rating yields nothing.
+        Uses the rows this sync's people stream fetched (``context``; no extra request), else
+        reads the whole report. The cursor maps each employee id to the last rating seen, so an
+        unchanged rating yields nothing.
         """
         field = self.config.rating_field
         if not field:
             return ReviewBatch(events=[], cursor=cursor)
-        if self._rows is None:
+        rows: list[dict[str, Any]] | None = context.shared.get(_ROWS) if context else None
+        if rows is None:
             rows, _ = self._report(self.requested_fields)
-            self._rows, self._rows_full = rows, True
         seen: dict[str, str] = {}
         if cursor:
             try:
@@ -266,7 +287,7 @@ class BambooHRConnector(Connector):
                 seen = {}
         events: list[ReviewEvent] = []
         warnings: list[str] = []
-        for row in self._rows:
+        for row in rows:
             emp = row["id"]
             value = mapping.text(row, field)
             if value is None or seen.get(emp) == value:
@@ -294,7 +315,7 @@ class BambooHRConnector(Connector):
                 )
             )
             seen[emp] = value
-        for row in self._rows:  # remember values as they are now, even where unparsable
+        for row in rows:  # remember values as they are now, even where unparsable
             if (value := mapping.text(row, field)) is not None:
                 seen[row["id"]] = value
         new_cursor = json.dumps({"ratings": dict(sorted(seen.items()))}, separators=(",", ":"))
@@ -321,7 +342,6 @@ class BambooHRConnector(Connector):
         )
         for warning in warnings:
             log.warning("%s: %s", self.name, warning)
-        self._rows = rows
         return records
 
     # -- checking --------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from coachbridge.connectors import (
+    GOALS,
+    PEOPLE,
+    REVIEWS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -21,6 +24,7 @@ from coachbridge.connectors import (
     GoalRecord,
     PeopleBatch,
     ReviewBatch,
+    SyncContext,
 )
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent
 from coachbridge.errors import InputDataError
@@ -55,6 +59,13 @@ class CsvConnector(Connector):
         super().__init__(config, context)
         self.config: CsvConfig = config
         self.today = datetime.now(UTC).date()
+        # Every file is a whole snapshot; its cursor is the file's digest. Reviews and goals
+        # are streams only where their file is configured.
+        self.streams = tuple(
+            stream.with_cursor("full")
+            for stream in (PEOPLE, REVIEWS, GOALS)
+            if stream.name == "people" or getattr(config, stream.name) is not None
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def path(self, stream: str) -> Path | None:
@@ -124,7 +135,9 @@ class CsvConnector(Connector):
                 )
         return results
 
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
         """The whole people file (always a full snapshot, whatever ``full`` says)."""
         loaded = self._table("people")
         assert loaded is not None  # people is a required setting
@@ -178,7 +191,9 @@ class CsvConnector(Connector):
         except ValidationError as exc:
             raise InputDataError(f"{where}: {_explain(exc, table, columns)}") from None
 
-    def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
+    def read_reviews(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> ReviewBatch:
         """Completed reviews, one per employee and cycle; ratings normalized onto 0..1."""
         loaded = self._table("reviews")
         if loaded is None:
@@ -234,7 +249,9 @@ class CsvConnector(Connector):
                 ) from None
         return ReviewBatch(events=events, cursor=f"sha256:{table.digest}")
 
-    def read_goals(self, cursor: str | None, *, full: bool) -> GoalBatch:
+    def read_goals(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> GoalBatch:
         """Goals people already keep in the HRIS, keyed by ``id`` or by owner and title."""
         loaded = self._table("goals")
         if loaded is None:

@@ -7,7 +7,8 @@ a fresh token. Without OAuth, HTTP Basic as an Integration System User (RaaS onl
 
 Workday throttles REST with 429 and RaaS/SOAP with 500, without ``Retry-After``. A read (GET,
 and the token request) is retried after 429, every 5xx and connection failures, with exponential
-backoff and full jitter, a bounded number of times. A write (POST/PATCH creating or changing a
+backoff and full jitter, a bounded number of times (the shared policy of ``coachbridge.http``,
+which also obeys a ``Retry-After`` should Workday send one). A write (POST/PATCH creating or changing a
 mentorship or check-in) is retried only after 429 and 503, where Workday did not process it, and
 after a connection that never opened: a 500/502/504 or a dropped connection may come after
 Workday applied it, and repeating it could create a second mentorship or check-in. Every
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -27,8 +27,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
-import urllib3
 from coachbridge.errors import ConnectorError
+from coachbridge.http import (
+    IDEMPOTENT_METHODS,
+    READ_RETRY_STATUSES,
+    WRITE_RETRY_STATUSES,
+    RetryPolicy,
+    never_sent,
+    send_with_retries,
+)
 from coachbridge_workday.config import SERVICE_VERSIONS, WorkdayConfig
 
 log = logging.getLogger(__name__)
@@ -37,9 +44,6 @@ DEFAULT_TOKEN_LIFETIME = 14 * 60.0
 _TOKEN_MARGIN = 60.0
 _BACKOFF_CAP = 60.0
 CONNECT_TIMEOUT = 30.0
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-#: The only statuses after which a write is repeated: Workday did not process the request.
-WRITE_RETRY_STATUSES = frozenset({429, 503})
 
 
 def may_retry_status(status: int, idempotent: bool) -> bool:
@@ -47,14 +51,6 @@ def may_retry_status(status: int, idempotent: bool) -> bool:
     if idempotent:
         return status == 429 or status >= 500
     return status in WRITE_RETRY_STATUSES
-
-
-def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the connection never opened (refused, DNS, connect timeout): nothing was sent."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 #: Security domains that secure the REST resources this connector uses (from Workday's
@@ -250,71 +246,84 @@ class WorkdayClient:
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT_METHODS
-        attempt = 0
         base_headers = dict(kwargs.pop("headers", None) or {})
-        while True:
+        attempts = 0
+
+        def send() -> requests.Response:
+            nonlocal attempts
             headers = dict(base_headers)
-            headers.update(self._auth_headers(auth_mode, force=force_token and attempt == 0))
+            headers.update(self._auth_headers(auth_mode, force=force_token and attempts == 0))
+            attempts += 1
             auth = None
             if auth_mode != "none" and not self.config.uses_oauth and self.config.password:
                 auth = (self.config.username or "", self.config.password.get_secret_value())
             self.requests_made += 1
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    auth=auth,
-                    timeout=timeout or (CONNECT_TIMEOUT, self.timeout),
-                    stream=stream,
-                    **kwargs,
-                )
-            except requests.exceptions.ConnectionError as exc:
-                repeatable = idempotent or _never_sent(exc)
-                if repeatable and attempt < self.config.max_retries:
-                    attempt += 1
-                    self._backoff(attempt, f"connection failed ({type(exc).__name__})")
-                    continue
-                raise ConnectorError(
-                    f"connector {self.connector}: cannot reach Workday at {self.root} "
-                    f"({type(exc).__name__}); check {self._where('host')}/base_url and the network"
-                    + ("" if repeatable else self._maybe_applied(method))
-                ) from None
-            except requests.exceptions.Timeout:
-                raise ConnectorError(
-                    f"connector {self.connector}: Workday did not answer {method} "
-                    f"{_path(url)} in time; raise {self._where('report_timeout')} for slow reports"
-                    + ("" if idempotent else self._maybe_applied(method))
-                ) from None
-            except (
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                # The answer was cut off mid-body: Workday got the request; a read is sent again.
-                if idempotent and attempt < self.config.max_retries:
-                    attempt += 1
-                    self._backoff(attempt, f"answer cut off ({type(exc).__name__})")
-                    continue
-                raise ConnectorError(
-                    f"connector {self.connector}: Workday's answer to {method} {_path(url)} was "
-                    f"cut off or garbled ({type(exc).__name__})"
-                    + ("; nothing was changed, try again" if idempotent else "")
-                    + ("" if idempotent else self._maybe_applied(method))
-                ) from None
-            except requests.exceptions.RequestException as exc:
-                # Not transient (bad URL, redirect loop, invalid header): repeating cannot help.
-                raise ConnectorError(
-                    f"connector {self.connector}: {method} {_path(url)} to Workday failed "
-                    f"({type(exc).__name__}); check {self._where('host')}/base_url"
-                ) from None
-            if may_retry_status(response.status_code, idempotent) and (
-                attempt < self.config.max_retries
-            ):
-                attempt += 1
-                response.close()
-                self._backoff(attempt, f"HTTP {response.status_code}")
-                continue
-            return response
+            return self.session.request(
+                method,
+                url,
+                headers=headers,
+                auth=auth,
+                timeout=timeout or (CONNECT_TIMEOUT, self.timeout),
+                stream=stream,
+                **kwargs,
+            )
+
+        try:
+            return send_with_retries(
+                send,
+                idempotent=idempotent,
+                policy=self.policy,
+                sleep=self._sleep,
+                what=f"workday {self.connector}: {method} {_path(url)}",
+                logger=log,
+            ).response
+        except requests.exceptions.ConnectionError as exc:
+            repeatable = idempotent or never_sent(exc)
+            raise ConnectorError(
+                f"connector {self.connector}: cannot reach Workday at {self.root} "
+                f"({type(exc).__name__}); check {self._where('host')}/base_url and the network"
+                + ("" if repeatable else self._maybe_applied(method))
+            ) from None
+        except requests.exceptions.Timeout:
+            raise ConnectorError(
+                f"connector {self.connector}: Workday did not answer {method} "
+                f"{_path(url)} in time; raise {self._where('report_timeout')} for slow reports"
+                + ("" if idempotent else self._maybe_applied(method))
+            ) from None
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise ConnectorError(
+                f"connector {self.connector}: Workday's answer to {method} {_path(url)} was "
+                f"cut off or garbled ({type(exc).__name__})"
+                + ("; nothing was changed, try again" if idempotent else "")
+                + ("" if idempotent else self._maybe_applied(method))
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            # Not transient (bad URL, redirect loop, invalid header): repeating cannot help.
+            raise ConnectorError(
+                f"connector {self.connector}: {method} {_path(url)} to Workday failed "
+                f"({type(exc).__name__}); check {self._where('host')}/base_url"
+            ) from None
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The shared policy (``coachbridge.http``) with this tenant's settings.
+
+        Reads are repeated after 429 and every 5xx (RaaS throttles with 500), never after a
+        read timeout (a slow report would only time out again); a Retry-After is obeyed up to
+        the longest wait the backoff itself could reach.
+        """
+        return RetryPolicy(
+            max_retries=self.config.max_retries,
+            backoff_base=self.config.retry_backoff,
+            backoff_cap=_BACKOFF_CAP,
+            max_wait=_BACKOFF_CAP * self.config.max_retries,
+            retry_statuses=READ_RETRY_STATUSES | frozenset(range(500, 600)),
+            unsafe_retry_statuses=WRITE_RETRY_STATUSES,
+            retry_read_timeouts=False,
+        )
 
     @staticmethod
     def _maybe_applied(method: str) -> str:
@@ -322,12 +331,6 @@ class WorkdayClient:
             f"; the {method} was not repeated because Workday may have applied it: check Workday "
             "before pushing again"
         )
-
-    def _backoff(self, attempt: int, why: str) -> None:
-        ceiling = min(_BACKOFF_CAP, self.config.retry_backoff * (2 ** (attempt - 1)))
-        delay = random.uniform(0, ceiling)  # full jitter: many workers do not retry in step
-        log.info("workday %s: %s; retry %d in %.1fs", self.connector, why, attempt, delay)
-        self._sleep(delay)
 
     def request(
         self,

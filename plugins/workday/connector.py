@@ -11,15 +11,19 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from coachbridge.connectors import (
+    PEOPLE,
     PERSON_COLUMNS,
+    REVIEWS,
     CheckResult,
     Connector,
     ConnectorContext,
     ParsedDelivery,
     PeopleBatch,
     PushItem,
+    PushKind,
     PushResult,
     ReviewBatch,
+    SyncContext,
     WebhookRejected,
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
@@ -44,7 +48,7 @@ class WorkdayConnector(Connector):
     config_model: ClassVar[type[WorkdayConfig]] = WorkdayConfig
     supports_push: ClassVar[bool] = True
     supports_webhooks: ClassVar[bool] = True
-    push_kinds: ClassVar[tuple[str, ...]] = ("session", "pairing")
+    push_kinds: tuple[PushKind, ...] = ("session", "pairing")
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json", "text/json")
 
     config: WorkdayConfig
@@ -55,6 +59,14 @@ class WorkdayConnector(Connector):
             config, context.name, timeout=context.http_timeout, user_agent=context.user_agent
         )
         self._wids: dict[str, str | None] = {}  # employee id -> WID, looked up once per run
+        # A report with an "updated since" prompt reads changes only; otherwise every read is
+        # the whole report (and staffing REST always is).
+        people_incremental = config.people_source == "raas" and bool(config.updated_since_prompt)
+        streams = [PEOPLE.with_cursor("incremental" if people_incremental else "full")]
+        if config.reviews_report:
+            prompt = config.reviews_updated_since_prompt
+            streams.append(REVIEWS.with_cursor("incremental" if prompt else "full"))
+        self.streams = tuple(streams)
 
     # -- reports ---------------------------------------------------------------------------
     def _report(self, key: str) -> Report:
@@ -160,7 +172,9 @@ class WorkdayConnector(Connector):
 
         return records(), mapper, notes
 
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
         """People: a full report, or with ``updated_since_prompt`` the rows changed since ``cursor``."""
         started = datetime.now(UTC)
         if self.config.people_source == "rest":
@@ -187,7 +201,9 @@ class WorkdayConnector(Connector):
             warnings=warnings,
         )
 
-    def read_reviews(self, cursor: str | None, *, full: bool) -> ReviewBatch:
+    def read_reviews(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> ReviewBatch:
         """Completed reviews from ``reviews_report``; idempotent on the review id."""
         if not self.config.reviews_report:
             return ReviewBatch(events=[], cursor=cursor)

@@ -256,6 +256,7 @@ class RecordingConnector:
 
     name = "bamboo"
     supports_push = True
+    push_kinds = ("goal", "session", "pairing")  # declared, as on ``Connector``
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, int, bool]] = []

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from coachbridge import hookimpl
-from coachbridge.connectors import CheckResult, Connector, ConnectorConfig, PeopleBatch
+from coachbridge.connectors import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    PeopleBatch,
+    SyncContext,
+)
 from coachbridge.domain import PersonRecord
 from coachbridge.errors import ConnectorError
 from pydantic import SecretStr
@@ -53,7 +59,9 @@ class FakeConnector(Connector):
             raise ConnectorError(f"connector {self.name}: the fake says no")
         return [CheckResult(True, "fake API reachable")]
 
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
         records = [PersonRecord(**p) for p in type(self).people]
         return PeopleBatch(records=records, full=True, cursor="c1")
 

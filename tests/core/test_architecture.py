@@ -52,3 +52,32 @@ def test_the_check_sees_a_cycle_through_a_package_init():
     graph.add_import(importer="pkg.a", imported="pkg")  # a reads something from __init__
     graph.add_import(importer="other", imported="pkg.b")
     assert module_cycles(graph) == [["pkg", "pkg.a"]]
+
+
+#: The modules a plugin author may import; docs/architecture.md lists the same.
+PUBLIC_MODULES = (
+    "coachbridge",
+    "coachbridge.connectors",
+    "coachbridge.csvcells",
+    "coachbridge.domain",
+    "coachbridge.errors",
+    "coachbridge.hookspecs",
+    "coachbridge.http",
+    "coachbridge.markers",
+    "coachbridge.notify.base",
+    "coachbridge.testing",
+)
+
+
+def test_the_public_api_is_declared_and_documented():
+    import importlib
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        declared = getattr(module, "__all__", None)
+        assert declared, f"{name} declares no __all__"
+        missing = [item for item in declared if not hasattr(module, item)]
+        assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+        assert f"`{name}`" in page, f"docs/architecture.md does not list {name}"

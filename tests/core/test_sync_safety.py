@@ -15,6 +15,7 @@ from coachbridge.connectors import (
     ConnectorConfig,
     ConnectorContext,
     PeopleBatch,
+    SyncContext,
 )
 from coachbridge.domain import PersonRecord
 from coachbridge.errors import InputDataError
@@ -32,7 +33,9 @@ class Scripted(Connector):
     def check(self) -> list[CheckResult]:
         return []
 
-    def read_people(self, cursor: str | None, *, full: bool) -> PeopleBatch:
+    def read_people(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> PeopleBatch:
         return self.next_batch
 
 
