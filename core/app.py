@@ -1,16 +1,30 @@
 """The application context: configuration, plugins and database, loaded once and lazily.
 
-The CLI, the webhook server, the worker and the demo all run on one ``App``."""
+The CLI, the webhook server, the worker and the demo all run on one ``App``. The use cases
+(services) under the CLI take a ``Context``: the ``App`` is one, the worker's runtime another."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from coachbridge.config import Config, find_config_path, load_config
 from coachbridge.connectors import Connector, ConnectorContext
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.plugins import Registry
 from coachbridge.store import Database, resolve_database_url
+
+
+class Context(Protocol):
+    """What a use case needs: the configuration, the plugins and the store."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def database(self) -> Database: ...
 
 
 @dataclass
