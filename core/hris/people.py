@@ -1,9 +1,12 @@
-"""Finding people: by coachbridge id, by ``CONNECTOR:ID``, or by work email."""
+"""Finding people: by coachbridge id, by ``CONNECTOR:ID``, or by work email; and the people
+use cases ``list_people`` and ``show_person`` (people as the HRIS reported them)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from coachbridge.app import Context
 from coachbridge.domain import Person, PersonStatus
 from coachbridge.errors import NotFoundError
 from coachbridge.store.tables import ExternalIdRow, PersonRow
@@ -84,3 +87,26 @@ def people_state(s: Session) -> tuple[int, int | None, datetime | None, int]:
     ).one()
     links = s.scalar(select(func.count()).select_from(ExternalIdRow))
     return int(count), top, updated, int(links or 0)
+
+
+def list_people(
+    ctx: Context, *, status: str | None = None, department: str | None = None
+) -> list[dict[str, Any]]:
+    """Everyone not erased, by id (of one status, one department), as ``Person`` fields."""
+    with ctx.database().transaction() as s:
+        stmt = select(PersonRow).where(PersonRow.forgotten.is_(False)).order_by(PersonRow.id)
+        if status:
+            stmt = stmt.where(PersonRow.status == status)
+        if department:
+            stmt = stmt.where(PersonRow.department == department)
+        rows = list(s.scalars(stmt))
+        ext = external_ids_by_person(s)
+        return [to_person(r, ext.get(r.id)).model_dump(mode="json") for r in rows]
+
+
+def show_person(ctx: Context, ref: str) -> dict[str, Any]:
+    """One person (id, ``CONNECTOR:ID`` or work email) as ``Person`` fields."""
+    with ctx.database().transaction() as s:
+        row = resolve_person(s, ref)
+        ext = external_ids_by_person(s, [row.id]).get(row.id)
+        return to_person(row, ext).model_dump(mode="json")
