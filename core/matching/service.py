@@ -1,5 +1,8 @@
 """Matching a program in the store: propose, explain, apply, match one learner, re-match.
 
+``match_program`` and ``explain_match`` are the use cases of ``coachbridge match``: each runs
+in one transaction of its own and returns plain data ready for output.
+
 ``propose`` never writes; ``apply`` turns a proposal into pairings, filling only free capacity
 (existing open pairings are never touched). Active pairings created here are announced to
 plugins through ``registry.pairing_created`` *after* the caller's transaction commits (a
@@ -10,16 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from coachbridge.app import Context
 from coachbridge.domain.pairing import Pairing, PairingStatus
 from coachbridge.domain.program import Program
 from coachbridge.errors import NotFoundError, UserError
+from coachbridge.hris.people import resolve_person
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
-from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
+from coachbridge.matching.pool import (
+    Pool,
+    check_weights,
+    free_capacity,
+    load_pool,
+    unpaired_learners,
+)
 from coachbridge.matching.scoring import full_row
 from coachbridge.pairings.lifecycle import OPEN, chain_above, end_pairing
 from coachbridge.plugins import Registry
@@ -475,3 +486,96 @@ def reporting_conflict(s: Session, learner_id: int, guide_id: int) -> bool:
     """True when the guide is the learner's manager or anyone above them."""
     managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).all())
     return guide_id in chain_above(managers, learner_id)
+
+
+# -- use cases ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatchOutcome:
+    """What ``match_program`` found, with people's names for the listing."""
+
+    program: str
+    pairs: list[dict[str, Any]]  # ProposedPair.as_dict() plus "learner" and "guide" names
+    unmatched: list[dict[str, Any]]  # Unmatched.as_dict() plus the "learner" name
+    warnings: list[str]
+    created: list[int] | None  # ids of the pairings stored; None when nothing was to be stored
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a learner got what: their best guides, each with its outcome."""
+
+    learner_id: int
+    learner: str
+    alternatives: list[dict[str, Any]]  # guide_id, guide, score, breakdown, outcome
+
+
+def configured_program(ctx: Context, program_id: str) -> Program:
+    """The program from the config, its criteria weights checked against the plugins'."""
+    program = ctx.config.program(program_id)
+    index = list(ctx.config.programs).index(program.id)
+    check_weights(program, ctx.registry.criteria, index=index)
+    return program
+
+
+def person_names(s: Session, ids: set[int]) -> dict[int, str]:
+    """People's names by id (for listings)."""
+    if not ids:
+        return {}
+    return {p.id: p.name for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)))}
+
+
+def match_program(
+    ctx: Context,
+    program_id: str,
+    *,
+    store_as: str | None = None,
+    now: datetime | None = None,
+    actor: str = "cli",
+) -> MatchOutcome:
+    """Propose pairings for a program; with ``store_as`` (``active`` or ``proposed``) store
+    them, filling only free capacity. New active pairings are announced after the commit."""
+    program = configured_program(ctx, program_id)
+    now = now or datetime.now(UTC)
+    with ctx.database().transaction() as s:
+        proposal = propose(s, program, ctx.registry, now=now)
+        created = None
+        if store_as is not None:
+            rows = apply(
+                s, program, proposal, status=store_as, actor=actor, now=now, registry=ctx.registry
+            )
+            created = [r.id for r in rows]
+        names = person_names(
+            s,
+            {p.learner_id for p in proposal.pairs}
+            | {p.guide_id for p in proposal.pairs}
+            | {u.learner_id for u in proposal.unmatched},
+        )
+    pairs = [
+        p.as_dict() | {"learner": names.get(p.learner_id, ""), "guide": names.get(p.guide_id, "")}
+        for p in proposal.pairs
+    ]
+    unmatched = [u.as_dict() | {"learner": names.get(u.learner_id, "")} for u in proposal.unmatched]
+    return MatchOutcome(program.id, pairs, unmatched, list(proposal.warnings), created)
+
+
+def explain_match(
+    ctx: Context, program_id: str, person_ref: str, *, now: datetime | None = None
+) -> Explanation:
+    """A learner's best guides in a program, each with why it was (not) the choice."""
+    program = configured_program(ctx, program_id)
+    now = now or datetime.now(UTC)
+    with ctx.database().transaction() as s:
+        person = resolve_person(s, person_ref)
+        alternatives = explain(s, program, person.id, ctx.registry, now=now)
+        names = person_names(s, {a.guide_id for a in alternatives})
+        rows = [
+            {
+                "guide_id": a.guide_id,
+                "guide": names.get(a.guide_id, ""),
+                "score": a.score,
+                "breakdown": a.breakdown,
+                "outcome": a.why_not,
+            }
+            for a in alternatives
+        ]
+        return Explanation(person.id, person.name, rows)
