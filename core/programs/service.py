@@ -1,5 +1,6 @@
 """The programs use cases: listing programs, enrolling (everyone eligible or one person),
-opting out and listing enrollments, each in one transaction of its own.
+opting out, listing enrollments and what in ``[[rules]]`` will surprise later (``check``),
+each in one transaction of its own.
 
 The rules of enrollment themselves are ``coachbridge.programs.enrollment``; this module finds
 the program and the person named by the caller and returns plain data ready for output.
@@ -7,14 +8,17 @@ the program and the person named by the caller and returns plain data ready for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from coachbridge.app import Context
+from coachbridge.config import Config
 from coachbridge.domain.enrollment import normalize_role
 from coachbridge.errors import UserError
 from coachbridge.hris.people import resolve_person
+from coachbridge.matching.pool import free_capacity
 from coachbridge.programs import enrollment
 from coachbridge.programs.enrollment import EnrollResult
 from coachbridge.store.tables import EnrollmentRow, PersonRow, ProgramRow
@@ -127,3 +131,43 @@ def list_enrollments(
             }
             for e, p in s.execute(stmt)
         ]
+
+
+def rule_warnings(ctx: Context) -> list[str]:
+    """What in ``[[rules]]`` works today but will surprise later (``check`` prints these)."""
+    config = ctx.config
+    if not config.rules:
+        return []
+    with ctx.database().transaction() as s:
+
+        def enrolled_guides(program_id: str) -> int:
+            return len(free_capacity(s, config.programs[program_id]))
+
+        return _rule_warnings(config, enrolled_guides)
+
+
+def _rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> list[str]:
+    """What in ``[[rules]]`` works today but will surprise later (``check`` prints these).
+
+    ``enrolled_guides(program_id)`` counts the program's enrolled guides who could take a
+    learner (active, not opted out).
+    """
+    out = []
+    if len(config.rules) > 1:
+        for index, rule in enumerate(config.rules):
+            if not rule.name:
+                out.append(
+                    f"rules[{index}] has no name: its cooldowns and goals are keyed by its "
+                    "position, so reordering the rules mixes them up; give each rule a name"
+                )
+    for program_id in sorted(
+        {r.then.enroll for r in config.rules if r.then.role.value == "learner"}
+    ):
+        program = config.programs.get(program_id)
+        if program is not None and program.guides is None and enrolled_guides(program_id) == 0:
+            out.append(
+                f"program {program_id!r}: rules enroll learners, but it has no enrolled guide "
+                "and no [programs.guides] to enroll from, so each such event ends 'no guide "
+                "available' (enroll guides with `coachbridge enroll --person REF --role guide`)"
+            )
+    return out
