@@ -17,7 +17,7 @@ from coachbridge.domain import utc
 from coachbridge.errors import UserError
 from coachbridge.hris.privacy import forget
 from coachbridge.pairings.feedback import add_feedback, list_feedback
-from coachbridge.store.audit import list_audit
+from coachbridge.store.audit import audit_entries
 
 AS_OF_HELP = "Evaluate as of this moment (ISO 8601; default: now)."
 
@@ -227,7 +227,7 @@ def report(
 def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Who approved, paused, resumed, ended, completed, re-matched, flagged, corrected or
     erased what, and when (newest first)."""
-    rows = list_audit(
+    rows = audit_entries(
         app.database(),
         action=action,
         since=_as_of(since, "--since") if since else None,

@@ -1,5 +1,5 @@
 """The audit log: who did what to which object, and when; ``audit`` writes an entry in the
-caller's transaction, ``list_audit`` reads the log (``coachbridge audit``)."""
+caller's transaction, ``audit_entries`` reads the log (``coachbridge audit``)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def audit(
     )
 
 
-def list_audit(
+def audit_entries(
     db: Database,
     *,
     action: str | None = None,

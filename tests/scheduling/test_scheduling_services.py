@@ -1,4 +1,5 @@
-"""The service layer under the CLI, called directly: goals, sessions, pause and resume."""
+"""The service layer under the CLI, called directly: goals, sessions, pause and resume,
+enrollment and people."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from coachbridge import hookimpl
 from coachbridge.app import App
 from coachbridge.errors import NotFoundError, UserError
+from coachbridge.hris.people import list_people, show_person
 from coachbridge.pairings import goals, service, sessions
+from coachbridge.programs import service as programs
 from coachbridge.store import Database
 from coachbridge.store.tables import AuditRow, GoalRow, PairingRow, SessionRow
 from sqlalchemy import func, select
@@ -252,3 +255,28 @@ def test_pause_resume_and_end_a_pairing(world: dict[str, Any]) -> None:
     ]
     assert (listed[0]["learner"], listed[0]["guide"]) == ("Ana Test", "Ben Test")
     assert "learner" not in service.list_pairings(app)[0]
+
+
+# -- programs and people -----------------------------------------------------------------------
+def test_enroll_opt_out_and_list_people(world: dict[str, Any]) -> None:
+    app, ana, ben = world["app"], world["ana"], world["ben"]
+    done = programs.enroll_person(app, "mentoring", str(ben), "mentor", capacity=2)
+    assert done == programs.Enrolled(ben, "Ben Test", "mentoring", "guide", 2)
+    with pytest.raises(UserError, match="capacity applies to guides only"):
+        programs.enroll_person(app, "mentoring", str(ana), "learner", capacity=1)
+    with pytest.raises(NotFoundError, match="unknown program 'nope'"):
+        programs.enroll_person(app, "nope", str(ana), "learner")
+    out = programs.opt_out(app, "mentoring", "p1@example.com")
+    assert out == programs.OptedOut(ana, "Ana Test", "mentoring", ["guide", "learner"])
+    rows = programs.list_enrollments(app, program_id="mentoring", role="coachee")
+    assert [(r["person_id"], r["role"], r["opted_out"]) for r in rows] == [(ana, "learner", True)]
+    with pytest.raises(UserError, match="unknown role 'boss'"):
+        programs.list_enrollments(app, role="boss")
+    assert [p["id"] for p in programs.list_programs(app)] == ["mentoring", "coaching"]
+
+    people = list_people(app)
+    assert [p["id"] for p in people] == [ana, ben, world["eve"]]
+    assert [p["id"] for p in list_people(app, status="inactive")] == []
+    assert show_person(app, "p2@example.com")["name"] == "Ben Test"
+    with pytest.raises(NotFoundError, match="unknown person 'x@example"):
+        show_person(app, "x@example.com")
