@@ -1,6 +1,7 @@
 """The application context: configuration, plugins and database, loaded once and lazily.
 
-The CLI, the webhook server, the worker and the demo all run on one ``App``."""
+The CLI, the webhook server, the worker and the demo all run on one ``App``. The use cases
+(services) under the CLI take a ``Context``: the ``App`` is one, the worker's runtime another."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from coachbridge.store import Database, resolve_database_url
 
 @dataclass
 class Runtime:
-    """Satisfies ``coachbridge.programs.automation.AutomationContext``.
+    """Satisfies ``coachbridge.programs.automation.Context``.
 
     Connectors are built afresh for every sync or processing run: some keep per-run state on
     themselves (BambooHR remembers the rows of the sync in progress), so one instance shared by

@@ -22,9 +22,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from coachbridge.context import Context
 from coachbridge.errors import CoachbridgeError
 from coachbridge.programs.automation import process_review_events
-from coachbridge.programs.rules import AutomationContext
 from coachbridge.store import Database
 from coachbridge.store.tables import JobRow
 from coachbridge_webhooks.runtime import Runtime
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("coachbridge.scheduler")
 
-DailyJob = Callable[[AutomationContext], None]
+DailyJob = Callable[[Context], None]
 DAILY_JOBS: dict[str, DailyJob] = {}
 SYNC_LEASE = timedelta(minutes=30)
 

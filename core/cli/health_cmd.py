@@ -14,9 +14,10 @@ from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
 from coachbridge.cli.people_cmd import people
 from coachbridge.cli.root import cli
 from coachbridge.domain import utc
-from coachbridge.errors import NotFoundError, UserError
-from coachbridge.store.tables import AuditRow
-from sqlalchemy import select
+from coachbridge.errors import UserError
+from coachbridge.hris.privacy import forget
+from coachbridge.pairings.feedback import add_feedback, list_feedback
+from coachbridge.store.audit import audit_entries
 
 AS_OF_HELP = "Evaluate as of this moment (ISO 8601; default: now)."
 
@@ -54,12 +55,7 @@ def feedback(ctx: click.Context, program_id: str | None, fmt: str) -> None:
 @pass_app
 def feedback_list(app: App, program_id: str | None, fmt: str) -> None:
     """Ratings and comments for the program owner (private notes are never shown)."""
-    from coachbridge.pairings.feedback import owner_feedback
-
-    if program_id is not None:
-        app.config.program(program_id)
-    with app.database().transaction() as s:
-        rows = owner_feedback(s, program_id)
+    rows = list_feedback(app, program_id)
     columns = (
         "id",
         "program",
@@ -98,18 +94,11 @@ def feedback_add(
     private_note: str | None,
 ) -> None:
     """Record feedback on a held session (a second answer from the same person replaces it)."""
-    from coachbridge.hris.people import resolve_person
-    from coachbridge.pairings.feedback import check_rating, record_feedback
-
-    value = check_rating(rating)
-    with app.database().transaction() as s:
-        person = resolve_person(s, person_ref)
-        row, replaced = record_feedback(
-            s, session_id, person, value, comment=comment, private_note=private_note
-        )
-        fid = row.id
-    verb = "replaced" if replaced else "recorded"
-    click.echo(f"feedback {fid} {verb}: session {session_id}, rating {value}")
+    done = add_feedback(
+        app, session_id, person_ref, rating, comment=comment, private_note=private_note
+    )
+    verb = "replaced" if done.replaced else "recorded"
+    click.echo(f"feedback {done.id} {verb}: session {session_id}, rating {done.rating}")
 
 
 # -- nudges ----------------------------------------------------------------------------------
@@ -207,18 +196,11 @@ def report(
     app: App, program_id: str | None, html_path: str | None, as_of: str | None, fmt: str
 ) -> None:
     """Outcome report of one program (default: every program), aggregates only."""
-    from coachbridge.reports import build_reports, render_html
+    from coachbridge.reports import program_reports, render_html
 
     now = _as_of(as_of)
-    if program_id is not None:
-        programs = [app.config.program(program_id)]
-    else:
-        programs = list(app.config.programs.values())
-        if not programs:
-            raise NotFoundError("no programs are configured: add [[programs]] to the config")
+    reports = program_reports(app, program_id, now=now)
     k = app.config.reports.min_group_size
-    with app.database().transaction() as s:
-        reports = build_reports(s, programs, min_group_size=k, now=now)
     if html_path is not None and not html_path.strip():
         raise UserError("--html: give a file name")
     if html_path:
@@ -245,24 +227,12 @@ def report(
 def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Who approved, paused, resumed, ended, completed, re-matched, flagged, corrected or
     erased what, and when (newest first)."""
-    with app.database().transaction() as s:
-        stmt = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
-        if action:
-            stmt = stmt.where(AuditRow.action == action)
-        if since:
-            stmt = stmt.where(AuditRow.at >= _as_of(since, "--since"))
-        rows = [
-            {
-                "id": r.id,
-                "at": r.at,
-                "actor": r.actor,
-                "action": r.action,
-                "object_type": r.object_type,
-                "object_id": r.object_id,
-                "details": r.details,
-            }
-            for r in s.scalars(stmt)
-        ]
+    rows = audit_entries(
+        app.database(),
+        action=action,
+        since=_as_of(since, "--since") if since else None,
+        limit=limit,
+    )
     emit(
         rows,
         fmt,
@@ -279,21 +249,12 @@ def audit_cmd(app: App, action: str | None, since: str | None, limit: int, fmt: 
 @pass_app
 def people_forget(app: App, person_ref: str, yes: bool, actor: str | None) -> None:
     """Erase a person's personal data for good; anonymous counts stay."""
-    from coachbridge.hris.people import resolve_person
-    from coachbridge.hris.privacy import forget_person
 
-    if actor is not None and not actor.strip():
-        raise UserError("--actor: name who approved the erasure")
-    who = (actor or os.environ.get("USER") or "cli").strip()[:200]  # the audit column's size
-    db = app.database()
-    with db.transaction() as s:
-        person = resolve_person(s, person_ref)
-        pid = person.id
-    if not yes:
+    def confirm(pid: int) -> None:
         click.confirm(f"Erase the personal data of person {pid}? This cannot be undone", abort=True)
-    with db.transaction() as s:
-        person = resolve_person(s, str(pid))
-        result = forget_person(s, person, actor=who, now=datetime.now(UTC))
+
+    result = forget(app, person_ref, actor=actor, confirm=None if yes else confirm)
+    pid = result.person_id
     if result.already:
         click.echo(f"person {pid} was already erased")
         return

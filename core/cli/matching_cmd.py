@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,25 +9,10 @@ import click
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option, to_json
 from coachbridge.cli.root import cli
-from coachbridge.errors import RuntimeFailure, UserError
-from coachbridge.hris.people import resolve_person
-from coachbridge.matching.importing import import_proposal
-from coachbridge.matching.pool import check_weights
-from coachbridge.matching.service import (
-    REASON_TEXT,
-    announce_after_commit,
-    apply,
-    explain,
-    get_pairing,
-    propose,
-    rematch,
-)
-from coachbridge.pairings.lifecycle import OPEN, end_pairing, pause_pairing, resume_pairing
-from coachbridge.pairings.scheduling import session_model
-from coachbridge.store.audit import audit
-from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from coachbridge.errors import UserError
+from coachbridge.matching.service import REASON_TEXT, explain_match, match_program
+from coachbridge.pairings import service
+from coachbridge.pairings.service import STATUSES
 
 PAIRING_COLUMNS = (
     "id",
@@ -42,42 +26,6 @@ PAIRING_COLUMNS = (
     "flag",
 )
 PAIRING_TABLE = ("id", "program", "learner_id", "learner", "guide_id", "guide", "score", "status")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _program(app: App, program_id: str) -> Any:
-    program = app.config.program(program_id)
-    index = list(app.config.programs).index(program.id)
-    check_weights(program, app.registry.criteria, index=index)
-    return program
-
-
-def _names(s: Any, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return {p.id: p.name for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)))}
-
-
-def pairing_dict(row: PairingRow, names: dict[int, str] | None = None) -> dict[str, Any]:
-    """The listing keys of one pairing (plus names for the table)."""
-    out = {
-        "id": row.id,
-        "program": row.program_id,
-        "learner_id": row.learner_id,
-        "guide_id": row.guide_id,
-        "score": row.score,
-        "breakdown": dict(row.breakdown or {}),
-        "status": row.status,
-        "end_reason": row.end_reason,
-        "flag": row.flag,
-    }
-    if names is not None:
-        out["learner"] = names.get(row.learner_id, "")
-        out["guide"] = names.get(row.guide_id, "")
-    return out
 
 
 @cli.command()
@@ -96,57 +44,26 @@ def match(
     if apply_ and propose_:
         raise UserError("give --apply or --propose, not both")
     mode = "active" if apply_ else "proposed" if propose_ else None
-    program = _program(app, program_id)
-    db = app.database()
-    now = _now()
-    with db.transaction() as s:
-        if explain_ref is not None:
-            person = resolve_person(s, explain_ref)
-            alternatives = explain(s, program, person.id, app.registry, now=now)
-            names = _names(s, {a.guide_id for a in alternatives})
-            rows = [
-                {
-                    "guide_id": a.guide_id,
-                    "guide": names.get(a.guide_id, ""),
-                    "score": a.score,
-                    "breakdown": a.breakdown,
-                    "outcome": a.why_not,
-                }
-                for a in alternatives
-            ]
-            if fmt == "table":
-                click.echo(f"Top alternatives for learner {person.id} ({person.name}):")
-            emit(
-                rows,
-                fmt,
-                ("guide_id", "guide", "score", "breakdown", "outcome"),
-                table_columns=("guide_id", "guide", "score", "outcome"),
-                empty="no guides enrolled",
-            )
-            return
-        proposal = propose(s, program, app.registry, now=now)
-        created = []
-        if mode is not None:
-            created = apply(
-                s, program, proposal, status=mode, actor="cli", now=now, registry=app.registry
-            )
-        names = _names(
-            s,
-            {p.learner_id for p in proposal.pairs}
-            | {p.guide_id for p in proposal.pairs}
-            | {u.learner_id for u in proposal.unmatched},
+    if explain_ref is not None:
+        why = explain_match(app, program_id, explain_ref)
+        if fmt == "table":
+            click.echo(f"Top alternatives for learner {why.learner_id} ({why.learner}):")
+        emit(
+            why.alternatives,
+            fmt,
+            ("guide_id", "guide", "score", "breakdown", "outcome"),
+            table_columns=("guide_id", "guide", "score", "outcome"),
+            empty="no guides enrolled",
         )
-    for warning in proposal.warnings:
+        return
+    outcome = match_program(app, program_id, store_as=mode)
+    for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
-    pairs = [
-        p.as_dict() | {"learner": names.get(p.learner_id, ""), "guide": names.get(p.guide_id, "")}
-        for p in proposal.pairs
-    ]
-    unmatched = [u.as_dict() | {"learner": names.get(u.learner_id, "")} for u in proposal.unmatched]
+    pairs, unmatched = outcome.pairs, outcome.unmatched
     if fmt == "json":
-        data: dict[str, Any] = {"program": program.id, "pairs": pairs, "unmatched": unmatched}
-        if mode is not None:
-            data["created"] = [r.id for r in created]
+        data: dict[str, Any] = {"program": outcome.program, "pairs": pairs, "unmatched": unmatched}
+        if outcome.created is not None:
+            data["created"] = outcome.created
         click.echo(to_json(data))
         return
     if fmt == "csv":
@@ -175,8 +92,8 @@ def match(
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
             )
-    if mode is not None:
-        click.echo(f"\n{len(created)} pairing(s) stored as {mode}.")
+    if outcome.created is not None:
+        click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
     else:
         click.echo("\n(nothing stored: use --apply or --propose)")
 
@@ -186,7 +103,7 @@ def match(
 @click.option("--person", "person_ref", help="Only pairings of this person (either side).")
 @click.option(
     "--status",
-    type=click.Choice(["proposed", "active", "paused", "completed", "ended"]),
+    type=click.Choice(STATUSES),
     help="Only this status.",
 )
 @format_option()
@@ -200,20 +117,13 @@ def pairings(
     app = ctx.find_object(App)
     assert app is not None
     _ = app.config
-    if program_id is not None:
-        app.config.program(program_id)
-    with app.database().transaction() as s:
-        stmt = select(PairingRow).order_by(PairingRow.id)
-        if program_id:
-            stmt = stmt.where(PairingRow.program_id == program_id)
-        if person_ref:
-            pid = resolve_person(s, person_ref).id
-            stmt = stmt.where((PairingRow.learner_id == pid) | (PairingRow.guide_id == pid))
-        if status:
-            stmt = stmt.where(PairingRow.status == status)
-        rows = list(s.scalars(stmt))
-        names = _names(s, {r.learner_id for r in rows} | {r.guide_id for r in rows})
-        out = [pairing_dict(r, names if fmt == "table" else None) for r in rows]
+    out = service.list_pairings(
+        app,
+        program_id=program_id,
+        person_ref=person_ref,
+        status=status,
+        with_names=fmt == "table",
+    )
     emit(out, fmt, PAIRING_COLUMNS, table_columns=PAIRING_TABLE, empty="no pairings")
 
 
@@ -228,29 +138,7 @@ def pairings_approve(
     """Make proposed pairings active (one ID, or --all)."""
     if (pairing_id is None) == (not approve_all):
         raise UserError("give one pairing ID or --all")
-    if program_id is not None:
-        app.config.program(program_id)
-    now = _now()
-    with app.database().transaction() as s:
-        if pairing_id is not None:
-            rows = [get_pairing(s, pairing_id)]
-            if rows[0].status != "proposed":
-                raise UserError(f"pairing {rows[0].id} is {rows[0].status}, not proposed")
-        else:
-            stmt = select(PairingRow).where(PairingRow.status == "proposed")
-            if program_id:
-                stmt = stmt.where(PairingRow.program_id == program_id)
-            rows = list(s.scalars(stmt.order_by(PairingRow.id)))
-        for row in rows:
-            for pid in (row.learner_id, row.guide_id):
-                person = s.get(PersonRow, pid)
-                if person is None or person.status != "active":
-                    raise UserError(f"pairing {row.id}: person {pid} is no longer active")
-            row.status = "active"
-            row.activated_at = now
-            audit(s, "cli", "approve_pairing", "pairing", row.id, program=row.program_id)
-        announce_after_commit(s, app.registry, rows)
-        count = len(rows)
+    count = service.approve_pairings(app, pairing_id, program_id=program_id)
     click.echo(f"{count} pairing(s) approved.")
 
 
@@ -260,28 +148,11 @@ def pairings_approve(
 @pass_app
 def pairings_import(app: App, file: Path, program_id: str | None) -> None:
     """Import a proposal edited in a spreadsheet (every constraint is checked again)."""
-    if program_id is not None:
-        app.config.program(program_id)
-    with app.database().transaction() as s:
-        result = import_proposal(
-            s,
-            file,
-            dict(app.config.programs),
-            dict(app.registry.criteria),
-            default_program=program_id,
-            now=_now(),
-        )
+    result = service.import_pairings(app, file, program_id=program_id)
     click.echo(
         f"imported: {result.kept} kept, {result.changed} guide(s) changed, {result.added} added, "
         f"{result.withdrawn} withdrawn (all proposed; approve with `pairings approve`)."
     )
-
-
-def _reason(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
-        raise UserError("--reason: say why (it is kept in the record)")
-    return text[:500]  # the column's size
 
 
 @pairings.command("end")
@@ -290,13 +161,8 @@ def _reason(text: str) -> str:
 @pass_app
 def pairings_end(app: App, pairing_id: str, reason: str) -> None:
     """End an open pairing early; its future sessions are cancelled."""
-    reason = _reason(reason)
-    with app.database().transaction() as s:
-        row = get_pairing(s, pairing_id)
-        if row.status not in OPEN:
-            raise UserError(f"pairing {row.id} is {row.status}, not open")
-        cancelled = end_pairing(s, row, reason, _now(), actor="cli")
-    click.echo(f"pairing {row.id} ended; {cancelled} future session(s) cancelled.")
+    ended = service.end_pairing(app, pairing_id, reason)
+    click.echo(f"pairing {ended.id} ended; {ended.cancelled} future session(s) cancelled.")
 
 
 @pairings.command("pause")
@@ -305,13 +171,10 @@ def pairings_end(app: App, pairing_id: str, reason: str) -> None:
 @pass_app
 def pairings_pause(app: App, pairing_id: str, reason: str) -> None:
     """Pause an active pairing; its future sessions are cancelled, the guide's place kept."""
-    reason = _reason(reason)
-    with app.database().transaction() as s:
-        row = get_pairing(s, pairing_id)
-        cancelled = pause_pairing(s, row, reason, _now(), actor="cli")
+    paused = service.pause_pairing(app, pairing_id, reason)
     click.echo(
-        f"pairing {row.id} paused; {cancelled} future session(s) cancelled. "
-        f"`coachbridge pairings resume {row.id}` plans them again (as many as fit in its term)."
+        f"pairing {paused.id} paused; {paused.cancelled} future session(s) cancelled. "
+        f"`coachbridge pairings resume {paused.id}` plans them again (as many as fit in its term)."
     )
 
 
@@ -320,45 +183,19 @@ def pairings_pause(app: App, pairing_id: str, reason: str) -> None:
 @pass_app
 def pairings_resume(app: App, pairing_id: str) -> None:
     """Make a paused pairing active again and plan the sessions its pause cancelled."""
-    now = _now()
-    try:
-        with app.database().transaction() as s:
-            row = get_pairing(s, pairing_id)
-            program = app.config.program(row.program_id)
-            created = resume_pairing(s, row, program, now, actor="cli")
-            models = [session_model(r) for r in created]
-            first = min((r.start for r in created), default=None)
-    except IntegrityError:
-        # Another process planned this pairing's sessions at the same moment; nothing stored.
-        raise RuntimeFailure(
-            "another process scheduled this pairing's sessions at the same time; nothing was "
-            "changed, run the command again"
-        ) from None
-    when = f", the first on {first.isoformat()}" if first is not None else ""
+    resumed = service.resume_pairing(app, pairing_id)
+    when = f", the first on {resumed.first.isoformat()}" if resumed.first is not None else ""
     click.echo(
-        f"pairing {row.id} resumed; {len(created)} session(s) planned{when}. "
-        f"Calendar files: `coachbridge sessions --person {row.learner_id} --ics DIR`."
+        f"pairing {resumed.id} resumed; {resumed.sessions} session(s) planned{when}. "
+        f"Calendar files: `coachbridge sessions --person {resumed.learner_id} --ics DIR`."
     )
-    for model in models:  # observers run after the commit, so they see stored sessions
-        app.registry.session_scheduled(model)
 
 
 def _rule(app: App, program_id: str, learner: str, guide: str, kind: str) -> None:
-    program = app.config.program(program_id)
-    from coachbridge.programs.enrollment import ensure_program_row
-
-    with app.database().transaction() as s:
-        lp, gp = resolve_person(s, learner), resolve_person(s, guide)
-        if lp.id == gp.id:
-            raise UserError("learner and guide are the same person")
-        ensure_program_row(s, program)
-        row = s.get(PairRuleRow, (program.id, lp.id, gp.id))
-        if row is None:
-            s.add(PairRuleRow(program_id=program.id, learner_id=lp.id, guide_id=gp.id, kind=kind))
-        else:
-            row.kind = kind
-        audit(s, "cli", kind, "pair_rule", f"{program.id}:{lp.id}:{gp.id}")
-    click.echo(f"{kind}: learner {lp.id} with guide {gp.id} in {program.id}.")
+    rule = service.set_pair_rule(app, program_id, learner, guide, kind)
+    click.echo(
+        f"{rule.kind}: learner {rule.learner_id} with guide {rule.guide_id} in {rule.program}."
+    )
 
 
 @pairings.command("pin")
@@ -388,18 +225,16 @@ def pairings_forbid(app: App, program_id: str, learner: str, guide: str) -> None
 @pass_app
 def rematch_cmd(app: App, pairing_id: str, reason: str, fmt: str) -> None:
     """End one pairing and find its learner a new guide, disturbing nobody else."""
-    reason = _reason(reason)
-    with app.database().transaction() as s:
-        old, new = rematch(
-            s, dict(app.config.programs), pairing_id, app.registry, reason=reason, now=_now()
-        )
-        out = {"ended": pairing_dict(old), "new": None if new is None else pairing_dict(new)}
+    out = service.rematch_pairing(app, pairing_id, reason)
+    old, new = out["ended"], out["new"]
     if fmt == "json":
         click.echo(to_json(out))
     elif new is None:
-        click.echo(f"pairing {old.id} ended; no guide with room fits learner {old.learner_id}.")
+        click.echo(
+            f"pairing {old['id']} ended; no guide with room fits learner {old['learner_id']}."
+        )
     else:
         click.echo(
-            f"pairing {old.id} ended; learner {old.learner_id} now with guide "
-            f"{new.guide_id} (pairing {new.id}, score {new.score:.3f})."
+            f"pairing {old['id']} ended; learner {old['learner_id']} now with guide "
+            f"{new['guide_id']} (pairing {new['id']}, score {new['score']:.3f})."
         )

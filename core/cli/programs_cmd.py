@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import click
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option
 from coachbridge.cli.root import cli
-from coachbridge.domain.enrollment import normalize_role
 from coachbridge.errors import UserError
-from coachbridge.hris.people import resolve_person
-from coachbridge.programs import enrollment
+from coachbridge.programs import service
 from coachbridge.programs.enrollment import RoleCounts
-from coachbridge.store.tables import EnrollmentRow, PersonRow, ProgramRow
-from sqlalchemy import select
 
 PROGRAM_COLUMNS = (
     "id",
@@ -38,13 +33,8 @@ PROGRAM_COLUMNS = (
 @pass_app
 def programs(app: App, fmt: str) -> None:
     """List the configured programs."""
-    rows = []
-    for program in app.config.programs.values():
-        data = program.model_dump(mode="json")
-        data["sessions_planned"] = program.sessions_planned
-        rows.append(data)
     emit(
-        rows,
+        service.list_programs(app),
         fmt,
         PROGRAM_COLUMNS,
         table_columns=("id", "name", "kind", "start", "duration_weeks", "cadence_days", "capacity"),
@@ -95,44 +85,37 @@ def enroll(
     person's earlier opt-out). With --person and --opt-out, the person is opted out (of --role,
     or of the whole program), and later enrollment and matching leave them alone.
     """
-    program = app.config.program(program_id)
+    app.config.program(program_id)  # an unknown program is the first error named
     if person_ref is None:
         if role or capacity is not None or opt_out:
             raise UserError("--role, --capacity and --opt-out need --person")
-        with app.database().transaction() as s:
-            result = enrollment.enroll_eligible(s, program, today=datetime.now(UTC).date())
-            empty = result.matches_nobody()
-            if empty:
-                # Rules that select nobody are a configuration mistake: say so, store nothing.
-                raise UserError("\n".join(empty))
+        result = service.enroll_eligible(app, program_id)
         if fmt == "table":
-            click.echo(f"{program.id}: {result.added} newly enrolled")
+            click.echo(f"{result.program}: {result.added} newly enrolled")
             click.echo(_counts_line("learners", result.learner))
             click.echo(_counts_line("guides", result.guide))
         else:
-            data = {"program": program.id, "learner": asdict(result.learner)}
+            data = {"program": result.program, "learner": asdict(result.learner)}
             data["guide"] = asdict(result.guide)
             data["warnings"] = result.problems()
             emit([data], fmt, ("program", "learner", "guide", "warnings"))
         for problem in result.problems():
             click.echo(f"warning: {problem}", err=True)
         return
-    with app.database().transaction() as s:
-        person = resolve_person(s, person_ref)
-        if opt_out:
-            if capacity is not None:
-                raise UserError("--capacity does not go with --opt-out")
-            rows = enrollment.opt_out(s, program, person.id, role)
-            message = f"{person.name} (id {person.id}) opted out of {program.id} as " + ", ".join(
-                sorted(r.role for r in rows)
-            )
-        else:
-            if role is None:
-                raise UserError("--person needs --role (learner or guide) or --opt-out")
-            row = enrollment.enroll_person(s, program, person.id, role, capacity=capacity)
-            message = f"{person.name} (id {person.id}) enrolled in {program.id} as {row.role}"
-            if row.capacity is not None:
-                message += f" (capacity {row.capacity})"
+    if opt_out:
+        if capacity is not None:
+            raise UserError("--capacity does not go with --opt-out")
+        out = service.opt_out(app, program_id, person_ref, role)
+        message = f"{out.name} (id {out.person_id}) opted out of {out.program} as " + ", ".join(
+            out.roles
+        )
+    else:
+        if role is None:
+            raise UserError("--person needs --role (learner or guide) or --opt-out")
+        done = service.enroll_person(app, program_id, person_ref, role, capacity=capacity)
+        message = f"{done.name} (id {done.person_id}) enrolled in {done.program} as {done.role}"
+        if done.capacity is not None:
+            message += f" (capacity {done.capacity})"
     click.echo(message)
 
 
@@ -146,33 +129,5 @@ def enrollments(
     app: App, program_id: str | None, person_ref: str | None, role: str | None, fmt: str
 ) -> None:
     """List enrollments: program, person_id, role, capacity, opted_out."""
-    with app.database().transaction() as s:
-        stmt = (
-            select(EnrollmentRow, PersonRow)
-            .join(PersonRow, PersonRow.id == EnrollmentRow.person_id)
-            .order_by(EnrollmentRow.program_id, EnrollmentRow.role, EnrollmentRow.person_id)
-        )
-        if program_id is not None:
-            if program_id not in app.config.programs and s.get(ProgramRow, program_id) is None:
-                app.config.program(program_id)  # raises, naming the known programs
-            stmt = stmt.where(EnrollmentRow.program_id == program_id)
-        if person_ref is not None:
-            stmt = stmt.where(EnrollmentRow.person_id == resolve_person(s, person_ref).id)
-        if role is not None:
-            try:
-                stmt = stmt.where(EnrollmentRow.role == normalize_role(role).value)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-        rows = [
-            {
-                "program": e.program_id,
-                "person_id": e.person_id,
-                "name": "" if p.forgotten else p.name,
-                "role": e.role,
-                "capacity": e.capacity,
-                "opted_out": e.opted_out,
-                "source": e.source,
-            }
-            for e, p in s.execute(stmt)
-        ]
+    rows = service.list_enrollments(app, program_id=program_id, person_ref=person_ref, role=role)
     emit(rows, fmt, ENROLLMENT_COLUMNS, empty="no enrollments: run `coachbridge enroll PROGRAM`")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.root import cli
-from coachbridge.config import DEFAULT_CONFIG_NAME, Config
+from coachbridge.config import DEFAULT_CONFIG_NAME
 from coachbridge.connectors import CheckResult
 from coachbridge.errors import ConnectorError, UserError
+from coachbridge.programs.service import rule_warnings
 
 EXAMPLE_CONFIG = """\
 # coachbridge.toml: everything coachbridge does is configured here.
@@ -119,45 +119,11 @@ def check(app: App, connector: str | None) -> None:
         raise ConnectorError(f"{failed} connector(s) failed their check")
 
 
-def rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> list[str]:
-    """What in ``[[rules]]`` works today but will surprise later (``check`` prints these).
-
-    ``enrolled_guides(program_id)`` counts the program's enrolled guides who could take a
-    learner (active, not opted out).
-    """
-    out = []
-    if len(config.rules) > 1:
-        for index, rule in enumerate(config.rules):
-            if not rule.name:
-                out.append(
-                    f"rules[{index}] has no name: its cooldowns and goals are keyed by its "
-                    "position, so reordering the rules mixes them up; give each rule a name"
-                )
-    for program_id in sorted(
-        {r.then.enroll for r in config.rules if r.then.role.value == "learner"}
-    ):
-        program = config.programs.get(program_id)
-        if program is not None and program.guides is None and enrolled_guides(program_id) == 0:
-            out.append(
-                f"program {program_id!r}: rules enroll learners, but it has no enrolled guide "
-                "and no [programs.guides] to enroll from, so each such event ends 'no guide "
-                "available' (enroll guides with `coachbridge enroll --person REF --role guide`)"
-            )
-    return out
-
-
 def _check_rules(app: App) -> None:
-    from coachbridge.matching.pool import free_capacity
-
     config = app.config
     if not config.rules:
         return
-    with app.database().transaction() as s:
-
-        def enrolled_guides(program_id: str) -> int:
-            return len(free_capacity(s, config.programs[program_id]))
-
-        warnings = rule_warnings(config, enrolled_guides)
+    warnings = rule_warnings(app)
     click.echo(
         f"rules: {len(config.rules)} ok" + (f", {len(warnings)} warning(s)" if warnings else "")
     )

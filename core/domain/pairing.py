@@ -19,6 +19,8 @@ class PairingStatus(StrEnum):
 
 
 OPEN_PAIRING_STATUSES = (PairingStatus.PROPOSED, PairingStatus.ACTIVE, PairingStatus.PAUSED)
+#: The same, as stored: the statuses of a pairing that still holds a guide's place.
+OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
 
 
 class Pairing(DomainModel):

@@ -7,14 +7,21 @@ feedback comments and private notes, session agendas, notes and action items of 
 pairings, the free-text reasons their pairings paused or ended, their goals' texts, the
 subjects of messages sent to them, the email kept on their review events, and every raw inbox
 delivery that mentions them. Their open pairings end.
+
+``forget`` is the use case of ``coachbridge people forget``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from coachbridge.context import Context
+from coachbridge.errors import UserError
 from coachbridge.store.audit import audit
+from coachbridge.store.people import resolve_person
 from coachbridge.store.tables import (
     AuditRow,
     ExternalIdRow,
@@ -232,3 +239,33 @@ def purge_inbox(s: Session, *, now: datetime, retention_days: int) -> int:
     if count:
         audit(s, "coachbridge", "purge_inbox", "inbox", "*", deliveries=count, days=retention_days)
     return count
+
+
+ACTOR_LIMIT = 200  # the audit log's actor column
+
+
+def forget(
+    ctx: Context,
+    person_ref: str,
+    *,
+    actor: str | None = None,
+    confirm: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> ForgetResult:
+    """Erase a person's personal data for good; anonymous counts stay.
+
+    ``actor`` is who approved the erasure (default: ``$USER``). ``confirm(person_id)``, when
+    given, runs once the person is found and before anything changes, outside any
+    transaction; it stops the erasure by raising.
+    """
+    if actor is not None and not actor.strip():
+        raise UserError("--actor: name who approved the erasure")
+    who = (actor or os.environ.get("USER") or "cli").strip()[:ACTOR_LIMIT]
+    db = ctx.database()
+    with db.transaction() as s:
+        pid = resolve_person(s, person_ref).id
+    if confirm is not None:
+        confirm(pid)
+    with db.transaction() as s:
+        person = resolve_person(s, str(pid))
+        return forget_person(s, person, actor=who, now=now or datetime.now(UTC))

@@ -1,13 +1,16 @@
-"""Storing review events from syncs and webhooks alike, idempotently."""
+"""Storing review events from syncs and webhooks alike, idempotently; listing them
+(``list_reviews``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from coachbridge.context import Context
 from coachbridge.domain import ReviewEvent
 from coachbridge.store.audit import audit
-from coachbridge.store.tables import ExternalIdRow, PersonRow, ReviewEventRow
+from coachbridge.store.people import resolve_person
+from coachbridge.store.tables import EnrollmentRow, ExternalIdRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -150,3 +153,46 @@ def _correct(s: Session, row: ReviewEventRow, event: ReviewEvent) -> bool:
 
 def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+#: The listing keys of one review event.
+REVIEW_COLUMNS = (
+    "id",
+    "person_id",
+    "cycle",
+    "rating",
+    "raw_rating",
+    "scale_min",
+    "scale_max",
+    "completed_at",
+    "source",
+)
+
+
+def list_reviews(
+    ctx: Context,
+    *,
+    program_id: str | None = None,
+    person_ref: str | None = None,
+    cycle: str | None = None,
+) -> list[dict[str, Any]]:
+    """Review events by completion (of people enrolled in a program, one person, one cycle):
+    the rating normalized to 0..1 beside the raw rating and its scale."""
+    if program_id:
+        ctx.config.program(program_id)  # an unknown program is an error naming it
+    with ctx.database().transaction() as s:
+        stmt = (
+            select(ReviewEventRow)
+            .outerjoin(PersonRow, PersonRow.id == ReviewEventRow.person_id)
+            # a forgotten person's ratings are no longer theirs to list
+            .where((PersonRow.id.is_(None)) | (PersonRow.forgotten.is_(False)))
+            .order_by(ReviewEventRow.completed_at, ReviewEventRow.id)
+        )
+        if person_ref:
+            stmt = stmt.where(ReviewEventRow.person_id == resolve_person(s, person_ref).id)
+        if program_id:
+            enrolled = select(EnrollmentRow.person_id).where(EnrollmentRow.program_id == program_id)
+            stmt = stmt.where(ReviewEventRow.person_id.in_(enrolled))
+        if cycle:
+            stmt = stmt.where(ReviewEventRow.cycle == cycle)
+        return [{c: getattr(r, c) for c in REVIEW_COLUMNS} for r in s.scalars(stmt)]

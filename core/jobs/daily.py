@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from coachbridge.context import Context
 from coachbridge.hris.privacy import purge_inbox
 from coachbridge.jobs.health import Nudge, run_health_checks
 from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
-from coachbridge.programs.rules import AutomationContext
 from coachbridge.programs.waiting import retry_waiting_learners
 from coachbridge.store.programs import ensure_program_row
 
@@ -24,7 +24,7 @@ class Daily(NamedTuple):
     paired: int = 0  # learners a rule had found no guide for, paired now
 
 
-def run_daily(app: AutomationContext, *, now: datetime, dry_run: bool = False) -> Daily:
+def run_daily(app: Context, *, now: datetime, dry_run: bool = False) -> Daily:
     """The worker's daily job (and ``coachbridge nudge``): pairings whose term is over are
     completed (``pairings.lifecycle.complete_finished_pairings``; their sessions left after the term
     cancelled), learners rules enrolled without a guide are tried again

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coachbridge.context import Context
 from coachbridge.domain.program import Program
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.pairings.feedback import LINK_MAX_AGE_SECONDS, link_url, make_token
 from coachbridge.pairings.lifecycle import pause_pairing
 from coachbridge.pairings.terms import term_end
-from coachbridge.programs.rules import AutomationContext
 from coachbridge.store.audit import audit
 from coachbridge.store.tables import (
     AuditRow,
@@ -603,9 +603,7 @@ def deliver(db: Any, nudges: list[Nudge], notifiers: list[Notifier], now: dateti
         notifier.close()
 
 
-def run_health_checks(
-    app: AutomationContext, *, now: datetime, dry_run: bool = False
-) -> list[Nudge]:
+def run_health_checks(app: Context, *, now: datetime, dry_run: bool = False) -> list[Nudge]:
     """The daily check over every program. A dry run changes and sends nothing.
 
     Flags, pauses and the notification rows are committed in one transaction before anything

@@ -20,11 +20,10 @@ from pathlib import Path
 from coachbridge.csvcells import unescape_cell
 from coachbridge.domain.program import Program
 from coachbridge.errors import InputDataError
-from coachbridge.hris.people import find_person
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.pool import free_capacity, load_pool
-from coachbridge.pairings.lifecycle import chain_above
 from coachbridge.store.audit import audit
+from coachbridge.store.people import chain_above, find_person
 from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -13,12 +13,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.errors import ConfigError
 from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion, Profile
 from coachbridge.matching.features import Side, Vocabulary, euler_intervals, norm_tags
 from coachbridge.matching.scoring import Scorer, ScoringSettings
-from coachbridge.pairings.lifecycle import OPEN
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
 from numpy.typing import NDArray
 from sqlalchemy import func, or_, select

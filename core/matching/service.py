@@ -1,5 +1,8 @@
 """Matching a program in the store: propose, explain, apply, match one learner, re-match.
 
+``match_program`` and ``explain_match`` are the use cases of ``coachbridge match``: each runs
+in one transaction of its own and returns plain data ready for output.
+
 ``propose`` never writes; ``apply`` turns a proposal into pairings, filling only free capacity
 (existing open pairings are never touched). Active pairings created here are announced to
 plugins through ``registry.pairing_created`` *after* the caller's transaction commits (a
@@ -10,34 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
-from coachbridge.domain.pairing import Pairing, PairingStatus
+from coachbridge.context import Context, Hooks
+from coachbridge.domain.pairing import OPEN, Pairing, PairingStatus
 from coachbridge.domain.program import Program
-from coachbridge.errors import NotFoundError, UserError
+from coachbridge.errors import UserError
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
-from coachbridge.matching.pool import Pool, free_capacity, load_pool, unpaired_learners
+from coachbridge.matching.pool import (
+    Pool,
+    check_weights,
+    free_capacity,
+    load_pool,
+    unpaired_learners,
+)
 from coachbridge.matching.scoring import full_row
-from coachbridge.pairings.lifecycle import OPEN, chain_above, end_pairing
 from coachbridge.store.audit import audit
+from coachbridge.store.people import chain_above, resolve_person
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import PairingRow, PersonRow
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
-
-
-class Observers(Protocol):
-    """What matching needs from the plugins (``coachbridge.plugins.Registry`` provides it):
-    their criteria, and someone to tell of each new active pairing."""
-
-    @property
-    def criteria(self) -> Mapping[str, Criterion]: ...
-
-    def pairing_created(self, pairing: Pairing) -> None: ...
-
 
 NO_ELIGIBLE_GUIDE = "no_eligible_guide"
 GUIDES_FULL = "guides_full"
@@ -102,7 +101,7 @@ class Proposal:
         }
 
 
-def _criteria(registry: Observers | None) -> Mapping[str, Criterion]:
+def _criteria(registry: Hooks | None) -> Mapping[str, Criterion]:
     return registry.criteria if registry is not None else {}
 
 
@@ -183,7 +182,7 @@ def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> d
     return result.match
 
 
-def propose(s: Session, program: Program, registry: Observers | None, *, now: datetime) -> Proposal:
+def propose(s: Session, program: Program, registry: Hooks | None, *, now: datetime) -> Proposal:
     """The best assignment of the program's unpaired learners to guides' free capacity.
 
     Most learners matched, then the highest total score (pins first, the fairness limit inside
@@ -216,7 +215,7 @@ def explain(
     s: Session,
     program: Program,
     learner_id: int,
-    registry: Observers | None,
+    registry: Hooks | None,
     *,
     now: datetime,
     proposal: Proposal | None = None,
@@ -278,9 +277,7 @@ def to_pairing(row: PairingRow) -> Pairing:
     )
 
 
-def announce_after_commit(
-    s: Session, registry: Observers | None, rows: Sequence[PairingRow]
-) -> None:
+def announce_after_commit(s: Session, registry: Hooks | None, rows: Sequence[PairingRow]) -> None:
     """Call ``registry.pairing_created`` for active ``rows`` once ``s`` commits (never on rollback)."""
     active = [r for r in rows if r.status == PairingStatus.ACTIVE.value]
     if registry is None or not active:
@@ -314,7 +311,7 @@ def apply(
     status: str = "active",
     actor: str = "cli",
     now: datetime | None = None,
-    registry: Observers | None = None,
+    registry: Hooks | None = None,
 ) -> list[PairingRow]:
     """Store a proposal as pairings (``active`` or ``proposed``), filling only free capacity.
 
@@ -364,7 +361,7 @@ def match_one(
     s: Session,
     program: Program,
     learner_id: int,
-    registry: Observers | None,
+    registry: Hooks | None,
     *,
     now: datetime,
     actor: str = "automation",
@@ -429,59 +426,100 @@ def match_one(
     return row
 
 
-def get_pairing(s: Session, pairing_id: int | str) -> PairingRow:
-    """The pairing with this id, or ``NotFoundError`` naming it."""
-    text = str(pairing_id).strip()
-    numeric = text.isascii() and text.isdigit() and int(text) < 2**63
-    row = s.get(PairingRow, int(text)) if numeric else None
-    if row is None:
-        raise NotFoundError(f"unknown pairing {text!r}")
-    return row
-
-
-def rematch(
-    s: Session,
-    programs: Mapping[str, Program],
-    pairing_id: int | str,
-    registry: Observers | None,
-    *,
-    reason: str,
-    now: datetime,
-    actor: str = "cli",
-) -> tuple[PairingRow, PairingRow | None]:
-    """End one open pairing with ``reason`` and find the learner a new guide; nobody else moves.
-
-    The old guide is not proposed again (an earlier pairing of the same two people never is).
-    Returns (the ended pairing, the new one or None when no guide fits).
-    """
-    old = get_pairing(s, pairing_id)
-    if old.status not in OPEN:
-        raise UserError(f"pairing {old.id} is {old.status}, not open: nothing to re-match")
-    if old.status == "proposed":
-        # Re-matching makes an active pairing: a proposal is edited and approved instead.
-        raise UserError(
-            f"pairing {old.id} is only proposed: edit the proposal (`pairings import`) or "
-            "approve it first"
-        )
-    program = programs.get(old.program_id)
-    if program is None:
-        raise NotFoundError(f"pairing {old.id}: program {old.program_id!r} is not in the config")
-    end_pairing(s, old, reason, now, actor=actor)
-    s.flush()
-    new = match_one(s, program, old.learner_id, registry, now=now, actor=actor)
-    audit(
-        s,
-        actor,
-        "rematch",
-        "pairing",
-        old.id,
-        reason=reason,
-        new_pairing=None if new is None else new.id,
-    )
-    return old, new
-
-
 def reporting_conflict(s: Session, learner_id: int, guide_id: int) -> bool:
     """True when the guide is the learner's manager or anyone above them."""
     managers = dict(s.execute(select(PersonRow.id, PersonRow.manager_id)).all())
     return guide_id in chain_above(managers, learner_id)
+
+
+# -- use cases ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatchOutcome:
+    """What ``match_program`` found, with people's names for the listing."""
+
+    program: str
+    pairs: list[dict[str, Any]]  # ProposedPair.as_dict() plus "learner" and "guide" names
+    unmatched: list[dict[str, Any]]  # Unmatched.as_dict() plus the "learner" name
+    warnings: list[str]
+    created: list[int] | None  # ids of the pairings stored; None when nothing was to be stored
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a learner got what: their best guides, each with its outcome."""
+
+    learner_id: int
+    learner: str
+    alternatives: list[dict[str, Any]]  # guide_id, guide, score, breakdown, outcome
+
+
+def configured_program(ctx: Context, program_id: str) -> Program:
+    """The program from the config, its criteria weights checked against the plugins'."""
+    program = ctx.config.program(program_id)
+    index = list(ctx.config.programs).index(program.id)
+    check_weights(program, ctx.registry.criteria, index=index)
+    return program
+
+
+def person_names(s: Session, ids: set[int]) -> dict[int, str]:
+    """People's names by id (for listings)."""
+    if not ids:
+        return {}
+    return {p.id: p.name for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)))}
+
+
+def match_program(
+    ctx: Context,
+    program_id: str,
+    *,
+    store_as: str | None = None,
+    now: datetime | None = None,
+    actor: str = "cli",
+) -> MatchOutcome:
+    """Propose pairings for a program; with ``store_as`` (``active`` or ``proposed``) store
+    them, filling only free capacity. New active pairings are announced after the commit."""
+    program = configured_program(ctx, program_id)
+    now = now or datetime.now(UTC)
+    with ctx.database().transaction() as s:
+        proposal = propose(s, program, ctx.registry, now=now)
+        created = None
+        if store_as is not None:
+            rows = apply(
+                s, program, proposal, status=store_as, actor=actor, now=now, registry=ctx.registry
+            )
+            created = [r.id for r in rows]
+        names = person_names(
+            s,
+            {p.learner_id for p in proposal.pairs}
+            | {p.guide_id for p in proposal.pairs}
+            | {u.learner_id for u in proposal.unmatched},
+        )
+    pairs = [
+        p.as_dict() | {"learner": names.get(p.learner_id, ""), "guide": names.get(p.guide_id, "")}
+        for p in proposal.pairs
+    ]
+    unmatched = [u.as_dict() | {"learner": names.get(u.learner_id, "")} for u in proposal.unmatched]
+    return MatchOutcome(program.id, pairs, unmatched, list(proposal.warnings), created)
+
+
+def explain_match(
+    ctx: Context, program_id: str, person_ref: str, *, now: datetime | None = None
+) -> Explanation:
+    """A learner's best guides in a program, each with why it was (not) the choice."""
+    program = configured_program(ctx, program_id)
+    now = now or datetime.now(UTC)
+    with ctx.database().transaction() as s:
+        person = resolve_person(s, person_ref)
+        alternatives = explain(s, program, person.id, ctx.registry, now=now)
+        names = person_names(s, {a.guide_id for a in alternatives})
+        rows = [
+            {
+                "guide_id": a.guide_id,
+                "guide": names.get(a.guide_id, ""),
+                "score": a.score,
+                "breakdown": a.breakdown,
+                "outcome": a.why_not,
+            }
+            for a in alternatives
+        ]
+        return Explanation(person.id, person.name, rows)

@@ -7,6 +7,8 @@ comes only from the session's learner or guide and only on a held session; a sec
 from the same person on the same session replaces the first. The private note is read back
 only by its author (through their own link); it never reaches a report, export, log or
 notification. The comment goes to the program owner only.
+
+``add_feedback`` and ``list_feedback`` are the use cases of ``coachbridge feedback``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from coachbridge.context import Context
 from coachbridge.errors import ConfigError, NotFoundError, UserError
 from coachbridge.store.audit import audit
+from coachbridge.store.people import resolve_person
 from coachbridge.store.tables import (
     FeedbackLinkRow,
     FeedbackRow,
@@ -361,3 +365,40 @@ def owner_feedback(s: Session, program_id: str | None = None) -> list[dict[str, 
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class FeedbackRecorded:
+    id: int
+    session_id: int
+    rating: int
+    replaced: bool  # the same person's earlier answer on the session was replaced
+
+
+def add_feedback(
+    ctx: Context,
+    session_id: int,
+    person_ref: str,
+    rating: object,
+    *,
+    comment: str | None = None,
+    private_note: str | None = None,
+    actor: str = "cli",
+) -> FeedbackRecorded:
+    """Record a learner's or guide's feedback on a held session (a second answer from the
+    same person replaces the first)."""
+    value = check_rating(rating)
+    with ctx.database().transaction() as s:
+        person = resolve_person(s, person_ref)
+        row, replaced = record_feedback(
+            s, session_id, person, value, comment=comment, private_note=private_note, actor=actor
+        )
+        return FeedbackRecorded(row.id, session_id, value, replaced)
+
+
+def list_feedback(ctx: Context, program_id: str | None = None) -> list[dict[str, Any]]:
+    """Ratings and comments as the program owner sees them (never private notes)."""
+    if program_id is not None:
+        ctx.config.program(program_id)
+    with ctx.database().transaction() as s:
+        return owner_feedback(s, program_id)

@@ -7,16 +7,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from coachbridge.domain import Program
-from coachbridge.domain.pairing import OPEN_PAIRING_STATUSES
+from coachbridge.domain.pairing import OPEN
 from coachbridge.errors import UserError
 from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
+from coachbridge.store.people import chain_above
 from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
 REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pairing"
 
 
@@ -66,16 +66,6 @@ def end_pairings_of_leaver(s: Session, person: PersonRow, now: datetime) -> tupl
         cancelled += end_pairing(s, pairing, f"{role} left the company", now, actor="sync")
         ended += 1
     return ended, cancelled
-
-
-def chain_above(managers: dict[int, int | None], person_id: int) -> set[int]:
-    """Everyone above ``person_id`` in the reporting tree (cycle-safe)."""
-    out: set[int] = set()
-    node = managers.get(person_id)
-    while node is not None and node not in out:
-        out.add(node)
-        node = managers.get(node)
-    return out
 
 
 def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -> int:

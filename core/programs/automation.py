@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from coachbridge.hris.people import people_state
-from coachbridge.programs.rules import AutomationContext, Effects, RuleFailure, apply_rules
+from coachbridge.context import Context
+from coachbridge.programs.rules import Effects, RuleFailure, apply_rules
 from coachbridge.store import Database
+from coachbridge.store.people import people_state
 from coachbridge.store.tables import ReviewEventRow, SessionRow
 from sqlalchemy import select
 
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def after_commit(
-    ctx: AutomationContext, effects: Effects, dispatcher: Dispatcher | None = None
-) -> None:
+def after_commit(ctx: Context, effects: Effects, dispatcher: Dispatcher | None = None) -> None:
     """Send the queued notifications and tell observers, once the store has committed."""
     if dispatcher is not None and effects.notification_keys:
         dispatcher.send_pending(ctx.database(), effects.notification_keys)
@@ -49,7 +48,7 @@ def after_commit(
             ctx.registry.session_scheduled(model)
 
 
-def _observe_review_events(ctx: AutomationContext, outcomes: dict[int, dict[str, Any]]) -> None:
+def _observe_review_events(ctx: Context, outcomes: dict[int, dict[str, Any]]) -> None:
     """Tell ``coachbridge_on_review_event`` observers what the rules did with each event."""
     from coachbridge.domain import ReviewEvent
     from pydantic import ValidationError
@@ -78,7 +77,7 @@ def _observe_review_events(ctx: AutomationContext, outcomes: dict[int, dict[str,
         ctx.registry.review_event(model, outcomes[row.id])
 
 
-def dispatcher_for(ctx: AutomationContext) -> Dispatcher:
+def dispatcher_for(ctx: Context) -> Dispatcher:
     """The notification dispatcher for the config's ``[notify.*]`` sections."""
     from coachbridge.notify.dispatch import Dispatcher, build_notifiers
 
@@ -86,7 +85,7 @@ def dispatcher_for(ctx: AutomationContext) -> Dispatcher:
 
 
 def process_review_events(
-    app: AutomationContext,
+    app: Context,
     event_ids: Sequence[int],
     *,
     now: datetime | None = None,
@@ -133,7 +132,7 @@ def people_watermark(db: Database) -> tuple[int, int | None, datetime | None, in
 
 
 def retry_unknown_person_events(
-    app: AutomationContext, *, now: datetime | None = None, dispatcher: Dispatcher | None = None
+    app: Context, *, now: datetime | None = None, dispatcher: Dispatcher | None = None
 ) -> dict[int, dict[str, Any]]:
     """Run the rules on events whose person was unknown and is now in the store."""
     now = now or datetime.now(UTC)

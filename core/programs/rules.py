@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from coachbridge.context import Context, Hooks
 from coachbridge.domain import Program
 from coachbridge.domain.rule import Rule
 from coachbridge.errors import CoachbridgeError, UserError
-from coachbridge.hris.people import people_state
 from coachbridge.hris.reviews import resolve_subject
-from coachbridge.store import Database
+from coachbridge.pairings.goals import TEXT_LIMIT, create_goal
 from coachbridge.store.audit import audit
+from coachbridge.store.people import people_state
 from coachbridge.store.tables import (
     AuditRow,
-    GoalRow,
     PairingRow,
     PersonRow,
     ProgramRow,
@@ -42,27 +42,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from coachbridge.config import Config
     from coachbridge.notify.dispatch import Dispatcher
-    from coachbridge.plugins import Registry
-
-#: Event types about a whole cycle, not a person: recorded, never enrolled.
 
 NO_GUIDE = "no guide available"
-
+#: Event types about a whole cycle, not a person: recorded, never enrolled.
 CYCLE_EVENT_TYPES = ("review_cycle.launched", "review_cycle.closed")
-
-
-class AutomationContext(Protocol):
-    """What the rules need: the CLI's ``App`` and the worker's runtime both provide it."""
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def registry(self) -> Registry: ...
-
-    def database(self) -> Database: ...
 
 
 class RuleFailure(CoachbridgeError):
@@ -180,7 +164,7 @@ def _open_pairing(s: Session, program_id: str, learner_id: int) -> PairingRow | 
 
 
 def _match(
-    s: Session, program: Program, learner_id: int, registry: Registry, now: datetime
+    s: Session, program: Program, learner_id: int, registry: Hooks, now: datetime
 ) -> PairingRow | None:
     from coachbridge.matching.service import match_one
 
@@ -189,7 +173,7 @@ def _match(
 
 def _apply_rule(
     s: Session,
-    ctx: AutomationContext,
+    ctx: Context,
     index: int,
     rule: Rule,
     event: ReviewEventRow,
@@ -260,21 +244,18 @@ def _apply_rule(
     )
 
     if rule.then.goal:
-        goal_key = f"rule:{key[:150]}:pairing:{pairing.id}:goal"
-        goal = s.scalars(select(GoalRow).where(GoalRow.source_key == goal_key)).first()
-        if goal is None:
-            start = (now if retry else event.completed_at or now).date()
-            due = program.end or start + timedelta(weeks=program.duration_weeks)
-            goal = GoalRow(
-                owner_id=person.id,
-                pairing_id=pairing.id,
-                program_id=program.id,
-                title=render(rule.then.goal, facts)[:500],
-                due_date=due if isinstance(due, date) else None,
-                source_key=goal_key,
-            )
-            s.add(goal)
-            s.flush()
+        start = (now if retry else event.completed_at or now).date()
+        due = program.end or start + timedelta(weeks=program.duration_weeks)
+        goal, _ = create_goal(
+            s,
+            owner_id=person.id,
+            pairing_id=pairing.id,
+            program_id=program.id,
+            title=render(rule.then.goal, facts)[:TEXT_LIMIT],
+            due_date=due if isinstance(due, date) else None,
+            # one per pairing and rule: the same rating seen again adds no second goal
+            source_key=f"rule:{key[:150]}:pairing:{pairing.id}:goal",
+        )
         result["goal_id"] = goal.id
 
     if rule.then.notify and dispatcher is not None and new_pairing:
@@ -333,14 +314,14 @@ def _lock_program(s: Session, program: Program) -> None:
         s.get(ProgramRow, program.id, with_for_update=True)
 
 
-def _people_from(ctx: AutomationContext, source: str) -> str | None:
+def _people_from(ctx: Context, source: str) -> str | None:
     cfg = ctx.config.connectors.get(source)
     return cfg.people_from if cfg is not None else None
 
 
 def apply_rules(
     s: Session,
-    ctx: AutomationContext,
+    ctx: Context,
     event: ReviewEventRow,
     *,
     now: datetime,
@@ -400,7 +381,7 @@ def apply_rules(
 
 def retry_no_guide(
     s: Session,
-    ctx: AutomationContext,
+    ctx: Context,
     event: ReviewEventRow,
     *,
     now: datetime,

@@ -6,9 +6,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from coachbridge.context import Context
 from coachbridge.errors import CoachbridgeError
 from coachbridge.programs.automation import after_commit, dispatcher_for
-from coachbridge.programs.rules import NO_GUIDE, AutomationContext, retry_no_guide
+from coachbridge.programs.rules import NO_GUIDE, retry_no_guide
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,7 +79,7 @@ def waiting_learner_events(s: Session) -> list[int]:
     return found
 
 
-def retry_waiting_learners(app: AutomationContext, *, now: datetime | None = None) -> int:
+def retry_waiting_learners(app: Context, *, now: datetime | None = None) -> int:
     """Try again to pair the learners rules enrolled but found no guide for (a guide may have
     room now: a pairing completed or ended, a guide joined). Only the events' "no guide
     available" results are redone (``retry_no_guide``), one event per transaction, so a learner

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from coachbridge.context import Context
 from coachbridge.domain.program import Program
+from coachbridge.errors import NotFoundError
 from coachbridge.reports.data import load_company, load_program
 from coachbridge.reports.measures import program_report
 from sqlalchemy.orm import Session
 
-__all__ = ["build_reports", "render_html"]
+__all__ = ["build_reports", "program_reports", "render_html"]
 
 
 def build_reports(
@@ -22,6 +24,20 @@ def build_reports(
         program_report(company, load_program(s, p.id), p, min_group_size=min_group_size, now=now)
         for p in programs
     ]
+
+
+def program_reports(
+    ctx: Context, program_id: str | None = None, *, now: datetime
+) -> list[dict[str, Any]]:
+    """The report of one program, else of every configured program (aggregates only)."""
+    if program_id is not None:
+        programs = [ctx.config.program(program_id)]
+    else:
+        programs = list(ctx.config.programs.values())
+        if not programs:
+            raise NotFoundError("no programs are configured: add [[programs]] to the config")
+    with ctx.database().transaction() as s:
+        return build_reports(s, programs, min_group_size=ctx.config.reports.min_group_size, now=now)
 
 
 def render_html(reports: list[dict[str, Any]], *, now: datetime, min_group_size: int) -> str:

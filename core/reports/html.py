@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from coachbridge.reports import charts
+import coachbridge.reports.charts as charts
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 

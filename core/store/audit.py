@@ -1,10 +1,14 @@
-"""The audit log: who did what to which object, and when (``coachbridge audit``)."""
+"""The audit log: who did what to which object, and when; ``audit`` writes an entry in the
+caller's transaction, ``audit_entries`` reads the log (``coachbridge audit``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from coachbridge.store.db import Database
 from coachbridge.store.tables import AuditRow
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 
@@ -33,3 +37,31 @@ def audit(
             details=dict(details),
         )
     )
+
+
+def audit_entries(
+    db: Database,
+    *,
+    action: str | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries first (of one action, at or after ``since``)."""
+    with db.transaction() as s:
+        stmt = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        if action:
+            stmt = stmt.where(AuditRow.action == action)
+        if since is not None:
+            stmt = stmt.where(AuditRow.at >= since)
+        return [
+            {
+                "id": r.id,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "object_type": r.object_type,
+                "object_id": r.object_id,
+                "details": r.details,
+            }
+            for r in s.scalars(stmt)
+        ]

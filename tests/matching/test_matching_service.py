@@ -12,10 +12,11 @@ from coachbridge import hookimpl
 from coachbridge.errors import ConfigError, UserError
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.features import euler_intervals
-from coachbridge.matching.service import apply, explain, match_one, propose, rematch
-from coachbridge.pairings.lifecycle import chain_above
+from coachbridge.matching.service import apply, explain, match_one, propose
+from coachbridge.pairings.service import rematch
 from coachbridge.plugins import Registry, make_plugin_manager
 from coachbridge.store import Database
+from coachbridge.store.people import chain_above
 from coachbridge.store.tables import AuditRow, PairingRow, PairRuleRow, PersonRow
 from sqlalchemy import select
 

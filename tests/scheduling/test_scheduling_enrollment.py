@@ -7,13 +7,9 @@ from datetime import date
 import pytest
 from coachbridge.domain import Program
 from coachbridge.errors import NotFoundError, UserError
-from coachbridge.programs.enrollment import (
-    enroll_eligible,
-    enroll_person,
-    ensure_program_row,
-    opt_out,
-)
+from coachbridge.programs.enrollment import enroll_eligible, enroll_person, opt_out
 from coachbridge.store import Database
+from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, ProgramRow
 from sqlalchemy import select
 
