@@ -29,11 +29,11 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
 from coachbridge.errors import InputDataError, RuntimeFailure, SyncAborted
+from coachbridge.pairings.goals import create_goal
 from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
-    GoalRow,
     InstallationRow,
     PersonHistoryRow,
     PersonRow,
@@ -682,7 +682,6 @@ class Syncer:
             key = f"{IMPORTED_GOAL_PREFIX}{self.name}:" + (
                 goal.external_id or _stable_id(goal.owner_external_id, goal.title)
             )
-            row = s.scalars(select(GoalRow).where(GoalRow.source_key == key)).first()
             values = {
                 "owner_id": link.person_id,
                 "title": goal.title,
@@ -690,8 +689,8 @@ class Syncer:
                 "progress": goal.progress,
                 "status": goal.status,
             }
-            if row is None:
-                s.add(GoalRow(source_key=key, **values))
+            row, created = create_goal(s, source_key=key, **values)
+            if created:
                 report.goals_new += 1
             elif any(getattr(row, k) != v for k, v in values.items()):
                 for k, v in values.items():
