@@ -184,9 +184,20 @@ def test_a_second_sqlite_worker_stands_by_until_the_first_is_gone(swenv: Env):
         with swenv.db.transaction() as s:
             return str(s.scalar(select(InboxRow.status)))
 
+    # The worker says it stands by once it has started and found the lock taken; start-up
+    # takes seconds on a busy machine, so wait for that line rather than a fixed time.
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in proc.stderr), daemon=True
+    )
+    reader.start()
     try:
-        time.sleep(3)
-        assert proc.poll() is None and status() == "pending"  # standing by
+        deadline = time.monotonic() + 60
+        while not any("stands by to take over" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(0.5)  # a few polls while standing by
+        assert status() == "pending"  # standing by
         first.close()  # the first worker is gone
         deadline = time.monotonic() + 30
         while status() != "done" and time.monotonic() < deadline:
@@ -194,10 +205,11 @@ def test_a_second_sqlite_worker_stands_by_until_the_first_is_gone(swenv: Env):
         assert status() == "done"
     finally:
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    assert "stands by to take over" in err.decode()
-    assert "Traceback" not in err.decode()
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    err = "".join(lines)
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
 
 
 def test_a_sqlite_worker_that_cannot_take_its_lock_file_exits_1_and_says_why(swenv: Env):
