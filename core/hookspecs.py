@@ -22,6 +22,9 @@ Every hook is named ``coachbridge_*`` and called with keyword arguments only, so
 implementation may accept fewer arguments than its specification lists. The built-in CSV,
 BambooHR, Workday and generic connectors are registered through this same entry-point group.
 A hook implementation whose name matches no specification below is rejected at start-up.
+
+Observer hooks (``coachbridge_on_*``) run after the fact; each implementation is called on its
+own, so one that raises is logged with its plugin's name and the others still run.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ def coachbridge_register_notifiers(register: Callable[[str, type[Notifier]], Non
 def coachbridge_on_pairing_created(pairing: Pairing) -> None:
     """Observe a pairing that has just become active (after the store transaction committed).
 
-    Observers must not raise; an exception is logged and ignored.
+    Observers must not raise: an exception is logged with the plugin's name and ignored, and
+    the other plugins' observers still run. Nothing an observer does can undo the pairing.
 
     :param pairing: the new pairing.
     """
@@ -99,13 +103,19 @@ def coachbridge_on_pairing_created(pairing: Pairing) -> None:
 def coachbridge_on_session_scheduled(session: Session) -> None:
     """Observe a session that has just been scheduled (after commit). Private notes are absent.
 
+    Observers must not raise: an exception is logged with the plugin's name and ignored, and
+    the other plugins' observers still run.
+
     :param session: the scheduled session.
     """
 
 
 @hookspec
 def coachbridge_on_review_event(event: ReviewEvent, outcome: dict[str, Any]) -> None:
-    """Observe a review event after the rules ran on it.
+    """Observe a review event after the rules ran on it (after commit).
+
+    Observers must not raise: an exception is logged with the plugin's name and ignored, and
+    the other plugins' observers still run.
 
     :param event: the normalized event.
     :param outcome: what the rules did, e.g. ``{"rule": 0, "enrolled": "coaching", "pairing_id": 7}``

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,24 @@ def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManag
     return pm
 
 
+def _implementations(
+    pm: pluggy.PluginManager, hook_name: str
+) -> Iterator[tuple[str, Callable[..., Any], list[str]]]:
+    """Each plugin's implementation of a hook, in the order pluggy would call them (the last
+    registered first), with the plugin's name and the arguments the implementation takes."""
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        # Wrappers only make sense around a pluggy call; observers are plain implementations.
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        yield impl.plugin_name, impl.function, list(impl.argnames)
+
+
+def _call(function: Callable[..., Any], argnames: list[str], **kwargs: Any) -> Any:
+    # Keyword arguments only, and only those the implementation asks for (a plugin may take
+    # fewer than the spec lists), as pluggy calls them.
+    return function(**{name: kwargs[name] for name in argnames})
+
+
 @dataclass
 class Registry:
     """What the installed plugins provide, collected once."""
@@ -95,12 +114,14 @@ class Registry:
         pm.hook.coachbridge_register_notifiers(register=add_notifier)
         return reg
 
-    # Event hooks: observers only, so one failing plugin never breaks the caller.
+    # Event hooks: observers only. Each implementation runs on its own, so one failing plugin
+    # neither breaks the caller nor silences the plugins after it.
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.pm.hook, hook_name)(**kwargs)
-        except Exception:
-            log.exception("plugin observer %s failed; ignored", hook_name)
+        for plugin, function, argnames in _implementations(self.pm, hook_name):
+            try:
+                _call(function, argnames, **kwargs)
+            except Exception:
+                log.exception("plugin %r: observer %s failed; ignored", plugin, hook_name)
 
     def pairing_created(self, pairing: Any) -> None:
         self._observe("coachbridge_on_pairing_created", pairing=pairing)
