@@ -20,11 +20,15 @@ and in ``coachbridge_hibob/plugin.py``::
 
 Every hook is named ``coachbridge_*`` and called with keyword arguments only, so a hook
 implementation may accept fewer arguments than its specification lists. The built-in CSV,
-BambooHR, Workday and generic connectors are registered through this same entry-point group.
+BambooHR, Workday and generic connectors are registered through this same entry-point group;
+the core's own notifiers and scheduled jobs through these same hooks.
 A hook implementation whose name matches no specification below is rejected at start-up.
 
-Observer hooks (``coachbridge_on_*``) run after the fact; each implementation is called on its
-own, so one that raises is logged with its plugin's name and the others still run.
+Registration hooks (``coachbridge_register_*``) run at start-up (the jobs hook when a worker
+starts, with the configuration): a name that two plugins register is a start-up error naming
+both. Observer hooks
+(``coachbridge_on_*``) run after the fact; each implementation is called on its own, so one
+that raises is logged with its plugin's name and the others still run.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 if TYPE_CHECKING:
+    from coachbridge.config import Config
     from coachbridge.connectors import Connector
     from coachbridge.domain import Pairing, ReviewEvent, Session
+    from coachbridge.jobs.schedule import Job
     from coachbridge.matching.criteria import Criterion
     from coachbridge.notify.base import Notifier
 
@@ -85,6 +91,43 @@ def coachbridge_register_notifiers(register: Callable[[str, type[Notifier]], Non
     should not reach the recipient twice where the channel allows.
 
     :param register: callback ``register(name: str, notifier_class: type[Notifier])``.
+    """
+
+
+@hookspec
+def coachbridge_register_jobs(register: Callable[[Job], None], config: Config) -> None:
+    """Add scheduled jobs to the worker (``coachbridge worker``, or the worker in ``serve``).
+
+    Call ``register(Job(name, run, every=... | at=..., lease=...))`` with a
+    :class:`coachbridge.jobs.schedule.Job`:
+
+    - ``name``: the key of the job's row in the ``jobs`` table, unique across plugins (a clash
+      is a start-up error naming both plugins). Prefix it with your plugin's name
+      (``"hibob:refresh"``) and keep it stable: a new name starts a new schedule.
+    - ``every`` (a ``timedelta``): due when that long has passed since the last start; or
+      ``at`` (a ``datetime.time``, UTC unless it has a ``tzinfo``): due once a day, at the
+      first tick after that time. With neither, the job runs only when its row is requested.
+    - ``run(ctx, now)``: ``ctx`` has ``config``, ``registry``, ``database()`` and
+      ``connector(name)``; ``now`` is the scheduler's time (aware, UTC).
+    - ``lease`` (default one hour): how long one worker may hold the job.
+
+    The hook runs with the loaded configuration, so a plugin can register one job per
+    configured item (the core registers ``sync:<connector>`` for every connector, due every
+    ``sync_every``, and ``daily:program-health``, the daily run). Register nothing when the
+    configuration does not call for it.
+
+    Idempotency: across all workers one takes the job's lease and runs it; the others skip it.
+    A worker that dies mid-run leaves its lease to expire, and the job then runs again, so
+    ``run`` must be safe to repeat: do the work in store transactions and give notifications
+    stable keys (the notifier contract). Failures: an exception is caught, logged with the
+    job's name (a ``CoachbridgeError`` as one line, anything else with its traceback) and
+    kept in ``jobs.last_error``; the worker goes on, and the job is tried again when it is next
+    due, not at once. Dry runs: the scheduler always runs jobs for real; to let people preview
+    a job, register a command with a ``--dry-run`` option (as ``coachbridge nudge
+    --dry-run`` previews the daily run) and have ``run`` and the command share one function.
+
+    :param register: callback ``register(job: Job)``.
+    :param config: the loaded configuration (``[connectors.*]``, ``[[programs]]``, ...).
     """
 
 

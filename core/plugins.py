@@ -2,11 +2,13 @@
 
 Plugins are loaded from the ``coachbridge`` entry-point group. ``COACHBRIDGE_PLUGINS=a,b``
 restricts loading to the named entry points (tests use it to load exactly what they need) and
-``COACHBRIDGE_DISABLE_PLUGINS=a,b`` blocks the named ones.
+``COACHBRIDGE_DISABLE_PLUGINS=a,b`` blocks the named ones. The core's own notifiers and jobs
+are plugins too (``BUILTIN_PLUGINS``), always loaded.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -19,11 +21,17 @@ from coachbridge import hookspecs
 from coachbridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    from coachbridge.config import Config
     from coachbridge.connectors import Connector
+    from coachbridge.jobs.schedule import Job
     from coachbridge.matching.criteria import Criterion
     from coachbridge.notify.base import Notifier
 
 log = logging.getLogger(__name__)
+
+#: Modules of the core that implement hooks, registered under their module name before the
+#: entry points. Loaded by name, as entry points are: the registry depends on no feature.
+BUILTIN_PLUGINS = ("coachbridge.notify.builtin", "coachbridge.jobs.builtin")
 
 
 def _names(var: str) -> set[str] | None:
@@ -36,9 +44,8 @@ def _names(var: str) -> set[str] | None:
 def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    from coachbridge.notify import builtin as builtin_notifiers
-
-    pm.register(builtin_notifiers, name="coachbridge.notify.builtin")
+    for module in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module), name=module)
     if load_entry_points:
         only = _names("COACHBRIDGE_PLUGINS")
         blocked = _names("COACHBRIDGE_DISABLE_PLUGINS") or set()
@@ -57,12 +64,14 @@ def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManag
 
 
 def _implementations(
-    pm: pluggy.PluginManager, hook_name: str
+    pm: pluggy.PluginManager, hook_name: str, *, registration_order: bool = False
 ) -> Iterator[tuple[str, Callable[..., Any], list[str]]]:
-    """Each plugin's implementation of a hook, in the order pluggy would call them (the last
-    registered first), with the plugin's name and the arguments the implementation takes."""
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
-        # Wrappers only make sense around a pluggy call; observers are plain implementations.
+    """Each plugin's implementation of a hook, with the plugin's name and the arguments the
+    implementation takes: in the order pluggy would call them (the last registered first), or
+    in the order the plugins were registered (the core's first)."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    for impl in impls if registration_order else reversed(impls):
+        # Wrappers only make sense around a pluggy call; observers and registrations are plain.
         if impl.hookwrapper or impl.wrapper:
             continue
         yield impl.plugin_name, impl.function, list(impl.argnames)
@@ -113,6 +122,30 @@ class Registry:
         pm.hook.coachbridge_register_score_criteria(register=add_criterion)
         pm.hook.coachbridge_register_notifiers(register=add_notifier)
         return reg
+
+    def jobs(self, config: Config) -> list[Job]:
+        """The scheduled jobs of every plugin for ``config``, in the order they were registered
+        (the core's first)."""
+        from coachbridge.jobs.schedule import Job
+
+        found: dict[str, tuple[str, Job]] = {}
+        hook = "coachbridge_register_jobs"
+        for plugin, function, argnames in _implementations(self.pm, hook, registration_order=True):
+
+            def add_job(job: Job, plugin: str = plugin) -> None:
+                if not isinstance(job, Job):
+                    raise ConfigError(f"plugin {plugin!r} registers a job that is not a Job")
+                if job.name in found:
+                    owner = found[job.name][0]
+                    raise ConfigError(
+                        f"plugins {owner!r} and {plugin!r} both register the job {job.name!r}"
+                        if owner != plugin
+                        else f"plugin {plugin!r} registers the job {job.name!r} twice"
+                    )
+                found[job.name] = (plugin, job)
+
+            _call(function, argnames, register=add_job, config=config)
+        return [job for _, job in found.values()]
 
     # Event hooks: observers only. Each implementation runs on its own, so one failing plugin
     # neither breaks the caller nor silences the plugins after it.

@@ -42,10 +42,8 @@ def serve(
 ) -> None:
     """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
     from coachbridge.programs.automation import dispatcher_for
-    from coachbridge_webhooks.feedback_bp import register_health_job
     from coachbridge_webhooks.serve import serve as run
 
-    register_health_job()  # the daily program health check runs on the in-process worker
     app.database()  # checks the schema (and creates a new SQLite file) before forking
     dispatcher_for(app)  # a bad [notify.*] section is a clear error here, not in a child
     settings = app.config.server
@@ -73,12 +71,10 @@ def serve(
 @click.option("--batch", type=int, default=20, show_default=True, help="Deliveries per claim.")
 @pass_app
 def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
-    """Drain the inbox, apply the rules and run scheduled syncs until stopped (SIGTERM/Ctrl-C)."""
-    from coachbridge_webhooks.feedback_bp import register_health_job
+    """Drain the inbox, apply the rules and run scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
     from coachbridge_webhooks.runtime import Runtime
     from coachbridge_webhooks.worker import Worker
 
-    register_health_job()  # the daily program health check is part of the worker's duties
     rt = Runtime(config=app.config, registry=app.registry, db=app.database())
     if lease <= 0 or batch <= 0 or poll <= 0:
         raise UserError("--lease, --batch and --poll must be positive")
