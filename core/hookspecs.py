@@ -20,8 +20,10 @@ and in ``coachbridge_hibob/plugin.py``::
 
 Every hook is named ``coachbridge_*`` and called with keyword arguments only, so a hook
 implementation may accept fewer arguments than its specification lists. The built-in CSV,
-BambooHR, Workday and generic connectors are registered through this same entry-point group;
-the core's own notifiers and scheduled jobs through these same hooks.
+BambooHR, Workday and generic connectors, and the webhook server (``serve``, ``worker``,
+``events``), are registered through this same entry-point group; the core's own notifiers and
+scheduled jobs through these same hooks. ``COACHBRIDGE_DISABLE_PLUGINS=webhooks`` leaves the
+webhook server out, and the command line simply has no ``serve``, ``worker`` or ``events``.
 A hook implementation whose name matches no specification below is rejected at start-up.
 
 Registration hooks (``coachbridge_register_*``) run at start-up (the jobs hook when a worker
@@ -44,6 +46,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 if TYPE_CHECKING:
+    import click
     from coachbridge.config import Config
     from coachbridge.connectors import Connector
     from coachbridge.domain import Pairing, ReviewEvent, Session
@@ -91,6 +94,31 @@ def coachbridge_register_notifiers(register: Callable[[str, type[Notifier]], Non
     should not reach the recipient twice where the channel allows.
 
     :param register: callback ``register(name: str, notifier_class: type[Notifier])``.
+    """
+
+
+@hookspec
+def coachbridge_register_commands(register: Callable[[click.Command], None]) -> None:
+    """Add commands to the ``coachbridge`` command line.
+
+    Call ``register(command)`` with a :class:`click.Command` or :class:`click.Group`; it
+    becomes ``coachbridge <command.name> ...`` and is listed by ``coachbridge --help``. The
+    name must be unique: one that a built-in command or another plugin already uses is a
+    start-up error naming both. The webhook server adds ``serve``, ``worker`` and ``events``
+    this way (``coachbridge_webhooks.plugin``).
+
+    Write the command like the built-in ones: decorate it with
+    ``coachbridge.cli.app.pass_app`` to receive the invocation's ``App`` (``config``,
+    ``registry``, ``database()``, ``connector(name)``), loaded after the global ``--config`` and
+    ``--db`` options and validated before the command runs. Raise
+    ``coachbridge.errors`` exceptions for expected failures: the CLI prints them as one line
+    and exits 2 (``UserError``, ``ConfigError``: usage, configuration, input) or 1
+    (``RuntimeFailure``, ``ConnectorError``: vendor, database). ``coachbridge.cli.output``
+    gives ``format_option`` and ``emit`` for table, JSON and CSV output. Import what the
+    command needs inside ``coachbridge_register_commands`` or the command's body, not at the
+    top of the plugin module: every invocation of the CLI loads the plugins.
+
+    :param register: callback ``register(command: click.Command)``.
     """
 
 

@@ -21,6 +21,7 @@ from coachbridge import hookspecs
 from coachbridge.errors import ConfigError
 
 if TYPE_CHECKING:
+    import click
     from coachbridge.config import Config
     from coachbridge.connectors import Connector
     from coachbridge.jobs.schedule import Job
@@ -91,6 +92,9 @@ class Registry:
     connectors: dict[str, type[Connector]] = field(default_factory=dict)
     criteria: dict[str, Criterion] = field(default_factory=dict)
     notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
+    #: Commands plugins add to the CLI, by name; ``command_plugins`` names who added each.
+    commands: dict[str, click.Command] = field(default_factory=dict)
+    command_plugins: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, pm: pluggy.PluginManager | None = None) -> Registry:
@@ -121,7 +125,29 @@ class Registry:
         pm.hook.coachbridge_register_connectors(register=add_connector)
         pm.hook.coachbridge_register_score_criteria(register=add_criterion)
         pm.hook.coachbridge_register_notifiers(register=add_notifier)
+        reg._collect_commands()
         return reg
+
+    def _collect_commands(self) -> None:
+        import click
+
+        for plugin, function, argnames in _implementations(
+            self.pm, "coachbridge_register_commands"
+        ):
+
+            def add_command(command: click.Command, plugin: str = plugin) -> None:
+                if not isinstance(command, click.Command) or not command.name:
+                    raise ConfigError(f"plugin {plugin!r} registers a command that is not one")
+                owner = self.command_plugins.get(command.name)
+                if owner is not None and self.commands[command.name] is not command:
+                    raise ConfigError(
+                        f"plugins {owner!r} and {plugin!r} both register the command "
+                        f"{command.name!r}"
+                    )
+                self.commands[command.name] = command
+                self.command_plugins[command.name] = plugin
+
+            _call(function, argnames, register=add_command)
 
     def jobs(self, config: Config) -> list[Job]:
         """The scheduled jobs of every plugin for ``config``, in the order they were registered

@@ -23,7 +23,12 @@ PG_URL = os.environ.get("COACHBRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for var in ("COACHBRIDGE_CONFIG", "COACHBRIDGE_DATABASE_URL", "COACHBRIDGE_PLUGINS"):
+    for var in (
+        "COACHBRIDGE_CONFIG",
+        "COACHBRIDGE_DATABASE_URL",
+        "COACHBRIDGE_PLUGINS",
+        "COACHBRIDGE_DISABLE_PLUGINS",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
