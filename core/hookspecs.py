@@ -105,7 +105,7 @@ def coachbridge_register_commands(register: Callable[[click.Command], None]) -> 
     becomes ``coachbridge <command.name> ...`` and is listed by ``coachbridge --help``. The
     name must be unique: one that a built-in command or another plugin already uses is a
     start-up error naming both. The webhook server adds ``serve``, ``worker`` and ``events``
-    this way (``coachbridge_webhooks.plugin``).
+    this way (``webhook_server/plugin.py``).
 
     Write the command like the built-in ones: decorate it with
     ``coachbridge.cli.app.pass_app`` to receive the invocation's ``App`` (``config``,

@@ -53,6 +53,7 @@ def serve(
 
     app.database()  # checks the schema (and creates a new SQLite file) before forking
     dispatcher_for(app)  # a bad [notify.*] section is a clear error here, not in a child
+    app.registry.jobs(app.config)  # so is a job name two plugins register
     settings = app.config.server
     run_server(
         app.config,

@@ -6,7 +6,7 @@ import ast
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import time, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -243,6 +243,23 @@ def test_two_plugins_with_one_job_name_is_a_start_up_error(tmp_path: Path) -> No
         registry.jobs(config)
     assert str(caught.value) == (
         "plugins 'coachbridge.jobs.builtin' and 'jobs-plugin' both register the job 'sync:hr'"
+    )
+
+
+def test_a_job_name_clash_stops_the_worker_before_it_starts(
+    extra_plugins: dict[str, object], run_cli, sqlite_url: str
+) -> None:
+    class Jobs:
+        @hookimpl
+        def coachbridge_register_jobs(self, register: Callable[[Job], None]) -> None:
+            register(Job("daily:program-health", lambda ctx, now: None, at=time(3)))
+
+    extra_plugins["copycat"] = Jobs()
+    result = run_cli("--db", sqlite_url, "worker", "--once")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "error: plugins 'coachbridge.jobs.builtin' and 'copycat' both register the job "
+        "'daily:program-health'\n"
     )
 
 
