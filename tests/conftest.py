@@ -53,7 +53,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for var in ("COACHBRIDGE_CONFIG", "COACHBRIDGE_DATABASE_URL", "COACHBRIDGE_PLUGINS"):
+    for var in (
+        "COACHBRIDGE_CONFIG",
+        "COACHBRIDGE_DATABASE_URL",
+        "COACHBRIDGE_PLUGINS",
+        "COACHBRIDGE_DISABLE_PLUGINS",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -186,31 +186,3 @@ def _handle(token: str) -> Response:
         Outcome.RESCHEDULED.value: "Recorded: the session moved. Thank you for telling us.",
     }[outcome]
     return _message(200, "Thank you", text, note=(private_note or "").strip() or None)
-
-
-def program_health_job(ctx: Any) -> None:
-    """The daily job: finished pairings completed, health checks and nudges, then the inbox
-    purge (``ctx``: config, registry, database())."""
-    from coachbridge.jobs.daily import run_daily
-    from coachbridge.jobs.health import counts_by_condition
-
-    daily = run_daily(ctx, now=datetime.now(UTC))
-    log.info(
-        "program health: %d pairings completed; %d waiting learners paired; %s; "
-        "%d inbox bodies purged",
-        daily.completed,
-        daily.paired,
-        counts_by_condition(daily.nudges),
-        daily.purged,
-    )
-
-
-def register_health_job() -> None:
-    """Give the worker's scheduler the daily program health check (job ``daily:program-health``).
-
-    Called by whoever builds the worker; not at import, so importing this module changes no
-    global state.
-    """
-    from coachbridge_webhooks.scheduler import register_daily_job
-
-    register_daily_job("program-health", program_health_job)

@@ -26,7 +26,6 @@ COMMAND_MODULES = (
     "coachbridge.cli.programs_cmd",
     "coachbridge.cli.matching_cmd",
     "coachbridge.cli.sessions_cmd",
-    "coachbridge.cli.events_cmd",
     "coachbridge.cli.push_cmd",
     "coachbridge.cli.health_cmd",
     "coachbridge.cli.demo_cmd",

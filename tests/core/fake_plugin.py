@@ -1,11 +1,17 @@
-"""An in-test plugin with a fake connector, registered the way a third-party plugin would be."""
+"""An in-test plugin with a fake connector, a command and a scheduled job, registered the way a
+third-party plugin would be."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+import click
 from coachbridge import hookimpl
+from coachbridge.app import App
+from coachbridge.cli.app import pass_app
+from coachbridge.config import Config
 from coachbridge.connectors import (
     CheckResult,
     Connector,
@@ -15,6 +21,7 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord
 from coachbridge.errors import ConnectorError
+from coachbridge.schedules import Job
 from pydantic import SecretStr
 
 PEOPLE: list[dict[str, Any]] = [
@@ -69,6 +76,34 @@ class FakeConnector(Connector):
 @hookimpl
 def coachbridge_register_connectors(register: Callable[[str, type[Connector]], None]) -> None:
     register("fake", FakeConnector)
+
+
+@click.command("fake-count")
+@click.option("--shout", is_flag=True)
+@pass_app
+def fake_count(app: App, shout: bool) -> None:
+    """Count the configured connectors (a third-party command)."""
+    text = f"{len(app.config.connectors)} connector(s) configured"
+    click.echo(text.upper() if shout else text)
+
+
+@hookimpl
+def coachbridge_register_commands(register: Callable[[click.Command], None]) -> None:
+    register(fake_count)
+
+
+#: What the job saw: (connector names of the context's config, now).
+JOB_RUNS: list[tuple[list[str], datetime]] = []
+
+
+def fake_job(ctx: Any, now: datetime) -> None:
+    JOB_RUNS.append((sorted(ctx.config.connectors), now))
+
+
+@hookimpl
+def coachbridge_register_jobs(register: Callable[[Job], None], config: Config) -> None:
+    if config.connectors:  # the configuration decides what to schedule
+        register(Job("fake:tidy", fake_job, every=timedelta(hours=6)))
 
 
 class BadPlugin:

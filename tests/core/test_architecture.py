@@ -65,6 +65,7 @@ PUBLIC_MODULES = (
     "coachbridge.http",
     "coachbridge.markers",
     "coachbridge.notify.base",
+    "coachbridge.schedules",
     "coachbridge.testing",
 )
 
@@ -81,3 +82,10 @@ def test_the_public_api_is_declared_and_documented():
         missing = [item for item in declared if not hasattr(module, item)]
         assert not missing, f"{name}.__all__ names what it does not define: {missing}"
         assert f"`{name}`" in page, f"docs/architecture.md does not list {name}"
+
+
+def test_every_hook_specification_is_part_of_the_declared_api():
+    from coachbridge import hookspecs
+
+    specs = {name for name in dir(hookspecs) if name.startswith("coachbridge_")}
+    assert specs and specs <= set(hookspecs.__all__)

@@ -130,3 +130,51 @@ def test_every_hook_has_a_test_and_is_documented() -> None:
         implemented = f"def {name}(" in text or f"{name}=hookimpl" in text
         assert implemented, f"hook {name} has no test implementing it"
         assert f"`{name}(" in readme, f"the README's plugin section should list {name}"
+
+
+class Raising:
+    """An observer plugin that fails on every event."""
+
+    @hookimpl
+    def coachbridge_on_pairing_created(self, pairing: Any) -> None:
+        raise RuntimeError("observer broke on the pairing")
+
+    @hookimpl
+    def coachbridge_on_session_scheduled(self, session: Any) -> None:
+        raise RuntimeError("observer broke on the session")
+
+    @hookimpl
+    def coachbridge_on_review_event(self, event: Any, outcome: dict[str, Any]) -> None:
+        raise RuntimeError("observer broke on the review event")
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "seen"),
+    [
+        ("pairing_created", ("the pairing",), "pairing"),
+        ("session_scheduled", ("the session",), "session"),
+        ("review_event", ("the event", {"rules": []}), "review"),
+    ],
+)
+def test_one_failing_observer_does_not_silence_the_others(
+    method: str, args: tuple[Any, ...], seen: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pm = make_plugin_manager(load_entry_points=False)
+    quiet = Recorder()
+    pm.register(quiet, name="quiet-recorder")
+    pm.register(Raising(), name="loud-plugin")  # registered last: pluggy calls it first
+    registry = Registry.build(pm)
+    order = [
+        impl.plugin_name
+        for impl in reversed(pm.hook.coachbridge_on_pairing_created.get_hookimpls())
+    ]
+    assert order == ["loud-plugin", "quiet-recorder"]
+
+    with caplog.at_level("ERROR", logger="coachbridge.plugins"):
+        getattr(registry, method)(*args)  # the caller is not disturbed either
+
+    expected = args[0] if len(args) == 1 else args
+    assert quiet.seen[seen] == [expected]
+    (record,) = caplog.records
+    assert "'loud-plugin'" in record.getMessage()
+    assert record.exc_info is not None and "observer broke" in str(record.exc_info[1])

@@ -128,20 +128,21 @@ def test_served_by_the_real_app(setup: tuple[Flask, dict[str, int]], db: Databas
     assert client.get("/feedback/forged").status_code == 404
 
 
-def test_daily_job_for_the_worker(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daily_job_for_the_worker(db: Database) -> None:
+    from coachbridge.plugins import Registry
     from coachbridge.store.tables import NotificationRow
-    from coachbridge_webhooks import scheduler
-    from coachbridge_webhooks.feedback_bp import register_health_job
 
     from tests.health.health_world import App
 
-    monkeypatch.setattr(scheduler, "DAILY_JOBS", {})
-    register_health_job()
-    job = scheduler.DAILY_JOBS["program-health"]
+    app = App(config(program()), db)
+    # The worker's scheduler runs what the plugins register; the core registers the daily run.
+    jobs = {job.name: job for job in Registry.build().jobs(app.config)}
+    job = jobs["daily:program-health"]
+    assert job.every is not None and job.every.days == 1
     with db.transaction() as s:
         w = World(s, program(), now=datetime.now(UTC))
         w.pair(w.person("Lea"), w.person("Gus"))  # made 60 days ago, never met
-    job(App(config(program()), db))
+    job.run(app, datetime.now(UTC))
     with db.transaction() as s:
         keys = set(s.scalars(select(NotificationRow.key)))
     assert any(k.startswith("health:no_first_session:") for k in keys)

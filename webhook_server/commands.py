@@ -1,4 +1,10 @@
-"""``serve``, ``worker`` and ``events list|replay``: the webhook server and its inbox."""
+"""``serve``, ``worker`` and ``events list|replay``: the webhook server and its inbox.
+
+Added to the ``coachbridge`` command line by ``coachbridge_webhooks.plugin`` through the
+``coachbridge_register_commands`` hook, as a third-party plugin would add its commands. The
+CLI loads this module on every invocation (for ``--help``), so the server's own modules (Flask,
+gunicorn) are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,19 @@ from types import FrameType
 from typing import Any
 
 import click
-from coachbridge.cli.app import App, pass_app
+from coachbridge.app import App
+from coachbridge.cli.app import pass_app
 from coachbridge.cli.output import ROW_ID, emit, format_option
-from coachbridge.cli.root import cli
 from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
+from coachbridge.programs.automation import dispatcher_for
 from coachbridge.store.tables import InboxRow
+from coachbridge_webhooks.runtime import Runtime
 from sqlalchemy import select
 
 STATUSES = ("pending", "processing", "done", "failed", "dead", "purged")
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: [server] port)."
@@ -41,15 +49,13 @@ def serve(
     processes: int | None,
 ) -> None:
     """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
-    from coachbridge.programs.automation import dispatcher_for
-    from coachbridge_webhooks.feedback_bp import register_health_job
-    from coachbridge_webhooks.serve import serve as run
+    from coachbridge_webhooks.serve import serve as run_server
 
-    register_health_job()  # the daily program health check runs on the in-process worker
     app.database()  # checks the schema (and creates a new SQLite file) before forking
     dispatcher_for(app)  # a bad [notify.*] section is a clear error here, not in a child
+    app.registry.jobs(app.config)  # so is a job name two plugins register
     settings = app.config.server
-    run(
+    run_server(
         app.config,
         app.database_url,
         host=host or settings.host,
@@ -60,7 +66,7 @@ def serve(
     )
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Process what is due now, then exit.")
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls.")
 @click.option(
@@ -73,12 +79,10 @@ def serve(
 @click.option("--batch", type=int, default=20, show_default=True, help="Deliveries per claim.")
 @pass_app
 def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
-    """Drain the inbox, apply the rules and run scheduled syncs until stopped (SIGTERM/Ctrl-C)."""
-    from coachbridge_webhooks.feedback_bp import register_health_job
-    from coachbridge_webhooks.runtime import Runtime
-    from coachbridge_webhooks.worker import Worker
+    """Drain the inbox, apply the rules and run scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
+    from coachbridge_webhooks import lockfile
+    from coachbridge_webhooks.worker import Worker, run_in_thread
 
-    register_health_job()  # the daily program health check is part of the worker's duties
     rt = Runtime(config=app.config, registry=app.registry, db=app.database())
     if lease <= 0 or batch <= 0 or poll <= 0:
         raise UserError("--lease, --batch and --poll must be positive")
@@ -96,9 +100,6 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
     signal.signal(signal.SIGINT, _stop)
     # On SQLite one worker per database file, as `serve` keeps it: this one runs while it
     # holds the lock file (a second stands by and takes over when the first ends).
-    from coachbridge_webhooks import lockfile
-    from coachbridge_webhooks.worker import run_in_thread
-
     thread = run_in_thread(w, lock=lockfile.for_database(rt.db, "worker"), announce_wait=True)
     while thread.is_alive():  # joined in steps, so SIGTERM and Ctrl-C reach the handlers
         thread.join(0.5)
@@ -106,7 +107,7 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
         raise RuntimeFailure(f"the worker could not run on {rt.db.safe_url} (see above)")
 
 
-@cli.group()
+@click.group()
 def events() -> None:
     """Webhook deliveries in the inbox: list them, re-run failed ones."""
 
@@ -162,6 +163,7 @@ def list_events(app: App, status: str | None, limit: int, fmt: str) -> None:
 def replay_events(app: App, ids: tuple[int, ...], failed: bool, run_now: bool) -> None:
     """Queue deliveries again (by id, or --failed); a worker processes them (or --now)."""
     from coachbridge_webhooks import inbox
+    from coachbridge_webhooks.worker import Worker
 
     if bool(ids) == failed:
         raise UserError("give delivery ids or --failed (not both)")
@@ -175,8 +177,5 @@ def replay_events(app: App, ids: tuple[int, ...], failed: bool, run_now: bool) -
     count = inbox.replay(db, list(ids) if ids else None, failed=failed)
     click.echo(f"queued {count} deliveries again")
     if run_now:
-        from coachbridge_webhooks.runtime import Runtime
-        from coachbridge_webhooks.worker import Worker
-
         w = Worker(Runtime(config=app.config, registry=app.registry, db=db), scheduler=False)
         click.echo(f"processed {w.drain()} deliveries")
