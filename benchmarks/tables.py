@@ -30,6 +30,14 @@ def _n(x: float) -> str:
     return f"{x:,.0f}"
 
 
+DATABASE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+WORKER = {
+    "in-process": "in-process, during the burst (the SQLite `serve` default)",
+    "separate": "a separate `coachbridge worker`, during the burst",
+    "none (worker --once after the burst)": "none during the burst; `worker --once` after it",
+}
+
+
 def webhooks() -> str:
     out = [
         "| raw file | database | worker | deliveries | load before / after |"
@@ -42,7 +50,7 @@ def webhooks() -> str:
         e, i, s = r["effects"], r["intake"], r["signed"]
         checks = "all pass" if not r["problems"] else f"**{len(r['problems'])} failed**"
         out.append(
-            f"| `{name}` | {r['config']['db']} | {r['worker']} | {_n(r['config']['count'])} |"
+            f"| `{name}` | {DATABASE[r['config']['db']]} | {WORKER.get(r['worker'], r['worker'])} | {_n(r['config']['count'])} |"
             f" {_load_avg(r)} | {_n(r['bare']['accepted_per_second'])} |"
             f" {_n(s['accepted_per_second'])} | {r['ratio_to_ceiling']:.2f} | {s['p50_ms']:.1f} |"
             f" {s['p99_ms']:.1f} | {i['failed']} | {_n(i['accepted'])} / {_n(i['stored'])} |"
