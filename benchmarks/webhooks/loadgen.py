@@ -2,6 +2,9 @@
 
 Run by ``run.py`` as a separate process so that client and server do not share an interpreter.
 All bodies and signatures are made before the clock starts; the seed fixes the payloads.
+Only 202 and 200 answers count as accepted (``accepted_per_second``); every other status, or
+no answer (status 0), is a failure. ``--answers FILE`` records the status each delivery id got,
+so that ``run.py`` can compare the ids accepted with the ids stored.
 
     python loadgen.py --url http://127.0.0.1:8080/webhooks/reviews --count 2000 \
         --concurrency 16 --mode signed --seed 7 --secret whsec_...
