@@ -2,6 +2,8 @@
 
 Runs the test tree's fake BambooHR in a child process on 127.0.0.1 (so its memory is not
 counted), syncs into a fresh SQLite store, and prints HTTP requests, wall time and peak memory.
+The raw results go to ``benchmarks/bamboohr/raw/<time>-sqlite.json``; ``benchmarks/tables.py
+bamboohr`` turns them into the README's table.
 
     .venv/bin/python benchmarks/bamboohr/run.py [--employees 10000] [--changes 100] [--seed 7]
 """
@@ -9,6 +11,7 @@ counted), syncs into a fresh SQLite store, and prints HTTP requests, wall time a
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import random
 import resource
@@ -21,6 +24,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import rawresults  # noqa: E402
 
 DEPARTMENTS = ["Engineering", "Sales", "Support", "Finance", "People", "Marketing", "Legal"]
 LOCATIONS = ["London", "New York", "Berlin", "Remote", "Singapore"]
@@ -108,6 +113,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    meta = rawresults.started()
 
     from coachbridge.connectors import ConnectorContext
     from coachbridge.hris.sync import Syncer
@@ -195,13 +201,26 @@ def main() -> None:
     parent.recv()
     server.join(timeout=5)
 
-    print(f"employees={args.employees} changes={args.changes} seed={args.seed}")
-    print("| run | HTTP requests | people | wall time (s) | peak Python heap (MiB) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for label, requests_made, people, wall, peak in rows:
-        print(f"| {label} | {requests_made} | {people} | {wall:.2f} | {peak} |")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the syncing process (whole run): {rss:.0f} MiB")
+    results = {
+        "employees": args.employees,
+        "changes": args.changes,
+        "seed": args.seed,
+        "runs": [
+            {
+                "run": label,
+                "requests": requests_made,
+                "people": people,
+                "wall_s": round(wall, 2),
+                "peak_heap_mib": None if peak == "-" else float(peak),
+            }
+            for label, requests_made, people, wall, peak in rows
+        ],
+        "peak_rss_mib": round(rss, 1),
+    }
+    path = rawresults.save("bamboohr", "sqlite", meta, results)
+    print(json.dumps(results, indent=1))
+    print(f"raw results: {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

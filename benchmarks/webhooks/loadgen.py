@@ -2,6 +2,9 @@
 
 Run by ``run.py`` as a separate process so that client and server do not share an interpreter.
 All bodies and signatures are made before the clock starts; the seed fixes the payloads.
+Only 202 and 200 answers count as accepted (``accepted_per_second``); every other status, or
+no answer (status 0), is a failure. ``--answers FILE`` records the status each delivery id got,
+so that ``run.py`` can compare the ids accepted with the ids stored.
 
     python loadgen.py --url http://127.0.0.1:8080/webhooks/reviews --count 2000 \
         --concurrency 16 --mode signed --seed 7 --secret whsec_...
@@ -20,6 +23,8 @@ import uuid
 from urllib.parse import urlsplit
 
 from coachbridge_webhooks.standard_webhooks import signed_headers
+
+ACCEPTED = (200, 202)
 
 
 def make_requests(
@@ -58,12 +63,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--secret", default="")
     parser.add_argument("--people", type=int, default=200)
+    parser.add_argument(
+        "--answers",
+        help="write each delivery's id and the status answered (tab-separated) to this file",
+    )
     args = parser.parse_args()
 
     parts = urlsplit(args.url)
     requests_ = make_requests(args.count, args.mode, args.seed, args.secret, args.people)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    answers: list[int] = [0] * len(requests_)  # the status each request got; 0: no answer
     lock = threading.Lock()
     cursor = iter(range(len(requests_)))
 
@@ -89,6 +99,7 @@ def main() -> None:
                 status = 0
             mine.append(time.perf_counter() - start)
             codes[status] = codes.get(status, 0) + 1
+            answers[index] = status
         conn.close()
         with lock:
             latencies.extend(mine)
@@ -104,6 +115,13 @@ def main() -> None:
     elapsed = time.perf_counter() - began
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
+    if args.answers:
+        with open(args.answers, "w", encoding="utf-8") as out:
+            for (_, headers), status in zip(requests_, answers, strict=True):
+                out.write(f"{headers.get('webhook-id', '')}\t{status}\n")
+    # Only 202 (stored) and 200 (a repeat of a stored delivery) mean the delivery is safe with
+    # the server; anything else, a missing answer included, is a failure the sender must retry.
+    accepted = sum(n for code, n in statuses.items() if code in ACCEPTED)
     print(
         json.dumps(
             {
@@ -111,7 +129,9 @@ def main() -> None:
                 "count": args.count,
                 "concurrency": args.concurrency,
                 "seconds": round(elapsed, 3),
-                "per_second": round(args.count / elapsed, 1),
+                "accepted": accepted,
+                "failed": args.count - accepted,
+                "accepted_per_second": round(accepted / elapsed, 1),
                 "p50_ms": round(q[49] * 1000, 2),
                 "p99_ms": round(q[98] * 1000, 2),
                 "statuses": {str(k): v for k, v in sorted(statuses.items())},

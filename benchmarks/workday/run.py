@@ -6,9 +6,11 @@ that memory figures are this process's alone. Run from the repository root:
     .venv/bin/python benchmarks/workday/run.py            # 20,000 workers
     .venv/bin/python benchmarks/workday/run.py --workers 5000 --skip-rest
 
-Figures: HTTP requests made by the connector, wall time of ``Syncer.run`` into a fresh SQLite
-store, and peak Python heap (tracemalloc) of (a) streaming the report through the mapping
-without keeping records, which must stay flat in head count, and (b) the whole sync.
+Figures: HTTP requests made by the connector (in all, and per endpoint), wall time of
+``Syncer.run`` into a fresh SQLite store, peak RSS of the syncing process, and peak Python heap
+(tracemalloc) of streaming the report through the mapping without keeping records, which must
+stay flat in head count. The raw results go to ``benchmarks/workday/raw/<time>-sqlite.json``;
+``benchmarks/tables.py workday`` turns them into the README's tables.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
+import re
 import resource
 import sys
 import tempfile
@@ -29,6 +31,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import rawresults  # noqa: E402
+
+#: Which endpoint a request went to, by its path (and ``?xsds`` for the report's schema).
+ENDPOINTS = [
+    ("token", re.compile(r"/ccx/oauth2/[^/]+/token$")),
+    ("report schema (?xsds)", re.compile(r"/ccx/service/customreport2/.+[?&]xsds?(&|$)")),
+    ("report", re.compile(r"/ccx/service/customreport2/")),
+    ("org chart", re.compile(r"/supervisoryOrganizations/[^/?]+/orgChart")),
+    ("supervisory organization pages", re.compile(r"/supervisoryOrganizations(\?|$)")),
+    (
+        "worker pages, terminated included",
+        re.compile(r"/workers\?.*includeTerminatedWorkers=(true|1)"),
+    ),
+    ("worker pages", re.compile(r"/workers(\?|$)")),
+]
+
+
+def endpoint(url: str) -> str:
+    for name, pattern in ENDPOINTS:
+        if pattern.search(url):
+            return name
+    return "other"
 
 
 def _serve(workers: int, seed: int, queue: Any) -> None:
@@ -84,12 +109,30 @@ def _sync(url: str, db_path: str, extra: dict[str, Any]) -> dict[str, Any]:
             timing["read_s"] = time.perf_counter() - t0
 
     connector.read_people = timed_read  # type: ignore[method-assign]
+    # Count each request by endpoint where it leaves the client (retries included, like
+    # ``requests_made``), so the breakdown below adds up to the total.
+    per_endpoint: dict[str, int] = {}
+    session = connector.client.session
+    send = session.request
+
+    def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        full = url
+        if kwargs.get("params"):
+            from urllib.parse import urlencode
+
+            full += "?" + urlencode(kwargs["params"])
+        name = endpoint(full)
+        per_endpoint[name] = per_endpoint.get(name, 0) + 1
+        return send(method, url, *args, **kwargs)
+
+    session.request = counted  # type: ignore[method-assign]
     started = time.perf_counter()
     report = Syncer(db, connector).run()
     wall = time.perf_counter() - started
     db.dispose()
     return {
         "requests": connector.client.requests_made,
+        "requests_per_endpoint": dict(sorted(per_endpoint.items())),
         "read_s": round(timing["read_s"], 2),
         "sync_wall_s": round(wall, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -113,28 +156,6 @@ def _stream_only(url: str) -> dict[str, Any]:
     return {"rows": count, "wall_s": round(wall, 2), "peak_mib": round(peak / 2**20, 2)}
 
 
-def _machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kib = int(
-            next(
-                line.split()[1]
-                for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")
-            )
-        )
-        ram = f"{mem_kib / 2**20:.0f} GiB"
-    except OSError:
-        ram = "unknown"
-    import os
-
-    return f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}"
-
-
 def _in_child(func: Any, *args: Any) -> Any:
     """Run ``func(*args)`` in a fresh process so that its peak RSS is its own."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
@@ -151,7 +172,8 @@ def main() -> None:
     parser.add_argument("--flatness", default="5000,10000,20000", help="head counts for (a)")
     args = parser.parse_args()
 
-    results: dict[str, Any] = {"machine": _machine(), "workers": args.workers}
+    meta = rawresults.started()
+    results: dict[str, Any] = {"workers": args.workers, "seed": args.seed, "changed": args.changed}
     ctx = multiprocessing.get_context("spawn")
 
     def start(n: int) -> tuple[Any, str]:
@@ -165,7 +187,7 @@ def main() -> None:
         proc, url = start(n)
         flat[n] = _in_child(_stream_only, url)
         proc.terminate()
-    results["stream_only"] = flat
+    results["stream_only"] = {str(n): figures for n, figures in flat.items()}
 
     proc, url = start(args.workers)
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +207,15 @@ def main() -> None:
                 {"people_source": "rest", "people_report": None},
             )
     proc.terminate()
+    for name in ("raas_full", "raas_incremental", "rest_full"):
+        if (
+            name in results
+            and sum(results[name]["requests_per_endpoint"].values()) != (results[name]["requests"])
+        ):
+            sys.exit(f"{name}: the per-endpoint counts do not add up to the requests made")
+    path = rawresults.save("workday", "sqlite", meta, results)
     print(json.dumps(results, indent=2))
+    print(f"raw results: {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

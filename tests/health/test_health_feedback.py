@@ -126,12 +126,12 @@ def test_link_missed_marks_session(db: Database) -> None:
         answer_link(s, future, outcome="held", rating=4, now=NOW)
 
 
-def test_cli_feedback_add_and_list(run_cli, sqlite_url: str, tmp_path: Path) -> None:
+def test_cli_feedback_add_and_list(run_cli, db_url: str, tmp_path: Path) -> None:
     cfg = str(write_config(tmp_path / "coachbridge.toml"))
-    db = Database(sqlite_url)
+    db = Database(db_url)
     db.upgrade()
     ids = _setup(db)
-    base = ("--config", cfg, "--db", sqlite_url)
+    base = ("--config", cfg, "--db", db_url)
     ok = run_cli(
         *base,
         "feedback",

@@ -150,14 +150,14 @@ def test_daily_job_purges_old_inbox_bodies(db: Database) -> None:
         assert rows["new"].body == b"{}" and rows["pending"].body == b"{}"
 
 
-def test_nudge_cli(run_cli, sqlite_url: str, tmp_path) -> None:
+def test_nudge_cli(run_cli, db_url: str, tmp_path) -> None:
     from tests.health.health_world import write_config
 
     cfg = str(write_config(tmp_path / "coachbridge.toml"))
-    db = Database(sqlite_url)
+    db = Database(db_url)
     db.upgrade()
     _world(db)
-    base = ("--config", cfg, "--db", sqlite_url)
+    base = ("--config", cfg, "--db", db_url)
     dry = run_cli(*base, "nudge", "--dry-run", "--as-of", NOW.isoformat(), "--format", "json")
     assert dry.exit_code == 0, dry.stderr
     assert '"status": "dry-run"' in dry.stdout

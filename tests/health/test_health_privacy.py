@@ -84,12 +84,12 @@ def test_forget_person(db: Database) -> None:
     assert again.already
 
 
-def test_forget_and_audit_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
+def test_forget_and_audit_cli(run_cli, db_url: str, tmp_path: Path) -> None:
     cfg = str(write_config(tmp_path / "coachbridge.toml"))
-    db = Database(sqlite_url)
+    db = Database(db_url)
     db.upgrade()
     ids = _setup(db)
-    base = ("--config", cfg, "--db", sqlite_url)
+    base = ("--config", cfg, "--db", db_url)
     blank = run_cli(*base, "people", "forget", "hris:E-1001", "--yes", "--actor", "  ")
     assert blank.exit_code == 2 and "--actor" in blank.stderr
     with db.transaction() as s:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -67,15 +66,6 @@ def _company(db: Database, learners: int = 40) -> dict[str, object]:
     return facts
 
 
-@pytest.fixture
-def sdb(sqlite_url: str) -> Iterator[Database]:
-    """SQLite only: for tests whose store access is already covered on both databases."""
-    database = Database(sqlite_url)
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
 def _report(db: Database, k: int = 5, **overrides: object) -> dict[str, object]:
     prog = program(start=START, end=END, **overrides)
     with db.transaction() as s:
@@ -122,8 +112,7 @@ def test_report_figures(db: Database) -> None:
         assert secret not in text.replace("owner@example.com", "")
 
 
-def test_small_program_is_suppressed(sdb: Database) -> None:
-    db = sdb
+def test_small_program_is_suppressed(db: Database) -> None:
     _company(db, learners=4)
     r = _report(db)
     assert r["participants"] == {"suppressed": True}
@@ -140,16 +129,14 @@ def test_small_program_is_suppressed(sdb: Database) -> None:
     assert "fewer than 5 participants" in r["notes"][0]
 
 
-def test_too_small_to_conclude(sdb: Database) -> None:
-    db = sdb
+def test_too_small_to_conclude(db: Database) -> None:
     _company(db, learners=12)
     r = _report(db)
     assert r["participants"] == 12
     assert "too small to conclude" in r["retention_12m"]["conclusion"]
 
 
-def test_html_is_self_contained(sdb: Database) -> None:
-    db = sdb
+def test_html_is_self_contained(db: Database) -> None:
     _company(db)
     r = _report(db)
     page = render_html([r], now=NOW, min_group_size=5)
@@ -165,12 +152,12 @@ def test_html_is_self_contained(sdb: Database) -> None:
         assert secret not in page
 
 
-def test_report_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
+def test_report_cli(run_cli, db_url: str, tmp_path: Path) -> None:
     cfg = str(write_config(tmp_path / "coachbridge.toml", start="2025-01-01"))
-    db = Database(sqlite_url)
+    db = Database(db_url)
     db.upgrade()
     _company(db)
-    base = ("--config", cfg, "--db", sqlite_url)
+    base = ("--config", cfg, "--db", db_url)
     out = tmp_path / "report.html"
     res = run_cli(
         *base,
@@ -212,21 +199,20 @@ def test_report_cli(run_cli, sqlite_url: str, tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_report_cli_small_group_exits_zero(run_cli, sqlite_url: str, tmp_path: Path) -> None:
+def test_report_cli_small_group_exits_zero(run_cli, db_url: str, tmp_path: Path) -> None:
     cfg = str(write_config(tmp_path / "coachbridge.toml", start="2025-01-01"))
-    db = Database(sqlite_url)
+    db = Database(db_url)
     db.upgrade()
     _company(db, learners=3)
     res = run_cli(
-        "--config", cfg, "--db", sqlite_url, "report", "mentoring", "--as-of", NOW.isoformat()
+        "--config", cfg, "--db", db_url, "report", "mentoring", "--as-of", NOW.isoformat()
     )
     assert res.exit_code == 0, res.stderr
     assert "suppressed" in res.stdout and "fewer than 5 participants" in res.stderr
     db.dispose()
 
 
-def test_rolling_program_indexes_from_first_session(sdb: Database) -> None:
-    db = sdb
+def test_rolling_program_indexes_from_first_session(db: Database) -> None:
     _company(db)
     with db.transaction() as s:
         prog = program()  # no start: rolling
