@@ -56,7 +56,11 @@ class WorkdayConnector(Connector):
     def __init__(self, config: WorkdayConfig, context: ConnectorContext) -> None:
         super().__init__(config, context)
         self.client = WorkdayClient(
-            config, context.name, timeout=context.http_timeout, user_agent=context.user_agent
+            config,
+            context.name,
+            timeout=context.http_timeout,
+            user_agent=context.user_agent,
+            tokens=context.tokens,
         )
         self._wids: dict[str, str | None] = {}  # employee id -> WID, looked up once per run
         # A report with an "updated since" prompt reads changes only; otherwise every read is
@@ -237,6 +241,7 @@ class WorkdayConnector(Connector):
             results.append(
                 CheckResult(True, f"OAuth token from /ccx/oauth2/{self.config.tenant}/token")
             )
+            results.append(CheckResult(True, self._refresh_token_line()))
         if self.config.people_source == "rest":
             body = self.client.api(
                 "GET", "staffing", "workers", what="staffing workers", params={"limit": 1}
@@ -269,6 +274,22 @@ class WorkdayConnector(Connector):
                 )
             )
         return results
+
+    def _refresh_token_line(self) -> str:
+        """Which refresh token is in use: its source and age, never its value."""
+        stored = self.client.stored_refresh_token()
+        tokens = self.context.tokens
+        keeps = f"; a rotated one is kept in {tokens.where}" if tokens is not None else ""
+        if stored is None:
+            return (
+                f"refresh token: the configured one (connectors.{self.name}.refresh_token){keeps}"
+            )
+        age = datetime.now(UTC) - stored.updated_at
+        return (
+            f"refresh token: the one Workday rotated to {_age(age.total_seconds())} ago, kept in "
+            f"{tokens.where if tokens is not None else 'memory'} (used instead of "
+            f"connectors.{self.name}.refresh_token)"
+        )
 
     def _check_report(
         self, key: str, fields: Sequence[str], required: Sequence[str]
@@ -358,6 +379,14 @@ class WorkdayConnector(Connector):
             if event is not None:
                 events.append(event)
         return ParsedDelivery(reviews=events)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 def _entries(data: Any) -> list[Any]:

@@ -121,6 +121,12 @@ class FakeWorkday:
         self.client_id = "cb-client"
         self.client_secret = "s3cret-client"
         self.refresh_token = "refresh-abc"
+        # Rotating tenants answer each grant with a new refresh token and forget the old one
+        # (as public integrations report of Workday); ``token_delay`` widens the window in which
+        # two processes refresh at once.
+        self.rotate_refresh = False
+        self.token_delay = 0.0
+        self.grants = 0
         self.isu = ("isu_coaching", "isu-pass")
         self.expires_in: int | None = 3600
         self.tokens: dict[str, float] = {}
@@ -333,6 +339,11 @@ class FakeWorkday:
                     status=400,
                     mimetype="application/json",
                 )
+            if t.token_delay:
+                time.sleep(t.token_delay)
+            t.grants += 1
+            if t.rotate_refresh:
+                t.refresh_token = f"refresh-{secrets.token_hex(8)}"
             access = secrets.token_hex(16)
             t.tokens[access] = time.monotonic() + (t.expires_in or 900)
             body: dict[str, Any] = {
