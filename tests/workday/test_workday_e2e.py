@@ -198,7 +198,7 @@ def test_push_mentorship_lifecycle(
     assert ("pairing", "created") in actions and ("session", "created") in actions
     [sent] = fake.mentorships.values()
     assert sent["startDate"] == "2026-01-05" and sent["endDate"] == "2026-07-06"  # + 182 days
-    assert sent["mentee"] == {"id": "Employee_ID=E000005"} and sent["purpose"] == "Grow"
+    assert sent["mentee"] == {"id": fake.workers["E000005"].wid} and sent["purpose"] == "Grow"
     # The check-in carries the date and a neutral line: never the agenda or private notes.
     [check_in] = fake.check_ins.values()
     assert "PRIVATE" not in json.dumps(check_in) and "career plan" not in json.dumps(check_in)
