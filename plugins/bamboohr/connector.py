@@ -88,6 +88,7 @@ class BambooHRConnector(Connector):
             connector=context.name,
         )
         self._writer = Writer(self.client, config)
+        self._ids: mapping.FieldIds | None = None  # field metadata, fetched when first needed
         # Only what this company writes back, so switched-off kinds are not even built.
         self.push_kinds = tuple(
             kind
@@ -130,9 +131,26 @@ class BambooHRConnector(Connector):
             )
         rows = [r for r in answer["employees"] if isinstance(r, dict)]
         returned = [str(f.get("id")) for f in answer.get("fields") or [] if isinstance(f, dict)]
+        asked = set(fields) | {"id"}
+        if any(key not in asked for key in returned) or any(
+            key not in asked for row in rows for key in row
+        ):
+            # The answer names fields otherwise than asked (numeric ids for aliases, or the
+            # reverse): map them back through the field metadata, fetched once per run.
+            rows, returned = mapping.align_answer(rows, returned, fields, self._field_ids(client))
         for row in rows:
             row["id"] = str(row.get("id", "")).strip()
         return rows, returned
+
+    def _field_ids(self, client: BambooHRClient | None = None) -> mapping.FieldIds:
+        if self._ids is None:
+            meta = (client or self.client).request("GET", "v1/meta/fields")
+            if not isinstance(meta, list):
+                raise ConnectorError(
+                    "BambooHR GET v1/meta/fields: the answer is not a list of fields"
+                )
+            self._ids = mapping.FieldIds(f for f in meta if isinstance(f, dict))
+        return self._ids
 
     def _changed(self, since: str) -> tuple[dict[str, str], str | None]:
         """``{employee id: action}`` changed since ``since``, and BambooHR's ``latest``."""
@@ -355,6 +373,7 @@ class BambooHRConnector(Connector):
                 True, f"API key accepted by {self.config.company_domain} ({len(meta)} fields)"
             )
         ]
+        self._ids = mapping.FieldIds(f for f in meta if isinstance(f, dict))
         known = {str(f.get(k)) for f in meta if isinstance(f, dict) for k in ("alias", "id")}
         known |= (
             set(mapping.CORE_FIELDS) | set(mapping.OPTIONAL_FIELDS) | set(mapping.SUPERVISOR_FIELDS)
@@ -374,6 +393,18 @@ class BambooHRConnector(Connector):
             )
         else:
             results.append(CheckResult(True, f"all {len(fields)} needed fields are visible"))
+        if self.config.push_sessions and self.config.training_type_id is None:
+            types = self.client.request("GET", "v1/training/type", allow=(403,))
+            if isinstance(types, dict) and types.get("_status") == 403:
+                results.append(
+                    CheckResult(
+                        False,
+                        "training settings: the API key's user may not read them (403); push "
+                        "cannot write held sessions as training records",
+                    )
+                )
+            else:
+                results.append(CheckResult(True, "training settings readable (training types)"))
         return results
 
     # -- writing ---------------------------------------------------------------------------

@@ -52,6 +52,12 @@ class FakeBambooHR:
     # BambooHR still processed (502/504).
     lost_answers: list[int] = field(default_factory=list)
     forbidden: bool = False
+    # The key's user may not see training settings: training types answer 403.
+    training_forbidden: bool = False
+    # How the custom report names fields in its answer: "alias" (as asked) or "id" (the numeric
+    # field id of GET /api/v1/meta/fields; the spec only says "the field ID").
+    report_keys: str = "alias"
+    _field_numbers: dict[str, int] = field(default_factory=dict)
     log: list[Logged] = field(default_factory=list)
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,6 +75,12 @@ class FakeBambooHR:
         when = when or now_iso()
         self.employees[emp].update(fields, lastChanged=when)
         self.changes[emp] = ("Updated", when)
+
+    def field_number(self, name: str) -> int:
+        """The field's numeric id, as GET /api/v1/meta/fields lists it (stable per fake)."""
+        if name not in self._field_numbers:
+            self._field_numbers[name] = 4000 + len(self._field_numbers)
+        return self._field_numbers[name]
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -223,14 +235,19 @@ class FakeBambooHR:
             row: dict[str, Any] = {"id": emp}
             for name in visible:
                 value = data.get(name)
-                row[name] = None if value is None else str(value)
+                row[self._answer_key(name)] = None if value is None else str(value)
             rows.append(row)
         out = {
             "title": body.get("title", ""),
-            "fields": [{"id": f, "type": "text", "name": f} for f in visible],
+            "fields": [{"id": self._answer_key(f), "type": "text", "name": f} for f in visible],
             "employees": rows,
         }
         return Response(json.dumps(out), 200, mimetype="application/json")
+
+    def _answer_key(self, name: str) -> str:
+        if self.report_keys == "id" and any(name in e for e in self.employees.values()):
+            return str(self.field_number(name))
+        return name
 
     def h_changed(self, request: Request, body: Any) -> Response:
         since = request.args.get("since")
@@ -248,7 +265,7 @@ class FakeBambooHR:
 
     def h_meta_fields(self, request: Request, body: Any) -> Response:
         names = sorted({k for e in self.employees.values() for k in e} - {"id"})
-        data = [{"id": i + 1, "name": n, "type": "text", "alias": n} for i, n in enumerate(names)]
+        data = [{"id": self.field_number(n), "name": n, "type": "text", "alias": n} for n in names]
         return self._json(request, data)
 
     def _goal_body_ok(self, emp: str, body: Any) -> str | None:
@@ -300,9 +317,13 @@ class FakeBambooHR:
         return self._json(request, {"goal": goal}, 201)
 
     def h_list_types(self, request: Request, body: Any) -> Response:
+        if self.training_forbidden:
+            return Response("", 403, headers={"X-BambooHR-Error-Message": "Permission denied"})
         return self._json(request, self.training_types)
 
     def h_create_type(self, request: Request, body: Any) -> Response:
+        if self.training_forbidden:
+            return Response("", 403, headers={"X-BambooHR-Error-Message": "Permission denied"})
         if not isinstance(body, dict) or not body.get("name"):
             return Response("", 400)
         type_id = self.new_id()
