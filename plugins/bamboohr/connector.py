@@ -328,7 +328,7 @@ class BambooHRConnector(Connector):
                     scale_min=self.config.rating_scale_min,
                     scale_max=self.config.rating_scale_max,
                     completed_at=changed_at,
-                    key=mapping.text(row, "lastChanged") or "",
+                    key=mapping.rating_key(field, changed_at),
                     email=mapping.text(row, "workEmail"),
                 )
             )
@@ -452,11 +452,9 @@ class BambooHRConnector(Connector):
         bad = [i for i in wanted if not i.isdigit()]
         if bad:
             raise WebhookRejected(400, f"employee id(s) are not BambooHR ids: {', '.join(bad)}")
-        return ParsedDelivery(changed_ids=wanted, reviews=self._webhook_ratings(changes, body))
+        return ParsedDelivery(changed_ids=wanted, reviews=self._webhook_ratings(changes))
 
-    def _webhook_ratings(
-        self, changes: Sequence[webhooks.Change], body: bytes
-    ) -> list[ReviewEvent]:
+    def _webhook_ratings(self, changes: Sequence[webhooks.Change]) -> list[ReviewEvent]:
         field = self.config.rating_field
         if not field:
             return []
@@ -487,7 +485,7 @@ class BambooHRConnector(Connector):
                     change.employee_id,
                 )
                 continue
-            stamp = change.timestamp or ""
+            changed_at = mapping.parse_timestamp(change.timestamp or "") or datetime.now(UTC)
             events.append(
                 mapping.rating_event(
                     source=self.name,
@@ -495,8 +493,9 @@ class BambooHRConnector(Connector):
                     raw=raw,
                     scale_min=self.config.rating_scale_min,
                     scale_max=self.config.rating_scale_max,
-                    completed_at=mapping.parse_timestamp(stamp) or datetime.now(UTC),
-                    key="webhook:" + (stamp or _body_key(body)),
+                    completed_at=changed_at,
+                    # The key the incremental sync gives the same change: one event either way.
+                    key=mapping.rating_key(field, changed_at),
                     email=mapping.text(change.fields, "workEmail"),
                 )
             )
@@ -505,9 +504,3 @@ class BambooHRConnector(Connector):
 
 def _id_order(value: str) -> tuple[int, str]:
     return (int(value), value) if value.isdigit() else (1 << 62, value)
-
-
-def _body_key(body: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(body).hexdigest()[:16]

@@ -306,6 +306,18 @@ def parse_rating(value: str | None) -> float | None:
         return None
 
 
+def rating_key(field: str, changed_at: datetime | None) -> str:
+    """What makes one rating change one event, whichever way it arrives: the field and the UTC
+    day of the change (with the employee and the value, in ``rating_event``).
+
+    A field-based webhook stamps the change seconds after BambooHR's ``lastChanged``, which the
+    sync sees, so the exact moment cannot match; the day does. The same value set again on
+    another day is a new event; set twice on one day it is one.
+    """
+    day = (changed_at or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    return f"{field}@{day}"
+
+
 def rating_event(
     *,
     source: str,
