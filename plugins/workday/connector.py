@@ -313,7 +313,15 @@ class WorkdayConnector(Connector):
         """Which refresh token is in use: its source and age, never its value."""
         stored = self.client.stored_refresh_token()
         tokens = self.context.tokens
-        keeps = f"; a rotated one is kept in {tokens.where}" if tokens is not None else ""
+        if tokens is None:
+            keeps = ""
+        elif tokens.where.startswith("nowhere"):
+            keeps = (
+                "; a rotated one could not be kept: set [server] secret_key or "
+                f"connectors.{self.name}.token_file"
+            )
+        else:
+            keeps = f"; a rotated one is kept in {tokens.where}"
         if stored is None:
             return (
                 f"refresh token: the configured one (connectors.{self.name}.refresh_token){keeps}"

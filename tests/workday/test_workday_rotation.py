@@ -159,3 +159,14 @@ def test_check_names_the_refresh_token_in_use_never_its_value(
         assert fake.refresh_token not in output and "refresh-abc" not in output
     # Without the kept token the third run would fail: the configured one is long dead.
     assert run_cli("--config", str(config), "check", "wd").exit_code == 0
+
+
+def test_check_without_secret_key_says_a_rotated_token_cannot_be_kept(
+    run_cli, fake: FakeWorkday, write_config: Callable[..., Path]
+) -> None:
+    result = run_cli("--config", str(write_config(fake.url)), "check", "wd")
+    assert result.exit_code == 0, result.output
+    assert (
+        "a rotated one could not be kept: set [server] secret_key or connectors.wd.token_file"
+        in result.stdout
+    )
