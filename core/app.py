@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coachbridge.config import Config, find_config_path, load_config
-from coachbridge.connectors import Connector, ConnectorContext
+from coachbridge.connectors import Connector
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.plugins import Registry
 from coachbridge.store import Database, resolve_database_url
+from coachbridge.store.tokens import connector_context
 
 
 @dataclass
@@ -63,7 +64,7 @@ class App:
         cls = self.registry.connectors.get(cfg.plugin)
         if cls is None:  # validated at load time, so only a plugin removed since
             raise NotFoundError(f"connector {name!r}: plugin {cfg.plugin!r} is not installed")
-        return cls(cfg, ConnectorContext(name=name, base_dir=self.config.base_dir))
+        return cls(cfg, connector_context(self.config, name, self.database))
 
     def close(self) -> None:
         if self._db is not None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from coachbridge.domain import PersonRecord, ReviewEvent
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -46,9 +47,12 @@ __all__ = [
     "PushKind",
     "PushResult",
     "ReviewBatch",
+    "StoredToken",
     "Stream",
     "StreamName",
     "SyncContext",
+    "TokenSlot",
+    "TokenStore",
     "WebhookRejected",
     "parse_duration",
 ]
@@ -128,6 +132,11 @@ class ConnectorConfig(BaseModel):
     sync_every: Duration | None = Field(
         default=None, description="the worker runs an incremental sync this often, e.g. '15m'"
     )
+    token_file: Path | None = Field(
+        default=None,
+        description="keep the secrets the vendor hands out (rotated refresh tokens) in this file "
+        "(mode 0600) instead of the database",
+    )
     people_from: str | None = Field(
         default=None,
         description="another connector whose employee ids this connector's review events name "
@@ -163,14 +172,60 @@ class ConnectorConfig(BaseModel):
         return max(limit, 1) if active_before and percent > 0 else limit
 
 
+@dataclass(frozen=True)
+class StoredToken:
+    """A secret a connector keeps between processes (a rotated OAuth refresh token).
+
+    ``origin`` is whatever the connector saved with it to recognise the configured secret it
+    descends from (a digest, never the secret); ``updated_at`` is when it was saved.
+    """
+
+    value: str = field(repr=False)
+    origin: str | None
+    updated_at: datetime
+
+
+class TokenSlot(Protocol):
+    """One key of a ``TokenStore`` held under its lock: read ``current``, then ``save``."""
+
+    @property
+    def current(self) -> StoredToken | None: ...
+
+    def save(self, value: str, origin: str | None) -> None:
+        """Keep ``value`` (encrypted or in a mode-0600 file); visible to others on unlock."""
+
+
+class TokenStore(Protocol):
+    """Where the core keeps a connector's secret state, for connectors that cannot import the
+    store: ``[connectors.<name>] token_file`` (a JSON file, mode 0600, flock'ed) or by default
+    the database (table ``connector_tokens``, encrypted with a key derived from
+    ``[server] secret_key``).
+
+    ``locked(key)`` serialises every process that uses the key: take it around a refresh, then
+    re-read ``current`` inside, so two processes refreshing at once do not strand each other.
+    ``where`` says where the secrets live, for ``check`` (never a secret).
+    """
+
+    @property
+    def where(self) -> str: ...
+
+    def peek(self, key: str) -> StoredToken | None:
+        """The stored value without taking the lock (None: nothing kept, or unreadable)."""
+
+    def locked(self, key: str) -> AbstractContextManager[TokenSlot]:
+        """Hold ``key``'s lock for the block; raises ``ConnectorError`` if it cannot be kept."""
+
+
 @dataclass
 class ConnectorContext:
-    """What the core hands a connector: its table name, where relative paths start, a timeout."""
+    """What the core hands a connector: its table name, where relative paths start, a timeout,
+    and where it may keep secret state (``tokens``; None when the caller gave no store)."""
 
     name: str
     base_dir: Path = field(default_factory=Path.cwd)
     http_timeout: float = 60.0
     user_agent: str = "coachbridge"
+    tokens: TokenStore | None = field(default=None, repr=False)
 
 
 @dataclass

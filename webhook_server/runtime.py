@@ -6,10 +6,11 @@ import threading
 from dataclasses import dataclass, field
 
 from coachbridge.config import Config
-from coachbridge.connectors import Connector, ConnectorContext
+from coachbridge.connectors import Connector
 from coachbridge.errors import NotFoundError
 from coachbridge.plugins import Registry
 from coachbridge.store import Database, resolve_database_url
+from coachbridge.store.tokens import connector_context
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Runtime:
         connector_class = self.registry.connectors.get(cfg.plugin)
         if connector_class is None:
             raise NotFoundError(f"connector {name!r}: plugin {cfg.plugin!r} is not installed")
-        return connector_class(cfg, ConnectorContext(name=name, base_dir=self.config.base_dir))
+        return connector_class(cfg, connector_context(self.config, name, self.database))
 
     def intake_connector(self, name: str) -> Connector:
         """The one instance that checks ``name``'s deliveries (built on first use, then shared).

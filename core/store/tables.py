@@ -371,3 +371,20 @@ class InstallationRow(Base):
     # database, so a tombstone cannot be reversed by hashing candidate ids, nor matched across
     # databases. Set by migration 0003; never shown or exported.
     tombstone_secret: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConnectorTokenRow(Base):
+    """A secret a connector was handed by its vendor and must keep (a rotated OAuth refresh
+    token), encrypted with a key derived from ``[server] secret_key`` (Fernet,
+    ``coachbridge.store.tokens``). ``origin`` is a SHA-256 of the configured secret the stored
+    one descends from, so a secret the operator replaces in the config wins over the stored one.
+    A row without ``ciphertext`` exists only to be locked (two processes refreshing at once)."""
+
+    __tablename__ = "connector_tokens"
+
+    connector: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ciphertext: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))

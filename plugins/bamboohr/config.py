@@ -30,6 +30,12 @@ class BambooHRConfig(ConnectorConfig):
     webhook_tolerance: Duration = Field(
         default=timedelta(minutes=5), description="oldest X-BambooHR-Timestamp accepted, e.g. '5m'"
     )
+    retry_window: Duration = Field(
+        default=timedelta(hours=3),
+        description="oldest X-BambooHR-Timestamp accepted from a validly signed delivery that "
+        "BambooHR retries (after a 5xx: 5 retries at 5, 10, 20, 40 and 80 minute intervals, "
+        "the last 155 minutes after the first attempt); duplicates are recognised by their body",
+    )
     rating_field: str | None = Field(
         default=None, description="field alias holding the latest performance rating"
     )
@@ -93,6 +99,8 @@ class BambooHRConfig(ConnectorConfig):
     def _scale(self) -> BambooHRConfig:
         if self.rating_scale_max <= self.rating_scale_min:
             raise ValueError("rating_scale_max must be greater than rating_scale_min")
+        if self.retry_window < self.webhook_tolerance:
+            raise ValueError("retry_window must not be shorter than webhook_tolerance")
         return self
 
     @property

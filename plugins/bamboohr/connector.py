@@ -88,6 +88,7 @@ class BambooHRConnector(Connector):
             connector=context.name,
         )
         self._writer = Writer(self.client, config)
+        self._ids: mapping.FieldIds | None = None  # field metadata, fetched when first needed
         # Only what this company writes back, so switched-off kinds are not even built.
         self.push_kinds = tuple(
             kind
@@ -130,9 +131,26 @@ class BambooHRConnector(Connector):
             )
         rows = [r for r in answer["employees"] if isinstance(r, dict)]
         returned = [str(f.get("id")) for f in answer.get("fields") or [] if isinstance(f, dict)]
+        asked = set(fields) | {"id"}
+        if any(key not in asked for key in returned) or any(
+            key not in asked for row in rows for key in row
+        ):
+            # The answer names fields otherwise than asked (numeric ids for aliases, or the
+            # reverse): map them back through the field metadata, fetched once per run.
+            rows, returned = mapping.align_answer(rows, returned, fields, self._field_ids(client))
         for row in rows:
             row["id"] = str(row.get("id", "")).strip()
         return rows, returned
+
+    def _field_ids(self, client: BambooHRClient | None = None) -> mapping.FieldIds:
+        if self._ids is None:
+            meta = (client or self.client).request("GET", "v1/meta/fields")
+            if not isinstance(meta, list):
+                raise ConnectorError(
+                    "BambooHR GET v1/meta/fields: the answer is not a list of fields"
+                )
+            self._ids = mapping.FieldIds(f for f in meta if isinstance(f, dict))
+        return self._ids
 
     def _changed(self, since: str) -> tuple[dict[str, str], str | None]:
         """``{employee id: action}`` changed since ``since``, and BambooHR's ``latest``."""
@@ -310,7 +328,7 @@ class BambooHRConnector(Connector):
                     scale_min=self.config.rating_scale_min,
                     scale_max=self.config.rating_scale_max,
                     completed_at=changed_at,
-                    key=mapping.text(row, "lastChanged") or "",
+                    key=mapping.rating_key(field, changed_at),
                     email=mapping.text(row, "workEmail"),
                 )
             )
@@ -355,6 +373,7 @@ class BambooHRConnector(Connector):
                 True, f"API key accepted by {self.config.company_domain} ({len(meta)} fields)"
             )
         ]
+        self._ids = mapping.FieldIds(f for f in meta if isinstance(f, dict))
         known = {str(f.get(k)) for f in meta if isinstance(f, dict) for k in ("alias", "id")}
         known |= (
             set(mapping.CORE_FIELDS) | set(mapping.OPTIONAL_FIELDS) | set(mapping.SUPERVISOR_FIELDS)
@@ -374,6 +393,18 @@ class BambooHRConnector(Connector):
             )
         else:
             results.append(CheckResult(True, f"all {len(fields)} needed fields are visible"))
+        if self.config.push_sessions and self.config.training_type_id is None:
+            types = self.client.request("GET", "v1/training/type", allow=(403,))
+            if isinstance(types, dict) and types.get("_status") == 403:
+                results.append(
+                    CheckResult(
+                        False,
+                        "training settings: the API key's user may not read them (403); push "
+                        "cannot write held sessions as training records",
+                    )
+                )
+            else:
+                results.append(CheckResult(True, "training settings readable (training types)"))
         return results
 
     # -- writing ---------------------------------------------------------------------------
@@ -397,12 +428,15 @@ class BambooHRConnector(Connector):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """Check ``X-BambooHR-Signature`` over body + timestamp; None: BambooHR has no delivery id."""
         secret = self.config.webhook_secret
-        webhooks.verify(
+        late = webhooks.verify(
             headers,
             body,
             secret.get_secret_value() if secret else None,
             self.config.webhook_tolerance,
+            retry_window=self.config.retry_window,
         )
+        if late:
+            log.info("%s: accepted a late delivery (a retry, within retry_window)", self.name)
         return None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ParsedDelivery:
@@ -418,11 +452,9 @@ class BambooHRConnector(Connector):
         bad = [i for i in wanted if not i.isdigit()]
         if bad:
             raise WebhookRejected(400, f"employee id(s) are not BambooHR ids: {', '.join(bad)}")
-        return ParsedDelivery(changed_ids=wanted, reviews=self._webhook_ratings(changes, body))
+        return ParsedDelivery(changed_ids=wanted, reviews=self._webhook_ratings(changes))
 
-    def _webhook_ratings(
-        self, changes: Sequence[webhooks.Change], body: bytes
-    ) -> list[ReviewEvent]:
+    def _webhook_ratings(self, changes: Sequence[webhooks.Change]) -> list[ReviewEvent]:
         field = self.config.rating_field
         if not field:
             return []
@@ -453,7 +485,7 @@ class BambooHRConnector(Connector):
                     change.employee_id,
                 )
                 continue
-            stamp = change.timestamp or ""
+            changed_at = mapping.parse_timestamp(change.timestamp or "") or datetime.now(UTC)
             events.append(
                 mapping.rating_event(
                     source=self.name,
@@ -461,8 +493,9 @@ class BambooHRConnector(Connector):
                     raw=raw,
                     scale_min=self.config.rating_scale_min,
                     scale_max=self.config.rating_scale_max,
-                    completed_at=mapping.parse_timestamp(stamp) or datetime.now(UTC),
-                    key="webhook:" + (stamp or _body_key(body)),
+                    completed_at=changed_at,
+                    # The key the incremental sync gives the same change: one event either way.
+                    key=mapping.rating_key(field, changed_at),
                     email=mapping.text(change.fields, "workEmail"),
                 )
             )
@@ -471,9 +504,3 @@ class BambooHRConnector(Connector):
 
 def _id_order(value: str) -> tuple[int, str]:
     return (int(value), value) if value.isdigit() else (1 << 62, value)
-
-
-def _body_key(body: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(body).hexdigest()[:16]

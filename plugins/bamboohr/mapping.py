@@ -53,6 +53,53 @@ def report_fields(rating_field: str | None, extra: Sequence[str]) -> list[str]:
     return out
 
 
+class FieldIds:
+    """Which names mean one field, from ``GET /api/v1/meta/fields``: its ``id`` (an integer or
+    a dotted string) and its ``alias`` (only present when the field has one).
+
+    A custom report may answer a field under the alias it was asked by or under its id; this
+    maps each answer key back to the name coachbridge asked with.
+    """
+
+    def __init__(self, meta: Iterable[Mapping[str, Any]]) -> None:
+        self._names: dict[str, frozenset[str]] = {}
+        for field in meta:
+            names = {str(field[k]) for k in ("id", "alias") if field.get(k) not in (None, "")}
+            group = frozenset(names)
+            for name in names:
+                self._names[name] = group
+
+    def same(self, name: str) -> frozenset[str]:
+        return self._names.get(name, frozenset({name}))
+
+    def answer_keys(self, requested: Sequence[str]) -> dict[str, str]:
+        """``{key the answer may use: requested name}`` for every name of each requested field."""
+        out: dict[str, str] = {}
+        for name in requested:
+            for other in self.same(name):
+                out.setdefault(other, name)
+        return out
+
+
+def align_answer(
+    rows: list[dict[str, Any]],
+    returned: list[str],
+    requested: Sequence[str],
+    ids: FieldIds,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and field list keyed by the requested names, whichever names BambooHR echoed."""
+    keys = ids.answer_keys(requested)
+    renamed = []
+    for row in rows:
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            name = key if key == "id" else keys.get(key, key)
+            if name not in out or out[name] is None:
+                out[name] = value
+        renamed.append(out)
+    return renamed, [keys.get(key, key) for key in returned]
+
+
 def missing_fields(
     requested: Sequence[str], returned: Iterable[str], rows: Sequence[Mapping[str, Any]]
 ) -> list[str]:
@@ -257,6 +304,18 @@ def parse_rating(value: str | None) -> float | None:
         return float(head)
     except ValueError:
         return None
+
+
+def rating_key(field: str, changed_at: datetime | None) -> str:
+    """What makes one rating change one event, whichever way it arrives: the field and the UTC
+    day of the change (with the employee and the value, in ``rating_event``).
+
+    A field-based webhook stamps the change seconds after BambooHR's ``lastChanged``, which the
+    sync sees, so the exact moment cannot match; the day does. The same value set again on
+    another day is a new event; set twice on one day it is one.
+    """
+    day = (changed_at or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    return f"{field}@{day}"
 
 
 def rating_event(

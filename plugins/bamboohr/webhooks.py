@@ -69,8 +69,17 @@ def verify(
     secret: str | None,
     tolerance: timedelta,
     now: datetime | None = None,
-) -> None:
-    """Raise ``WebhookRejected(401, ...)`` unless the delivery is signed and fresh."""
+    retry_window: timedelta | None = None,
+) -> bool:
+    """Raise ``WebhookRejected(401, ...)`` unless the delivery is signed and fresh.
+
+    Fresh: within ``tolerance`` of now either way, or, for a timestamp in the past, within
+    ``retry_window``: BambooHR retries a delivery we answered 5xx five times, at 5, 10, 20, 40
+    and 80 minute intervals (its OpenAPI document), and a retry's timestamp may be the first
+    attempt's. Such a late delivery is a
+    retry or a replay of one we may already hold; the inbox keys BambooHR deliveries by the
+    SHA-256 of the body, so a second copy changes nothing. Returns True for a late delivery.
+    """
     if not secret:
         raise WebhookRejected(401, "no webhook_secret configured for this connector")
     signature = header(headers, SIGNATURE_HEADER)
@@ -84,10 +93,13 @@ def verify(
     if sent is None:
         raise WebhookRejected(401, f"{TIMESTAMP_HEADER} is neither Unix seconds nor ISO 8601")
     age = (now or datetime.now(UTC)) - sent
-    if abs(age) > tolerance:
-        raise WebhookRejected(
-            401, f"timestamp is {abs(age).total_seconds():.0f}s away from now (stale or replayed)"
-        )
+    if abs(age) <= tolerance:
+        return False
+    if retry_window is not None and timedelta(0) < age <= retry_window:
+        return True
+    raise WebhookRejected(
+        401, f"timestamp is {abs(age).total_seconds():.0f}s away from now (stale or replayed)"
+    )
 
 
 @dataclass

@@ -165,10 +165,21 @@ class Writer:
         message = "the earlier record was deleted in BambooHR" if record is not None else ""
         return result("created", str(new_id), message)
 
+    def _training_denied(self, method: str) -> ConnectorError:
+        return ConnectorError(
+            f"BambooHR {method} v1/training/type: refused (403): the API key's user needs access "
+            'to training settings (BambooHR: "The owner of the API key must have access to '
+            'training settings") to find or create training type '
+            f"{self.config.training_type!r}; held sessions were not written (goals were). Grant "
+            "it in the user's access level, then push again"
+        )
+
     def _find_training_type(self, *, create: bool) -> int | None:
         if self._training_type is not None:
             return self._training_type
-        types = self.client.request("GET", "v1/training/type")
+        types = self.client.request("GET", "v1/training/type", allow=(403,))
+        if isinstance(types, dict) and types.get("_status") == 403:
+            raise self._training_denied("GET")
         # An object keyed by type id; tolerate the empty-list form other training lists use.
         values = types.values() if isinstance(types, dict) else (types or [])
         wanted = self.config.training_type.strip().casefold()
@@ -187,7 +198,9 @@ class Writer:
         }
         if self.config.training_category:
             body["category"] = {"name": self.config.training_category}
-        created = self.client.request("POST", "v1/training/type", json_body=body)
+        created = self.client.request("POST", "v1/training/type", json_body=body, allow=(403,))
+        if isinstance(created, dict) and created.get("_status") == 403:
+            raise self._training_denied("POST")
         type_id = created.get("id") if isinstance(created, dict) else None
         if type_id in (None, ""):
             raise ConnectorError("BambooHR created a training type but returned no id")

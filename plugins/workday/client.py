@@ -5,6 +5,13 @@ client id and secret in the body); the access token is kept in memory and renewe
 before ``expires_in`` runs out (14 minutes when Workday gives none); a 401 is retried once with
 a fresh token. Without OAuth, HTTP Basic as an Integration System User (RaaS only).
 
+Some tenants rotate refresh tokens: the token endpoint answers with a new ``refresh_token`` and
+the old one stops working. The new one is kept in the connector's token store (the database,
+encrypted, or ``token_file``) and used from then on by every process, in preference to the
+configured one, until the operator configures another. A refresh holds the store's lock and
+re-reads the stored token inside it, so two processes refreshing at once never use a token the
+other has just had rotated away.
+
 Workday throttles REST with 429 and RaaS/SOAP with 500, without ``Retry-After``. A read (GET,
 and the token request) is retried after 429, every 5xx and connection failures, with exponential
 backoff and full jitter, a bounded number of times (the shared policy of ``coachbridge.http``,
@@ -18,6 +25,7 @@ Workday applied it, and repeating it could create a second mentorship or check-i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -27,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from coachbridge.connectors import StoredToken, TokenStore
 from coachbridge.errors import ConnectorError
 from coachbridge.http import (
     IDEMPOTENT_METHODS,
@@ -44,6 +53,14 @@ DEFAULT_TOKEN_LIFETIME = 14 * 60.0
 _TOKEN_MARGIN = 60.0
 _BACKOFF_CAP = 60.0
 CONNECT_TIMEOUT = 30.0
+#: The token store key the rotated refresh token is kept under.
+REFRESH_TOKEN_KEY = "refresh_token"
+
+
+def token_origin(configured: str) -> str:
+    """What a stored refresh token remembers of the configured one it descends from (a digest,
+    so a token the operator replaces in the config wins over the stored chain)."""
+    return hashlib.sha256(configured.encode()).hexdigest()
 
 
 def may_retry_status(status: int, idempotent: bool) -> bool:
@@ -122,8 +139,11 @@ class WorkdayClient:
         user_agent: str = "coachbridge",
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.config = config
+        self.tokens = tokens
+        self._refresh_used: str | None = None
         self.connector = connector
         self.timeout = timeout
         self.session = requests.Session()
@@ -161,28 +181,18 @@ class WorkdayClient:
             if not force and self._token and self._clock() < self._token_expires:
                 return self._token
             cfg = self.config
-            assert cfg.client_secret is not None and cfg.refresh_token is not None
-            url = f"{self.root}/ccx/oauth2/{cfg.tenant}/token"
-            data = {
-                "grant_type": "refresh_token",
-                "refresh_token": cfg.refresh_token.get_secret_value(),
-                "client_id": cfg.client_id or "",
-                "client_secret": cfg.client_secret.get_secret_value(),
-            }
-            # A refresh-token grant creates no record, so it is as safe to repeat as a read.
-            response = self._send("POST", url, data=data, auth_mode="none", idempotent=True)
-            if response.status_code != 200:
-                self._token_error(response)
-            try:
-                body = response.json()
-                token = body["access_token"]
-                if not isinstance(token, str) or not token:
-                    raise ValueError
-            except (ValueError, KeyError, TypeError):
-                raise ConnectorError(
-                    f"connector {self.connector}: the token endpoint {url} did not return an "
-                    "access_token (is base_url/host the tenant's services host?)"
-                ) from None
+            assert cfg.refresh_token is not None
+            configured = cfg.refresh_token.get_secret_value()
+            if self.tokens is None:
+                body = self._grant(configured)
+            else:
+                with self.tokens.locked(REFRESH_TOKEN_KEY) as slot:
+                    # Read inside the lock: another process may have just rotated it.
+                    stored = self.stored_refresh_token(slot.current)
+                    used = stored.value if stored is not None else configured
+                    body = self._grant(used)
+                    self._keep_rotated(body, used, configured, slot)
+            token = body["access_token"]
             lifetime = DEFAULT_TOKEN_LIFETIME
             expires_in = body.get("expires_in")
             if isinstance(expires_in, int | float | str):
@@ -192,10 +202,64 @@ class WorkdayClient:
             self._token_expires = self._clock() + lifetime
             return token
 
+    def stored_refresh_token(self, stored: StoredToken | None = None) -> StoredToken | None:
+        """The kept refresh token that descends from the configured one (None: use that one)."""
+        if stored is None and self.tokens is not None:
+            stored = self.tokens.peek(REFRESH_TOKEN_KEY)
+        if stored is None or self.config.refresh_token is None:
+            return None
+        if stored.origin != token_origin(self.config.refresh_token.get_secret_value()):
+            return None  # the operator configured another token since: it wins
+        return stored
+
+    def _grant(self, refresh_token: str) -> dict[str, Any]:
+        """One refresh-token grant; the answer holds a non-empty ``access_token``."""
+        cfg = self.config
+        assert cfg.client_secret is not None
+        url = f"{self.root}/ccx/oauth2/{cfg.tenant}/token"
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": cfg.client_id or "",
+            "client_secret": cfg.client_secret.get_secret_value(),
+        }
+        self._refresh_used = refresh_token
+        # A refresh-token grant creates no record, so it is as safe to repeat as a read.
+        response = self._send("POST", url, data=data, auth_mode="none", idempotent=True)
+        if response.status_code != 200:
+            self._token_error(response)
+        try:
+            body = response.json()
+            token = body["access_token"]
+            if not isinstance(token, str) or not token:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise ConnectorError(
+                f"connector {self.connector}: the token endpoint {url} did not return an "
+                "access_token (is base_url/host the tenant's services host?)"
+            ) from None
+        return dict(body)
+
+    def _keep_rotated(self, body: Mapping[str, Any], used: str, configured: str, slot: Any) -> None:
+        new = body.get("refresh_token")
+        if not isinstance(new, str) or not new or new == used:
+            return
+        try:
+            slot.save(new, token_origin(configured))
+        except ConnectorError as exc:
+            # This process still has its access token; the next one will fail with
+            # invalid_grant, and the error below says how to keep the token next time.
+            log.error("%s", exc)
+            return
+        where = self.tokens.where if self.tokens is not None else "memory"
+        log.info("workday %s: Workday rotated the refresh token; kept in %s", self.connector, where)
+
     def scrub(self, text: str) -> str:
         """Defence in depth: blank any configured secret that an error body might echo."""
-        for secret in (self.config.client_secret, self.config.refresh_token, self.config.password):
-            value = secret.get_secret_value() if secret is not None else ""
+        secrets = [self.config.client_secret, self.config.refresh_token, self.config.password]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        values.append(self._refresh_used or "")
+        for value in values:
             if len(value) >= 4:
                 text = text.replace(value, "***")
         return text
@@ -208,9 +272,21 @@ class WorkdayClient:
         if code == "invalid_client" or response.status_code == 401:
             hint = f"check {self._where('client_id')} and {self._where('client_secret')}"
         elif code == "invalid_grant":
+            stored = self._refresh_used != (
+                self.config.refresh_token.get_secret_value() if self.config.refresh_token else None
+            )
             hint = (
-                f"check {self._where('refresh_token')}: it may be revoked, expired or for another "
-                "tenant (generate a new one in Manage Refresh Tokens for Integrations)"
+                f"check {self._where('refresh_token')}"
+                + (
+                    " (the one Workday last rotated to, kept by coachbridge, was refused)"
+                    if stored
+                    else ""
+                )
+                + ": it may be revoked, expired or for another tenant (generate a new one in "
+                "Manage Refresh Tokens for Integrations); a tenant that rotates refresh tokens "
+                "needs [server] secret_key or "
+                + self._where("token_file")
+                + " so that coachbridge can keep each new one"
             )
         else:
             hint = f"check {self._where('tenant')} and the OAuth keys"

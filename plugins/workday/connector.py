@@ -7,7 +7,7 @@ import binascii
 import hmac
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from coachbridge.connectors import (
@@ -34,7 +34,7 @@ from coachbridge_workday.config import (
     REQUIRED_REVIEW_COLUMNS,
     WorkdayConfig,
 )
-from coachbridge_workday.raas import Report, fetch_columns, report_url, stream_rows
+from coachbridge_workday.raas import Report, ReportSchema, fetch_schema, report_url, stream_rows
 from coachbridge_workday.rest import RestPeople
 from coachbridge_workday.values import RowMapper, workday_datetime
 
@@ -56,9 +56,14 @@ class WorkdayConnector(Connector):
     def __init__(self, config: WorkdayConfig, context: ConnectorContext) -> None:
         super().__init__(config, context)
         self.client = WorkdayClient(
-            config, context.name, timeout=context.http_timeout, user_agent=context.user_agent
+            config,
+            context.name,
+            timeout=context.http_timeout,
+            user_agent=context.user_agent,
+            tokens=context.tokens,
         )
         self._wids: dict[str, str | None] = {}  # employee id -> WID, looked up once per run
+        self._schemas: dict[str, ReportSchema | None] = {}  # report key -> its ?xsds, per run
         # A report with an "updated since" prompt reads changes only; otherwise every read is
         # the whole report (and staffing REST always is).
         people_incremental = config.people_source == "raas" and bool(config.updated_since_prompt)
@@ -122,6 +127,34 @@ class WorkdayConnector(Connector):
             notes.append(f"{report.label} has no column {names}; those fields are not synced")
         return absent, notes
 
+    def _schema(self, report: Report) -> ReportSchema | None:
+        if report.key not in self._schemas:
+            self._schemas[report.key] = fetch_schema(self.client, report)
+        return self._schemas[report.key]
+
+    def _columns(self, report: Report) -> set[str] | None:
+        schema = self._schema(report)
+        return set(schema.columns) if schema is not None else None
+
+    def prompt_value(self, report: Report, prompt: str, cursor: str) -> str:
+        """The "updated since" prompt's value for ``cursor`` (a Workday date-time with offset).
+
+        A prompt the report's schema types ``xsd:date`` gets ``YYYY-MM-DD``, a day before the
+        cursor's UTC date: the tenant's day may lag UTC's, and a date cannot say the hour, so
+        rows changed that day come again and the sync finds them unchanged. Any other prompt
+        (``xsd:dateTime``, or a schema that does not say) gets the date-time with offset.
+        """
+        schema = self._schema(report)
+        if schema is None or schema.prompt_type(prompt) != "date":
+            return cursor
+        try:
+            moment = datetime.fromisoformat(cursor)
+        except ValueError:
+            return cursor
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return (moment.astimezone(UTC).date() - timedelta(days=1)).isoformat()
+
     def _iter_report(self, report: Report, prompts: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         yield from stream_rows(self.client, report, prompts)
 
@@ -134,7 +167,7 @@ class WorkdayConnector(Connector):
         list of warnings that also fills while reading.
         """
         report = self._report("people_report")
-        columns = fetch_columns(self.client, report)
+        columns = self._columns(report)
         mapper = RowMapper(self.config, self.name, f"connector {self.name} {report.label}")
         mapper.absent, _ = self._missing_columns(
             report, _PEOPLE_FIELDS, REQUIRED_PEOPLE_COLUMNS, columns
@@ -184,7 +217,8 @@ class WorkdayConnector(Connector):
         incremental = bool(self.config.updated_since_prompt and cursor and not full)
         prompts: dict[str, str] = {}
         if incremental and self.config.updated_since_prompt and cursor:
-            prompts[self.config.updated_since_prompt] = cursor
+            prompt = self.config.updated_since_prompt
+            prompts[prompt] = self.prompt_value(self._report("people_report"), prompt, cursor)
         stream, mapper, notes = self.iter_people(prompts, full=not incremental)
         records = list(stream)
         warnings = list(notes)
@@ -210,8 +244,12 @@ class WorkdayConnector(Connector):
         started = datetime.now(UTC)
         report = self._report("reviews_report")
         prompt = self.config.reviews_updated_since_prompt
-        prompts = {prompt: cursor} if prompt and cursor and not full else {}
-        columns = fetch_columns(self.client, report)
+        prompts = (
+            {prompt: self.prompt_value(report, prompt, cursor)}
+            if prompt and cursor and not full
+            else {}
+        )
+        columns = self._columns(report)
         self._missing_columns(
             report, (*REQUIRED_REVIEW_COLUMNS, "cycle"), REQUIRED_REVIEW_COLUMNS, columns
         )
@@ -237,6 +275,7 @@ class WorkdayConnector(Connector):
             results.append(
                 CheckResult(True, f"OAuth token from /ccx/oauth2/{self.config.tenant}/token")
             )
+            results.append(CheckResult(True, self._refresh_token_line()))
         if self.config.people_source == "rest":
             body = self.client.api(
                 "GET", "staffing", "workers", what="staffing workers", params={"limit": 1}
@@ -270,11 +309,36 @@ class WorkdayConnector(Connector):
             )
         return results
 
+    def _refresh_token_line(self) -> str:
+        """Which refresh token is in use: its source and age, never its value."""
+        stored = self.client.stored_refresh_token()
+        tokens = self.context.tokens
+        if tokens is None:
+            keeps = ""
+        elif tokens.where.startswith("nowhere"):
+            keeps = (
+                "; a rotated one could not be kept: set [server] secret_key or "
+                f"connectors.{self.name}.token_file"
+            )
+        else:
+            keeps = f"; a rotated one is kept in {tokens.where}"
+        if stored is None:
+            return (
+                f"refresh token: the configured one (connectors.{self.name}.refresh_token){keeps}"
+            )
+        age = datetime.now(UTC) - stored.updated_at
+        return (
+            f"refresh token: the one Workday rotated to {_age(age.total_seconds())} ago, kept in "
+            f"{tokens.where if tokens is not None else 'memory'} (used instead of "
+            f"connectors.{self.name}.refresh_token)"
+        )
+
     def _check_report(
         self, key: str, fields: Sequence[str], required: Sequence[str]
     ) -> CheckResult:
         report = self._report(key)
-        columns = fetch_columns(self.client, report)
+        columns = self._columns(report)
+        prompt_note = self._prompt_note(report)
         if columns is None:
             # No schema: run the report and stop after its first row.
             rows = self._iter_report(report, {})
@@ -292,8 +356,24 @@ class WorkdayConnector(Connector):
             return CheckResult(False, str(exc).removeprefix(f"connector {self.name}: "))
         extra = f"; {notes[0]}" if notes else ""
         return CheckResult(
-            True, f"{report.label}: reachable, {len(columns)} columns ({how}){extra}"
+            True, f"{report.label}: reachable, {len(columns)} columns ({how}){prompt_note}{extra}"
         )
+
+    def _prompt_note(self, report: Report) -> str:
+        key = {
+            "people_report": "updated_since_prompt",
+            "reviews_report": "reviews_updated_since_prompt",
+        }
+        prompt = getattr(self.config, key[report.key])
+        if not prompt:
+            return ""
+        schema = self._schema(report)
+        kind = schema.prompt_type(prompt) if schema is not None else None
+        if kind == "date":
+            return f"; prompt {prompt} is a Date (sent as YYYY-MM-DD, a day's overlap)"
+        if kind == "dateTime":
+            return f"; prompt {prompt} is a date-time (sent with its offset)"
+        return f"; prompt {prompt} has no type in the schema (sent as a date-time with offset)"
 
     # -- write-back ------------------------------------------------------------------------
     def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:
@@ -358,6 +438,14 @@ class WorkdayConnector(Connector):
             if event is not None:
                 events.append(event)
         return ParsedDelivery(reviews=events)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 def _entries(data: Any) -> list[Any]:

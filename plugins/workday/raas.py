@@ -50,26 +50,62 @@ def _sep(url: str) -> str:
     return "&" if urlsplit(url).query else "?"
 
 
-def parse_xsd_columns(text: str) -> set[str]:
-    """The column names of ``Report_EntryType`` in a RaaS report's XSD.
+@dataclass(frozen=True)
+class ReportSchema:
+    """What a report's XSD says: its columns, and the XSD type (local name: ``date``,
+    ``dateTime``, ...) of each typed element or attribute outside the rows, its prompts."""
+
+    columns: frozenset[str]
+    prompt_types: Mapping[str, str]
+
+    def prompt_type(self, name: str) -> str | None:
+        return self.prompt_types.get(name)
+
+
+def parse_xsd(text: str) -> ReportSchema:
+    """The columns of ``Report_EntryType`` and the types of the report's parameters.
 
     The stdlib parser resolves no external entities, and expat (>= 2.4.1, as bundled with every
     supported Python) refuses entity-expansion bombs, so a hostile schema cannot hurt us.
     """
     root = ET.fromstring(text)
-    for ctype in root.iter(f"{_XSD}complexType"):
-        if ctype.get("name") == "Report_EntryType":
-            names: set[str] = set()
-            for group in ctype:  # xsd:sequence / xsd:all / xsd:choice
-                for element in group:
-                    if element.tag == f"{_XSD}element" and element.get("name"):
-                        names.add(element.get("name", ""))
-            return names
-    raise ValueError("no Report_EntryType in the schema")
+    entry = next(
+        (c for c in root.iter(f"{_XSD}complexType") if c.get("name") == "Report_EntryType"),
+        None,
+    )
+    if entry is None:
+        raise ValueError("no Report_EntryType in the schema")
+    names: set[str] = set()
+    for group in entry:  # xsd:sequence / xsd:all / xsd:choice
+        for element in group:
+            if element.tag == f"{_XSD}element" and element.get("name"):
+                names.add(element.get("name", ""))
+    # Prompts are declared outside the rows, typed xsd:date or xsd:dateTime (a parameters type
+    # or attributes of Report_Data, depending on the report); read every typed declaration.
+    in_rows = set(entry.iter())
+    prompts: dict[str, str] = {}
+    for node in root.iter():
+        if node in in_rows or node.tag not in (f"{_XSD}element", f"{_XSD}attribute"):
+            continue
+        name, xsd_type = node.get("name"), node.get("type")
+        if name and xsd_type and name not in ("Report_Data", "Report_Entry"):
+            prompts[name] = xsd_type.rpartition(":")[2]
+    return ReportSchema(frozenset(names), prompts)
+
+
+def parse_xsd_columns(text: str) -> set[str]:
+    """The column names of ``Report_EntryType`` in a RaaS report's XSD."""
+    return set(parse_xsd(text).columns)
 
 
 def fetch_columns(client: WorkdayClient, report: Report) -> set[str] | None:
     """The report's columns from ``?xsds`` (or ``?xsd``); None when the tenant offers neither."""
+    schema = fetch_schema(client, report)
+    return set(schema.columns) if schema is not None else None
+
+
+def fetch_schema(client: WorkdayClient, report: Report) -> ReportSchema | None:
+    """The report's schema from ``?xsds`` (or ``?xsd``); None when the tenant offers neither."""
     for flag in ("xsds", "xsd"):
         response = client.request(
             "GET",
@@ -82,7 +118,7 @@ def fetch_columns(client: WorkdayClient, report: Report) -> set[str] | None:
             response.close()
             continue
         try:
-            return parse_xsd_columns(response.text)
+            return parse_xsd(response.text)
         except (ET.ParseError, ValueError):
             continue
     return None

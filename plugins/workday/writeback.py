@@ -6,8 +6,12 @@
   the pairing ends it is closed through ``/mentorships/{ID}/close`` with ``close_reason``.
 - A held session becomes a check-in on the learner (``staffing`` ``POST /workers/{ID}/checkIns``
   with the date and the core's neutral one-line description; an edit is a ``PATCH``).
-- Workers are referenced as ``{"id": WID}`` when the id is a WID, else as
-  ``{"id": "Employee_ID=..."}`` (``worker_id_type`` names another id type).
+- Workers are referenced by their WID whenever it is known (the id is a WID) or can be looked up
+  (``staffing`` ``GET /workers?search=<id>``, once per worker and run). In a request body,
+  where Workday's reference model documents ``type=value`` ids, a worker Workday does not find
+  is sent as ``{"id": "Employee_ID=..."}`` (``worker_id_type`` names another id type); a URL
+  path's ``{ID}`` is documented as the WID only, so a check-in for a worker without one is
+  skipped with a message instead.
 
 One item's refusal by Workday (a 400 validation error, a 404 worker) is that item's result, so
 the rest still go through; a failure of Workday itself raises and stops the push.
@@ -69,16 +73,16 @@ class WriteBack:
         self.connector = connector
         self.wids = wids if wids is not None else {}
 
-    def worker_path_id(self, external_id: str) -> str:
-        """The worker's WID for a URL path (Workday documents ``{ID}`` as the WID).
+    def worker_path_id(self, external_id: str) -> str | None:
+        """The worker's WID for a URL path (Workday documents ``{ID}`` as the WID), or None.
 
         An employee id is looked up once through ``GET /workers?search=`` (which "searches
-        workers by name or worker ID"); if Workday does not find it, the ``Employee_ID=...``
-        reference is used as it is.
+        workers by name or worker ID").
         """
-        ref = worker_ref(external_id, self.config.worker_id_type)["id"]
-        if _WID.match(ref) or "=" not in ref:
-            return ref
+        if _WID.match(external_id):
+            return external_id
+        if "=" in external_id:
+            return None
         if external_id not in self.wids:
             body = self.client.api(
                 "GET",
@@ -93,7 +97,7 @@ class WriteBack:
                     found = worker.get("id") if isinstance(worker.get("id"), str) else None
                     break
             self.wids[external_id] = found
-        return self.wids[external_id] or ref
+        return self.wids[external_id]
 
     def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:
         results = []
@@ -129,9 +133,21 @@ class WriteBack:
     def _key(self, name: str) -> str:
         return f"connectors.{self.connector}.{name}"
 
-    def _ref(self, item: PushItem, role: str) -> dict[str, str] | None:
+    def _ref(self, item: PushItem, role: str, dry_run: bool) -> dict[str, str] | None:
+        """A body reference: the WID when known or found, else ``<worker_id_type>=<id>``."""
         external = item.people.get(role)
-        return worker_ref(external, self.config.worker_id_type) if external else None
+        if not external:
+            return None
+        wid = None if dry_run else self.worker_path_id(external)
+        return {"id": wid} if wid else worker_ref(external, self.config.worker_id_type)
+
+    def _no_wid(self, item: PushItem, external_id: str) -> PushResult:
+        return self._skip(
+            item,
+            f"Workday found no worker {external_id} (GET /workers?search=); a check-in is "
+            "written under the worker's WID: check the id, or grant the integration user "
+            "'Worker Data: Public Worker Reports'",
+        )
 
     def _no_person(self, item: PushItem, role: str) -> PushResult:
         who = item.people.get(f"{role}_name") or item.people.get(f"{role}_email") or "?"
@@ -151,7 +167,7 @@ class WriteBack:
             return self._close(item, dry_run)
         if status not in _OPEN:
             return self._skip(item, f"pairing is {status}; only active pairings are written")
-        mentee, mentor = self._ref(item, "learner"), self._ref(item, "guide")
+        mentee, mentor = self._ref(item, "learner", dry_run), self._ref(item, "guide", dry_run)
         if mentee is None:
             return self._no_person(item, "learner")
         if mentor is None:
@@ -263,6 +279,8 @@ class WriteBack:
             if dry_run:
                 return PushResult("session", item.local_id, "updated", item.external_id, "dry run")
             worker = self.worker_path_id(learner)
+            if worker is None:
+                return self._no_wid(item, learner)
             self.client.api(
                 "PATCH",
                 "staffing",
@@ -274,6 +292,8 @@ class WriteBack:
         if dry_run:
             return PushResult("session", item.local_id, "created", None, "dry run")
         worker = self.worker_path_id(learner)
+        if worker is None:
+            return self._no_wid(item, learner)
         answer = self.client.api(
             "POST",
             "staffing",

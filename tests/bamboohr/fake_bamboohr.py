@@ -6,6 +6,10 @@ with the key as username, JSON only for ``Accept: application/json`` (XML otherw
 report's exact Content-Type / ``format`` rules and silently dropped fields, ``changed`` keyed by
 id, training record lists that are ``[]`` when empty, goal ids as strings, and throttling with
 ``Retry-After``. Every request is logged with the spec path template it matched.
+
+Every answer a handler gives is held to the spec (``spec_check``: its status documented for
+the operation, its JSON body valid against the documented schema); a violation fails the test
+when the fake stops. Injected faults are failures on purpose and are not checked.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.bamboohr import spec_check
 
 
 def now_iso() -> str:
@@ -52,7 +58,16 @@ class FakeBambooHR:
     # BambooHR still processed (502/504).
     lost_answers: list[int] = field(default_factory=list)
     forbidden: bool = False
+    # The key's user may not see training settings: training types answer 403.
+    training_forbidden: bool = False
+    # How the custom report names fields in its answer: "alias" (as asked) or "id" (the numeric
+    # field id of GET /api/v1/meta/fields; the spec only says "the field ID").
+    report_keys: str = "alias"
+    _field_numbers: dict[str, int] = field(default_factory=dict)
     log: list[Logged] = field(default_factory=list)
+    # Answers BambooHR's OpenAPI document does not allow (see spec_check); stop() fails on any.
+    violations: list[str] = field(default_factory=list)
+    check_spec: bool = True
     _next_id: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +84,12 @@ class FakeBambooHR:
         when = when or now_iso()
         self.employees[emp].update(fields, lastChanged=when)
         self.changes[emp] = ("Updated", when)
+
+    def field_number(self, name: str) -> int:
+        """The field's numeric id, as GET /api/v1/meta/fields lists it (stable per fake)."""
+        if name not in self._field_numbers:
+            self._field_numbers[name] = 4000 + len(self._field_numbers)
+        return self._field_numbers[name]
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -92,6 +113,8 @@ class FakeBambooHR:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.violations:
+            raise AssertionError(spec_check.describe(self.violations))
 
     @property
     def host_url(self) -> str:
@@ -175,6 +198,10 @@ class FakeBambooHR:
                     fault = self.faults.pop(0)
                     return self._fault(fault)
                 response = getattr(self, "h_" + handler)(request, body, *match.groups())
+                if self.check_spec and not getattr(response, "injected", False):
+                    problem = spec_check.violation(request, "/api" + rest, response)
+                    if problem:
+                        self.violations.append(problem)
                 if method != "GET" and self.lost_answers:
                     return Response("", self.lost_answers.pop(0))
                 return response
@@ -182,21 +209,35 @@ class FakeBambooHR:
 
     @staticmethod
     def _fault(kind: str) -> Response:
+        """A failure on purpose (a login page, XML, a cut-off body, a 500): never spec-checked."""
         if kind == "html":
-            return Response(
+            response = Response(
                 "<!DOCTYPE html><html><body>Log in</body></html>", 200, mimetype="text/html"
             )
-        if kind == "xml":
-            return Response('<?xml version="1.0"?><report/>', 200, mimetype="text/xml")
-        if kind == "truncated":
-            return Response('{"employees": [{"id": "1", "firstN', 200, mimetype="application/json")
-        return Response("", 500, headers={"X-BambooHR-Error-Message": "Internal error"})
+        elif kind == "xml":
+            response = Response('<?xml version="1.0"?><report/>', 200, mimetype="text/xml")
+        elif kind == "truncated":
+            response = Response(
+                '{"employees": [{"id": "1", "firstN', 200, mimetype="application/json"
+            )
+        else:
+            response = Response("", 500, headers={"X-BambooHR-Error-Message": "Internal error"})
+        response.injected = True  # type: ignore[attr-defined]
+        return response
 
     @staticmethod
     def _json(request: Request, data: Any, status: int = 200) -> Response:
         if request.headers.get("Accept") != "application/json":
             return Response('<?xml version="1.0"?><response/>', status, mimetype="application/xml")
         return Response(json.dumps(data), status, mimetype="application/json")
+
+    @staticmethod
+    def _refused(status: int, message: str) -> Response:
+        """An error the spec documents with a JSON body (of no given shape) and the message
+        in BambooHR's header."""
+        return Response(
+            "{}", status, mimetype="application/json", headers={"X-BambooHR-Error-Message": message}
+        )
 
     # -- handlers -------------------------------------------------------------------------
     def h_report(self, request: Request, body: Any) -> Response:
@@ -223,14 +264,20 @@ class FakeBambooHR:
             row: dict[str, Any] = {"id": emp}
             for name in visible:
                 value = data.get(name)
-                row[name] = None if value is None else str(value)
+                # The spec types every value a string: an empty field is "", never null.
+                row[self._answer_key(name)] = "" if value is None else str(value)
             rows.append(row)
         out = {
             "title": body.get("title", ""),
-            "fields": [{"id": f, "type": "text", "name": f} for f in visible],
+            "fields": [{"id": self._answer_key(f), "type": "text", "name": f} for f in visible],
             "employees": rows,
         }
         return Response(json.dumps(out), 200, mimetype="application/json")
+
+    def _answer_key(self, name: str) -> str:
+        if self.report_keys == "id" and any(name in e for e in self.employees.values()):
+            return str(self.field_number(name))
+        return name
 
     def h_changed(self, request: Request, body: Any) -> Response:
         since = request.args.get("since")
@@ -248,7 +295,7 @@ class FakeBambooHR:
 
     def h_meta_fields(self, request: Request, body: Any) -> Response:
         names = sorted({k for e in self.employees.values() for k in e} - {"id"})
-        data = [{"id": i + 1, "name": n, "type": "text", "alias": n} for i, n in enumerate(names)]
+        data = [{"id": self.field_number(n), "name": n, "type": "text", "alias": n} for n in names]
         return self._json(request, data)
 
     def _goal_body_ok(self, emp: str, body: Any) -> str | None:
@@ -285,7 +332,7 @@ class FakeBambooHR:
     def h_update_goal(self, request: Request, body: Any, emp: str, goal_id: str) -> Response:
         goal = self.goals.get(goal_id)
         if goal is None or goal["employeeId"] != emp:
-            return Response("", 404)
+            return self._refused(404, "Goal not found")
         problem = self._goal_body_ok(emp, body)
         if problem:
             return Response("", 400, headers={"X-BambooHR-Error-Message": problem})
@@ -300,9 +347,13 @@ class FakeBambooHR:
         return self._json(request, {"goal": goal}, 201)
 
     def h_list_types(self, request: Request, body: Any) -> Response:
+        if self.training_forbidden:
+            return self._refused(403, "Permission denied")
         return self._json(request, self.training_types)
 
     def h_create_type(self, request: Request, body: Any) -> Response:
+        if self.training_forbidden:
+            return self._refused(403, "Permission denied")
         if not isinstance(body, dict) or not body.get("name"):
             return Response("", 400)
         type_id = self.new_id()
@@ -321,7 +372,16 @@ class FakeBambooHR:
         record_id = self.new_id()
         record = {"id": record_id, "employeeId": emp, **body}
         self.training_records[str(record_id)] = record
-        return self._json(request, record, 201)
+        return self._json(request, self._record_answer(record), 201)
+
+    @staticmethod
+    def _record_answer(record: dict[str, Any]) -> dict[str, Any]:
+        """A training record as BambooHR answers it: hours and credits are strings."""
+        out = dict(record)
+        for key in ("hours", "credits"):
+            if out.get(key) is not None:
+                out[key] = f"{out[key]:g}" if isinstance(out[key], float) else str(out[key])
+        return out
 
     def h_update_record(self, request: Request, body: Any, record_id: str) -> Response:
         record = self.training_records.get(record_id)
@@ -330,4 +390,6 @@ class FakeBambooHR:
         if not isinstance(body, dict) or "completed" not in body:
             return Response("", 400)
         record.update(body)
-        return self._json(request, {**record, "type": str(record["type"])}, 201)
+        return self._json(
+            request, {**self._record_answer(record), "type": str(record["type"])}, 201
+        )

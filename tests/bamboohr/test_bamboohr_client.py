@@ -203,6 +203,7 @@ def test_check_names_fields_the_key_cannot_see() -> None:
             "employees": [],
         },
     )
+    responses.get(f"{HOST}/api/v1/training/type", json={})
     results = conn(rating_field="customRating", fields=["noSuchField"]).check()
     assert results[0].ok
     messages = " | ".join(r.message for r in results if not r.ok)

@@ -85,8 +85,11 @@ def test_bad_or_missing_signature_is_401(mutate) -> None:  # type: ignore[no-unt
     assert info.value.status == 401 and SECRET not in info.value.reason
 
 
-@pytest.mark.parametrize("offset", [timedelta(minutes=-6), timedelta(minutes=6)])
+@pytest.mark.parametrize(
+    "offset", [timedelta(minutes=-181), timedelta(minutes=6), timedelta(hours=2)]
+)
 def test_stale_or_future_timestamps_are_rejected(offset: timedelta) -> None:
+    """Older than the retry window (3 h by default), or ahead of now beyond the tolerance."""
     when = datetime.now(UTC) + offset
     for stamp in (str(int(when.timestamp())), when.isoformat()):
         with pytest.raises(WebhookRejected) as info:
@@ -94,11 +97,24 @@ def test_stale_or_future_timestamps_are_rejected(offset: timedelta) -> None:
         assert info.value.status == 401 and "stale" in info.value.reason
 
 
-def test_tolerance_is_configurable() -> None:
+@pytest.mark.parametrize("minutes", [5 + 1, 5 + 10 + 20 + 40, 5 + 10 + 20 + 40 + 80])
+def test_bamboohr_retries_signed_at_the_first_attempt_are_accepted(minutes: int) -> None:
+    """BambooHR retries a 5xx five times at 5, 10, 20, 40 and 80 minute intervals: every retry,
+    the last 155 minutes after the first attempt, is inside the default retry window."""
+    stamp = str(int((datetime.now(UTC) - timedelta(minutes=minutes)).timestamp()))
+    assert connector().verify_webhook(signed(EVENT, stamp), EVENT) is None
+
+
+def test_tolerance_and_retry_window_are_configurable() -> None:
     stamp = str(int((datetime.now(UTC) - timedelta(minutes=20)).timestamp()))
     assert connector(webhook_tolerance="30m").verify_webhook(signed(EVENT, stamp), EVENT) is None
+    assert connector(webhook_tolerance="10m").verify_webhook(signed(EVENT, stamp), EVENT) is None
     with pytest.raises(WebhookRejected):
-        connector(webhook_tolerance="10m").verify_webhook(signed(EVENT, stamp), EVENT)
+        connector(webhook_tolerance="10m", retry_window="15m").verify_webhook(
+            signed(EVENT, stamp), EVENT
+        )
+    with pytest.raises(ValueError, match="retry_window"):
+        connector(webhook_tolerance="10m", retry_window="5m")
 
 
 def test_no_secret_configured_rejects() -> None:

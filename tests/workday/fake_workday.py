@@ -26,6 +26,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 PROMPT_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$")
+DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PEOPLE_REPORT = "isu_coaching/Coaching_Workers"
 REVIEWS_REPORT = "isu_coaching/Coaching_Reviews"
 PEOPLE_COLUMNS = (
@@ -121,6 +122,12 @@ class FakeWorkday:
         self.client_id = "cb-client"
         self.client_secret = "s3cret-client"
         self.refresh_token = "refresh-abc"
+        # Rotating tenants answer each grant with a new refresh token and forget the old one
+        # (as public integrations report of Workday); ``token_delay`` widens the window in which
+        # two processes refresh at once.
+        self.rotate_refresh = False
+        self.token_delay = 0.0
+        self.grants = 0
         self.isu = ("isu_coaching", "isu-pass")
         self.expires_in: int | None = 3600
         self.tokens: dict[str, float] = {}
@@ -128,6 +135,12 @@ class FakeWorkday:
         self.reviews: list[FakeReview] = []
         self.versions = {"staffing": {"v6"}, "talentManagement": {"v2"}}
         self.xsd_enabled = True
+        # Employee ids the staffing collection leaves out (a worker the ISU sees in the report
+        # but not through Worker Data: Public Worker Reports).
+        self.unlisted: set[str] = set()
+        # The XSD type of the people report's Updated_From prompt: "dateTime" or "date" (a Date
+        # prompt refuses a date-time and filters by day), or None to leave it out of the schema.
+        self.prompt_type: str | None = "dateTime"
         self.hidden_columns: set[str] = set()
         self.forbidden: list[str] = []
         self.failures: list[tuple[str, int]] = []  # (path regex, status), consumed in order
@@ -333,6 +346,11 @@ class FakeWorkday:
                     status=400,
                     mimetype="application/json",
                 )
+            if t.token_delay:
+                time.sleep(t.token_delay)
+            t.grants += 1
+            if t.rotate_refresh:
+                t.refresh_token = f"refresh-{secrets.token_hex(8)}"
             access = secrets.token_hex(16)
             t.tokens[access] = time.monotonic() + (t.expires_in or 900)
             body: dict[str, Any] = {
@@ -362,7 +380,10 @@ class FakeWorkday:
             if "xsds" in request.args or "xsd" in request.args:
                 if not t.xsd_enabled:
                     return t._error(404, "Resource not found")
-                return Response(xsd_for(columns), mimetype="application/xml")
+                prompts = {"Updated_From": t.prompt_type} if t.prompt_type else {}
+                if ref != PEOPLE_REPORT:
+                    prompts = {}
+                return Response(xsd_for(columns, prompts), mimetype="application/xml")
             if request.args.get("format") != "json":
                 return Response("<wd:Report_Data/>", mimetype="application/xml")
             if t.report_mode == "html":
@@ -372,10 +393,14 @@ class FakeWorkday:
                     '<?xml version="1.0"?><wd:Report_Data/>', mimetype="application/xml"
                 )
             since = request.args.get("Updated_From")
-            if since is not None and not PROMPT_FORMAT.match(since):
-                return t._error(400, f"Invalid date-time for prompt Updated_From: {since}")
+            by_day = t.prompt_type == "date"
+            if since is not None and not (DATE_FORMAT if by_day else PROMPT_FORMAT).match(since):
+                kind = "date" if by_day else "date-time"
+                return t._error(400, f"Invalid {kind} for prompt Updated_From: {since}")
             if ref == PEOPLE_REPORT:
                 cutoff = datetime.fromisoformat(since) if since else None
+                if cutoff is not None and by_day:
+                    cutoff = cutoff.replace(tzinfo=UTC)
                 rows: Iterator[dict[str, Any]] = (
                     t.people_row(w)
                     for w in list(t.workers.values())
@@ -416,7 +441,11 @@ class FakeWorkday:
             if denied is not None:
                 return denied
             terminated = request.args.get("includeTerminatedWorkers") == "true"
-            items = [w for w in t.workers.values() if w.active or terminated]
+            items = [
+                w
+                for w in t.workers.values()
+                if (w.active or terminated) and w.employee_id not in t.unlisted
+            ]
             search = (request.args.get("search") or "").lower().split()
             if search:  # "by name or worker ID", case-insensitive, terms ORed
                 items = [
@@ -558,11 +587,17 @@ class FakeWorkday:
         return app
 
 
-def xsd_for(columns: tuple[str, ...]) -> str:
+def xsd_for(columns: tuple[str, ...], prompts: dict[str, str] | None = None) -> str:
     elements = "\n".join(
         f'            <xsd:element name="{c}" type="xsd:string" minOccurs="0"'
         + (' maxOccurs="unbounded"/>' if c == "Skills" else "/>")
         for c in columns
+    )
+    # Prompts as typed attributes of the report's data: where Workday places them is not in a
+    # public document, and the connector reads any typed declaration outside the rows.
+    attributes = "".join(
+        f'\n            <xsd:attribute name="{name}" type="xsd:{kind}"/>'
+        for name, kind in (prompts or {}).items()
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:wd="urn:com.workday.report/Coaching"
@@ -576,7 +611,7 @@ def xsd_for(columns: tuple[str, ...]) -> str:
     <xsd:complexType name="Report_DataType">
         <xsd:sequence>
             <xsd:element name="Report_Entry" type="wd:Report_EntryType" minOccurs="0" maxOccurs="unbounded"/>
-        </xsd:sequence>
+        </xsd:sequence>{attributes}
     </xsd:complexType>
 </xsd:schema>
 """

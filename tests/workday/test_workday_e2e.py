@@ -198,7 +198,7 @@ def test_push_mentorship_lifecycle(
     assert ("pairing", "created") in actions and ("session", "created") in actions
     [sent] = fake.mentorships.values()
     assert sent["startDate"] == "2026-01-05" and sent["endDate"] == "2026-07-06"  # + 182 days
-    assert sent["mentee"] == {"id": "Employee_ID=E000005"} and sent["purpose"] == "Grow"
+    assert sent["mentee"] == {"id": fake.workers["E000005"].wid} and sent["purpose"] == "Grow"
     # The check-in carries the date and a neutral line: never the agenda or private notes.
     [check_in] = fake.check_ins.values()
     assert "PRIVATE" not in json.dumps(check_in) and "career plan" not in json.dumps(check_in)
@@ -221,3 +221,20 @@ def test_push_mentorship_lifecycle(
     [mentorship] = fake.mentorships.values()
     assert mentorship["state"] == "closed" and mentorship["close"]["comment"] == "re-match"
     assert len(fake.mentorships) == 1
+
+
+def test_a_date_prompt_brings_back_rows_already_seen_as_unchanged(
+    run_cli, fake: FakeWorkday, write_config: Callable[..., Path]
+) -> None:
+    fake.prompt_type = "date"
+    config = write_config(fake.url)
+    assert run_cli("--config", str(config), "sync", "wd").exit_code == 0
+    # Changed earlier today and applied then: the day's overlap brings it back, unchanged.
+    fake.workers["E000004"].updated = datetime.now(UTC)
+    fake.workers["E000008"].title = "Director"
+    fake.workers["E000008"].updated = datetime.now(UTC)
+    result = run_cli("--config", str(config), "sync", "wd")
+    assert result.exit_code == 0, result.output
+    assert "0 new, 1 changed" in result.stdout
+    sent = fake.log[-1][2]["Updated_From"]
+    assert len(sent) == 10 and sent < datetime.now(UTC).date().isoformat()

@@ -69,9 +69,9 @@ def test_mentorship_created_then_closed(fake: FakeWorkday) -> None:
     [created] = connector.push([_pairing()], dry_run=False)
     assert created.action == "created" and created.external_id in fake.mentorships
     sent = fake.mentorships[created.external_id]
-    assert sent["mentee"] == {"id": "Employee_ID=E000005"} and sent["mentor"] == {
-        "id": "Employee_ID=E000001"
-    }
+    # Both workers are known to Workday: referenced by their WIDs, never Employee_ID=...
+    assert sent["mentee"] == {"id": fake.workers["E000005"].wid}
+    assert sent["mentor"] == {"id": fake.workers["E000001"].wid}
     assert sent["mentorType"] == {"id": "mt-formal"} and sent["startDate"] == "2026-01-05"
     assert sent["endDate"] == "2026-07-05" and sent["purpose"] == "Grow into a lead role"
 
@@ -164,3 +164,18 @@ def test_server_failure_stops_the_push(fake: FakeWorkday) -> None:
     fake.failures = [("checkIns", 503)] * 10
     with pytest.raises(ConnectorError, match="kept failing"):
         connector_for(fake.url, max_retries=2).push([_session()], dry_run=False)
+
+
+def test_a_worker_workday_does_not_find_is_referenced_as_documented(fake: FakeWorkday) -> None:
+    """Body references take ``Employee_ID=...`` (Workday's reference model documents
+    ``type=value`` ids); a check-in's path takes the WID only, so without one it is skipped."""
+    fake.unlisted = {"E000005"}
+    connector = connector_for(fake.url, mentor_type="mt", close_reason="cr")
+    [created] = connector.push([_pairing()], dry_run=False)
+    assert created.action == "created"
+    sent = fake.mentorships[created.external_id]
+    assert sent["mentee"] == {"id": "Employee_ID=E000005"}
+    assert sent["mentor"] == {"id": fake.workers["E000001"].wid}
+    [skipped] = connector.push([_session()], dry_run=False)
+    assert skipped.action == "skipped" and "WID" in skipped.message and "E000005" in skipped.message
+    assert not fake.check_ins

@@ -194,3 +194,26 @@ def test_check_fails_for_a_missing_mapped_column(fake: FakeWorkday) -> None:
     results = connector_for(fake.url, columns={"email": "Work_Email"}).check()
     report = next(r for r in results if "people_report" in r.message)
     assert not report.ok and "'Work_Email' (columns.email)" in report.message
+
+
+def test_a_date_prompt_gets_a_date_with_a_days_overlap(fake: FakeWorkday) -> None:
+    """Read from ?xsds: an xsd:date prompt is sent YYYY-MM-DD (the day before the cursor's),
+    an xsd:dateTime one the date-time with offset; the fake refuses the other form (400)."""
+    fake.prompt_type = "date"
+    cursor = "2026-03-10T08:30:00.000+00:00"
+    fake.workers["E000003"].updated = datetime(2026, 3, 9, 23, 0, tzinfo=UTC)
+    batch = connector_for(fake.url).read_people(cursor, full=False)
+    assert not batch.full
+    assert [r.external_id for r in batch.records] == ["E000003"]
+    assert any(q.get("Updated_From") == "2026-03-09" for m, p, q in fake.log if "Coaching" in p)
+
+    fake.prompt_type = "dateTime"
+    batch = connector_for(fake.url).read_people(cursor, full=False)
+    assert batch.records == []
+    assert any(q.get("Updated_From") == cursor for m, p, q in fake.log if "Coaching" in p)
+
+
+def test_check_says_the_prompt_type(fake: FakeWorkday) -> None:
+    fake.prompt_type = "date"
+    lines = [r.message for r in connector_for(fake.url).check()]
+    assert any("prompt Updated_From is a Date (sent as YYYY-MM-DD" in line for line in lines)
