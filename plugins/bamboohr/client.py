@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from coachbridge import metrics
 from coachbridge.errors import ConnectorError
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class BambooHRClient:
         while True:
             attempt += 1
             self.requests_made += 1
+            metrics.vendor_request("bamboohr", retry=attempt > 1)
             try:
                 response = self.session.request(
                     method, url, params=params, json=json_body, timeout=self.timeout

@@ -28,6 +28,7 @@ from typing import Any
 
 import requests
 import urllib3
+from coachbridge import metrics
 from coachbridge.errors import ConnectorError
 from coachbridge_workday.config import SERVICE_VERSIONS, WorkdayConfig
 
@@ -259,6 +260,7 @@ class WorkdayClient:
             if auth_mode != "none" and not self.config.uses_oauth and self.config.password:
                 auth = (self.config.username or "", self.config.password.get_secret_value())
             self.requests_made += 1
+            metrics.vendor_request("workday", retry=attempt > 0)
             try:
                 response = self.session.request(
                     method,
