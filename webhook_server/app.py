@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any
@@ -14,7 +15,7 @@ from coachbridge_webhooks.inbox import GroupCommitter
 from coachbridge_webhooks.metrics_bp import observability
 from coachbridge_webhooks.routes import MESSAGES, bare, error, health, webhooks
 from coachbridge_webhooks.runtime import Runtime
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 #: Set to 1 to expose ``POST /_bench/bare`` (the benchmark's ceiling endpoint). Never in production.
@@ -56,7 +57,8 @@ def create_app(
         document = app.extensions.get("coachbridge_openapi")
         if document is None:  # built once: the routes and the config do not change
             document = app.extensions["coachbridge_openapi"] = openapi.build(app)
-        return jsonify(document)
+        # Not jsonify: it sorts keys, and the statuses' order is the order of the checks.
+        return Response(json.dumps(document), 200, mimetype="application/json")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
