@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn import glogging
@@ -81,11 +82,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class _JsonFormatter(JsonFormatter):  # type: ignore[misc]
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        # The time first (python-json-logger's own ``timestamp`` comes last), in UTC.
+        log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat()
+        super().add_fields(log_data, record, message_dict)
+
+
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
-        ["levelname", "name", "message"],
-        rename_fields={"levelname": "level", "name": "logger"},
-        timestamp="time",
+    return _JsonFormatter(
+        ["levelname", "name", "message"], rename_fields={"levelname": "level", "name": "logger"}
     )
 
 

@@ -157,6 +157,8 @@ def _receive(name: str, connector: Connector) -> Response | tuple[Response, int]
     except Exception:  # a connector bug must not turn bad input into a 500
         log.exception("webhook %s: verification raised", name)
         return error(401)
+    delivery_id = delivery_id or inbox.body_digest(body)
+    logs.annotate(delivery_id=delivery_id)  # verified: the id is the sender's, not made up
     try:
         # Shape only: parse_webhook never calls the sender back (the worker fetches later).
         connector.parse_webhook(headers, body)
@@ -169,8 +171,6 @@ def _receive(name: str, connector: Connector) -> Response | tuple[Response, int]
     except Exception:
         log.exception("webhook %s: parsing raised", name)
         return error(400)
-    delivery_id = delivery_id or inbox.body_digest(body)
-    logs.annotate(delivery_id=delivery_id)
     extensions = current_app.extensions
     try:
         new = extensions["coachbridge_inbox"].submit(name, delivery_id, mimetype, body)
