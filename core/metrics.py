@@ -42,6 +42,9 @@ class _Metrics:
 
         # The *_created series: not emitted in multiprocess mode, so not in one process either.
         disable_created_metrics()
+        shared = multiprocess_dir()
+        if shared is not None:  # e.g. a `coachbridge worker` started before `serve` made it
+            Path(shared).mkdir(parents=True, exist_ok=True)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.deliveries = Counter(
