@@ -209,3 +209,25 @@ def test_no_secret_reaches_the_log(app: Flask, wenv: Env, json_lines):
         "tok-never",
     ):
         assert secret not in text
+
+
+def test_failed_notifications_are_counted(app: Flask, wenv: Env) -> None:
+    from coachbridge.notify.base import Message, Notifier, NotifierConfig
+    from coachbridge.notify.dispatch import Dispatcher
+
+    class Down(Notifier):
+        def send(self, message: Message) -> str:
+            raise ConnectionError("mail server down")
+
+    client = app.test_client()
+    before = scrape(client)
+    body, headers = signed(review("E3", rating=1))
+    assert client.post("/webhooks/reviews", data=body, headers=headers).status_code == 202
+    worker = Worker(wenv.runtime(), scheduler=False)
+    worker.dispatcher = Dispatcher({"log": Down(NotifierConfig())})
+    worker.drain()
+    after = scrape(client)
+    for outcome, grown in (("failed", 2), ("sent", 0)):
+        labels = {"channel": "log", "outcome": outcome}
+        name = "coachbridge_notifications_total"
+        assert value(after, name, **labels) - value(before, name, **labels) == grown
