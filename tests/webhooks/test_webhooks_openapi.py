@@ -231,6 +231,17 @@ CHECKS = [
 EXAMPLES = int(os.environ.get("COACHBRIDGE_FUZZ_EXAMPLES", "30"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_gc_callback_left() -> Iterator[None]:
+    """Hypothesis leaves a garbage-collector callback behind; when pytest-xdist ends its worker
+    by interrupting the main thread, the interrupt can land in it and print a warning."""
+    import gc
+
+    before = list(gc.callbacks)
+    yield
+    gc.callbacks[:] = before
+
+
 @pytest.fixture
 def api_schema(app: Flask) -> Any:
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
