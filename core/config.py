@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from coachbridge.connectors import ConnectorConfig
 from coachbridge.domain import Program, Rule
@@ -91,6 +91,10 @@ class ServerSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
     inbox_retention_days: int = Field(default=30, ge=1)
     workers: int = Field(default=2, ge=1)
+    #: "json": one JSON object per log line (serve and worker), for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    #: When set, ``/metrics`` answers only requests carrying ``Authorization: Bearer <token>``.
+    metrics_token: SecretStr | None = None
 
 
 class _TopLevel(BaseModel):

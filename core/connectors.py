@@ -537,6 +537,14 @@ class Connector(ABC):
         raise NotImplementedError
 
     # -- webhooks --------------------------------------------------------------------------
+    supports_webhooks: ClassVar[bool] = False
+    #: How a delivery looks, for the server's OpenAPI document (``/openapi.json``), or None
+    #: (headers and body not described). Keys: ``headers``, a list of OpenAPI header parameter
+    #: objects (the signature headers); ``body``, the JSON Schema of the body; ``security``,
+    #: an OpenAPI security scheme object when the sender authenticates with HTTP auth (an
+    #: ``Authorization`` header cannot be described as a parameter).
+    webhook_openapi: ClassVar[Mapping[str, Any] | None] = None
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
         """Authenticate a delivery before anything is parsed.
 

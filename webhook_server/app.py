@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from coachbridge.config import Config
 from coachbridge.plugins import Registry
 from coachbridge.store import Database
+from coachbridge_webhooks import logs, openapi
 from coachbridge_webhooks.inbox import GroupCommitter
-from coachbridge_webhooks.routes import MESSAGES, error, health, webhooks
+from coachbridge_webhooks.metrics_bp import observability
+from coachbridge_webhooks.routes import MESSAGES, bare, error, health, webhooks
 from coachbridge_webhooks.runtime import Runtime
-from flask import Flask
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 #: Set to 1 to expose ``POST /_bench/bare`` (the benchmark's ceiling endpoint). Never in production.
@@ -30,7 +33,7 @@ def create_app(
 
     ``wake`` (optional) is set after each new delivery so an in-process worker starts at once.
     """
-    app = Flask("coachbridge_webhooks")
+    app = Flask("coachbridge_webhooks", static_folder=None)  # no static files to serve
     app.config["MAX_CONTENT_LENGTH"] = None  # the route enforces [server] max_body_bytes itself
     if config.server.secret_key is not None:
         app.config["SECRET_KEY"] = config.server.secret_key.get_secret_value()
@@ -44,9 +47,18 @@ def create_app(
     from coachbridge_webhooks.feedback_bp import feedback  # the session feedback form
 
     app.register_blueprint(feedback)
-    if os.environ.get(BENCH_ENV) != "1":
-        # The bare route is registered by the blueprint; without the switch it answers 404.
-        app.view_functions["webhooks.bare"] = lambda: error(404)
+    app.register_blueprint(observability)
+    if os.environ.get(BENCH_ENV) == "1":
+        app.add_url_rule("/_bench/bare", "webhooks.bare", bare, methods=["POST"])
+    _request_ids(app)
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        document = app.extensions.get("coachbridge_openapi")
+        if document is None:  # built once: the routes and the config do not change
+            document = app.extensions["coachbridge_openapi"] = openapi.build(app)
+        # Not jsonify: it sorts keys, and the statuses' order is the order of the checks.
+        return Response(json.dumps(document), 200, mimetype="application/json")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
@@ -59,3 +71,27 @@ def create_app(
         return error(500)
 
     return app
+
+
+def _request_ids(app: Flask) -> None:
+    """Every request gets an id (the client's ``X-Request-ID`` when plain, else a new one):
+    on every log line written while it is handled, and in the answer's header."""
+
+    @app.before_request
+    def _bind() -> None:
+        rid = logs.request_id(request.headers.get(logs.REQUEST_ID_HEADER))
+        g.request_id = rid
+        g.log_token = logs.bind(request_id=rid)
+
+    @app.after_request
+    def _echo(response: Response) -> Response:
+        rid = g.get("request_id")
+        if rid is not None:
+            response.headers[logs.REQUEST_ID_HEADER] = rid
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc: BaseException | None) -> None:
+        token = g.pop("log_token", None)
+        if token is not None:
+            logs.unbind(token)

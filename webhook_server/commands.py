@@ -39,6 +39,12 @@ STATUSES = ("pending", "processing", "done", "failed", "dead", "purged")
     help="Run the inbox worker in this process (default: yes with SQLite, no with PostgreSQL).",
 )
 @click.option("--processes", type=int, default=None, help="gunicorn processes (PostgreSQL).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or one JSON object per line (default: [server] log_format).",
+)
 @pass_app
 def serve(
     app: App,
@@ -47,10 +53,14 @@ def serve(
     dev: bool,
     with_worker: bool | None,
     processes: int | None,
+    log_format: str | None,
 ) -> None:
     """Receive webhooks (POST /webhooks/<connector>) and answer /healthz and /readyz."""
+    from coachbridge_webhooks.logs import configure_logging
     from coachbridge_webhooks.serve import serve as run_server
 
+    # First, so that the start-up lines (the schema check among them) are in the chosen format.
+    configure_logging(log_format or app.config.server.log_format)
     app.database()  # checks the schema (and creates a new SQLite file) before forking
     dispatcher_for(app)  # a bad [notify.*] section is a clear error here, not in a child
     app.registry.jobs(app.config)  # so is a job name two plugins register
@@ -63,6 +73,7 @@ def serve(
         dev=dev,
         with_worker=with_worker,
         processes=processes,
+        log_format=log_format,
     )
 
 
@@ -81,6 +92,9 @@ def serve(
 def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
     """Drain the inbox, apply the rules and run scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
     from coachbridge_webhooks import lockfile
+    from coachbridge_webhooks.logs import configure_logging
+
+    configure_logging(app.config.server.log_format)
     from coachbridge_webhooks.worker import Worker, run_in_thread
 
     rt = Runtime(config=app.config, registry=app.registry, db=app.database())

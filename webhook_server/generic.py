@@ -78,6 +78,66 @@ class _CycleData(BaseModel):
 
 EVENT_TYPES: tuple[str, ...] = ("review.completed", "review_cycle.launched", "review_cycle.closed")
 
+_CYCLE = {"type": "string", "minLength": 1, "maxLength": 200}
+#: A delivery as the server's OpenAPI document describes it (``Connector.webhook_openapi``).
+OPENAPI: dict[str, Any] = {
+    "headers": [
+        {
+            "name": standard_webhooks.ID_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "unique per message: the delivery id",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 300},
+        },
+        {
+            "name": standard_webhooks.TIMESTAMP_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "Unix seconds; older or newer than tolerance_seconds is refused",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        },
+        {
+            "name": standard_webhooks.SIGNATURE_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "space-separated v1,<base64 HMAC-SHA256 of id.timestamp.body>",
+            "schema": {"type": "string", "minLength": 1},
+        },
+    ],
+    "body": {
+        "type": "object",
+        "required": ["type", "data"],
+        "properties": {
+            "type": {"enum": list(EVENT_TYPES)},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "data": {
+                "oneOf": [
+                    {
+                        "title": "review.completed",
+                        "type": "object",
+                        "required": ["cycle_id", "rating", "rating_scale_max"],
+                        "properties": {
+                            "cycle_id": _CYCLE,
+                            "employee_id": {"type": ["string", "integer"]},
+                            "employee_email": {"type": "string", "maxLength": 320},
+                            "rating": {"type": "number"},
+                            "rating_scale_min": {"type": "number", "default": 1},
+                            "rating_scale_max": {"type": "number"},
+                            "completed_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    {
+                        "title": "review_cycle.launched, review_cycle.closed",
+                        "type": "object",
+                        "required": ["cycle_id"],
+                        "properties": {"cycle_id": _CYCLE},
+                    },
+                ]
+            },
+        },
+    },
+}
+
 
 def _first_problem(exc: ValidationError) -> str:
     err = exc.errors(include_url=False, include_input=False)[0]
@@ -92,6 +152,7 @@ class GenericConnector(Connector):
     supports_webhooks: ClassVar[bool] = True
     #: Events arrive by webhook only: there is nothing to sync.
     streams: tuple[Stream, ...] = ()
+    webhook_openapi: ClassVar[Mapping[str, Any] | None] = OPENAPI
 
     def __init__(self, config: ConnectorConfig, context: ConnectorContext) -> None:
         super().__init__(config, context)

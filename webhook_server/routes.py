@@ -11,9 +11,10 @@ import json
 import logging
 from typing import IO, Any
 
+from coachbridge import metrics
 from coachbridge.connectors import Connector, WebhookRejected
 from coachbridge.errors import CoachbridgeError, DatabaseUnavailable, NotFoundError
-from coachbridge_webhooks import inbox
+from coachbridge_webhooks import inbox, logs
 from coachbridge_webhooks.runtime import Runtime
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -117,10 +118,23 @@ def _answer(status: str, delivery_id: str, code: int) -> Response:
 @webhooks.post("/webhooks/<name>")
 def receive(name: str) -> Response | tuple[Response, int]:
     """Verify, then store the delivery in the inbox; the worker does the rest."""
-    rt = runtime()
     connector = _connector(name)
     if connector is None:
+        # The name comes from the sender: never a label value (or a log field) of its own.
+        metrics.delivery_received(metrics.UNKNOWN_CONNECTOR, 404)
         return error(404)
+    status = 500
+    try:
+        with logs.bound(connector=name):
+            answer = _receive(name, connector)
+        status = answer[1] if isinstance(answer, tuple) else answer.status_code
+        return answer
+    finally:
+        metrics.delivery_received(name, status)
+
+
+def _receive(name: str, connector: Connector) -> Response | tuple[Response, int]:
+    rt = runtime()
     req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     limit = rt.config.server.max_body_bytes
     if req.content_length is not None and req.content_length > limit:
@@ -143,6 +157,8 @@ def receive(name: str) -> Response | tuple[Response, int]:
     except Exception:  # a connector bug must not turn bad input into a 500
         log.exception("webhook %s: verification raised", name)
         return error(401)
+    delivery_id = delivery_id or inbox.body_digest(body)
+    logs.annotate(delivery_id=delivery_id)  # verified: the id is the sender's, not made up
     try:
         # Shape only: parse_webhook never calls the sender back (the worker fetches later).
         connector.parse_webhook(headers, body)
@@ -155,7 +171,6 @@ def receive(name: str) -> Response | tuple[Response, int]:
     except Exception:
         log.exception("webhook %s: parsing raised", name)
         return error(400)
-    delivery_id = delivery_id or inbox.body_digest(body)
     extensions = current_app.extensions
     try:
         new = extensions["coachbridge_inbox"].submit(name, delivery_id, mimetype, body)
@@ -175,8 +190,8 @@ def receive(name: str) -> Response | tuple[Response, int]:
     return _answer("duplicate", delivery_id, 200)
 
 
-@webhooks.post("/_bench/bare")
 def bare() -> tuple[Response, int]:
-    """Benchmark ceiling: no verification, no write (registered only when enabled)."""
+    """Benchmark ceiling: no verification, no write (``POST /_bench/bare``, registered by the
+    app only when enabled)."""
     request.get_data()
     return jsonify(status="accepted"), 202

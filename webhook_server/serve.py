@@ -6,18 +6,29 @@ process holds the lock file ``<db>.worker.lock``, so exactly one worker drains a
 nothing else must be started. With PostgreSQL the inbox is drained by ``coachbridge worker``
 processes (``--worker`` adds one in-process worker per serving process, which is safe there
 thanks to row locks).
+
+Metrics count across every serving process (prometheus_client's multiprocess mode): before
+gunicorn forks, ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a directory (the one in the
+environment, else a new temporary one, removed at exit), clears the files of processes that are
+gone, and tells prometheus_client when a worker process ends (``child_exit``).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
+from coachbridge import metrics
 from coachbridge.config import Config
 from coachbridge.plugins import Registry
 from coachbridge.store import Database
-from coachbridge_webhooks import lockfile
+from coachbridge_webhooks import lockfile, logs
 from coachbridge_webhooks.app import create_app
 from coachbridge_webhooks.worker import Worker, run_in_thread
 from gunicorn.app.base import BaseApplication
@@ -64,8 +75,11 @@ def serve(
     with_worker: bool | None = None,
     processes: int | None = None,
     threads: int = 32,
+    log_format: str | None = None,
 ) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted. ``log_format`` ("text" or "json") overrides
+    ``[server] log_format``."""
+    logs.configure_logging(log_format or config.server.log_format)
     is_sqlite = db_url.startswith("sqlite")
     if with_worker is None:
         with_worker = is_sqlite
@@ -74,6 +88,7 @@ def serve(
         app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
     workers = processes or config.server.workers
+    _count_across_processes()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -84,5 +99,27 @@ def serve(
         "loglevel": "warning",
         "timeout": 60,
         "graceful_timeout": 10,
+        "logger_class": logs.GunicornLogger,
+        "child_exit": _child_exit,
     }
     _Gunicorn(options, lambda: _build(config, db_url, with_worker)).run()
+
+
+def _count_across_processes() -> None:
+    """Multiprocess metrics for the processes gunicorn is about to fork (see the docstring)."""
+    given = metrics.multiprocess_dir()
+    if given is not None:
+        path = Path(given)
+    else:
+        path = Path(tempfile.mkdtemp(prefix="coachbridge-metrics-"))
+        atexit.register(_remove_dir, path, os.getpid())
+    metrics.enable_multiprocess(path)
+
+
+def _remove_dir(path: Path, owner: int) -> None:
+    if os.getpid() == owner:  # a forked worker runs atexit too: only the master removes it
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    metrics.process_exited(worker.pid)

@@ -28,6 +28,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from coachbridge import metrics
 from coachbridge.connectors import WebhookRejected
 from coachbridge.domain import ReviewEvent
 from coachbridge.errors import CoachbridgeError, UserError
@@ -41,7 +42,7 @@ from coachbridge.programs.automation import (
 )
 from coachbridge.programs.rules import Effects, RuleFailure, apply_rules
 from coachbridge.store.tables import InboxRow
-from coachbridge_webhooks import inbox
+from coachbridge_webhooks import inbox, logs
 from coachbridge_webhooks.lockfile import LockFile
 from coachbridge_webhooks.runtime import Runtime
 from coachbridge_webhooks.scheduler import Scheduler, request_sync_in
@@ -203,6 +204,15 @@ class Worker:
     # -- one delivery ----------------------------------------------------------------------
     def process(self, row_id: int) -> str | None:
         """Process one claimed delivery; returns its new status (None: the lease was lost)."""
+        started = time.monotonic()
+        with logs.bound():  # _process binds the delivery's connector and id
+            status = self._process_logged(row_id)
+            fields = logs.fields()
+        if status is not None and "connector" in fields:
+            metrics.delivery_processed(fields["connector"], status, time.monotonic() - started)
+        return status
+
+    def _process_logged(self, row_id: int) -> str | None:
         try:
             effects = self._process(row_id)
         except (WebhookRejected, RuleFailure, UserError) as exc:
@@ -245,6 +255,7 @@ class Worker:
             ).first()
             if row is None:  # another worker reclaimed it after our lease expired
                 return None
+            logs.annotate(connector=row.connector, delivery_id=row.delivery_id)
             connector = self.runtime.connector(row.connector)
             parsed = connector.parse_webhook(
                 {"content-type": row.content_type or ""}, row.body or b""

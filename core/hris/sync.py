@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from coachbridge import metrics
 from coachbridge.connectors import (
     STREAM_NAMES,
     Batch,
@@ -294,6 +296,19 @@ class Syncer:
 
     # -- public ----------------------------------------------------------------------------
     def run(self, *, full: bool = False, dry_run: bool = False, force: bool = False) -> SyncReport:
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            report = self._run(full=full, dry_run=dry_run, force=force)
+            outcome = "dry run" if dry_run else "ok"
+            return report
+        except SyncAborted:
+            outcome = "aborted"
+            raise
+        finally:
+            metrics.sync_finished(self.name, outcome, time.monotonic() - started)
+
+    def _run(self, *, full: bool, dry_run: bool, force: bool) -> SyncReport:
         """One loop over the streams the connector declares: read them all, then check, then
         write them all and save their cursors in one transaction."""
         streams = self._streams()

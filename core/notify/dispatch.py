@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coachbridge import metrics
 from coachbridge.config import validation_problems
 from coachbridge.errors import CoachbridgeError, ConfigError
 from coachbridge.notify.base import Notifier
@@ -178,6 +179,7 @@ class Dispatcher:
 
     def _failed(self, row: NotificationRow, detail: str, now: datetime) -> None:
         row.status, row.detail = "failed", detail[:1000]
+        metrics.notification(row.channel, "failed")
         if row.attempts < MAX_ATTEMPTS:
             row.next_attempt_at = now + retry_delay(row.attempts)
         else:
@@ -207,6 +209,7 @@ class Dispatcher:
             log.exception("notifier %s failed on %s", row.channel, row.key)
             return
         row.status = "skipped" if result.startswith("skipped") else "sent"
+        metrics.notification(row.channel, row.status)
         row.detail = result[:1000]
         row.next_attempt_at = None
         row.sent_at = datetime.now(UTC)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from coachbridge import metrics
 from coachbridge.context import Context, Hooks
 from coachbridge.domain import Program
 from coachbridge.domain.rule import Rule
@@ -353,6 +354,7 @@ def apply_rules(
         event.person_id = resolve_subject(s, probe, _people_from(ctx, event.source))
         if event.person_id is None:
             event.rules_status = "unknown_person"
+            metrics.rule_outcome("unknown person")
             return effects
     person = s.get(PersonRow, event.person_id)
     assert person is not None
@@ -370,9 +372,12 @@ def apply_rules(
         if _rule_key(index, rule) in fired:
             results.append(fired[_rule_key(index, rule)])
         elif rule.matches(facts):
-            results.append(
-                _apply_rule(s, ctx, index, rule, event, person, facts, now, dispatcher, effects)
+            result = _apply_rule(
+                s, ctx, index, rule, event, person, facts, now, dispatcher, effects
             )
+            # "not enrolled: <why>" counts as "not enrolled": a label value must stay bounded.
+            metrics.rule_outcome(str(result.get("result", "")).split(":", 1)[0])
+            results.append(result)
     event.rules_status = "processed"
     event.outcome = {"rules": results}
     effects.outcomes[event.id] = event.outcome

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from coachbridge import metrics
 from coachbridge.errors import ConnectorError
 from coachbridge.http import (
     IDEMPOTENT_METHODS,
@@ -132,7 +133,12 @@ class BambooHRClient:
             idempotent = method.upper() in IDEMPOTENT_METHODS
         url = self.url(path)
 
+        attempts = 0
+
         def send() -> requests.Response:
+            nonlocal attempts
+            metrics.vendor_request("bamboohr", retry=attempts > 0)
+            attempts += 1
             self.requests_made += 1
             return self.session.request(
                 method, url, params=params, json=json_body, timeout=self.timeout

@@ -73,6 +73,7 @@ class BambooHRConnector(Connector):
     supports_webhooks: ClassVar[bool] = True
     push_kinds: tuple[PushKind, ...] = ("goal", "session")
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    webhook_openapi: ClassVar[Mapping[str, Any] | None] = webhooks.OPENAPI
 
     config: BambooHRConfig
 

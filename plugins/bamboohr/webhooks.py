@@ -24,6 +24,67 @@ from coachbridge.connectors import WebhookRejected
 SIGNATURE_HEADER = "X-BambooHR-Signature"
 TIMESTAMP_HEADER = "X-BambooHR-Timestamp"
 
+_ID = {"type": ["string", "integer"], "description": "BambooHR employee id"}
+_FIELDS = {"type": "array", "items": {"type": "string"}}
+#: A delivery as the server's OpenAPI document describes it (``Connector.webhook_openapi``).
+OPENAPI: dict[str, Any] = {
+    "headers": [
+        {
+            "name": SIGNATURE_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "hex HMAC-SHA256 of the raw body followed by the timestamp header, "
+            "keyed with the webhook's private key",
+            "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        },
+        {
+            "name": TIMESTAMP_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "when BambooHR sent it: Unix seconds or ISO 8601",
+            "schema": {"type": "string", "minLength": 1},
+        },
+    ],
+    "body": {
+        "oneOf": [
+            {
+                "title": "event-based",
+                "type": "object",
+                "required": ["type", "data"],
+                "properties": {
+                    "type": {"type": "string", "examples": ["employee.updated"]},
+                    "timestamp": {"type": "string"},
+                    "data": {
+                        "type": "object",
+                        "properties": {"employeeId": _ID, "changedFields": _FIELDS},
+                    },
+                },
+            },
+            {
+                "title": "field-based (legacy)",
+                "type": "object",
+                "required": ["employees"],
+                "properties": {
+                    "employees": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {
+                                "id": _ID,
+                                "action": {"enum": ["Created", "Updated", "Deleted"]},
+                                "changedFields": _FIELDS,
+                                "fields": {"type": "object"},
+                                "timestamp": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            },
+        ]
+    },
+}
+
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header by name, case-insensitively, whatever mapping the web framework hands us."""

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from coachbridge import metrics
 from coachbridge.connectors import StoredToken, TokenStore
 from coachbridge.errors import ConnectorError
 from coachbridge.http import (
@@ -329,6 +330,7 @@ class WorkdayClient:
             nonlocal attempts
             headers = dict(base_headers)
             headers.update(self._auth_headers(auth_mode, force=force_token and attempts == 0))
+            metrics.vendor_request("workday", retry=attempts > 0)
             attempts += 1
             auth = None
             if auth_mode != "none" and not self.config.uses_oauth and self.config.password:

@@ -50,6 +50,26 @@ class WorkdayConnector(Connector):
     supports_webhooks: ClassVar[bool] = True
     push_kinds: tuple[PushKind, ...] = ("session", "pairing")
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json", "text/json")
+    webhook_openapi: ClassVar[Mapping[str, Any] | None] = {
+        "security": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "webhook_username and webhook_password of the connector",
+        },
+        "body": {
+            "type": "object",
+            "required": ["Report_Entry"],
+            "description": "rows in the shape of the connector's reviews_report",
+            "properties": {
+                "Report_Entry": {
+                    "oneOf": [
+                        {"type": "object"},
+                        {"type": "array", "items": {"type": "object"}},
+                    ]
+                }
+            },
+        },
+    }
 
     config: WorkdayConfig
 

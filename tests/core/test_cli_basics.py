@@ -142,3 +142,12 @@ def test_blank_and_impossible_paths_are_usage_errors(run_cli, tmp_path: Path) ->
         result = run_cli(*args)
         assert result.exit_code == 2, (args, result.stderr)
         assert says in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_a_bad_server_log_format_exits_2_naming_the_key(run_cli, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[server]\nlog_format = "yaml"\n')
+    result = run_cli("--config", str(config), "people")
+    assert result.exit_code == 2
+    assert "server.log_format" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -143,3 +143,23 @@ def test_a_duration_that_is_not_one_is_a_config_error(tmp_path: Path, value: str
     assert len(exc.value.problems) == 1
     assert exc.value.problems[0].startswith(f"{path}: connectors.hr.sync_every: ")
     assert "duration" in exc.value.problems[0]
+
+
+def test_server_log_format_and_metrics_token(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nlog_format = "json"\nmetrics_token = "${METRICS_TOKEN}"\n')
+    config = load_config(path, MODELS, env={"METRICS_TOKEN": "t0ken-from-env"})
+    assert config.server.log_format == "json"
+    assert config.server.metrics_token is not None
+    assert config.server.metrics_token.get_secret_value() == "t0ken-from-env"
+    assert "t0ken-from-env" not in repr(config)
+    defaults = load_config(write(tmp_path, "[server]\n"), MODELS, env={})
+    assert defaults.server.log_format == "text"
+    assert defaults.server.metrics_token is None
+
+
+def test_a_bad_log_format_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nlog_format = "xml"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, MODELS, env={})
+    assert len(exc.value.problems) == 1
+    assert exc.value.problems[0].startswith(f"{path}: server.log_format:")

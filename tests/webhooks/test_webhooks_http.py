@@ -196,7 +196,7 @@ def test_other_methods_and_paths_answer_generic_json(client: FlaskClient):
     assert response.status_code == 405
     assert response.get_json() == {"error": "method not allowed"}
     assert client.get("/nothing").get_json() == {"error": "not found"}
-    assert client.post("/_bench/bare", data=b"{}").status_code == 404
+    assert client.post("/_bench/bare", data=b"{}").get_json() == {"error": "not found"}
 
 
 def test_concurrent_duplicate_insert_is_answered_as_duplicate(wenv: Env):

@@ -1,6 +1,6 @@
 """connector_tokens: secrets a connector must keep (rotated refresh tokens), encrypted
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06 22:20:00
 """
