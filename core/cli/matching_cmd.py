@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from coachbridge.matching.importing import import_proposal
 from coachbridge.matching.pool import check_weights
 from coachbridge.matching.service import (
     REASON_TEXT,
+    allowed_pairs,
     announce_after_commit,
     apply,
     explain,
@@ -86,14 +90,41 @@ def pairing_dict(row: PairingRow, names: dict[int, str] | None = None) -> dict[s
     "--propose", "propose_", is_flag=True, help="Store it as proposed pairings to approve."
 )
 @click.option("--explain", "explain_ref", metavar="PERSON", help="Why this learner got what.")
+@click.option(
+    "--candidates",
+    "candidates_path",
+    metavar="FILE.csv",
+    help="Write every candidate pair the engine scored (learner_id, guide_id, score) to FILE.",
+)
+@click.option(
+    "--all-pairs",
+    is_flag=True,
+    help="With --candidates: every pair the hard constraints allow (up to 20 million).",
+)
 @format_option()
 @pass_app
 def match(
-    app: App, program_id: str, apply_: bool, propose_: bool, explain_ref: str | None, fmt: str
+    app: App,
+    program_id: str,
+    apply_: bool,
+    propose_: bool,
+    explain_ref: str | None,
+    candidates_path: str | None,
+    all_pairs: bool,
+    fmt: str,
 ) -> None:
-    """Propose pairings for PROGRAM (nothing is stored without --apply or --propose)."""
+    """Propose pairings for PROGRAM (nothing is stored without --apply or --propose).
+
+    Certified optimal over every allowed pair unless the program sets ``certify = false``
+    (then optimal within each learner's top_k best guides); the output says which.
+    """
     if apply_ and propose_:
         raise UserError("give --apply or --propose, not both")
+    if all_pairs and candidates_path is None:
+        raise UserError("--all-pairs needs --candidates FILE.csv (where to write the pairs)")
+    if candidates_path is not None and explain_ref is not None:
+        raise UserError("give --candidates or --explain, not both")
+    target = _csv_target(candidates_path) if candidates_path is not None else None
     mode = "active" if apply_ else "proposed" if propose_ else None
     program = _program(app, program_id)
     db = app.database()
@@ -123,7 +154,15 @@ def match(
                 empty="no guides enrolled",
             )
             return
+        if target is not None and all_pairs:
+            count, blocks = allowed_pairs(s, program, app.registry, now=now)
+            _write_pairs(target, blocks)
+            click.echo(f"{count:,} allowed pair(s) written to {target}.", err=True)
         proposal = propose(s, program, app.registry, now=now)
+        if target is not None and not all_pairs and proposal.arcs is not None:
+            lids, gids, scores = proposal.arcs
+            _write_pairs(target, iter([(lids.tolist(), gids.tolist(), scores.tolist())]))
+            click.echo(f"{scores.size:,} candidate pair(s) written to {target}.", err=True)
         created = []
         if mode is not None:
             created = apply(
@@ -143,7 +182,14 @@ def match(
     ]
     unmatched = [u.as_dict() | {"learner": names.get(u.learner_id, "")} for u in proposal.unmatched]
     if fmt == "json":
-        data: dict[str, Any] = {"program": program.id, "pairs": pairs, "unmatched": unmatched}
+        data: dict[str, Any] = {
+            "program": program.id,
+            "pairs": pairs,
+            "unmatched": unmatched,
+            "guarantee": proposal.guarantee,
+            "certified": proposal.certified,
+            "allowed_pairs": proposal.allowed_pairs if proposal.certified else None,
+        }
         if mode is not None:
             data["created"] = [r.id for r in created]
         click.echo(to_json(data))
@@ -174,10 +220,42 @@ def match(
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
             )
+    click.echo(f"\nMost learners matched, then the highest total score: {proposal.guarantee}.")
     if mode is not None:
         click.echo(f"\n{len(created)} pairing(s) stored as {mode}.")
     else:
         click.echo("\n(nothing stored: use --apply or --propose)")
+
+
+def _csv_target(text: str) -> Path:
+    """The --candidates file, checked before any work: its folder exists, it is no device."""
+    if not text.strip():
+        raise UserError("--candidates: give a file name")
+    path = Path(text).expanduser()
+    if not path.parent.exists():
+        raise UserError(f"--candidates {path}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--candidates {path}: not a regular file")
+    return path
+
+
+def _write_pairs(path: Path, blocks: Iterator[tuple[list[int], list[int], list[float]]]) -> None:
+    """``learner_id,guide_id,score`` rows, scores at full precision (``repr``), atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write("learner_id,guide_id,score\n")
+            for lids, gids, scores in blocks:
+                fh.writelines(
+                    f"{a},{b},{c!r}\n" for a, b, c in zip(lids, gids, scores, strict=True)
+                )
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"--candidates {path}: cannot write: {exc.strerror}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @cli.group(invoke_without_command=True)

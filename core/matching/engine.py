@@ -1,4 +1,4 @@
-"""The matching engine on arrays: top-K candidates, exact solve, widening until the cut is free.
+"""The matching engine on arrays: top-K candidates, widening, one solve, certification.
 
 Used by the service (with a pool read from the store) and by the benchmark (with generated
 arrays), so that both measure the same code.
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from coachbridge.matching.certify import allowed_pair_count, kth_profit, price, scale_for
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
 from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
@@ -31,8 +32,16 @@ class EngineResult:
     match: dict[int, int]
     candidates: CandidateArrays
     widened: int = 0  # candidate arcs added by widening
-    rounds: int = 0  # solves after the first
+    rounds: int = 0  # widening rounds
     seconds: dict[str, float] = field(default_factory=dict)
+    certified: bool = False  # optimal over every allowed pair, proved by the duals
+    allowed_pairs: int = 0  # pairs the hard constraints allow (counted when certifying)
+    priced: int = 0  # arcs added by pricing
+    pricing_rounds: int = 0  # solves after the first one on the widened lists
+    priced_rows: int = 0  # learner rows scored in full by pricing (all rounds)
+    solves: int = 0  # min-cost solves run
+    error_bound: float = 0.0  # the total is within this of the best on the float scores
+    scores: dict[int, float] = field(default_factory=dict)  # learner row -> score optimised
 
 
 def _pairs_from(
@@ -107,15 +116,18 @@ def match_rows(
     limit: int | None = None,
     group_used: dict[tuple[int, int], int] | None = None,
     widen: bool = True,
+    certify: bool = True,
 ) -> EngineResult:
     """Match learner ``rows`` (default: all) to guides with ``free`` places.
 
-    Keeps each learner's ``k`` best guides and solves exactly. Learners that solve leaves out
-    get their best ``k`` guides among those with room; then, while an unmatched learner has an
-    augmenting path in the full candidate set, that path's arcs are added. Those rounds
-    re-match with a plain maximum flow (far cheaper than the min-cost solve); when no path is
-    left, the matched count is the maximum the full candidate set allows, and one more exact
-    solve on the final lists (only if widening added arcs) keeps that count at the best score.
+    Keeps each learner's ``k`` best guides. Learners a maximum matching of those lists leaves
+    out get their best ``k`` guides among those with room; then, while an unmatched learner has
+    an augmenting path in the full candidate set, that path's arcs are added (so the matched
+    count is the maximum the full set allows). One min-cost solve on the final lists picks the
+    best total among those; with ``certify`` its duals price every left-out allowed pair, and
+    pairs that could improve it are added and solved again until none is left, which proves
+    the result optimal over every allowed pair. Without ``certify`` the result is optimal on
+    the lists (each learner's K best guides plus widening's arcs), as before.
     """
     n_learners = len(scorer.learners)
     rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
@@ -127,9 +139,52 @@ def match_rows(
     cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
     clock.lap("candidates")
     result = EngineResult({}, cands)
+    n_groups = int(np.unique(groups).size) if groups is not None else 0
+    scale = scale_for(scorer, min_score, n_learners, free.size, n_groups)
 
-    def solve() -> dict[int, int]:
-        match = solve_candidates(
+    def solve(duals: bool = False) -> Any:
+        solution = solve_arrays(
+            result.candidates.learner,
+            result.candidates.guide,
+            result.candidates.score,
+            free,
+            n_learners=n_learners,
+            min_score=min_score,
+            learner_group=groups if limit is not None else None,
+            per_guide_per_group=limit,
+            group_used=group_used,
+            scale=scale,
+            duals=duals,
+        )
+        c = result.candidates
+        chosen = solution.chosen
+        learners = c.learner[chosen].tolist()
+        result.match = dict(zip(learners, c.guide[chosen].tolist(), strict=True))
+        result.scores = dict(zip(learners, c.score[chosen].tolist(), strict=True))
+        result.solves += 1
+        result.error_bound = solution.error_bound
+        clock.lap("solve")
+        return solution
+
+    if not certify:
+        solve()
+        if widen:
+            before = result.candidates.score.size
+            with threadpool_limits(limits=1, user_api="blas"):
+                _widen(
+                    result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used
+                )
+            clock.lap("widen")
+            if result.candidates.score.size != before:
+                solve()  # the exact solve on the final lists
+        result.seconds = clock.seconds
+        return result
+
+    kth = kth_profit(result.candidates, n_learners, k, scale)
+    if widen:
+        # Widening only needs the matched count: a plain maximum flow starts it, and the one
+        # min-cost solve runs on the final lists (certification then settles the score).
+        result.match = max_matching(
             result.candidates,
             free,
             n_learners,
@@ -138,19 +193,40 @@ def match_rows(
             limit=limit,
             group_used=group_used,
         )
-        clock.lap("solve")
-        return match
-
-    result.match = solve()
-    if widen:
-        before = result.candidates.score.size
         # Widening scores single learners (one small matrix product each): BLAS threads only
         # add overhead there, as in ``top_k``.
         with threadpool_limits(limits=1, user_api="blas"):
             _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
         clock.lap("widen")
-        if result.candidates.score.size != before:
-            result.match = solve()  # the one exact solve on the final lists
+    while True:
+        solution = solve(duals=True)
+        if solution.duals is None:
+            break  # no usable arc at all: top-K then holds every allowed pair (there are none)
+        found = price(
+            scorer,
+            result.candidates,
+            solution.duals,
+            rows,
+            kth,
+            free,
+            min_score,
+            groups=groups if limit is not None else None,
+            per_learner=max(1, k),
+        )
+        result.priced_rows += found.priced_rows
+        clock.lap("certify")
+        if not found.arcs.score.size:
+            break
+        before = result.candidates.score.size
+        result.candidates = result.candidates.extend(found.arcs)
+        added = int(result.candidates.score.size - before)
+        if not added:
+            raise RuntimeError("pricing found only arcs the solve already had")
+        result.priced += added
+        result.pricing_rounds += 1
+    result.certified = widen
+    result.allowed_pairs = allowed_pair_count(scorer, rows, free, scorer.excluded_pairs)
+    clock.lap("certify")
     result.seconds = clock.seconds
     return result
 
@@ -161,7 +237,7 @@ class _Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._wall, self._cpu = time.perf_counter(), time.process_time()
-        for phase in ("candidates", "solve", "widen"):
+        for phase in ("candidates", "solve", "widen", "certify"):
             self.seconds[phase] = self.seconds[f"{phase}_cpu"] = 0.0
 
     def lap(self, phase: str) -> None:

@@ -102,6 +102,7 @@ class Scorer:
         plugins: Mapping[str, Criterion] | None = None,
         settings: ScoringSettings | None = None,
         excluded: Callable[[NDArray[np.int64]], NDArray[np.bool_]] | None = None,
+        excluded_pairs: Mapping[int, set[int]] | None = None,
         mentoring: bool = False,
         category_table: bool = True,
     ) -> None:
@@ -113,6 +114,9 @@ class Scorer:
         self.weights = {n: float(weights[n]) for n in self.names}
         self.mentoring = mentoring
         self._extra_excluded = excluded
+        # The same exclusions as learner row -> guide rows, when the caller has them (counting
+        # allowed pairs reads these instead of building a mask per block).
+        self.excluded_pairs = excluded_pairs
         for name in self.names:
             if name not in BUILTIN_CRITERIA and name not in self.plugins:
                 raise ConfigError(f"weights.{name}: unknown matching criterion")
