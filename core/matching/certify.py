@@ -17,22 +17,13 @@ top-K list alone (no left-out pair of theirs scores above the K-th best).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from coachbridge.matching.scoring import CandidateArrays, Scorer
 from coachbridge.matching.solver import Duals, ScoreScale, score_scale
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
-
-
-@dataclass
-class Pricing:
-    """What one pricing pass found."""
-
-    arcs: CandidateArrays  # left-out pairs with a positive reduced profit (the best per learner)
-    priced_rows: int  # learners whose full row was scored
-    violations: int  # left-out pairs with a positive reduced profit, before the per-learner cut
 
 
 def scale_for(
@@ -51,112 +42,196 @@ def scale_for(
     return score_scale(lo, max(hi, lo), n_nodes=nodes, n_learners=n_learners)
 
 
-def kth_profit(
-    cands: CandidateArrays, n_learners: int, k: int, scale: ScoreScale
-) -> NDArray[np.int64]:
-    """Each learner's K-th best profit from the top-K lists; the lowest int64 when complete.
+LOW = np.iinfo(np.int64).min  # "no left-out pair": the learner's lists hold every allowed pair
 
-    A learner with fewer than K arcs has every allowed pair in its list (``top_k`` returns
-    fewer only then), so nothing of theirs was left out.
+
+class Pricer:
+    """Prices left-out pairs round after round, scoring as few learner rows as it can.
+
+    It starts from each learner's ``reserve_k`` best guides (``top_k`` with the larger K): the
+    ``k`` best go to the solve, the rest are kept as a reserve priced from memory. A learner's
+    bound is the profit of the last guide it holds (every pair it does not hold scores at most
+    that), so only a learner whose bound could beat the highest head potential has its full row
+    scored; that row then refills the learner's reserve with its next ``reserve_k`` best pairs
+    and lowers the bound, so a later round rarely scores the same learner again.
     """
-    low = np.iinfo(np.int64).min
-    count = np.bincount(cands.learner, minlength=n_learners)
-    worst = np.full(n_learners, np.inf)
-    np.minimum.at(worst, cands.learner, cands.score)
-    out = np.full(n_learners, low, dtype=np.int64)
-    full = count >= k
-    out[full] = scale.profit(worst[full])
-    return out
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        lists: CandidateArrays,
+        *,
+        k: int,
+        reserve_k: int,
+        scale: ScoreScale,
+        free: NDArray[np.int64],
+        min_score: float,
+        rows: NDArray[np.int64],
+        groups: NDArray[np.int64] | None,
+    ) -> None:
+        self.scorer, self.scale, self.free, self.min_score = scorer, scale, free, min_score
+        self.rows, self.groups, self.k, self.reserve_k = rows, groups, k, reserve_k
+        n = len(scorer.learners)
+        order = np.lexsort((lists.guide, -lists.score, lists.learner))
+        learner, guide, score = lists.learner[order], lists.guide[order], lists.score[order]
+        rank = np.arange(learner.size) - np.searchsorted(learner, learner, side="left")
+        first = rank < k
+        self.lists = CandidateArrays(learner[first], guide[first], score[first])
+        self.reserve = CandidateArrays(learner[~first], guide[~first], score[~first])
+        count = np.bincount(learner, minlength=n)
+        worst = np.full(n, np.inf)
+        np.minimum.at(worst, learner, score)
+        self.bound = np.full(n, LOW, dtype=np.int64)
+        full = count >= reserve_k
+        self.bound[full] = scale.profit(worst[full])
+        self.priced_rows = 0
+
+    def forget(self, arcs: CandidateArrays) -> None:
+        """Drop reserve pairs the solve now holds (e.g. ones widening added)."""
+        if not self.reserve.score.size or not arcs.score.size:
+            return
+        width = max(int(self.free.size), 1)
+        held = np.isin(
+            self.reserve.learner * width + self.reserve.guide, arcs.learner * width + arcs.guide
+        )
+        self.reserve = _subset(self.reserve, ~held)
+
+    def price(self, arcs: CandidateArrays, duals: Duals, *, per_learner: int) -> CandidateArrays:
+        """Left-out pairs with a positive reduced profit under ``duals`` (the best per learner).
+
+        ``arcs`` are the pairs the solve had. An empty result certifies the solve over every
+        allowed pair.
+        """
+        scale, free = self.scale, self.free
+        guide_ok = free > 0
+        if not self.rows.size or not guide_ok.any():
+            return CandidateArrays.empty()
+        top = scale.top
+        # Screening: a pair a learner does not hold scores at most its bound, and its head
+        # node's potential is at most the highest any usable arc could end in.
+        head_max = int(duals.guide[guide_ok].max())
+        if duals.limit is not None and duals.group_potential.size:
+            head_max = max(head_max, int(duals.group_potential.max()))
+        need = self.rows[self.bound[self.rows] > top + duals.learner[self.rows] - head_max]
+        n = len(self.scorer.learners)
+        if need.size:
+            # Those rows are scored in full below; their reserve is rebuilt from them.
+            drop = np.zeros(n, dtype=np.bool_)
+            drop[need] = True
+            self.reserve = _subset(self.reserve, ~drop[self.reserve.learner])
+        found = [self._price_reserve(duals)]
+        if need.size:
+            found.append(self._price_rows(need, arcs, duals))
+            self.priced_rows += int(need.size)
+        learner = np.concatenate([f[0] for f in found])
+        guide = np.concatenate([f[1] for f in found])
+        score = np.concatenate([f[2] for f in found])
+        reduced = np.concatenate([f[3] for f in found])
+        if not learner.size:
+            return CandidateArrays.empty()
+        # The largest reduced profits of each learner first; keep ``per_learner`` of them.
+        order = np.lexsort((guide, -reduced, learner))
+        learner, guide, score = learner[order], guide[order], score[order]
+        rank = np.arange(learner.size) - np.searchsorted(learner, learner, side="left")
+        take = rank < per_learner
+        added = CandidateArrays(learner[take], guide[take], score[take])
+        # Pairs moving to the solve leave the reserve (the rest stay there).
+        width = max(int(free.size), 1)
+        moved = np.isin(
+            self.reserve.learner * width + self.reserve.guide, added.learner * width + added.guide
+        )
+        if moved.any():
+            self.reserve = _subset(self.reserve, ~moved)
+        return added
+
+    def _price_reserve(self, duals: Duals) -> tuple[NDArray[Any], ...]:
+        r = self.reserve
+        if not r.score.size:
+            return _none()
+        reduced = self.scale.profit(r.score)
+        reduced -= self.scale.top + duals.learner[r.learner]
+        groups = self.groups[r.learner] if self.groups is not None else None
+        reduced += duals.head_of(r.guide, groups)
+        bad = reduced > 0
+        return r.learner[bad], r.guide[bad], r.score[bad], reduced[bad]
+
+    def _price_rows(
+        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
+    ) -> tuple[NDArray[Any], ...]:
+        scorer, scale = self.scorer, self.scale
+        guide_ok = self.free > 0
+        n_guides = self.free.size
+        guide_idx = np.arange(n_guides, dtype=np.int64)
+        # The solve's arcs, by learner, to leave them out of the pricing.
+        order = np.argsort(arcs.learner, kind="stable")
+        indptr = np.searchsorted(
+            arcs.learner[order], np.arange(len(scorer.learners) + 1, dtype=np.int64)
+        )
+        out: list[tuple[NDArray[Any], ...]] = []
+        refill: list[CandidateArrays] = [self.reserve]
+        with threadpool_limits(limits=1, user_api="blas"):
+            for block in scorer.blocks(need):
+                scores = scorer.scores(block)
+                ok = scorer.allowed(block)
+                ok &= scores >= self.min_score
+                ok &= guide_ok[None, :]
+                starts, ends = indptr[block], indptr[block + 1]
+                counts = ends - starts
+                total = int(counts.sum())
+                pos = np.repeat(np.arange(block.size), counts)
+                offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+                held = order[offsets + np.arange(total)]
+                ok[pos, arcs.guide[held]] = False
+                if self.groups is None or duals.limit is None:
+                    head = np.broadcast_to(duals.head_of(guide_idx, None), scores.shape)
+                else:
+                    head = np.empty(scores.shape, dtype=np.int64)
+                    block_groups = self.groups[block]
+                    for grp in np.unique(block_groups).tolist():
+                        head[block_groups == grp] = duals.head_of(
+                            guide_idx, np.full(n_guides, grp, dtype=np.int64)
+                        )
+                # Reduced profit of the arc l -> head: P - (top + d(l) - d(head)), exact int64.
+                reduced = scale.profit(scores)
+                reduced -= (scale.top + duals.learner[block])[:, None]
+                reduced += head
+                r, c = np.nonzero(ok & (reduced > 0))
+                out.append((block[r], c.astype(np.int64), scores[r, c], reduced[r, c]))
+                # The reserve: each row's next best pairs it does not hold (violating ones
+                # included: those the solve does not take this round stay priced from here).
+                # One partial selection per row, as in ``top_k``: never a sort of the block.
+                masked = np.where(ok, scores, -np.inf)
+                width = min(self.reserve_k, n_guides)
+                part = np.argpartition(masked, n_guides - width, axis=1)[:, n_guides - width :]
+                vals = np.take_along_axis(masked, part, axis=1)
+                keep = np.isfinite(vals)
+                rr = np.broadcast_to(np.arange(block.size)[:, None], part.shape)[keep]
+                refill.append(CandidateArrays(block[rr], part[keep].astype(np.int64), vals[keep]))
+                last = np.where(keep, vals, np.inf).min(axis=1)
+                bound = np.full(block.size, LOW, dtype=np.int64)
+                more = ok.sum(axis=1) > width
+                bound[more] = scale.profit(last[more])
+                self.bound[block] = bound
+        self.reserve = CandidateArrays(
+            np.concatenate([f.learner for f in refill]),
+            np.concatenate([f.guide for f in refill]),
+            np.concatenate([f.score for f in refill]),
+        )
+        if not out:
+            return _none()
+        return tuple(np.concatenate([f[i] for f in out]) for i in range(4))
 
 
-def price(
-    scorer: Scorer,
-    cands: CandidateArrays,
-    duals: Duals,
-    rows: NDArray[np.int64],
-    kth: NDArray[np.int64],
-    free: NDArray[np.int64],
-    min_score: float,
-    *,
-    groups: NDArray[np.int64] | None,
-    per_learner: int,
-) -> Pricing:
-    """Left-out pairs of ``rows`` with a positive reduced profit under ``duals``.
+def _subset(arrays: CandidateArrays, keep: NDArray[np.bool_]) -> CandidateArrays:
+    return CandidateArrays(arrays.learner[keep], arrays.guide[keep], arrays.score[keep])
 
-    Returns at most ``per_learner`` of them per learner (the largest reduced profits), with
-    the scores the scorer gives them.
-    """
-    scale = duals.scale
-    guide_ok = free > 0
-    if not rows.size or not guide_ok.any():
-        return Pricing(CandidateArrays.empty(), 0, 0)
-    n_guides = free.size
-    guide_idx = np.arange(n_guides, dtype=np.int64)
-    # Screening: a left-out pair of learner l scores at most l's K-th best, and its head node's
-    # potential is at most the highest one any usable arc could end in.
-    head_max = int(duals.guide[guide_ok].max())
-    if duals.limit is not None and duals.group_potential.size:
-        head_max = max(head_max, int(duals.group_potential.max()))
-    threshold = scale.top + duals.learner[rows]  # + ... - head: violation iff P > threshold - head
-    need = rows[kth[rows] > threshold - head_max]
-    if not need.size:
-        return Pricing(CandidateArrays.empty(), 0, 0)
-    # Arcs already in the lists, by learner, to leave them out of the pricing.
-    order = np.argsort(cands.learner, kind="stable")
-    sorted_learner = cands.learner[order]
-    n_rows = len(scorer.learners)
-    indptr = np.searchsorted(sorted_learner, np.arange(n_rows + 1, dtype=np.int64))
-    out_l: list[NDArray[np.int64]] = []
-    out_g: list[NDArray[np.int64]] = []
-    out_s: list[NDArray[np.float64]] = []
-    violations = 0
-    with threadpool_limits(limits=1, user_api="blas"):
-        for block in scorer.blocks(need):
-            scores = scorer.scores(block)
-            ok = scorer.allowed(block)
-            ok &= scores >= min_score
-            ok &= guide_ok[None, :]
-            starts, ends = indptr[block], indptr[block + 1]
-            counts = ends - starts
-            pos = np.repeat(np.arange(block.size), counts)
-            arcs = order[
-                np.repeat(starts - np.cumsum(counts) + counts, counts)
-                + np.arange(int(counts.sum()))
-            ]
-            ok[pos, cands.guide[arcs]] = False
-            if groups is None or duals.limit is None:
-                head = np.broadcast_to(duals.head_of(guide_idx, None), scores.shape)
-            else:
-                head = np.empty(scores.shape, dtype=np.int64)
-                block_groups = groups[block]
-                for grp in np.unique(block_groups).tolist():
-                    members = block_groups == grp
-                    head[members] = duals.head_of(guide_idx, np.full(n_guides, grp))
-            # Reduced profit of arc l -> head: P - (top + d(l) - d(head)), in exact int64.
-            reduced = scale.profit(scores)
-            reduced -= (scale.top + duals.learner[block])[:, None]
-            reduced += head
-            bad = ok & (reduced > 0)
-            r, c = np.nonzero(bad)
-            if not r.size:
-                continue
-            violations += int(r.size)
-            red = reduced[r, c]
-            # The largest reduced profits of each learner first; keep ``per_learner`` of them.
-            sort = np.lexsort((c, -red, r))
-            r, c = r[sort], c[sort]
-            rank = np.arange(r.size) - np.searchsorted(r, r, side="left")
-            keep = rank < per_learner
-            r, c = r[keep], c[keep]
-            out_l.append(block[r])
-            out_g.append(c.astype(np.int64))
-            out_s.append(scores[r, c])
-    if not out_l:
-        return Pricing(CandidateArrays.empty(), int(need.size), 0)
-    return Pricing(
-        CandidateArrays(np.concatenate(out_l), np.concatenate(out_g), np.concatenate(out_s)),
-        int(need.size),
-        violations,
+
+def _none() -> tuple[NDArray[Any], ...]:
+    return (
+        np.empty(0, np.int64),
+        np.empty(0, np.int64),
+        np.empty(0, np.float64),
+        np.empty(0, np.int64),
     )
 
 

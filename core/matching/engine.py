@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from coachbridge.matching.certify import allowed_pair_count, kth_profit, price, scale_for
+from coachbridge.matching.certify import Pricer, allowed_pair_count, scale_for
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
 from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
@@ -23,6 +23,9 @@ ROW_CACHE = 2048  # full candidate rows kept between searches
 # Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
 # 25,000 guides) before paying for a max-flow run (about 3 s at 100,000 x 25,000).
 DIRECT_ROWS = 500
+# Certification keeps each learner's RESERVE x top_k best guides: top_k of them for the solve,
+# the rest priced from memory (only learners whose bound could still win are scored again).
+RESERVE = 2
 
 
 @dataclass
@@ -136,11 +139,30 @@ def match_rows(
         groups = np.array([group_of(i) for i in range(n_learners)], dtype=np.int64)
     guide_ok = free > 0
     clock = _Clock()
-    cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
-    clock.lap("candidates")
-    result = EngineResult({}, cands)
     n_groups = int(np.unique(groups).size) if groups is not None else 0
     scale = scale_for(scorer, min_score, n_learners, free.size, n_groups)
+    pricer: Pricer | None = None
+    if certify:
+        # Each learner's RESERVE x K best guides: the K best go to the solve, the rest are
+        # priced from memory, so few learners need their whole row scored again.
+        lists = top_k(scorer, RESERVE * k, min_score, rows=rows, guide_ok=guide_ok)
+        pricer = Pricer(
+            scorer,
+            lists,
+            k=k,
+            reserve_k=RESERVE * k,
+            scale=scale,
+            free=free,
+            min_score=min_score,
+            rows=rows,
+            groups=groups if limit is not None else None,
+        )
+        cands = pricer.lists
+        del lists
+    else:
+        cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
+    clock.lap("candidates")
+    result = EngineResult({}, cands)
 
     def solve(duals: bool = False) -> Any:
         solution = solve_arrays(
@@ -180,7 +202,7 @@ def match_rows(
         result.seconds = clock.seconds
         return result
 
-    kth = kth_profit(result.candidates, n_learners, k, scale)
+    assert pricer is not None
     if widen:
         # Widening only needs the matched count: a plain maximum flow starts it, and the one
         # min-cost solve runs on the final lists (certification then settles the score).
@@ -197,33 +219,25 @@ def match_rows(
         # add overhead there, as in ``top_k``.
         with threadpool_limits(limits=1, user_api="blas"):
             _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
+        if result.widened:
+            pricer.forget(result.candidates)
         clock.lap("widen")
     while True:
         solution = solve(duals=True)
         if solution.duals is None:
-            break  # no usable arc at all: top-K then holds every allowed pair (there are none)
-        found = price(
-            scorer,
-            result.candidates,
-            solution.duals,
-            rows,
-            kth,
-            free,
-            min_score,
-            groups=groups if limit is not None else None,
-            per_learner=max(1, k),
-        )
-        result.priced_rows += found.priced_rows
+            break  # no usable arc at all: the lists then hold every allowed pair (none)
+        found = pricer.price(result.candidates, solution.duals, per_learner=max(1, k))
         clock.lap("certify")
-        if not found.arcs.score.size:
+        if not found.score.size:
             break
         before = result.candidates.score.size
-        result.candidates = result.candidates.extend(found.arcs)
+        result.candidates = result.candidates.extend(found)
         added = int(result.candidates.score.size - before)
         if not added:
             raise RuntimeError("pricing found only arcs the solve already had")
         result.priced += added
         result.pricing_rounds += 1
+    result.priced_rows = pricer.priced_rows
     result.certified = widen
     result.allowed_pairs = allowed_pair_count(scorer, rows, free, scorer.excluded_pairs)
     clock.lap("certify")
