@@ -42,18 +42,21 @@ def scale_for(
     return score_scale(lo, max(hi, lo), n_nodes=nodes, n_learners=n_learners)
 
 
-LOW = np.iinfo(np.int64).min  # "no left-out pair": the learner's lists hold every allowed pair
+LOW = -(2**62)  # "no left-out pair": the learner holds every allowed pair (room to add to it)
 
 
 class Pricer:
     """Prices left-out pairs round after round, scoring as few learner rows as it can.
 
     It starts from each learner's ``reserve_k`` best guides (``top_k`` with the larger K): the
-    ``k`` best go to the solve, the rest are kept as a reserve priced from memory. A learner's
-    bound is the profit of the last guide it holds (every pair it does not hold scores at most
-    that), so only a learner whose bound could beat the highest head potential has its full row
-    scored; that row then refills the learner's reserve with its next ``reserve_k`` best pairs
-    and lowers the bound, so a later round rarely scores the same learner again.
+    ``k`` best go to the solve, the rest are kept as a reserve priced from memory. Each learner
+    has a bound ``B`` with ``P(l, g) + h(g) <= B`` for every pair it does not hold, where ``h``
+    is a vector of guide potentials recorded when the bound was set (zero at the start, where
+    ``B`` is the profit of the last guide held). Under new potentials ``h'`` such a pair prices
+    at most ``B + max(h' - h) - (top + d(l))``, so only a learner for whom that is positive has
+    its row scored again; the row then refills the reserve with the pairs that price best under
+    the current potentials and sets a bound relative to them, so later rounds (whose potentials
+    move little) rarely score it again. With a fairness limit, bounds stay on scores alone.
     """
 
     def __init__(
@@ -84,6 +87,9 @@ class Pricer:
         self.bound = np.full(n, LOW, dtype=np.int64)
         full = count >= reserve_k
         self.bound[full] = scale.profit(worst[full])
+        # The guide potentials each bound is relative to: zeros for the score-only bounds.
+        self.heads: list[NDArray[np.int64]] = [np.zeros(free.size, dtype=np.int64)]
+        self.bound_heads = np.zeros(n, dtype=np.int64)  # index into ``heads``
         self.priced_rows = 0
 
     def forget(self, arcs: CandidateArrays) -> None:
@@ -107,12 +113,17 @@ class Pricer:
         if not self.rows.size or not guide_ok.any():
             return CandidateArrays.empty()
         top = scale.top
-        # Screening: a pair a learner does not hold scores at most its bound, and its head
-        # node's potential is at most the highest any usable arc could end in.
+        # Screening (see the class): how far each recorded potential vector may have risen.
         head_max = int(duals.guide[guide_ok].max())
         if duals.limit is not None and duals.group_potential.size:
             head_max = max(head_max, int(duals.group_potential.max()))
-        need = self.rows[self.bound[self.rows] > top + duals.learner[self.rows] - head_max]
+        rise = np.array(
+            [head_max] + [int((duals.guide - h)[guide_ok].max()) for h in self.heads[1:]],
+            dtype=np.int64,
+        )
+        rows = self.rows
+        reach = self.bound[rows] + rise[self.bound_heads[rows]]
+        need = rows[reach > top + duals.learner[rows]]
         n = len(self.scorer.learners)
         if need.size:
             # Those rows are scored in full below; their reserve is rebuilt from them.
@@ -169,6 +180,11 @@ class Pricer:
         )
         out: list[tuple[NDArray[Any], ...]] = []
         refill: list[CandidateArrays] = [self.reserve]
+        # Bounds relative to the guide potentials, unless a fairness limit makes heads depend
+        # on the learner's group as well (then they stay on scores alone).
+        relative = self.groups is None or duals.limit is None
+        if relative:
+            self.heads.append(duals.guide.copy())
         with threadpool_limits(limits=1, user_api="blas"):
             for block in scorer.blocks(need):
                 scores = scorer.scores(block)
@@ -197,21 +213,27 @@ class Pricer:
                 reduced += head
                 r, c = np.nonzero(ok & (reduced > 0))
                 out.append((block[r], c.astype(np.int64), scores[r, c], reduced[r, c]))
-                # The reserve: each row's next best pairs it does not hold (violating ones
-                # included: those the solve does not take this round stay priced from here).
-                # One partial selection per row, as in ``top_k``: never a sort of the block.
-                masked = np.where(ok, scores, -np.inf)
+                # The reserve: each row's pairs it does not hold that price best under these
+                # potentials (violating ones included: those the solve does not take this round
+                # stay priced from here); the bound is relative to the same potentials. One
+                # partial selection per row, as in ``top_k``: never a sort of the block.
+                key = scale.profit(scores)
+                if relative:
+                    key += duals.guide[None, :]
+                key[~ok] = LOW
                 width = min(self.reserve_k, n_guides)
-                part = np.argpartition(masked, n_guides - width, axis=1)[:, n_guides - width :]
-                vals = np.take_along_axis(masked, part, axis=1)
-                keep = np.isfinite(vals)
+                part = np.argpartition(key, n_guides - width, axis=1)[:, n_guides - width :]
+                vals = np.take_along_axis(key, part, axis=1)
+                keep = vals > LOW
                 rr = np.broadcast_to(np.arange(block.size)[:, None], part.shape)[keep]
-                refill.append(CandidateArrays(block[rr], part[keep].astype(np.int64), vals[keep]))
-                last = np.where(keep, vals, np.inf).min(axis=1)
+                cc = part[keep].astype(np.int64)
+                refill.append(CandidateArrays(block[rr], cc, scores[rr, cc]))
+                last = np.where(keep, vals, np.iinfo(np.int64).max).min(axis=1)
                 bound = np.full(block.size, LOW, dtype=np.int64)
                 more = ok.sum(axis=1) > width
-                bound[more] = scale.profit(last[more])
+                bound[more] = last[more]
                 self.bound[block] = bound
+                self.bound_heads[block] = len(self.heads) - 1 if relative else 0
         self.reserve = CandidateArrays(
             np.concatenate([f.learner for f in refill]),
             np.concatenate([f.guide for f in refill]),

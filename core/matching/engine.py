@@ -84,7 +84,7 @@ def solve_candidates(
     limit: int | None = None,
     group_used: Mapping[tuple[int, int], int] | None = None,
 ) -> dict[int, int]:
-    """Exact lexicographic solve of candidate arcs: learner row -> guide row."""
+    """Lexicographic solve of candidate arcs (most matched, then highest total): row -> row."""
 
     def pick(*args: Any, **kwargs: Any) -> NDArray[np.int64]:
         return solve_arrays(*args, **kwargs).chosen
@@ -198,7 +198,7 @@ def match_rows(
                 )
             clock.lap("widen")
             if result.candidates.score.size != before:
-                solve()  # the exact solve on the final lists
+                solve()  # the one solve on the final lists
         result.seconds = clock.seconds
         return result
 
@@ -275,7 +275,8 @@ def _widen(
 ) -> None:
     """Extend ``result.candidates`` until a maximum matching of them is maximum overall.
 
-    ``result.match`` is the exact solve of the lists so far; it is left as it is.
+    ``result.match`` is a maximum matching of the lists so far (the solve's, or a plain
+    maximum flow's); it is left as it is.
     """
     n_learners = len(scorer.learners)
     guide_ok = free > 0
@@ -309,8 +310,8 @@ def _widen(
             return True
         return used.get((g, group_of(x)), 0) < limit
 
-    # Start from the exact solve: the learners it leaves out are those whose exclusion costs
-    # the least score, so widening their lists serves the total score best.
+    # Start from the matching given: after a solve, the learners it leaves out are those whose
+    # exclusion costs the least score, so widening their lists serves the total score best.
     match, maximum = result.match, True
     # First widening step, vectorised: those learners get their best K guides among those
     # that still have room (one block-wise pass over just those learners).
