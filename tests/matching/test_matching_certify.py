@@ -225,3 +225,64 @@ def test_allowed_pair_count_equals_the_masks(seed: int) -> None:
     rows = np.flatnonzero(rng.random(n_learners) < 0.8).astype(np.int64)
     ok = scorer.allowed(rows) & (free > 0)[None, :]
     assert allowed_pair_count(scorer, rows, free, forbidden) == int(ok.sum())
+
+
+def _offset_features(profiles: list) -> np.ndarray:
+    return np.array([p.utc_offset_hours for p in profiles], dtype=np.float64)
+
+
+def _offset_block(learners: np.ndarray, guides: np.ndarray) -> np.ndarray:
+    return 1.0 - np.abs(np.subtract.outer(learners, guides)) / 12.0
+
+
+def _offset_pair(learner, guide) -> float:
+    return 1.0 - abs(learner.utc_offset_hours - guide.utc_offset_hours) / 12.0
+
+
+def test_vectorised_plugin_criterion_scores_like_the_per_pair_form() -> None:
+    from coachbridge.matching.criteria import Profile
+    from coachbridge.matching.scoring import top_k
+
+    rng = np.random.default_rng(5)
+    learners, guides = sides(rng, 40, 30)
+    for side in (learners, guides):
+        side.profiles = [
+            Profile(int(pid), utc_offset_hours=float(rng.integers(-8, 9))) for pid in side.ids
+        ]
+    per_pair = Criterion("near", _offset_pair)
+    vectorised = Criterion("near", features=_offset_features, score_block=_offset_block)
+    weights = {"skills": 0.5, "near": 0.5}
+    slow = Scorer(learners, guides, weights, plugins={"near": per_pair})
+    fast = Scorer(learners, guides, weights, plugins={"near": vectorised})
+    rows = np.arange(40, dtype=np.int64)
+    assert fast.scores(rows).tolist() == slow.scores(rows).tolist()
+    a, b = top_k(fast, 5, 0.0), top_k(slow, 5, 0.0)
+    assert sorted(zip(a.learner.tolist(), a.guide.tolist(), a.score.tolist(), strict=True)) == (
+        sorted(zip(b.learner.tolist(), b.guide.tolist(), b.score.tolist(), strict=True))
+    )
+    assert fast.breakdown(3, 7) == slow.breakdown(3, 7)
+    result = match_rows(fast, np.full(30, 2, dtype=np.int64), k=3, min_score=0.0)
+    assert result.certified and len(result.match) == 40
+
+
+def test_bad_vectorised_criteria_are_config_errors() -> None:
+    from coachbridge.errors import ConfigError
+    from coachbridge.matching.criteria import Profile
+
+    assert Criterion("x", features=_offset_features).problem() is not None
+    assert Criterion("x").problem() is not None
+    assert Criterion("x", _offset_pair).problem() is None
+    rng = np.random.default_rng(6)
+    learners, guides = sides(rng, 4, 3)
+    for side in (learners, guides):
+        side.profiles = [Profile(int(pid), utc_offset_hours=0.0) for pid in side.ids]
+    wrong = Criterion("x", features=_offset_features, score_block=lambda a, b: np.zeros(3))
+    scorer = Scorer(learners, guides, {"x": 1.0}, plugins={"x": wrong})
+    with pytest.raises(ConfigError, match="shape"):
+        scorer.scores(np.arange(4, dtype=np.int64))
+    nan = Criterion(
+        "x", features=_offset_features, score_block=lambda a, b: np.full((a.size, b.size), np.nan)
+    )
+    scorer = Scorer(learners, guides, {"x": 1.0}, plugins={"x": nan})
+    with pytest.raises(ConfigError, match="not finite"):
+        scorer.scores(np.arange(4, dtype=np.int64))
