@@ -361,6 +361,67 @@ def assign_speed(seed: int, repeats: int = 3) -> dict[str, Any]:
     return out
 
 
+def _tz_features(profiles: list[Any]) -> np.ndarray:
+    return np.array([p.utc_offset_hours for p in profiles], dtype=np.float64)
+
+
+def _tz_block(learners: np.ndarray, guides: np.ndarray) -> np.ndarray:
+    # Overlap of 9-17 working days on a 24-hour circle: the built-in timezone criterion's maths.
+    shift = np.subtract.outer(learners, guides) + 12.0
+    np.mod(shift, 24.0, out=shift)
+    shift -= 12.0
+    np.abs(shift, out=shift)
+    return np.clip(8.0 - shift, 0.0, 8.0) / 8.0
+
+
+def _tz_pair(learner: Any, guide: Any) -> float:
+    shift = abs((learner.utc_offset_hours - guide.utc_offset_hours + 12.0) % 24.0 - 12.0)
+    return min(8.0, max(0.0, 8.0 - shift)) / 8.0
+
+
+def plugin_speed(seed: int, sample_rows: int = 200) -> dict[str, Any]:
+    """Scoring (top-K) at 20,000 x 5,000 with the time-zone criterion built in, as a vectorised
+    plugin criterion, and as a per-pair plugin (timed on ``sample_rows`` learners, scaled up:
+    the whole instance would take minutes). Same weights, same maths."""
+    from coachbridge.matching.criteria import Criterion, Profile
+
+    n_learners, n_guides, _ = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    for side in (learners, guides):
+        side.profiles = [
+            Profile(int(pid), utc_offset_hours=float(off))
+            for pid, off in zip(side.ids.tolist(), side.utc_offset.tolist(), strict=True)
+        ]
+    plugin_weights = {("tz" if n == "timezone" else n): w for n, w in WEIGHTS.items()}
+    forms = {
+        "built-in": (WEIGHTS, {}),
+        "vectorised plugin": (
+            plugin_weights,
+            {"tz": Criterion("tz", features=_tz_features, score_block=_tz_block)},
+        ),
+        "per-pair plugin": (plugin_weights, {"tz": Criterion("tz", _tz_pair)}),
+    }
+    out: dict[str, Any] = {"plugin_speed": {"learners": n_learners, "guides": n_guides}}
+    for name, (weights, plugins) in forms.items():
+        scorer = Scorer(learners, guides, weights, plugins=plugins)
+        rows = None if name != "per-pair plugin" else np.arange(sample_rows, dtype=np.int64)
+        t, c = time.perf_counter(), time.process_time()
+        cands = top_k(scorer, K, 0.0, rows=rows)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        factor = 1.0 if rows is None else n_learners / sample_rows
+        out["plugin_speed"][name] = {
+            "wall": wall * factor,
+            "cpu": cpu * factor,
+            "measured_rows": n_learners if rows is None else sample_rows,
+            "total_of_scores": math.fsum(cands.score.tolist()),
+        }
+    base = out["plugin_speed"]["built-in"]["cpu"]
+    for name in forms:
+        out["plugin_speed"][name]["cpu_vs_built_in"] = out["plugin_speed"][name]["cpu"] / base
+    out["load_average"] = list(os.getloadavg())
+    return out
+
+
 FULL_SCALE = 1e9  # integer cost units per score point (scores are at most the weight sum, 1.0)
 FULL_ARC_CHUNK = 5_000_000  # arcs per ``flows``/``tail``/``head`` read-back
 
@@ -593,6 +654,22 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"{a['ortools']['matched']:,}, totals {a['assign']['total']:.6f} / "
                 f"{a['ortools']['total']:.6f}",
             ]
+        if "plugin_speed" in r:
+            ps = r["plugin_speed"]
+            lines += [
+                "",
+                f"Scoring (top-{K}) at {ps['learners']:,} x {ps['guides']:,}, the time-zone "
+                "criterion in three forms, wall s (cpu):",
+                "",
+                "| form | scoring | CPU vs built-in | rows timed |",
+                "| --- | --- | --- | --- |",
+            ]
+            for name in ("built-in", "vectorised plugin", "per-pair plugin"):
+                f = ps[name]
+                lines.append(
+                    f"| {name} | {f['wall']:.1f} ({f['cpu']:.1f}) | {f['cpu_vs_built_in']:.2f}x | "
+                    f"{f['measured_rows']:,}{'' if f['measured_rows'] == ps['learners'] else ' (scaled up)'} |"
+                )
         if "certified" in r and "full_set" in r:
             c = r["certified"]
             lines += [
@@ -655,6 +732,9 @@ def main() -> None:
         "--assign", action="store_true", help="also time assign against plain OR-tools"
     )
     parser.add_argument(
+        "--plugins", action="store_true", help="also time a plugin criterion's two forms"
+    )
+    parser.add_argument(
         "--top-k-only",
         action="store_true",
         help="run the sizes without certification (certify = false), as before",
@@ -677,6 +757,9 @@ def main() -> None:
     if args.child == "assign":
         print(json.dumps(assign_speed(args.seed)))
         return
+    if args.child == "plugins":
+        print(json.dumps(plugin_speed(args.seed)))
+        return
     if args.child:
         size, _, mode = args.child.partition(":")
         print(json.dumps(run_size(size, args.seed, certify=mode != "top-k")))
@@ -685,6 +768,8 @@ def main() -> None:
     jobs = [s + (":top-k" if args.top_k_only else "") for s in args.sizes.split(",") if s]
     if args.assign:
         jobs.insert(0, "assign")
+    if args.plugins:
+        jobs.insert(0, "plugins")
     if not args.no_cut:
         jobs.append("cut")
     if args.full_set:
