@@ -277,15 +277,17 @@ class Scorer:
         name: str, criterion: Criterion, lf: NDArray[Any], gf: NDArray[Any], shape: tuple[int, int]
     ) -> NDArray[np.float64]:
         assert criterion.score_block is not None
-        value = np.array(criterion.score_block(lf, gf), dtype=np.float64)
+        value = np.asarray(criterion.score_block(lf, gf), dtype=np.float64)
         if value.shape != shape:
             raise ConfigError(
                 f"matching criterion {name!r}: score_block returned shape {value.shape}, "
                 f"expected {shape}"
             )
-        if not np.isfinite(value).all():
+        # One summing pass finds a NaN or infinity (the sum is then not finite); only then, or
+        # when finite values overflow the sum, is every value looked at.
+        if not math.isfinite(float(value.sum())) and not np.isfinite(value).all():
             raise ConfigError(f"matching criterion {name!r} returned a value that is not finite")
-        return np.clip(value, 0.0, 1.0, out=value)
+        return np.clip(value, 0.0, 1.0)  # a new array: the plugin's own is left as it was
 
     # -- scores and masks ------------------------------------------------------------------
     def block(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
