@@ -132,7 +132,7 @@ class Pricer:
             self.reserve = _subset(self.reserve, ~drop[self.reserve.learner])
         found = [self._price_reserve(duals)]
         if need.size:
-            found.append(self._price_rows(need, arcs, duals))
+            found.append(self._price_rows(need, arcs, duals, per_learner))
             self.priced_rows += int(need.size)
         learner = np.concatenate([f[0] for f in found])
         guide = np.concatenate([f[1] for f in found])
@@ -167,7 +167,7 @@ class Pricer:
         return r.learner[bad], r.guide[bad], r.score[bad], reduced[bad]
 
     def _price_rows(
-        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
+        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals, per_learner: int
     ) -> tuple[NDArray[Any], ...]:
         scorer, scale = self.scorer, self.scale
         guide_ok = self.free > 0
@@ -211,8 +211,16 @@ class Pricer:
                 reduced = scale.profit(scores)
                 reduced -= (scale.top + duals.learner[block])[:, None]
                 reduced += head
-                r, c = np.nonzero(ok & (reduced > 0))
-                out.append((block[r], c.astype(np.int64), scores[r, c], reduced[r, c]))
+                # Each row's ``per_learner`` largest positive reduced profits (at company scale
+                # a first round finds hundreds of millions: never collect them all).
+                bad = np.where(ok, reduced, 0)
+                width = min(per_learner, n_guides)
+                part = np.argpartition(bad, n_guides - width, axis=1)[:, n_guides - width :]
+                vals = np.take_along_axis(bad, part, axis=1)
+                hit = vals > 0
+                r = np.broadcast_to(np.arange(block.size)[:, None], part.shape)[hit]
+                c = part[hit].astype(np.int64)
+                out.append((block[r], c, scores[r, c], vals[hit]))
                 # The reserve: each row's pairs it does not hold that price best under these
                 # potentials (violating ones included: those the solve does not take this round
                 # stay priced from here); the bound is relative to the same potentials. One
