@@ -85,9 +85,15 @@ def coachbridge_register_score_criteria(register: Callable[[Criterion], None]) -
 
     Call ``register(Criterion(name=..., score=fn, description=...))``. ``fn(learner, guide)``
     receives two :class:`coachbridge.matching.criteria.Profile` objects and returns a number in
-    0..1 (higher is a better fit). A program uses the criterion when its ``[programs.weights]``
-    names it; its contribution to a pair's score is ``weight * fn(learner, guide)`` and shows up
-    in the pair's breakdown under ``name``. Names must not clash with built-in criteria.
+    0..1 (higher is a better fit). That per-pair form is plain Python once per pair; at company
+    scale give the vectorised form instead (or as well):
+    ``Criterion(name=..., features=f, score_block=b)``, where ``f(profiles)`` returns a numpy
+    array with one row per person (called once per side) and ``b(learner_rows, guide_rows)``
+    returns the ``(len(learner_rows), len(guide_rows))`` array of scores for a block, which
+    matching scores alongside the built-in criteria at about their cost. A program uses the
+    criterion when its ``[programs.weights]`` names it; its contribution to a pair's score is
+    ``weight * value`` and shows up in the pair's breakdown under ``name``. Names must not
+    clash with built-in criteria.
 
     :param register: callback taking one ``Criterion``.
     """

@@ -115,6 +115,9 @@ class Registry:
 
             if criterion.name in BUILTIN_CRITERIA or criterion.name in reg.criteria:
                 raise ConfigError(f"matching criterion {criterion.name!r} is registered twice")
+            problem = criterion.problem()
+            if problem is not None:
+                raise ConfigError(f"matching criterion {criterion.name!r}: {problem}")
             reg.criteria[criterion.name] = criterion
 
         def add_notifier(name: str, notifier_class: type[Notifier]) -> None:

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import numpy as np
+from coachbridge.matching import assign
 from coachbridge.matching.engine import match_rows, solve_candidates
 from coachbridge.matching.features import Side, euler_intervals
 from coachbridge.matching.scoring import CandidateArrays, Scorer, top_k
@@ -164,18 +165,19 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_size(name: str, seed: int) -> dict[str, Any]:
+def run_size(name: str, seed: int, certify: bool = True) -> dict[str, Any]:
     n_learners, n_guides, cap = SIZES[name]
     t0 = time.perf_counter()
     learners, guides, forbidden = make_instance(n_learners, n_guides, seed)
     gen = time.perf_counter() - t0
     scorer = Scorer(learners, guides, WEIGHTS)
     free = np.full(n_guides, cap, dtype=np.int64)
-    res = match_rows(scorer, free, k=K, min_score=0.0)
+    res = match_rows(scorer, free, k=K, min_score=0.0, certify=certify)
     cands = res.candidates
     coachbridge_peak = peak_mib()  # before the comparison solvers add their own graphs
     out: dict[str, Any] = {
         "size": name,
+        "certify": certify,
         "peak_mib_coachbridge": coachbridge_peak,
         "learners": n_learners,
         "guides": n_guides,
@@ -194,7 +196,21 @@ def run_size(name: str, seed: int) -> dict[str, Any]:
             "end_to_end_cpu_seconds": sum(
                 res.seconds[f"{p}_cpu"] for p in ("candidates", "widen", "solve")
             ),
+            "certify_seconds": res.seconds["certify"],
+            "certify_cpu_seconds": res.seconds["certify_cpu"],
+            "end_to_end_seconds_all": sum(
+                res.seconds[p] for p in ("candidates", "widen", "solve", "certify")
+            ),
+            "end_to_end_cpu_seconds_all": sum(
+                res.seconds[f"{p}_cpu"] for p in ("candidates", "widen", "solve", "certify")
+            ),
             "widened_arcs": res.widened,
+            "certified": res.certified,
+            "allowed_pairs": res.allowed_pairs,
+            "priced_arcs": res.priced,
+            "pricing_rounds": res.pricing_rounds,
+            "priced_rows": res.priced_rows,
+            "solves": res.solves,
             "matched": len(res.match),
             "total": total(res.match, cands),
         },
@@ -254,6 +270,175 @@ def cut_cost(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, 
         r["relative"] = (ref - r["total"]) / ref
         r["gap_to_upper_bound"] = (upper - r["total"]) / upper
     return {"cut": rows, "upper_bound": upper, "peak_mib": peak_mib()}
+
+
+def plain_ortools(
+    triples: list[tuple[int, int, float]], capacity: dict[int, int]
+) -> list[tuple[int, int, float]]:
+    """The plain OR-tools baseline ``assign`` is held to: ids to indices, arcs, one
+    ``solve_max_flow_with_min_cost``, the result list (no validation, no sorting)."""
+    lindex: dict[int, int] = {}
+    gindex: dict[int, int] = {}
+    tails: list[int] = []
+    heads: list[int] = []
+    scores: list[float] = []
+    for learner, guide, score in triples:
+        tails.append(lindex.setdefault(learner, len(lindex)))
+        heads.append(gindex.setdefault(guide, len(gindex)))
+        scores.append(score)
+    nl, ng = len(lindex), len(gindex)
+    t, h, sc = np.array(tails), np.array(heads), np.array(scores)
+    source, sink = nl + ng, nl + ng + 1
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.full(nl, source), np.arange(nl), np.ones(nl, np.int64), np.zeros(nl, np.int64)
+    )
+    first = nl
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        t, h + nl, np.ones(t.size, np.int64), np.rint((1.0 - sc) * 1e9).astype(np.int64)
+    )
+    guides = list(gindex)
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.arange(ng) + nl,
+        np.full(ng, sink),
+        np.array([capacity[g] for g in guides], np.int64),
+        np.zeros(ng, np.int64),
+    )
+    smcf.set_node_supply(source, nl)
+    smcf.set_node_supply(sink, -nl)
+    status = smcf.solve_max_flow_with_min_cost()
+    assert status == smcf.OPTIMAL, status
+    used = np.flatnonzero(smcf.flows(np.arange(first, first + t.size)) > 0)
+    learners = list(lindex)
+    return [(learners[t[k]], guides[h[k]], float(sc[k])) for k in used.tolist()]
+
+
+def assign_speed(seed: int, repeats: int = 3) -> dict[str, Any]:
+    """``assign`` against the plain OR-tools baseline on the same 20,000 x 5,000 top-50 arcs.
+
+    Both run in this one process, alternately, ``repeats`` times each; the figures are each
+    one's best wall and CPU time, and the ratio of those.
+    """
+    n_learners, n_guides, cap = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    cands = top_k(Scorer(learners, guides, WEIGHTS), K, 0.0)
+    triples = list(
+        zip(
+            learners.ids[cands.learner].tolist(),
+            guides.ids[cands.guide].tolist(),
+            cands.score.tolist(),
+            strict=True,
+        )
+    )
+    capacity = {int(g): cap for g in guides.ids.tolist()}
+    times: dict[str, list[tuple[float, float]]] = {"assign": [], "ortools": []}
+    results: dict[str, list[tuple[int, int, float]]] = {}
+    for _ in range(repeats):
+        for name, fn in (("assign", assign), ("ortools", plain_ortools)):
+            t, c = time.perf_counter(), time.process_time()
+            results[name] = fn(triples, capacity)
+            times[name].append((time.perf_counter() - t, time.process_time() - c))
+    out: dict[str, Any] = {"assign_speed": {"arcs": len(triples), "repeats": repeats}}
+    for name in times:
+        out["assign_speed"][name] = {
+            "wall": min(w for w, _ in times[name]),
+            "cpu": min(c for _, c in times[name]),
+            "walls": [w for w, _ in times[name]],
+            "cpus": [c for _, c in times[name]],
+            "matched": len(results[name]),
+            "total": math.fsum(r[2] for r in results[name]),
+        }
+    a, o = out["assign_speed"]["assign"], out["assign_speed"]["ortools"]
+    out["assign_speed"]["ratio_wall"] = a["wall"] / o["wall"]
+    out["assign_speed"]["ratio_cpu"] = a["cpu"] / o["cpu"]
+    out["load_average"] = list(os.getloadavg())
+    print(
+        f"assign {a['wall']:.2f} s ({a['cpu']:.2f} cpu) vs plain OR-tools {o['wall']:.2f} s "
+        f"({o['cpu']:.2f} cpu): ratio {out['assign_speed']['ratio_wall']:.2f} wall, "
+        f"{out['assign_speed']['ratio_cpu']:.2f} cpu",
+        file=sys.stderr,
+    )
+    return out
+
+
+def _tz_features(profiles: list[Any]) -> np.ndarray:
+    return np.array([p.utc_offset_hours for p in profiles], dtype=np.float64)
+
+
+def _tz_block(learners: np.ndarray, guides: np.ndarray) -> np.ndarray:
+    # Overlap of 9-17 working days on a 24-hour circle: the built-in timezone criterion's maths,
+    # written in place as the built-in is.
+    shift = np.subtract.outer(learners, guides)
+    shift += 12.0
+    np.mod(shift, 24.0, out=shift)
+    shift -= 12.0
+    np.abs(shift, out=shift)
+    np.subtract(8.0, shift, out=shift)
+    np.clip(shift, 0.0, 8.0, out=shift)
+    shift /= 8.0
+    return shift
+
+
+def _tz_pair(learner: Any, guide: Any) -> float:
+    shift = abs((learner.utc_offset_hours - guide.utc_offset_hours + 12.0) % 24.0 - 12.0)
+    return min(8.0, max(0.0, 8.0 - shift)) / 8.0
+
+
+def plugin_speed(seed: int, sample_rows: int = 200) -> dict[str, Any]:
+    """Scoring (top-K) at 20,000 x 5,000 with the time-zone criterion built in, as a vectorised
+    plugin criterion, and as a per-pair plugin (timed on ``sample_rows`` learners, scaled up:
+    the whole instance would take minutes). Same weights, same maths."""
+    from coachbridge.matching.criteria import Criterion, Profile
+
+    n_learners, n_guides, _ = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    for side in (learners, guides):
+        side.profiles = [
+            Profile(int(pid), utc_offset_hours=float(off))
+            for pid, off in zip(side.ids.tolist(), side.utc_offset.tolist(), strict=True)
+        ]
+    plugin_weights = {("tz" if n == "timezone" else n): w for n, w in WEIGHTS.items()}
+    forms = {
+        "built-in": (WEIGHTS, {}),
+        "vectorised plugin": (
+            plugin_weights,
+            {"tz": Criterion("tz", features=_tz_features, score_block=_tz_block)},
+        ),
+        "per-pair plugin": (plugin_weights, {"tz": Criterion("tz", _tz_pair)}),
+    }
+    out: dict[str, Any] = {"plugin_speed": {"learners": n_learners, "guides": n_guides}}
+    for name, (weights, plugins) in forms.items():
+        scorer = Scorer(learners, guides, weights, plugins=plugins)
+        sample = name == "per-pair plugin"
+        rows = np.arange(sample_rows if sample else n_learners, dtype=np.int64)
+        factor = n_learners / rows.size
+        # The criterion alone, over every block (the cost a plugin adds to scoring) ...
+        criterion = "timezone" if name == "built-in" else "tz"
+        t, c = time.perf_counter(), time.process_time()
+        values = 0.0
+        for block in scorer.blocks(rows):
+            values += float(scorer.criterion(criterion, block).sum())
+        alone = (time.perf_counter() - t) * factor, (time.process_time() - c) * factor
+        # ... and the whole scoring with top-K selection.
+        t, c = time.perf_counter(), time.process_time()
+        cands = top_k(scorer, K, 0.0, rows=rows if sample else None)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        out["plugin_speed"][name] = {
+            "criterion_wall": alone[0],
+            "criterion_cpu": alone[1],
+            "criterion_sum": values,
+            "wall": wall * factor,
+            "cpu": cpu * factor,
+            "measured_rows": int(rows.size),
+            "total_of_scores": math.fsum(cands.score.tolist()),
+        }
+    base = out["plugin_speed"]["built-in"]
+    for name in forms:
+        f = out["plugin_speed"][name]
+        f["cpu_vs_built_in"] = f["cpu"] / base["cpu"]
+        f["criterion_cpu_vs_built_in"] = f["criterion_cpu"] / base["criterion_cpu"]
+    out["load_average"] = list(os.getloadavg())
+    return out
 
 
 FULL_SCALE = 1e9  # integer cost units per score point (scores are at most the weight sum, 1.0)
@@ -330,6 +515,20 @@ def full_set(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, 
         has = g >= 0
         parts.extend(scorer.scores(block)[np.flatnonzero(has), g[has]].tolist())
     full_total = math.fsum(parts)
+    # coachbridge's certified match on the same instance, checked against that optimum.
+    t2, c2 = time.perf_counter(), time.process_time()
+    res = match_rows(scorer, np.full(n_guides, cap, dtype=np.int64), k=K, min_score=min_score)
+    certified = {
+        "certified": res.certified,
+        "allowed_pairs": res.allowed_pairs,
+        "matched": len(res.match),
+        "total": total(res.match, res.candidates),
+        "seconds": time.perf_counter() - t2,
+        "cpu_seconds": time.process_time() - c2,
+        "solves": res.solves,
+        "priced_arcs": res.priced,
+    }
+    certified["gap_to_full"] = full_total - certified["total"]
     out: dict[str, Any] = {
         "full_set": {
             "learners": n_learners,
@@ -346,7 +545,8 @@ def full_set(seed: int, ks: tuple[int, ...] = (10, 50, 200, 1000)) -> dict[str, 
             "solve_cpu_seconds": solve[1],
             "peak_mib_after_build": peak_built,
             "peak_mib_after_solve": peak_mib(),
-        }
+        },
+        "certified": certified,
     }
     rows = []
     for k in ks:
@@ -414,7 +614,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     if any("size" in r for r in results):
         lines += [
             "| instance | method | candidates s (cpu) | solve s (cpu) | matched | total score "
-            "| gap to exact | peak MiB (coachbridge / whole run) |",
+            "| gap to OR-tools | peak MiB (coachbridge / whole run) |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
     for r in results:
@@ -437,21 +637,70 @@ def markdown(results: list[dict[str, Any]]) -> str:
     if phases:
         lines += [
             "",
-            "coachbridge end to end (scoring + widening + exact solves), wall s (cpu):",
+            "coachbridge end to end (scoring + widening + solves + certification), wall s (cpu):",
             "",
-            "| instance | candidates | widening | solve | end to end | widened arcs |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| instance | mode | candidates | widening | solves | certification | end to end "
+            "| solves run | priced arcs | guarantee |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in phases:
             c = r["coachbridge"]
             label = f"{r['learners']:,} x {r['guides']:,} cap {r['capacity']}"
+            certified = c.get("certified", False)
+            guarantee = (
+                f"certified over {c['allowed_pairs']:,} pairs" if certified else f"top-{K} lists"
+            )
             lines.append(
-                f"| {label} | {r['candidate_seconds']:.1f} ({r['candidate_cpu_seconds']:.1f}) | "
+                f"| {label} | {'certify' if r.get('certify', False) else 'top-K'} | "
+                f"{r['candidate_seconds']:.1f} ({r['candidate_cpu_seconds']:.1f}) | "
                 f"{c['widen_seconds']:.1f} ({c['widen_cpu_seconds']:.1f}) | "
                 f"{c['solve_seconds']:.1f} ({c['solve_cpu_seconds']:.1f}) | "
-                f"**{c['end_to_end_seconds']:.1f}** ({c['end_to_end_cpu_seconds']:.1f}) | "
-                f"{c['widened_arcs']:,} |"
+                f"{c.get('certify_seconds', 0):.1f} ({c.get('certify_cpu_seconds', 0):.1f}) | "
+                f"**{c.get('end_to_end_seconds_all', c['end_to_end_seconds']):.1f}** "
+                f"({c.get('end_to_end_cpu_seconds_all', c['end_to_end_cpu_seconds']):.1f}) | "
+                f"{c.get('solves', '')} | {c.get('priced_arcs', 0):,} | {guarantee} |"
             )
+    for r in results:
+        if "assign_speed" in r:
+            a = r["assign_speed"]
+            lines += [
+                "",
+                f"assign vs plain OR-tools on the same {a['arcs']:,} arcs (best of "
+                f"{a['repeats']}, one process): assign {a['assign']['wall']:.2f} s "
+                f"({a['assign']['cpu']:.2f} cpu), OR-tools {a['ortools']['wall']:.2f} s "
+                f"({a['ortools']['cpu']:.2f} cpu): ratio **{a['ratio_wall']:.2f}** wall, "
+                f"{a['ratio_cpu']:.2f} cpu; matched {a['assign']['matched']:,} / "
+                f"{a['ortools']['matched']:,}, totals {a['assign']['total']:.6f} / "
+                f"{a['ortools']['total']:.6f}",
+            ]
+        if "plugin_speed" in r:
+            ps = r["plugin_speed"]
+            lines += [
+                "",
+                f"Scoring (top-{K}) at {ps['learners']:,} x {ps['guides']:,}, the time-zone "
+                "criterion in three forms, wall s (cpu):",
+                "",
+                "| form | the criterion alone | CPU vs built-in | whole scoring | CPU vs built-in "
+                "| rows timed |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for name in ("built-in", "vectorised plugin", "per-pair plugin"):
+                f = ps[name]
+                lines.append(
+                    f"| {name} | {f['criterion_wall']:.1f} ({f['criterion_cpu']:.1f}) | "
+                    f"{f['criterion_cpu_vs_built_in']:.2f}x | "
+                    f"{f['wall']:.1f} ({f['cpu']:.1f}) | {f['cpu_vs_built_in']:.2f}x | "
+                    f"{f['measured_rows']:,}{'' if f['measured_rows'] == ps['learners'] else ' (scaled up)'} |"
+                )
+        if "certified" in r and "full_set" in r:
+            c = r["certified"]
+            lines += [
+                "",
+                f"Certified coachbridge match on the same instance: {c['matched']:,} matched, "
+                f"total {c['total']:.10f} ({'certified' if c['certified'] else 'NOT certified'} "
+                f"over {c['allowed_pairs']:,} pairs, {c['solves']} solves), gap to the "
+                f"full-set optimum {c['gap_to_full']:.3e}",
+            ]
     for r in results:
         if "cut" in r:
             lines += ["", f"Top-K cut at 20,000 x 5,000 (upper bound {r['upper_bound']:.4f}):", ""]
@@ -501,6 +750,18 @@ def main() -> None:
         default=15.0,
         help="stop a job whose resident memory passes this (default 15)",
     )
+    parser.add_argument(
+        "--assign", action="store_true", help="also time assign against plain OR-tools"
+    )
+    parser.add_argument(
+        "--plugins", action="store_true", help="also time a plugin criterion's two forms"
+    )
+    parser.add_argument(
+        "--top-k-only",
+        action="store_true",
+        help="run the sizes without certification (certify = false), as before",
+    )
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON lines and tables here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--markdown", metavar="JSONL", help="print the tables of a saved run")
     args = parser.parse_args()
@@ -515,11 +776,22 @@ def main() -> None:
     if args.child == "full":
         print(json.dumps(full_set(args.seed)))
         return
+    if args.child == "assign":
+        print(json.dumps(assign_speed(args.seed)))
+        return
+    if args.child == "plugins":
+        print(json.dumps(plugin_speed(args.seed)))
+        return
     if args.child:
-        print(json.dumps(run_size(args.child, args.seed)))
+        size, _, mode = args.child.partition(":")
+        print(json.dumps(run_size(size, args.seed, certify=mode != "top-k")))
         return
     results = []
-    jobs = [s for s in args.sizes.split(",") if s]
+    jobs = [s + (":top-k" if args.top_k_only else "") for s in args.sizes.split(",") if s]
+    if args.assign:
+        jobs.insert(0, "assign")
+    if args.plugins:
+        jobs.insert(0, "plugins")
     if not args.no_cut:
         jobs.append("cut")
     if args.full_set:
@@ -533,7 +805,15 @@ def main() -> None:
         data["watched_peak_mib"] = seen
         results.append(data)
         print(json.dumps(data), flush=True)
-    print(markdown(results))
+    tables = markdown(results)
+    print(tables)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(
+                f"# {' '.join(sys.argv)}  ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n"
+            )
+            fh.writelines(json.dumps(r) + "\n" for r in results)
+            fh.write(tables + "\n")
 
 
 if __name__ == "__main__":

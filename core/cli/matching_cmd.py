@@ -35,14 +35,41 @@ PAIRING_TABLE = ("id", "program", "learner_id", "learner", "guide_id", "guide", 
     "--propose", "propose_", is_flag=True, help="Store it as proposed pairings to approve."
 )
 @click.option("--explain", "explain_ref", metavar="PERSON", help="Why this learner got what.")
+@click.option(
+    "--candidates",
+    "candidates_path",
+    metavar="FILE.csv",
+    help="Write every candidate pair the engine scored (learner_id, guide_id, score) to FILE.",
+)
+@click.option(
+    "--all-pairs",
+    is_flag=True,
+    help="With --candidates: every pair the hard constraints allow (up to 20 million).",
+)
 @format_option()
 @pass_app
 def match(
-    app: App, program_id: str, apply_: bool, propose_: bool, explain_ref: str | None, fmt: str
+    app: App,
+    program_id: str,
+    apply_: bool,
+    propose_: bool,
+    explain_ref: str | None,
+    candidates_path: str | None,
+    all_pairs: bool,
+    fmt: str,
 ) -> None:
-    """Propose pairings for PROGRAM (nothing is stored without --apply or --propose)."""
+    """Propose pairings for PROGRAM (nothing is stored without --apply or --propose).
+
+    Certified optimal over every allowed pair unless the program sets ``certify = false``
+    (then optimal within each learner's top_k best guides); the output says which.
+    """
     if apply_ and propose_:
         raise UserError("give --apply or --propose, not both")
+    if all_pairs and candidates_path is None:
+        raise UserError("--all-pairs needs --candidates FILE.csv (where to write the pairs)")
+    if candidates_path is not None and explain_ref is not None:
+        raise UserError("give --candidates or --explain, not both")
+    target = _csv_target(candidates_path) if candidates_path is not None else None
     mode = "active" if apply_ else "proposed" if propose_ else None
     if explain_ref is not None:
         why = explain_match(app, program_id, explain_ref)
@@ -56,12 +83,22 @@ def match(
             empty="no guides enrolled",
         )
         return
-    outcome = match_program(app, program_id, store_as=mode)
+    outcome = match_program(app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs)
+    if target is not None:
+        what = "allowed" if all_pairs else "candidate"
+        click.echo(f"{outcome.written:,} {what} pair(s) written to {target}.", err=True)
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
     pairs, unmatched = outcome.pairs, outcome.unmatched
     if fmt == "json":
-        data: dict[str, Any] = {"program": outcome.program, "pairs": pairs, "unmatched": unmatched}
+        data: dict[str, Any] = {
+            "program": outcome.program,
+            "pairs": pairs,
+            "unmatched": unmatched,
+            "guarantee": outcome.guarantee,
+            "certified": outcome.certified,
+            "allowed_pairs": outcome.allowed_pairs,
+        }
         if outcome.created is not None:
             data["created"] = outcome.created
         click.echo(to_json(data))
@@ -92,10 +129,23 @@ def match(
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
             )
+    click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
     if outcome.created is not None:
         click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
     else:
         click.echo("\n(nothing stored: use --apply or --propose)")
+
+
+def _csv_target(text: str) -> Path:
+    """The --candidates file, checked before any work: its folder exists, it is no device."""
+    if not text.strip():
+        raise UserError("--candidates: give a file name")
+    path = Path(text).expanduser()
+    if not path.parent.exists():
+        raise UserError(f"--candidates {path}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--candidates {path}: not a regular file")
+    return path
 
 
 @cli.group(invoke_without_command=True)

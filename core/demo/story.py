@@ -5,7 +5,8 @@ same input always prints the same summary:
 
 1. October 2025, first sync of the HR export (as it looked then): review history is stored, but
    no old review starts anything.
-2. A leadership-mentoring pilot: eligibility, exact matching with reasons, sessions scheduled.
+2. A leadership-mentoring pilot: eligibility, certified optimal matching with reasons, sessions
+   scheduled.
 3. February 2026, a sync after the 2025-H2 review cycle: its low ratings start performance
    coaching through a rule (enroll, match a coach, schedule sessions, create a goal).
 4. The months pass: sessions are held or missed and rated (seeded), pairings complete.
@@ -282,7 +283,7 @@ class Demo:
         reasons = Counter(u.reason for u in proposal.unmatched)
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items()))
         self.say(
-            f"  {len(rows)} pairings, the exact optimum; {len(proposal.unmatched)} learners "
+            f"  {len(rows)} pairings, {proposal.guarantee}; {len(proposal.unmatched)} learners "
             f"unmatched" + (f" ({why})" if why else "")
         )
         self.say("  the best pairings, and why (each criterion's weighted share of the score):")

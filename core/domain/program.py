@@ -7,7 +7,7 @@ from datetime import date
 from enum import StrEnum
 
 from coachbridge.domain._base import YEARS, DomainModel
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 
 class ProgramKind(StrEnum):
@@ -74,6 +74,9 @@ class Program(DomainModel):
     capacity: int = Field(default=3, ge=0, le=1000)
     min_score: float = 0.0
     top_k: int = Field(default=50, ge=1)
+    # Prove the match optimal over every allowed pair (pricing with the solve's duals); false
+    # keeps the optimum within each learner's top_k best guides (faster at company scale).
+    certify: StrictBool = True
     holidays: str | None = None
     working_hours: tuple[int, int] = (9, 17)
     learners: Eligibility | None = None

@@ -6,8 +6,14 @@ A program weighs the criteria it names in ``[programs.weights]``; a pair's score
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BUILTIN_CRITERIA", "Criterion", "Profile"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,36 @@ class Profile:
 
 @dataclass(frozen=True)
 class Criterion:
+    """A matching criterion from a plugin, in one of two forms (or both).
+
+    Per pair: ``score(learner, guide)`` takes two ``Profile`` objects and returns a number in
+    0..1; simple, but plain Python once per (learner, guide) pair.
+
+    Vectorised: ``features(profiles)`` turns a list of profiles into a numpy array with one row
+    per person (called once per side and cached), and ``score_block(learner_rows, guides)``
+    takes a block of those learner rows and all guide rows and returns a
+    ``(len(learner_rows), len(guides))`` float array of scores in 0..1. Matching then scores it
+    block by block with the built-in criteria, at about their cost. When both forms are given,
+    the vectorised one is used.
+    """
+
     name: str
-    score: Callable[[Profile, Profile], float]
+    score: Callable[[Profile, Profile], float] | None = None
     description: str = ""
+    features: Callable[[Sequence[Profile]], NDArray[Any]] | None = None
+    score_block: Callable[[NDArray[Any], NDArray[Any]], NDArray[np.float64]] | None = None
+
+    @property
+    def vectorised(self) -> bool:
+        return self.features is not None and self.score_block is not None
+
+    def problem(self) -> str | None:
+        """Why this criterion cannot be used, or None."""
+        if (self.features is None) != (self.score_block is None):
+            return "give both features and score_block (the vectorised form), or neither"
+        if self.score is None and not self.vectorised:
+            return "give score(learner, guide) or features and score_block"
+        return None
 
 
 BUILTIN_CRITERIA: frozenset[str] = frozenset(

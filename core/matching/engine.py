@@ -1,4 +1,4 @@
-"""The matching engine on arrays: top-K candidates, exact solve, widening until the cut is free.
+"""The matching engine on arrays: top-K candidates, widening, one solve, certification.
 
 Used by the service (with a pool read from the store) and by the benchmark (with generated
 arrays), so that both measure the same code.
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from coachbridge import metrics
+from coachbridge.matching.certify import Pricer, allowed_pair_count, scale_for
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
 from coachbridge.matching.solver import max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
@@ -23,6 +24,9 @@ ROW_CACHE = 2048  # full candidate rows kept between searches
 # Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
 # 25,000 guides) before paying for a max-flow run (about 3 s at 100,000 x 25,000).
 DIRECT_ROWS = 500
+# Certification keeps each learner's RESERVE x top_k best guides: top_k of them for the solve,
+# the rest priced from memory (only learners whose bound could still win are scored again).
+RESERVE = 2
 
 
 @dataclass
@@ -32,8 +36,16 @@ class EngineResult:
     match: dict[int, int]
     candidates: CandidateArrays
     widened: int = 0  # candidate arcs added by widening
-    rounds: int = 0  # solves after the first
+    rounds: int = 0  # widening rounds
     seconds: dict[str, float] = field(default_factory=dict)
+    certified: bool = False  # optimal over every allowed pair, proved by the duals
+    allowed_pairs: int = 0  # pairs the hard constraints allow (counted when certifying)
+    priced: int = 0  # arcs added by pricing
+    pricing_rounds: int = 0  # solves after the first one on the widened lists
+    priced_rows: int = 0  # learner rows scored in full by pricing (all rounds)
+    solves: int = 0  # min-cost solves run
+    error_bound: float = 0.0  # the total is within this of the best on the float scores
+    scores: dict[int, float] = field(default_factory=dict)  # learner row -> score optimised
 
 
 def _pairs_from(
@@ -73,7 +85,7 @@ def solve_candidates(
     limit: int | None = None,
     group_used: Mapping[tuple[int, int], int] | None = None,
 ) -> dict[int, int]:
-    """Exact lexicographic solve of candidate arcs: learner row -> guide row."""
+    """Lexicographic solve of candidate arcs (most matched, then highest total): row -> row."""
 
     def pick(*args: Any, **kwargs: Any) -> NDArray[np.int64]:
         return solve_arrays(*args, **kwargs).chosen
@@ -108,15 +120,18 @@ def match_rows(
     limit: int | None = None,
     group_used: dict[tuple[int, int], int] | None = None,
     widen: bool = True,
+    certify: bool = True,
 ) -> EngineResult:
     """Match learner ``rows`` (default: all) to guides with ``free`` places.
 
-    Keeps each learner's ``k`` best guides and solves exactly. Learners that solve leaves out
-    get their best ``k`` guides among those with room; then, while an unmatched learner has an
-    augmenting path in the full candidate set, that path's arcs are added. Those rounds
-    re-match with a plain maximum flow (far cheaper than the min-cost solve); when no path is
-    left, the matched count is the maximum the full candidate set allows, and one more exact
-    solve on the final lists (only if widening added arcs) keeps that count at the best score.
+    Keeps each learner's ``k`` best guides. Learners a maximum matching of those lists leaves
+    out get their best ``k`` guides among those with room; then, while an unmatched learner has
+    an augmenting path in the full candidate set, that path's arcs are added (so the matched
+    count is the maximum the full set allows). One min-cost solve on the final lists picks the
+    best total among those; with ``certify`` its duals price every left-out allowed pair, and
+    pairs that could improve it are added and solved again until none is left, which proves
+    the result optimal over every allowed pair. Without ``certify`` the result is optimal on
+    the lists (each learner's K best guides plus widening's arcs), as before.
     """
     n_learners = len(scorer.learners)
     rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
@@ -125,12 +140,74 @@ def match_rows(
         groups = np.array([group_of(i) for i in range(n_learners)], dtype=np.int64)
     guide_ok = free > 0
     clock = _Clock()
-    cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
+    n_groups = int(np.unique(groups).size) if groups is not None else 0
+    scale = scale_for(scorer, min_score, n_learners, free.size, n_groups)
+    pricer: Pricer | None = None
+    if certify:
+        # Each learner's RESERVE x K best guides: the K best go to the solve, the rest are
+        # priced from memory, so few learners need their whole row scored again.
+        lists = top_k(scorer, RESERVE * k, min_score, rows=rows, guide_ok=guide_ok)
+        pricer = Pricer(
+            scorer,
+            lists,
+            k=k,
+            reserve_k=RESERVE * k,
+            scale=scale,
+            free=free,
+            min_score=min_score,
+            rows=rows,
+            groups=groups if limit is not None else None,
+        )
+        cands = pricer.lists
+        del lists
+    else:
+        cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
     clock.lap("candidates")
     result = EngineResult({}, cands)
 
-    def solve() -> dict[int, int]:
-        match = solve_candidates(
+    def solve(duals: bool = False) -> Any:
+        solution = solve_arrays(
+            result.candidates.learner,
+            result.candidates.guide,
+            result.candidates.score,
+            free,
+            n_learners=n_learners,
+            min_score=min_score,
+            learner_group=groups if limit is not None else None,
+            per_guide_per_group=limit,
+            group_used=group_used,
+            scale=scale,
+            duals=duals,
+        )
+        c = result.candidates
+        chosen = solution.chosen
+        learners = c.learner[chosen].tolist()
+        result.match = dict(zip(learners, c.guide[chosen].tolist(), strict=True))
+        result.scores = dict(zip(learners, c.score[chosen].tolist(), strict=True))
+        result.solves += 1
+        result.error_bound = solution.error_bound
+        clock.lap("solve")
+        return solution
+
+    if not certify:
+        solve()
+        if widen:
+            before = result.candidates.score.size
+            with threadpool_limits(limits=1, user_api="blas"):
+                _widen(
+                    result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used
+                )
+            clock.lap("widen")
+            if result.candidates.score.size != before:
+                solve()  # the one solve on the final lists
+        result.seconds = clock.seconds
+        return result
+
+    assert pricer is not None
+    if widen:
+        # Widening only needs the matched count: a plain maximum flow starts it, and the one
+        # min-cost solve runs on the final lists (certification then settles the score).
+        result.match = max_matching(
             result.candidates,
             free,
             n_learners,
@@ -139,19 +216,32 @@ def match_rows(
             limit=limit,
             group_used=group_used,
         )
-        clock.lap("solve")
-        return match
-
-    result.match = solve()
-    if widen:
-        before = result.candidates.score.size
         # Widening scores single learners (one small matrix product each): BLAS threads only
         # add overhead there, as in ``top_k``.
         with threadpool_limits(limits=1, user_api="blas"):
             _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
+        if result.widened:
+            pricer.forget(result.candidates)
         clock.lap("widen")
-        if result.candidates.score.size != before:
-            result.match = solve()  # the one exact solve on the final lists
+    while True:
+        solution = solve(duals=True)
+        if solution.duals is None:
+            break  # no usable arc at all: the lists then hold every allowed pair (none)
+        found = pricer.price(result.candidates, solution.duals, per_learner=max(1, k))
+        clock.lap("certify")
+        if not found.score.size:
+            break
+        before = result.candidates.score.size
+        result.candidates = result.candidates.extend(found)
+        added = int(result.candidates.score.size - before)
+        if not added:
+            raise RuntimeError("pricing found only arcs the solve already had")
+        result.priced += added
+        result.pricing_rounds += 1
+    result.priced_rows = pricer.priced_rows
+    result.certified = widen
+    result.allowed_pairs = allowed_pair_count(scorer, rows, free, scorer.excluded_pairs)
+    clock.lap("certify")
     result.seconds = clock.seconds
     metrics.matching_solved(sum(clock.seconds[p] for p in ("candidates", "solve", "widen")))
     return result
@@ -163,7 +253,7 @@ class _Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._wall, self._cpu = time.perf_counter(), time.process_time()
-        for phase in ("candidates", "solve", "widen"):
+        for phase in ("candidates", "solve", "widen", "certify"):
             self.seconds[phase] = self.seconds[f"{phase}_cpu"] = 0.0
 
     def lap(self, phase: str) -> None:
@@ -187,7 +277,8 @@ def _widen(
 ) -> None:
     """Extend ``result.candidates`` until a maximum matching of them is maximum overall.
 
-    ``result.match`` is the exact solve of the lists so far; it is left as it is.
+    ``result.match`` is a maximum matching of the lists so far (the solve's, or a plain
+    maximum flow's); it is left as it is.
     """
     n_learners = len(scorer.learners)
     guide_ok = free > 0
@@ -221,8 +312,8 @@ def _widen(
             return True
         return used.get((g, group_of(x)), 0) < limit
 
-    # Start from the exact solve: the learners it leaves out are those whose exclusion costs
-    # the least score, so widening their lists serves the total score best.
+    # Start from the matching given: after a solve, the learners it leaves out are those whose
+    # exclusion costs the least score, so widening their lists serves the total score best.
     match, maximum = result.match, True
     # First widening step, vectorised: those learners get their best K guides among those
     # that still have room (one block-wise pass over just those learners).

@@ -317,6 +317,7 @@ def load_pool(
         plugins={n: c for n, c in criteria.items() if n in program.weights},
         settings=settings,
         excluded=excluded,
+        excluded_pairs=forbidden,
         mentoring=program.kind == ProgramKind.MENTORING,
     )
     group_used: dict[tuple[int, int], int] = {}

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from coachbridge.errors import ConfigError
@@ -102,6 +103,7 @@ class Scorer:
         plugins: Mapping[str, Criterion] | None = None,
         settings: ScoringSettings | None = None,
         excluded: Callable[[NDArray[np.int64]], NDArray[np.bool_]] | None = None,
+        excluded_pairs: Mapping[int, set[int]] | None = None,
         mentoring: bool = False,
         category_table: bool = True,
     ) -> None:
@@ -113,6 +115,9 @@ class Scorer:
         self.weights = {n: float(weights[n]) for n in self.names}
         self.mentoring = mentoring
         self._extra_excluded = excluded
+        # The same exclusions as learner row -> guide rows, when the caller has them (counting
+        # allowed pairs reads these instead of building a mask per block).
+        self.excluded_pairs = excluded_pairs
         for name in self.names:
             if name not in BUILTIN_CRITERIA and name not in self.plugins:
                 raise ConfigError(f"weights.{name}: unknown matching criterion")
@@ -231,7 +236,12 @@ class Scorer:
         return shift
 
     def _plugin(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        fn = self.plugins[name].score
+        criterion = self.plugins[name]
+        if criterion.vectorised:
+            lf, gf = self._plugin_features(name)
+            return self._checked_block(name, criterion, lf[rows], gf, (rows.size, len(self.guides)))
+        fn = criterion.score
+        assert fn is not None
         out = np.empty((rows.size, len(self.guides)), dtype=np.float64)
         for a, i in enumerate(rows.tolist()):
             lp = self.learners.profiles[i]
@@ -241,6 +251,43 @@ class Scorer:
                     raise ConfigError(f"matching criterion {name!r} returned {value!r}")
                 out[a, j] = min(1.0, max(0.0, value))
         return out
+
+    def _plugin_features(self, name: str) -> tuple[NDArray[Any], NDArray[Any]]:
+        """A vectorised criterion's feature rows of both sides (computed once, then kept)."""
+        cache = self.__dict__.setdefault("_features", {})
+        if name not in cache:
+            features = self.plugins[name].features
+            assert features is not None
+            lf = np.asarray(features(self.learners.profiles))
+            gf = np.asarray(features(self.guides.profiles))
+            for side, arr, n in (
+                ("learners", lf, len(self.learners)),
+                ("guides", gf, len(self.guides)),
+            ):
+                if arr.ndim < 1 or arr.shape[0] != n:
+                    raise ConfigError(
+                        f"matching criterion {name!r}: features gave {arr.shape[0] if arr.ndim else 0} "
+                        f"rows for {n} {side}"
+                    )
+            cache[name] = (lf, gf)
+        return cache[name]
+
+    @staticmethod
+    def _checked_block(
+        name: str, criterion: Criterion, lf: NDArray[Any], gf: NDArray[Any], shape: tuple[int, int]
+    ) -> NDArray[np.float64]:
+        assert criterion.score_block is not None
+        value = np.asarray(criterion.score_block(lf, gf), dtype=np.float64)
+        if value.shape != shape:
+            raise ConfigError(
+                f"matching criterion {name!r}: score_block returned shape {value.shape}, "
+                f"expected {shape}"
+            )
+        # One summing pass finds a NaN or infinity (the sum is then not finite); only then, or
+        # when finite values overflow the sum, is every value looked at.
+        if not math.isfinite(float(value.sum())) and not np.isfinite(value).all():
+            raise ConfigError(f"matching criterion {name!r} returned a value that is not finite")
+        return np.clip(value, 0.0, 1.0)  # a new array: the plugin's own is left as it was
 
     # -- scores and masks ------------------------------------------------------------------
     def block(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -297,9 +344,17 @@ class Scorer:
         rows = np.array([learner_row], dtype=np.int64)
         out: dict[str, float] = {}
         for name in self.names:
-            if name in self.plugins:
+            if name in self.plugins and self.plugins[name].vectorised:
+                lf, gf = self._plugin_features(name)
+                block = self._checked_block(
+                    name, self.plugins[name], lf[rows], gf[[guide_row]], (1, 1)
+                )
+                value = float(block[0, 0])
+            elif name in self.plugins:
+                fn = self.plugins[name].score
+                assert fn is not None
                 lp, gp = self.learners.profiles[learner_row], self.guides.profiles[guide_row]
-                value = min(1.0, max(0.0, float(self.plugins[name].score(lp, gp))))
+                value = min(1.0, max(0.0, float(fn(lp, gp))))
             else:
                 value = float(self.criterion(name, rows)[0, guide_row])
             out[name] = self.weights[name] * value

@@ -11,9 +11,12 @@ session ``after_commit`` hook), so an observer never sees a pairing that was rol
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from coachbridge.context import Context, Hooks
 from coachbridge.domain.pairing import OPEN, Pairing, PairingStatus
 from coachbridge.domain.program import Program
 from coachbridge.errors import UserError
+from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
 from coachbridge.matching.pool import (
@@ -35,8 +39,11 @@ from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above, resolve_person
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import PairingRow, PersonRow
+from numpy.typing import NDArray
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
+
+MAX_ALL_PAIRS = 20_000_000  # ``match --all-pairs`` refuses more (a file of about a gigabyte)
 
 NO_ELIGIBLE_GUIDE = "no_eligible_guide"
 GUIDES_FULL = "guides_full"
@@ -91,6 +98,19 @@ class Proposal:
     warnings: list[str] = field(default_factory=list)
     candidates: int = 0  # candidate arcs the solver saw
     widened: int = 0  # augmenting paths added beyond the top-K lists
+    certified: bool = False  # proved optimal over every allowed pair
+    # The candidate pairs the engine scored after hard constraints (coachbridge ids, scores
+    # as optimised): what ``match --candidates`` writes.
+    arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
+    allowed_pairs: int = 0  # pairs the hard constraints allow (counted when certified)
+    top_k: int = 0
+
+    @property
+    def guarantee(self) -> str:
+        """What the proposal is proved to be, in words (``match`` and the demo print it)."""
+        if self.certified:
+            return f"certified optimal over {self.allowed_pairs:,} allowed pairs"
+        return f"optimal within each learner's {self.top_k} best guides"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +118,9 @@ class Proposal:
             "pairs": [p.as_dict() for p in self.pairs],
             "unmatched": [u.as_dict() for u in self.unmatched],
             "warnings": list(self.warnings),
+            "guarantee": self.guarantee,
+            "certified": self.certified,
+            "allowed_pairs": self.allowed_pairs if self.certified else None,
         }
 
 
@@ -105,12 +128,15 @@ def _criteria(registry: Hooks | None) -> Mapping[str, Criterion]:
     return registry.criteria if registry is not None else {}
 
 
-def _pair(pool: Pool, lrow: int, grow: int, *, pinned: bool = False) -> ProposedPair:
+def _pair(
+    pool: Pool, lrow: int, grow: int, *, pinned: bool = False, score: float | None = None
+) -> ProposedPair:
+    """One pair with its breakdown; ``score`` is the one the solver optimised, when it did."""
     breakdown = pool.scorer.breakdown(lrow, grow)
     return ProposedPair(
         learner_id=pool.learner_ids[lrow],
         guide_id=pool.guide_ids[grow],
-        score=pool.scorer.pair_score(breakdown),
+        score=pool.scorer.pair_score(breakdown) if score is None else score,
         breakdown=breakdown,
         pinned=pinned,
     )
@@ -164,8 +190,13 @@ def _reason(pool: Pool, lrow: int) -> str:
     return GUIDES_FULL
 
 
-def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> dict[int, int]:
-    """Top-K candidates, exact solve, then widen until the cut costs no match."""
+def optimise(
+    pool: Pool, proposal: Proposal, exclude: set[int], used: dict
+) -> tuple[dict[int, int], dict[int, float]]:
+    """Top-K candidates, widening, one solve and (unless ``certify = false``) certification.
+
+    Returns learner row -> guide row and learner row -> the score the solver optimised.
+    """
     rows = np.array([i for i in range(len(pool.learner_ids)) if i not in exclude], dtype=np.int64)
     result = match_rows(
         pool.scorer,
@@ -176,10 +207,20 @@ def optimise(pool: Pool, proposal: Proposal, exclude: set[int], used: dict) -> d
         group_of=pool.group_of_row,
         limit=pool.limit,
         group_used=used,
+        certify=pool.program.certify,
     )
     proposal.candidates = int(result.candidates.score.size)
+    c = result.candidates
+    lids, gids = (
+        np.array(pool.learner_ids, dtype=np.int64),
+        np.array(pool.guide_ids, dtype=np.int64),
+    )
+    order = np.lexsort((gids[c.guide], lids[c.learner])) if c.score.size else np.empty(0, int)
+    proposal.arcs = (lids[c.learner][order], gids[c.guide][order], c.score[order])
     proposal.widened = result.widened
-    return result.match
+    proposal.certified = result.certified
+    proposal.allowed_pairs = result.allowed_pairs
+    return result.match, result.scores
 
 
 def propose(s: Session, program: Program, registry: Hooks | None, *, now: datetime) -> Proposal:
@@ -190,16 +231,52 @@ def propose(s: Session, program: Program, registry: Hooks | None, *, now: dateti
     Nothing is written.
     """
     pool = load_pool(s, program, _criteria(registry), now=now)
-    proposal = Proposal(program=program.id)
+    proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
-    match = optimise(pool, proposal, taken, used)
+    match, scores = optimise(pool, proposal, taken, used)
     for lrow, grow in sorted(match.items()):
-        proposal.pairs.append(_pair(pool, lrow, grow))
+        proposal.pairs.append(_pair(pool, lrow, grow, score=scores[lrow]))
     proposal.pairs.sort(key=lambda p: p.learner_id)
     for lrow, learner_id in enumerate(pool.learner_ids):
         if lrow not in match and lrow not in taken:
             proposal.unmatched.append(Unmatched(learner_id, _reason(pool, lrow)))
     return proposal
+
+
+def allowed_pairs(
+    s: Session, program: Program, registry: Hooks | None, *, now: datetime
+) -> tuple[int, Iterator[tuple[list[int], list[int], list[float]]]]:
+    """Every pair the hard constraints allow between waiting learners and enrolled guides.
+
+    Learners enrolled, active and still without a pairing; guides enrolled and active, with
+    or without free places. Pairs of the same person, a guide in the learner's reporting chain,
+    a forbid rule or an earlier pairing are left out; ``min_score`` is not applied (it is the
+    solver's rule, not a hard constraint). Returns the count and an iterator of
+    ``(learner ids, guide ids, scores)`` blocks, scored block-wise like matching. Refuses more
+    than ``MAX_ALL_PAIRS`` pairs.
+    """
+    pool = load_pool(s, program, _criteria(registry), now=now)
+    scorer = pool.scorer
+    rows = np.arange(len(pool.learner_ids), dtype=np.int64)
+    everyone = np.ones(len(pool.guide_ids), dtype=np.int64)
+    count = allowed_pair_count(scorer, rows, everyone, pool.forbidden)
+    if count > MAX_ALL_PAIRS:
+        raise UserError(
+            f"--all-pairs: program {program.id!r} has {count:,} allowed pairs "
+            f"({len(rows):,} waiting learners x {len(pool.guide_ids):,} guides, less excluded "
+            f"pairs), more than {MAX_ALL_PAIRS:,}; write the engine's candidates "
+            f"(--candidates without --all-pairs) instead"
+        )
+    lids = np.array(pool.learner_ids, dtype=np.int64)
+    gids = np.array(pool.guide_ids, dtype=np.int64)
+
+    def blocks() -> Iterator[tuple[list[int], list[int], list[float]]]:
+        for block in scorer.blocks(rows):
+            scores, ok = scorer.block(block)
+            r, c = np.nonzero(ok)
+            yield lids[block[r]].tolist(), gids[c].tolist(), scores[r, c].tolist()
+
+    return count, blocks()
 
 
 @dataclass
@@ -442,6 +519,10 @@ class MatchOutcome:
     unmatched: list[dict[str, Any]]  # Unmatched.as_dict() plus the "learner" name
     warnings: list[str]
     created: list[int] | None  # ids of the pairings stored; None when nothing was to be stored
+    guarantee: str = ""  # what the result is optimal over, in words (Proposal.guarantee)
+    certified: bool = False
+    allowed_pairs: int | None = None  # with ``certified``: how many pairs it is optimal over
+    written: int | None = None  # pairs written to ``candidates`` (None: no file asked for)
 
 
 @dataclass(frozen=True)
@@ -473,15 +554,29 @@ def match_program(
     program_id: str,
     *,
     store_as: str | None = None,
+    candidates: Path | None = None,
+    all_pairs: bool = False,
     now: datetime | None = None,
     actor: str = "cli",
 ) -> MatchOutcome:
     """Propose pairings for a program; with ``store_as`` (``active`` or ``proposed``) store
-    them, filling only free capacity. New active pairings are announced after the commit."""
+    them, filling only free capacity. New active pairings are announced after the commit.
+
+    With ``candidates``, every candidate pair the engine scored is written there as
+    ``learner_id,guide_id,score`` (``all_pairs``: every pair the hard constraints allow, see
+    ``allowed_pairs``), scores at full precision, the file replaced atomically."""
     program = configured_program(ctx, program_id)
     now = now or datetime.now(UTC)
+    written = None
     with ctx.database().transaction() as s:
+        if candidates is not None and all_pairs:
+            written, blocks = allowed_pairs(s, program, ctx.registry, now=now)
+            write_pairs(candidates, blocks)
         proposal = propose(s, program, ctx.registry, now=now)
+        if candidates is not None and not all_pairs and proposal.arcs is not None:
+            lids, gids, scores = proposal.arcs
+            write_pairs(candidates, iter([(lids.tolist(), gids.tolist(), scores.tolist())]))
+            written = int(scores.size)
         created = None
         if store_as is not None:
             rows = apply(
@@ -499,7 +594,36 @@ def match_program(
         for p in proposal.pairs
     ]
     unmatched = [u.as_dict() | {"learner": names.get(u.learner_id, "")} for u in proposal.unmatched]
-    return MatchOutcome(program.id, pairs, unmatched, list(proposal.warnings), created)
+    return MatchOutcome(
+        program.id,
+        pairs,
+        unmatched,
+        list(proposal.warnings),
+        created,
+        guarantee=proposal.guarantee,
+        certified=proposal.certified,
+        allowed_pairs=proposal.allowed_pairs if proposal.certified else None,
+        written=0 if candidates is not None and written is None else written,
+    )
+
+
+def write_pairs(path: Path, blocks: Iterator[tuple[list[int], list[int], list[float]]]) -> None:
+    """``learner_id,guide_id,score`` rows, scores at full precision (``repr``), atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write("learner_id,guide_id,score\n")
+            for lids, gids, scores in blocks:
+                fh.writelines(
+                    f"{a},{b},{c!r}\n" for a, b, c in zip(lids, gids, scores, strict=True)
+                )
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"--candidates {path}: cannot write: {exc.strerror}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def explain_match(

@@ -64,6 +64,7 @@ PUBLIC_MODULES = (
     "coachbridge.hookspecs",
     "coachbridge.http",
     "coachbridge.markers",
+    "coachbridge.matching.criteria",
     "coachbridge.metrics",
     "coachbridge.notify.base",
     "coachbridge.schedules",

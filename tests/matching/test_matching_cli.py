@@ -239,3 +239,94 @@ def test_unknown_ids_exit_2_naming_them(run_cli, sqlite_url, store, args, needle
     result = cli(run_cli, sqlite_url, *args)
     assert result.exit_code == 2
     assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_match_says_what_is_guaranteed(run_cli, sqlite_url, store, tmp_path) -> None:
+    # 10 reports to 2 and 11 to 3: of 2 learners x 3 guides, 4 pairs are allowed.
+    data = json.loads(cli(run_cli, sqlite_url, "match", "mentoring", "--format", "json").stdout)
+    assert data["guarantee"] == "certified optimal over 4 allowed pairs"
+    assert data["certified"] is True and data["allowed_pairs"] == 4
+    table = cli(run_cli, sqlite_url, "match", "mentoring")
+    assert "certified optimal over 4 allowed pairs" in table.stdout
+    assert "exact" not in table.stdout
+    (tmp_path / "coachbridge.toml").write_text(
+        CONFIG.replace("min_score = 0.1", "min_score = 0.1\ncertify = false\ntop_k = 2"),
+        encoding="utf-8",
+    )
+    data = json.loads(cli(run_cli, sqlite_url, "match", "mentoring", "--format", "json").stdout)
+    assert data["guarantee"] == "optimal within each learner's 2 best guides"
+    assert data["certified"] is False and data["allowed_pairs"] is None
+    table = cli(run_cli, sqlite_url, "match", "mentoring")
+    assert "optimal within each learner's 2 best guides" in table.stdout
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", '"false"'])
+def test_certify_must_be_a_boolean(run_cli, sqlite_url, store, tmp_path, value) -> None:
+    (tmp_path / "coachbridge.toml").write_text(
+        CONFIG.replace("min_score = 0.1", f"min_score = 0.1\ncertify = {value}"),
+        encoding="utf-8",
+    )
+    result = cli(run_cli, sqlite_url, "match", "mentoring")
+    assert result.exit_code == 2
+    assert "certify" in result.stderr and "Traceback" not in result.stderr
+
+
+def _read_pairs(path: Path) -> dict[tuple[int, int], float]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        assert next(reader) == ["learner_id", "guide_id", "score"]
+        return {(int(a), int(b)): float(c) for a, b, c in reader}
+
+
+def test_candidates_and_all_pairs_files(run_cli, sqlite_url, store, tmp_path) -> None:
+    path = tmp_path / "cands.csv"
+    result = cli(
+        run_cli, sqlite_url, "match", "mentoring", "--candidates", str(path), "--format", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)  # the file's note goes to stderr: stdout stays JSON
+    cands = _read_pairs(path)
+    # Every allowed pair scores above min_score here, and K = 50 keeps them all.
+    assert set(cands) == {(10, 3), (10, 4), (11, 2), (11, 4)}
+    for pair in data["pairs"]:
+        # The exact float the solver optimised, written at full precision.
+        assert cands[(pair["learner_id"], pair["guide_id"])] == pair["score"]
+    everything = tmp_path / "all.csv"
+    result = cli(
+        run_cli, sqlite_url, "match", "mentoring", "--candidates", str(everything), "--all-pairs"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "4 allowed pair(s) written" in result.stderr
+    assert _read_pairs(everything) == cands
+    # Once paired (and with guides now full), learners no longer wait: nothing is allowed.
+    assert cli(run_cli, sqlite_url, "match", "mentoring", "--apply").exit_code == 0
+    result = cli(
+        run_cli, sqlite_url, "match", "mentoring", "--candidates", str(everything), "--all-pairs"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert _read_pairs(everything) == {}
+
+
+def test_all_pairs_refused_above_the_limit(run_cli, sqlite_url, store, tmp_path, monkeypatch):
+    monkeypatch.setattr("coachbridge.matching.service.MAX_ALL_PAIRS", 3)
+    path = tmp_path / "all.csv"
+    result = cli(
+        run_cli, sqlite_url, "match", "mentoring", "--candidates", str(path), "--all-pairs"
+    )
+    assert result.exit_code == 2
+    assert "has 4 allowed pairs" in result.stderr and "more than 3" in result.stderr
+    assert not path.exists() and "Traceback" not in result.stderr
+    result = cli(run_cli, sqlite_url, "match", "mentoring", "--all-pairs")
+    assert result.exit_code == 2 and "--all-pairs needs --candidates" in result.stderr
+    missing = tmp_path / "nope" / "x.csv"
+    result = cli(run_cli, sqlite_url, "match", "mentoring", "--candidates", str(missing))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_pairings_json_carries_the_score_optimised(run_cli, sqlite_url, store) -> None:
+    proposed = json.loads(
+        cli(run_cli, sqlite_url, "match", "mentoring", "--apply", "--format", "json").stdout
+    )
+    listed = json.loads(cli(run_cli, sqlite_url, "pairings", "--format", "json").stdout)
+    optimised = {(p["learner_id"], p["guide_id"]): p["score"] for p in proposed["pairs"]}
+    assert {(p["learner_id"], p["guide_id"]): p["score"] for p in listed} == optimised

@@ -367,3 +367,15 @@ def test_existing_pairings_count_toward_the_department_limit(db: Database) -> No
     # 5 (Engineering) already has guide 6: 4 (Engineering) may not join; 12 (Sales) may.
     assert [(p.learner_id, p.guide_id) for p in proposal.pairs] == [(12, 6)]
     assert [(u.learner_id, u.reason) for u in proposal.unmatched] == [(4, "guides_full")]
+
+
+def test_a_criterion_without_a_scoring_form_is_refused_at_registration() -> None:
+    plugin = SimpleNamespace(
+        coachbridge_register_score_criteria=hookimpl(
+            lambda register: register(Criterion("half", features=lambda profiles: profiles))
+        )
+    )
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(plugin, name="test-criteria")
+    with pytest.raises(ConfigError, match="'half': give both features and score_block"):
+        Registry.build(pm)
