@@ -292,6 +292,59 @@ class Timeline:
         return next(m["at"] for m in self.marks if m["what"] == what)
 
 
+class Progress:
+    """Samples the inbox every ``every`` seconds of a stream (in a thread): how many deliveries
+    are done and how many wait (pending, processing or failed); None while the database
+    refuses connections."""
+
+    def __init__(self, url: str, stream: Stream, every: float = 1.0) -> None:
+        self.url = url
+        self.stream = stream
+        self.every = every
+        self.samples: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        engine = create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
+        try:
+            while not self._stop.is_set():
+                at = round(self.stream.now(), 1)
+                try:
+                    with engine.connect() as conn:
+                        counts = dict(
+                            conn.execute(
+                                text("SELECT status, count(*) FROM inbox GROUP BY status")
+                            ).all()
+                        )
+                    done = int(counts.get("done", 0))
+                    waiting = int(sum(v for k, v in counts.items() if k != "done"))
+                    self.samples.append({"at": at, "done": done, "waiting": waiting})
+                except Exception:  # the database refuses connections: a gap in the series
+                    self.samples.append({"at": at, "done": None, "waiting": None})
+                self._stop.wait(self.every)
+        finally:
+            engine.dispose()
+
+    def processing_resumed_after(self, moment: float) -> float | None:
+        """Seconds from ``moment`` to the first sample after it with more deliveries done than
+        the last sample before it."""
+        before = [s["done"] for s in self.samples if s["at"] <= moment and s["done"] is not None]
+        if not before:
+            return None
+        for sample in self.samples:
+            if sample["at"] > moment and sample["done"] is not None and sample["done"] > before[-1]:
+                return round(sample["at"] - moment, 1)
+        return None
+
+
 # -- database faults -------------------------------------------------------------------------
 TERMINATE = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -378,7 +431,7 @@ class Deployment:
     port: int = 0
     serve: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    restarts: list[tuple[float, int]] = field(default_factory=list)
+    restarts: list[dict[str, Any]] = field(default_factory=list)
     _logs: int = 0
     _worker_logs: dict[int, Path] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -452,15 +505,21 @@ class Deployment:
     def supervise(self, workers: int, every: float = 0.2) -> None:
         """Keep ``workers`` worker processes running, as a process supervisor would: a worker
         that ended (killed, or stopped because the database refused it at start-up) is
-        started again; each restart is kept in ``restarts`` (seconds since this call)."""
-        began = time.monotonic()
+        started again. Each restart is kept in ``restarts``: when (``time.monotonic()``), the
+        ended worker's pid and exit status (-9: SIGKILL, 1: a runtime failure), the new pid."""
+        replaced: set[int] = set()
 
         def run() -> None:
             while not self._stopping.is_set():
-                live = [w for w in self.workers if w.poll() is None]
-                for _ in range(workers - len(live)):
+                for ended in [w for w in self.workers if w.poll() is not None]:
+                    if ended.pid in replaced:
+                        continue
+                    replaced.add(ended.pid)
                     proc = self.start_worker()
-                    self.restarts.append((round(time.monotonic() - began, 3), proc.pid))
+                    at = time.monotonic()
+                    self.restarts.append(
+                        {"at": at, "ended": ended.pid, "status": ended.returncode, "new": proc.pid}
+                    )
                 self._stopping.wait(every)
 
         threading.Thread(target=run, daemon=True).start()
@@ -499,6 +558,16 @@ class Deployment:
 
     def serving_processes(self) -> set[int]:
         return children(self.serve.pid) if self.serve is not None else set()
+
+    def killed_serving_processes(self) -> list[str]:
+        """gunicorn's lines saying it killed a serving process (timed out, or still busy when
+        its graceful stop ran out): a stop that was not graceful."""
+        return [
+            line
+            for path in sorted(self.folder.glob("serve-*.log"))
+            for line in path.read_text(errors="replace").splitlines()
+            if "WORKER TIMEOUT" in line or "SIGKILL" in line
+        ]
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("*.log")))
@@ -659,7 +728,7 @@ class FlakySmtp:
 def smtp_section(port: int) -> str:
     return (
         f'\n[notify.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        'from_address = "Coaching <coaching@example.com>"\ntimeout = 10\n'
+        'from_address = "Coaching <coaching@example.com>"\n'
     )
 
 

@@ -92,6 +92,7 @@ def test_every_accepted_delivery_is_processed_once_through_faults(tmp_path, pg_u
         stopped = harness.sigterm_in_flight(deployment, in_flight)
         assert set(stopped["answers"].values()) == {202}, (stopped, deployment.logs()[-6000:])
         assert stopped["serve_exit_code"] == 0, deployment.logs()[-3000:]
+        assert deployment.killed_serving_processes() == []  # stopped, not killed
 
         drained = harness.wait_drained(pg_url, timeout=60)
         assert drained["left"] == 0, deployment.logs()[-3000:]
