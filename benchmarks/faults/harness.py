@@ -435,6 +435,8 @@ class Deployment:
     _logs: int = 0
     _worker_logs: dict[int, Path] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _exit_watch: threading.Thread | None = None
+    _exit_seconds: float | None = None
 
     @property
     def base(self) -> str:
@@ -506,7 +508,8 @@ class Deployment:
         """Keep ``workers`` worker processes running, as a process supervisor would: a worker
         that ended (killed, or stopped because the database refused it at start-up) is
         started again. Each restart is kept in ``restarts``: when (``time.monotonic()``), the
-        ended worker's pid and exit status (-9: SIGKILL, 1: a runtime failure), the new pid."""
+        ended worker's pid, exit status (-9: SIGKILL, 1: a runtime failure) and last log lines,
+        the new pid."""
         replaced: set[int] = set()
 
         def run() -> None:
@@ -515,10 +518,18 @@ class Deployment:
                     if ended.pid in replaced:
                         continue
                     replaced.add(ended.pid)
+                    log = self._worker_logs[ended.pid].read_text(errors="replace")
+                    tail = [line[:300] for line in log.splitlines() if line.strip()][-6:]
                     proc = self.start_worker()
                     at = time.monotonic()
                     self.restarts.append(
-                        {"at": at, "ended": ended.pid, "status": ended.returncode, "new": proc.pid}
+                        {
+                            "at": at,
+                            "ended": ended.pid,
+                            "status": ended.returncode,
+                            "new": proc.pid,
+                            "log_tail": tail,
+                        }
                     )
                 self._stopping.wait(every)
 
@@ -559,6 +570,26 @@ class Deployment:
     def serving_processes(self) -> set[int]:
         return children(self.serve.pid) if self.serve is not None else set()
 
+    def watch_exit(self, signalled: float) -> None:
+        """Note when ``serve`` ends (in a thread), counted from ``signalled``."""
+        serve = self.serve
+        assert serve is not None
+
+        def wait() -> None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                serve.wait(timeout=120)
+                self._exit_seconds = round(time.monotonic() - signalled, 2)
+
+        self._exit_watch = threading.Thread(target=wait, daemon=True)
+        self._exit_watch.start()
+
+    def serve_exit(self, timeout: float = 120.0) -> dict[str, Any]:
+        """After ``sigterm_in_flight``: ``serve``'s exit status and the seconds from the signal
+        to its end (None: still running)."""
+        assert self.serve is not None and self._exit_watch is not None
+        self._exit_watch.join(timeout)
+        return {"serve_exit_code": self.serve.poll(), "serve_exit_seconds": self._exit_seconds}
+
     def killed_serving_processes(self) -> list[str]:
         """gunicorn's lines saying it killed a serving process (timed out, or still busy when
         its graceful stop ran out): a stop that was not graceful."""
@@ -598,7 +629,7 @@ def sigterm_in_flight(
 
     Each request is sent up to the middle of its body, so a serving thread is reading it when
     the signal arrives; the rest follows after the signal. A graceful stop answers all of
-    them; then ``serve`` exits by itself.
+    them; then ``serve`` exits by itself (``Deployment.serve_exit`` waits for that).
     """
     assert deployment.serve is not None
     socks = []
@@ -612,6 +643,7 @@ def sigterm_in_flight(
     time.sleep(pause)  # the serving threads are now reading the bodies
     deployment.serve.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
+    deployment.watch_exit(signalled)
     time.sleep(pause)
     answers: dict[str, int] = {}
     for sock, item in zip(socks, items, strict=True):
@@ -625,15 +657,7 @@ def sigterm_in_flight(
             answers[item.id] = 0
         finally:
             sock.close()
-    try:
-        code = deployment.serve.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        code = None
-    return {
-        "answers": answers,
-        "serve_exit_code": code,
-        "serve_exit_seconds": round(time.monotonic() - signalled, 2),
-    }
+    return {"answers": answers}
 
 
 # -- SMTP ------------------------------------------------------------------------------------

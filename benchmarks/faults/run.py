@@ -139,6 +139,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         mailed = harness.wait_notifications(url, timeout=args.mail_timeout)
         mailed["seconds_after_stream"] = round(time.monotonic() - sent_at_end, 2)
         progress.stop()
+        stopped.update(deployment.serve_exit())
         figures, problems = harness.check(
             url,
             [*stream.sent(), *in_flight],
