@@ -233,8 +233,12 @@ def main() -> None:
         help="seconds to wait for the workers to retry failed mail (backoff: 1, 2, 4 ... min)",
     )
     args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     meta = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit or "unknown",
         "machine": machine(),
         "load_average_before": load(),
         "config": vars(args),
