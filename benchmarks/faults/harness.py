@@ -542,14 +542,25 @@ class Deployment:
         proc.wait(timeout=30)
         return proc.pid
 
-    def kill_worker_at_work(self, url: str, timeout: float = 30.0) -> dict[str, Any]:
-        """SIGKILL the worker that holds claimed deliveries (waiting until one does, up to
-        ``timeout``, else any worker): what it held is stranded until its lease expires."""
+    def kill_worker_at_work(self, url: str, program: str, timeout: float = 30.0) -> dict[str, Any]:
+        """SIGKILL a worker in the middle of a delivery, holding claimed ones: what it held is
+        stranded until its lease expires. Returns its pid and how many it left stranded.
+
+        To catch it mid-delivery whatever the machine's speed, ``program``'s row is locked
+        meanwhile (every rule run locks it first): a worker that reaches a rule waits inside
+        its transaction, and is killed there. The lock is released right after the kill (the
+        dead worker's transaction is then rolled back). Without such a worker within
+        ``timeout``, any worker with claims (or any worker) is killed.
+        """
         live = {w.pid: w for w in self.workers if w.poll() is None}
         engine = create_engine(url)
-        deadline = time.monotonic() + timeout
+        blocker = engine.connect()
         held: list[int] = []
         try:
+            blocker.execute(
+                text("SELECT id FROM programs WHERE id = :p FOR UPDATE"), {"p": program}
+            )
+            deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 with contextlib.suppress(Exception), engine.connect() as conn:
                     rows = conn.execute(
@@ -557,15 +568,33 @@ class Deployment:
                     ).scalars()
                     # A worker's id is <host>:<pid>:<random>.
                     held = [int(r.split(":")[1]) for r in rows if r and r.count(":") == 2]
-                if any(pid in live for pid in held):
-                    break
+                    waiting = conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                            "'Lock' AND datname = current_database()"
+                        )
+                    ).scalar_one()
+                    if waiting and any(pid in live for pid in held):
+                        break
                 time.sleep(0.02)
+            victim = next((pid for pid in held if pid in live), next(iter(live)))
+            live[victim].kill()
+            live[victim].wait(timeout=30)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        try:
+            with engine.connect() as conn:
+                stranded = conn.execute(
+                    text(
+                        "SELECT count(*) FROM inbox WHERE status = 'processing' "
+                        "AND locked_by LIKE :w"
+                    ),
+                    {"w": f"%:{victim}:%"},
+                ).scalar_one()
         finally:
             engine.dispose()
-        victim = next((pid for pid in held if pid in live), next(iter(live)))
-        live[victim].kill()
-        live[victim].wait(timeout=30)
-        return {"pid": victim, "claims_held": held.count(victim)}
+        return {"pid": victim, "claims_stranded": int(stranded)}
 
     def serving_processes(self) -> set[int]:
         return children(self.serve.pid) if self.serve is not None else set()

@@ -114,7 +114,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             if not args.no_faults:
                 mail = smtp.faults(drop_seconds=args.smtp_drop, refuse_seconds=args.smtp_drop)
                 timeline.at(part, "terminate", lambda: harness.terminate_backends(url))
-                timeline.at(2 * part, "worker killed", lambda: deployment.kill_worker_at_work(url))
+                timeline.at(
+                    2 * part,
+                    "worker killed",
+                    lambda: deployment.kill_worker_at_work(url, "coaching"),
+                )
                 timeline.at(3 * part, "outage", lambda: harness.refuse_database(url, PG_ADMIN))
                 timeline.after(
                     args.outage, "outage ends", lambda: harness.allow_database(url, PG_ADMIN)

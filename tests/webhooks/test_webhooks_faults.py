@@ -66,7 +66,11 @@ def test_every_accepted_delivery_is_processed_once_through_faults(tmp_path, pg_u
         mail_faults = smtp.faults(drop_seconds=1.5, refuse_seconds=1.5)
         try:
             timeline.at(0.8, "terminate", lambda: harness.terminate_backends(pg_url))
-            timeline.at(1.5, "worker killed", lambda: deployment.kill_worker_at_work(pg_url, 5))
+            timeline.at(
+                1.5,
+                "worker killed",
+                lambda: deployment.kill_worker_at_work(pg_url, "performance-coaching"),
+            )
             timeline.after(0.5, "outage", lambda: harness.refuse_database(pg_url, admin))
             timeline.after(1.5, "outage ends", lambda: harness.allow_database(pg_url, admin))
             timeline.after(0.5, "terminate again", lambda: harness.terminate_backends(pg_url))
@@ -119,7 +123,7 @@ def test_every_accepted_delivery_is_processed_once_through_faults(tmp_path, pg_u
         assert figures["pairings"] > 10
         assert smtp.handler.dropped > 0 and figures["notifications_sent_after_a_failure"] > 0
         assert figures["processed_more_than_one_attempt"] > 0
-        assert timeline.marks[1]["result"]["claims_held"] > 0  # the kill hit a worker at work
+        assert timeline.marks[1]["result"]["claims_stranded"] > 0  # the kill hit a worker at work
         assert deployment.restarts  # and the supervisor started another
         env.db.dispose()
     finally:
