@@ -47,10 +47,10 @@ def rows(paths: list[Path]) -> list[str]:
 def recovery(paths: list[Path]) -> list[str]:
     out = [
         "| run | outage | answers during the outage | first 202 after it | processing resumed"
-        " after: terminate / worker killed / outage / terminate again | worker restarts (exit"
-        " status) | mail dropped mid-send | messages sent after a failure | SIGTERM: in flight"
+        " after: terminate / worker killed / outage / terminate again | claims of the killed"
+        " worker | worker restarts (exit status) | mail dropped mid-send | messages sent after a failure | SIGTERM: in flight"
         " answered, serve exited after |",
-        "| --- | ---: | --- | ---: | --- | --- | ---: | ---: | --- |",
+        "| --- | ---: | --- | ---: | --- | ---: | --- | ---: | ---: | --- |",
     ]
     for path in paths:
         r = json.loads(path.read_text())
@@ -60,13 +60,17 @@ def recovery(paths: list[Path]) -> list[str]:
         restarts = ", ".join(f"{x['at']} s ({x['status']})" for x in r["worker_restarts"])
         answers = ", ".join(f"{k}: {v}" for k, v in r["answers"]["outage"].items())
         term = r["sigterm"]
+        kill = next(m["result"] for m in r["timeline"] if m["what"] == "worker killed")
+        # Earlier runs counted the claims seen before the kill, later ones those it stranded.
+        claims = kill.get("claims_stranded", kill.get("claims_held"))
+        claims_label = f"{claims} stranded" if "claims_stranded" in kill else f"{claims} held"
         answered = sum(1 for s in term["answers"].values() if s == 202)
         out.append(
             f"| `{path.name}` | {r['outage_seconds']} s | {answers}"
             f" | {r['intake_recovery_seconds']['after_outage']} s"
             f" | {resumed['after_terminate']} / {resumed['after_worker_killed']} /"
             f" {resumed['after_outage']} / {resumed['after_terminate_again']} s"
-            f" | {restarts} | {r['smtp']['dropped_mid_mail']}"
+            f" | {claims_label} | {restarts} | {r['smtp']['dropped_mid_mail']}"
             f" | {r['store']['notifications_sent_after_a_failure']}"
             f" | {answered} of {len(term['answers'])} with 202, exit {term['serve_exit_code']}"
             f" after {term['serve_exit_seconds']} s |"
