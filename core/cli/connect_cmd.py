@@ -32,7 +32,9 @@ def _show(result: ConnectResult) -> None:
         click.echo(
             "found: "
             + ", ".join(
-                c.name + "".join(f" ({t})" for t in (c.type, c.note) if t) for c in found.columns
+                c.name
+                + (f" ({kind})" if (kind := ", ".join(t for t in (c.type, c.note) if t)) else "")
+                for c in found.columns
             )
         )
     if found.mapping:
