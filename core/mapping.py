@@ -85,11 +85,16 @@ def propose_mapping(
     for field, aliases in fields.items():
         if field in chosen:
             continue
-        names = [_words(n) for n in (field, *aliases)]
+        # A name of two or three letters ("id") is inside too many headers to guess from.
+        names = [w for n in (field, *aliases) if len(normalize_name(w := _words(n))) >= 4]
+        if not names:
+            continue
         for column in columns:
             if column in taken:
                 continue
-            score = max(fuzz.token_set_ratio(n, _words(column)) for n in names)
+            # WRatio scales partial and token-set matches below 100: a fuzzy guess is never
+            # as sure as a name.
+            score = max(fuzz.WRatio(n, _words(column)) for n in names)
             if score >= cutoff:
                 candidates.append((score, field, column))
     for score, field, column in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
