@@ -124,7 +124,18 @@ def connect_command(
         _show(result)
         return click.confirm(f"add [connectors.{name}] to {path}?", default=True)
 
-    result = connect(app.registry.connectors, request, confirm=None if yes else confirm)
+    database, secret_key = None, None
+    if path.exists():  # its database keeps a refresh token the vendor rotates while we look
+        secret = app.config.server.secret_key
+        database = app.database
+        secret_key = secret.get_secret_value() if secret is not None else None
+    result = connect(
+        app.registry.connectors,
+        request,
+        confirm=None if yes else confirm,
+        database=database,
+        secret_key=secret_key,
+    )
     if yes:
         _show(result)
     if result.written:

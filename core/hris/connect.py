@@ -21,6 +21,8 @@ import tomlkit
 from coachbridge.config import load_config, read_toml, validation_problems
 from coachbridge.connectors import Connector, ConnectorContext, Discovery
 from coachbridge.errors import ConfigError, UserError
+from coachbridge.store import Database
+from coachbridge.store.tokens import token_store
 from pydantic import SecretStr, ValidationError
 
 __all__ = ["ConnectRequest", "ConnectResult", "connect"]
@@ -133,6 +135,8 @@ def connect(
     *,
     confirm: Callable[[ConnectResult], bool] | None = None,
     env: Mapping[str, str] | None = None,
+    database: Callable[[], Database] | None = None,
+    secret_key: str | None = None,
 ) -> ConnectResult:
     """Discover the source, propose the table and add it to the config file.
 
@@ -141,6 +145,9 @@ def connect(
     options or a file that cannot be written, ``ConnectorError`` (exit 1) when the vendor
     cannot be reached or refuses the credentials, ``InputDataError`` (exit 2) when the source
     holds nothing a sync could key people by. The file is unchanged whenever it raises.
+
+    ``database`` and ``secret_key`` (from the existing file) give the connector the token store
+    every later process uses, so a refresh token the vendor rotates during discovery is kept.
     """
     env = os.environ if env is None else env
     path = request.config_path
@@ -166,7 +173,14 @@ def connect(
     except ValidationError as exc:
         problems = validation_problems(exc, str(path), ("connectors", request.name))
         raise ConfigError("; ".join(problems)) from None
-    connector = cls(config, ConnectorContext(name=request.name, base_dir=path.parent))
+    tokens = None
+    if database is not None:
+        tokens = token_store(
+            request.name, config, base_dir=path.parent, database=database, secret_key=secret_key
+        )
+    connector = cls(
+        config, ConnectorContext(name=request.name, base_dir=path.parent, tokens=tokens)
+    )
     discovery = connector.discover()
     for key, value in discovery.settings.items():
         if isinstance(value, SecretStr):  # a connector never proposes secrets; never write one

@@ -259,3 +259,18 @@ def test_interactive_shows_the_proposal_and_writes_only_when_confirmed(
     assert result.exit_code == 0, result.output
     assert "wrote [connectors.wd]" in result.stdout
     assert "[connectors.wd]" in config.read_text()
+
+
+def test_a_refresh_token_rotated_during_discovery_is_kept(
+    run_cli, fake: FakeWorkday, config: Path
+) -> None:
+    # connect takes a token like any process: on a tenant that rotates refresh tokens the one
+    # in the environment is dead afterwards, so connect must keep the new one for `check`.
+    config.write_text(config.read_text() + '\n[server]\nsecret_key = "server-secret"\n')
+    fake.rotate_refresh = True
+    result = _connect(run_cli, config, fake.url, "--yes")
+    assert result.exit_code == 0, result.output
+    assert fake.refresh_token != "refresh-abc"
+    check = run_cli("--config", str(config), "check", "wd")
+    assert check.exit_code == 0, check.output
+    assert "refresh token: the one Workday rotated to" in check.stdout
