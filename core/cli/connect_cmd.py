@@ -20,7 +20,8 @@ def _secrets(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         key, sep, var = value.partition("=")
         if not sep or not key.strip() or not var.strip():
-            raise UserError(f"--secret {value}: use KEY=ENV_VAR (e.g. client_secret=WD_SECRET)")
+            # Not repeated: it may be the secret itself, pasted by mistake.
+            raise UserError("--secret: use KEY=ENV_VAR (e.g. client_secret=WORKDAY_CLIENT_SECRET)")
         out[key.strip()] = var.strip()
     return out
 

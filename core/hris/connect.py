@@ -28,7 +28,9 @@ from pydantic import SecretStr, ValidationError
 __all__ = ["ConnectRequest", "ConnectResult", "connect"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Upper case only: a value that is not such a name may be the secret itself, pasted by mistake,
+# and is then never repeated in a message.
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 @dataclass
@@ -66,12 +68,13 @@ def _settings(request: ConnectRequest, cls: type[Connector]) -> dict[str, Any]:
         table[takes[option]] = value
     fields = cls.config_model.model_fields
     for key, var in request.secrets.items():
-        if key not in fields or key == "plugin":
-            raise UserError(f"--secret {key}={var}: {request.plugin} has no setting {key!r}")
         if not _ENV_NAME.fullmatch(var):
             raise UserError(
-                f"--secret {key}={var}: give the name of an environment variable, not a value"
+                f"--secret {key}=...: give the name of an environment variable in upper case "
+                "(e.g. WORKDAY_CLIENT_SECRET), never the secret itself"
             )
+        if key not in fields or key == "plugin":
+            raise UserError(f"--secret {key}={var}: {request.plugin} has no setting {key!r}")
         table[key] = "${" + var + "}"
     return table
 

@@ -274,3 +274,19 @@ def test_a_refresh_token_rotated_during_discovery_is_kept(
     check = run_cli("--config", str(config), "check", "wd")
     assert check.exit_code == 0, check.output
     assert "refresh token: the one Workday rotated to" in check.stdout
+
+
+@pytest.mark.parametrize("given", ["client_secret=s3cret-client", "s3cret-client"])
+def test_a_secret_given_instead_of_its_variable_is_never_repeated(
+    run_cli, fake: FakeWorkday, config: Path, given: str
+) -> None:
+    before = config.read_text()
+    result = run_cli(
+        "--config", str(config), "connect", "workday", "wd", "--base-url", fake.url,
+        "--tenant", "acme", "--report", "isu_coaching/Coaching_Workers", "--secret", given, "--yes",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "environment variable" in _one_error_line(result) or "KEY=ENV_VAR" in result.stderr
+    assert "s3cret-client" not in result.output
+    assert config.read_text() == before
+    assert fake.count("POST", "/token") == 0
