@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from coachbridge.domain import PersonRecord, ReviewEvent
+from coachbridge.mapping import FieldMatch
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 __all__ = [
@@ -38,7 +39,9 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorContext",
     "CursorStrategy",
+    "Discovery",
     "Duration",
+    "FoundColumn",
     "GoalBatch",
     "GoalRecord",
     "ParsedDelivery",
@@ -418,6 +421,34 @@ class ParsedDelivery:
     changed_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FoundColumn:
+    """One column (or field) a connector found at the source, with its type where it says."""
+
+    name: str
+    type: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Discovery:
+    """What ``Connector.discover`` found at the source and what it proposes.
+
+    ``settings`` are the keys to add to the ``[connectors.<name>]`` table on top of those the
+    user gave (the column mapping, ``updated_since_prompt``, ...); ``mapping`` is each field's
+    proposal with its confidence; ``samples`` are the first people as a sync would store them
+    with those settings; ``missing`` says what would not be synced, one line each.
+    """
+
+    source: str
+    columns: list[FoundColumn] = field(default_factory=list)
+    mapping: list[FieldMatch] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    samples: list[PersonRecord] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 class WebhookRejected(Exception):
     """Raised by ``verify_webhook``/``parse_webhook``; ``status`` is the HTTP answer (401, 400, 415).
 
@@ -530,6 +561,21 @@ class Connector(ABC):
     ) -> GoalBatch:
         """Read goals kept in the HRIS (default: none)."""
         return GoalBatch(goals=[], cursor=cursor)
+
+    # -- set-up ----------------------------------------------------------------------------
+    #: Whether ``discover`` can look at the source and propose a mapping (``coachbridge connect``).
+    supports_discovery: ClassVar[bool] = False
+    #: ``coachbridge connect``'s options this connector takes, each to the config key it sets
+    #: (e.g. ``{"report": "people_report"}``); any other option given is a usage error.
+    connect_options: ClassVar[Mapping[str, str]] = {}
+
+    def discover(self) -> Discovery:
+        """Look at the source with the settings given so far and propose the rest.
+
+        Raise ``ConnectorError`` when the vendor cannot be reached or refuses the credentials,
+        ``InputDataError`` when what is there cannot be synced (no id-like column).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support discovery")
 
     # -- writing ---------------------------------------------------------------------------
     def push(self, items: Sequence[PushItem], *, dry_run: bool) -> list[PushResult]:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 # Each module adds its commands to ``cli``; listed here so the order of --help is stable.
 COMMAND_MODULES = (
     "coachbridge.cli.setup_cmds",
+    "coachbridge.cli.connect_cmd",
     "coachbridge.cli.sync_cmd",
     "coachbridge.cli.people_cmd",
     "coachbridge.cli.reviews_cmd",

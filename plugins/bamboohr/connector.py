@@ -34,6 +34,8 @@ from coachbridge.connectors import (
     CheckResult,
     Connector,
     ConnectorContext,
+    Discovery,
+    FoundColumn,
     ParsedDelivery,
     PeopleBatch,
     PushItem,
@@ -45,6 +47,7 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
 from coachbridge.errors import ConnectorError
+from coachbridge.mapping import propose_mapping
 from coachbridge_bamboohr import mapping, webhooks
 from coachbridge_bamboohr.client import BambooHRClient
 from coachbridge_bamboohr.config import BambooHRConfig
@@ -362,6 +365,88 @@ class BambooHRConnector(Connector):
         for warning in warnings:
             log.warning("%s: %s", self.name, warning)
         return records
+
+    # -- set-up (coachbridge connect) ------------------------------------------------------
+    supports_discovery: ClassVar[bool] = True
+    connect_options: ClassVar[Mapping[str, str]] = {
+        "company_domain": "company_domain",
+        "base_url": "base_url",
+    }
+
+    def discover(self) -> Discovery:
+        """The fields and lists from BambooHR's metadata, which field holds the supervisor and
+        the rating, the custom fields, and the first five people as a sync would read them."""
+        meta = self.client.request("GET", "v1/meta/fields")
+        if not isinstance(meta, list):
+            raise ConnectorError("BambooHR GET v1/meta/fields: the answer is not a list of fields")
+        fields = [f for f in meta if isinstance(f, dict)]
+        lists = self.client.request("GET", "v1/meta/lists", allow=(403, 404))
+        list_fields = [f for f in lists if isinstance(f, dict)] if isinstance(lists, list) else []
+        list_keys = {str(f.get("alias") or f.get("fieldId")) for f in list_fields}
+        self._ids = mapping.FieldIds(fields)
+        names = [str(f.get("alias") or f.get("id")) for f in fields]
+        labels = {str(f.get("alias") or f.get("id")): str(f.get("name") or "") for f in fields}
+        standard = dict(mapping.STANDARD_ALIASES)
+        # Standard fields are not always listed with an alias: they are there all the same.
+        known = sorted({*names, *standard.values(), *mapping.SUPERVISOR_FIELDS})
+        proposal = propose_mapping({f: (a,) for f, a in standard.items()}, known)
+        supervisor = [f for f in mapping.SUPERVISOR_FIELDS if f in names]
+        ordinary = (
+            set(standard.values()) | set(mapping.OPTIONAL_FIELDS) | set(mapping.SUPERVISOR_FIELDS)
+        )
+        others = [n for n in names if n not in ordinary]
+        rating = propose_mapping(
+            {
+                "rating": (
+                    "performanceRating",
+                    "Performance Rating",
+                    "Overall Rating",
+                    "Review Rating",
+                )
+            },
+            [*others, *(labels[n] for n in others if labels.get(n))],
+        )[0]
+        settings: dict[str, Any] = {}
+        if rating.column is not None:
+            column = next((n for n in others if rating.column in (n, labels.get(n))), rating.column)
+            rating = type(rating)("rating_field", column, rating.how, rating.confidence)
+            settings["rating_field"] = column
+        else:
+            rating = type(rating)("rating_field", None, "none", 0.0)
+        custom = [n for n in others if n.startswith("custom") or not n.isidentifier()]
+        proposed = BambooHRConnector(
+            self.config.model_copy(update={"rating_field": settings.get("rating_field")}),
+            self.context,
+        )
+        proposed.client, proposed._ids = self.client, self._ids
+        batch, _ = proposed._read_full()
+        notes = [f"{len(fields)} fields, {len(list_fields)} list fields"]
+        notes.append(
+            "supervisor: "
+            + (
+                ", ".join(supervisor)
+                if supervisor
+                else "not listed (resolved from "
+                "supervisorEId, supervisorId or supervisorEmail as each row has them)"
+            )
+        )
+        if custom:
+            notes.append(f"custom fields: {', '.join(custom)} (add to fields = [...] to keep them)")
+        missing = list(batch.warnings)
+        if rating.column is None:
+            missing.append("rating_field: no field looks like a performance rating; no reviews")
+        return Discovery(
+            source=f"BambooHR {self.config.company_domain}",
+            columns=[
+                FoundColumn(n, str(f.get("type") or "") or None, "list" if n in list_keys else "")
+                for n, f in zip(names, fields, strict=True)
+            ],
+            mapping=[*proposal, rating],
+            settings=settings,
+            samples=list(batch.records[:5]),
+            missing=missing,
+            notes=notes,
+        )
 
     # -- checking --------------------------------------------------------------------------
     def check(self) -> list[CheckResult]:

@@ -40,6 +40,23 @@ OPTIONAL_FIELDS = (
     "employeeNumber",
     "lastChanged",
 )
+#: coachbridge field -> the BambooHR field alias a sync reads it from (the employee ``id`` is
+#: always there; the manager is resolved from ``SUPERVISOR_FIELDS``).
+STANDARD_ALIASES: dict[str, str] = {
+    "id": "id",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "preferred_name": "preferredName",
+    "email": "workEmail",
+    "job_title": "jobTitle",
+    "department": "department",
+    "division": "division",
+    "location": "location",
+    "manager_id": "supervisorEId",
+    "hire_date": "hireDate",
+    "termination_date": "terminationDate",
+    "status": "status",
+}
 SUPERVISOR_FIELDS = ("supervisorId", "supervisorEId", "supervisorEmail")
 SUPERVISOR_MODES = ("supervisorEId", "supervisorId", "supervisorEId:number", "supervisorEmail")
 

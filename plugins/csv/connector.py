@@ -7,11 +7,11 @@ validates; identity matching, diffing and writing happen in ``coachbridge.hris.s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from coachbridge.connectors import (
     GOALS,
@@ -20,6 +20,8 @@ from coachbridge.connectors import (
     CheckResult,
     Connector,
     ConnectorContext,
+    Discovery,
+    FoundColumn,
     GoalBatch,
     GoalRecord,
     PeopleBatch,
@@ -28,7 +30,8 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent
 from coachbridge.errors import InputDataError
-from coachbridge_csv.config import STREAM_FIELDS, CsvConfig
+from coachbridge.mapping import propose_mapping
+from coachbridge_csv.config import PEOPLE_FIELDS, PEOPLE_REQUIRED, STREAM_FIELDS, CsvConfig
 from coachbridge_csv.reader import Row, Table, read_table
 from coachbridge_csv.values import (
     parse_date,
@@ -48,6 +51,24 @@ T = TypeVar("T")
 _RECORD_FIELD = {"id": "external_id", "manager_id": "manager_external_id"}
 _LIST_FIELDS = ("skills", "interests", "languages")
 _DATE_FIELDS = ("hire_date", "termination_date")
+#: Headers HRIS exports commonly give each people field, for ``coachbridge connect``.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("employee_id", "Employee ID", "Employee Number", "emp_id", "Worker ID", "Staff ID"),
+    "first_name": ("First Name", "Given Name", "firstName", "forename"),
+    "last_name": ("Last Name", "Surname", "Family Name", "lastName"),
+    "preferred_name": ("Preferred Name", "Nickname"),
+    "email": ("Work Email", "Email Address", "workEmail", "E-mail"),
+    "job_title": ("Title", "Job Title", "Position"),
+    "department": ("Dept", "Team"),
+    "division": ("Business Unit",),
+    "location": ("Office", "Work Location", "Site"),
+    "timezone": ("Time Zone", "tz"),
+    "manager_id": ("Manager ID", "Manager Employee ID", "Supervisor ID", "Reports To ID"),
+    "hire_date": ("Start Date", "Hire Date", "Date Hired"),
+    "termination_date": ("End Date", "Leaving Date", "Termination Date"),
+    "status": ("Employment Status", "Active"),
+    "level": ("Grade", "Job Level", "Band"),
+}
 
 
 class CsvConnector(Connector):
@@ -112,6 +133,50 @@ class CsvConnector(Connector):
         except ValueError as exc:
             header = table.title(columns[field])
             raise InputDataError(f"{table.where(row.line)}: column {header}: {exc}") from None
+
+    # -- set-up (coachbridge connect) ------------------------------------------------------
+    supports_discovery: ClassVar[bool] = True
+    connect_options: ClassVar[Mapping[str, str]] = {"people": "people"}
+
+    def discover(self) -> Discovery:
+        """The people file's header row, a proposed ``columns`` mapping and its first five
+        people as a sync would read them."""
+        path = self.path("people")
+        assert path is not None  # people is a required setting
+        table = read_table(
+            path,
+            expected_headers=list(PEOPLE_FIELDS),
+            required_headers=[],
+            encoding=self.config.encoding,
+            delimiter=self.config.delimiter,
+        )
+        headers = [table.title(h) for h in table.headers]
+        proposal = propose_mapping({f: _ALIASES.get(f, ()) for f in PEOPLE_FIELDS}, headers)
+        lacking = [m.field for m in proposal if m.column is None and m.field in PEOPLE_REQUIRED]
+        if lacking:
+            what = "no id-like column" if "id" in lacking else "no column for " + ", ".join(lacking)
+            raise InputDataError(
+                f"{path}:1: {what} (headers found: {', '.join(headers) or 'none'})"
+            )
+        columns = {
+            m.field: m.column for m in proposal if m.column and m.column.casefold() != m.field
+        }
+        settings: dict[str, object] = {"columns": columns} if columns else {}
+        proposed = CsvConnector(
+            self.config.model_copy(update={"columns": type(self.config.columns)(**columns)}),
+            self.context,
+        )
+        samples = list(proposed.read_people(None, full=True).records[:5])
+        delimiter = {"\t": "tab"}.get(table.delimiter, repr(table.delimiter))
+        return Discovery(
+            source=str(path),
+            columns=[FoundColumn(h) for h in headers],
+            mapping=proposal,
+            settings=settings,
+            samples=samples,
+            missing=[f"{m.field}: no column found; not synced" for m in proposal if not m.found],
+            notes=[f"{len(table.rows)} rows ({table.encoding}, delimiter {delimiter})"],
+        )
 
     # -- the contract ----------------------------------------------------------------------
     def check(self) -> list[CheckResult]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from coachbridge.connectors import (
     CheckResult,
     Connector,
     ConnectorContext,
+    Discovery,
+    FoundColumn,
     ParsedDelivery,
     PeopleBatch,
     PushItem,
@@ -28,12 +31,15 @@ from coachbridge.connectors import (
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
 from coachbridge.errors import ConnectorError, InputDataError
+from coachbridge.mapping import propose_mapping
 from coachbridge_workday.client import WorkdayClient
 from coachbridge_workday.config import (
     REQUIRED_PEOPLE_COLUMNS,
     REQUIRED_REVIEW_COLUMNS,
+    WorkdayColumns,
     WorkdayConfig,
 )
+from coachbridge_workday.discovery import choose_prompt, field_aliases
 from coachbridge_workday.raas import Report, ReportSchema, fetch_schema, report_url, stream_rows
 from coachbridge_workday.rest import RestPeople
 from coachbridge_workday.values import RowMapper, workday_datetime
@@ -69,6 +75,14 @@ class WorkdayConnector(Connector):
                 }
             },
         },
+    }
+
+    supports_discovery: ClassVar[bool] = True
+    connect_options: ClassVar[Mapping[str, str]] = {
+        "tenant": "tenant",
+        "host": "host",
+        "base_url": "base_url",
+        "report": "people_report",
     }
 
     config: WorkdayConfig
@@ -284,6 +298,72 @@ class WorkdayConnector(Connector):
                 warnings.append(why)
         return ReviewBatch(
             events=events, cursor=workday_datetime(started) if prompt else None, warnings=warnings
+        )
+
+    # -- set-up (coachbridge connect) ------------------------------------------------------
+    def discover(self) -> Discovery:
+        """The people report's columns, types and prompts (``?xsds``), a proposed mapping and
+        the first five people as a sync would read them with it."""
+        report = self._report("people_report")
+        schema = self._schema(report)
+        if schema is not None:
+            names = sorted(schema.columns)
+            types: Mapping[str, str] = schema.column_types
+            how = "schema"
+        else:  # no ?xsds on this tenant: the columns of the first rows
+            rows = self._iter_report(report, {})
+            seen: set[str] = set()
+            for _, row in zip(range(20), rows, strict=False):
+                seen.update(row)
+            close = getattr(rows, "close", None)
+            if close:
+                close()
+            names, types, how = sorted(seen), {}, "first rows"
+        proposal = propose_mapping(field_aliases(), names)
+        by_field = {m.field: m for m in proposal}
+        if by_field["id"].column is None:
+            raise InputDataError(
+                f"{report.label} has no id-like column (columns: {', '.join(names) or 'none'}): "
+                "add the worker's Employee_ID to the report"
+            )
+        columns = {m.field: m.column for m in proposal if m.column is not None}
+        prompt = choose_prompt(schema.prompt_types) if schema is not None else None
+        settings: dict[str, Any] = {"columns": columns}
+        if prompt:
+            settings["updated_since_prompt"] = prompt
+        proposed = WorkdayConnector(
+            self.config.model_copy(
+                update={"columns": WorkdayColumns(**columns), "updated_since_prompt": prompt}
+            ),
+            self.context,
+        )
+        # One client: a tenant that rotates refresh tokens must not see a second refresh.
+        proposed.client, proposed._schemas = self.client, self._schemas
+        records, _, _ = proposed.iter_people(full=False)
+        samples = list(itertools.islice(records, 5))
+        getattr(records, "close", lambda: None)()
+        notes = [f"{len(names)} columns ({how})"]
+        if schema is not None:
+            for name, kind in sorted(schema.prompt_types.items()):
+                notes.append(
+                    f"prompt {name}: {kind}" + (" (updated_since_prompt)" if name == prompt else "")
+                )
+        if not prompt:
+            notes.append("no date prompt: every sync reads the whole report")
+        missing = [
+            f"{m.field}: no column found (default {getattr(WorkdayColumns(), m.field)!r} absent); "
+            "not synced"
+            for m in proposal
+            if m.column is None
+        ]
+        return Discovery(
+            source=f"Workday tenant {self.config.tenant}, {report.label}",
+            columns=[FoundColumn(n, types.get(n)) for n in names],
+            mapping=proposal,
+            settings=settings,
+            samples=samples,
+            missing=missing,
+            notes=notes,
         )
 
     # -- check -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -57,6 +57,8 @@ class ReportSchema:
 
     columns: frozenset[str]
     prompt_types: Mapping[str, str]
+    #: Column -> its XSD type's local name (``string``, ``date``, ...) where the schema types it.
+    column_types: Mapping[str, str] = field(default_factory=dict)
 
     def prompt_type(self, name: str) -> str | None:
         return self.prompt_types.get(name)
@@ -76,10 +78,13 @@ def parse_xsd(text: str) -> ReportSchema:
     if entry is None:
         raise ValueError("no Report_EntryType in the schema")
     names: set[str] = set()
+    types: dict[str, str] = {}
     for group in entry:  # xsd:sequence / xsd:all / xsd:choice
         for element in group:
             if element.tag == f"{_XSD}element" and element.get("name"):
                 names.add(element.get("name", ""))
+                if element.get("type"):
+                    types[element.get("name", "")] = element.get("type", "").rpartition(":")[2]
     # Prompts are declared outside the rows, typed xsd:date or xsd:dateTime (a parameters type
     # or attributes of Report_Data, depending on the report); read every typed declaration.
     in_rows = set(entry.iter())
@@ -90,7 +95,7 @@ def parse_xsd(text: str) -> ReportSchema:
         name, xsd_type = node.get("name"), node.get("type")
         if name and xsd_type and name not in ("Report_Data", "Report_Entry"):
             prompts[name] = xsd_type.rpartition(":")[2]
-    return ReportSchema(frozenset(names), prompts)
+    return ReportSchema(frozenset(names), prompts, types)
 
 
 def parse_xsd_columns(text: str) -> set[str]:

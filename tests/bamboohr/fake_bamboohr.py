@@ -135,6 +135,7 @@ class FakeBambooHR:
         ("POST", "/v1/reports/custom", "report"),
         ("GET", "/v1/employees/changed", "changed"),
         ("GET", "/v1/meta/fields", "meta_fields"),
+        ("GET", "/v1/meta/lists", "meta_lists"),
         ("GET", "/v1/performance/employees/{employeeId}/goals", "list_goals"),
         ("POST", "/v1/performance/employees/{employeeId}/goals", "create_goal"),
         ("PUT", "/v1_1/performance/employees/{employeeId}/goals/{goalId}", "update_goal"),
@@ -296,6 +297,26 @@ class FakeBambooHR:
     def h_meta_fields(self, request: Request, body: Any) -> Response:
         names = sorted({k for e in self.employees.values() for k in e} - {"id"})
         data = [{"id": self.field_number(n), "name": n, "type": "text", "alias": n} for n in names]
+        return self._json(request, data)
+
+    def h_meta_lists(self, request: Request, body: Any) -> Response:
+        """Department, division and location are list fields: their options are the values the
+        employees hold."""
+        data = []
+        for name in ("department", "division", "location"):
+            values = sorted({str(e[name]) for e in self.employees.values() if e.get(name)})
+            data.append(
+                {
+                    "fieldId": str(self.field_number(name)),
+                    "name": name.capitalize(),
+                    "alias": name,
+                    "manageable": "yes",
+                    "multiple": "no",
+                    "options": [
+                        {"id": i, "name": v, "archived": "no"} for i, v in enumerate(values, 1)
+                    ],
+                }
+            )
         return self._json(request, data)
 
     def _goal_body_ok(self, emp: str, body: Any) -> str | None:
