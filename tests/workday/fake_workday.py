@@ -298,6 +298,13 @@ class FakeWorkday:
             else [],
         }
 
+    def check_in_json(self, check_in: str) -> dict[str, Any]:
+        """A check-in as staffing v6 answers it: only the properties its check-in detail names
+        (the worker it belongs to is the fake's own bookkeeping, not part of the answer)."""
+        documented = ("date", "description", "associatedTopics", "checkInAttachments")
+        stored = self.check_ins[check_in]
+        return {"id": check_in, **{k: stored[k] for k in documented if k in stored}}
+
     def org_ids(self) -> list[str]:
         heads = set(self.reports_of()) | {
             w.employee_id for w in self.workers.values() if w.manager_id is None
@@ -499,7 +506,7 @@ class FakeWorkday:
             new_id = secrets.token_hex(16)
             t.check_ins[new_id] = {"worker": worker, **body}
             return Response(
-                json.dumps({"id": new_id, **body}), status=201, mimetype="application/json"
+                json.dumps(t.check_in_json(new_id)), status=201, mimetype="application/json"
             )
 
         @app.route(
@@ -513,9 +520,7 @@ class FakeWorkday:
             if sub not in t.check_ins:
                 return t._error(404, "Resource not found")
             t.check_ins[sub].update(request.get_json(silent=True) or {})
-            return Response(
-                json.dumps({"id": sub, **t.check_ins[sub]}), mimetype="application/json"
-            )
+            return Response(json.dumps(t.check_in_json(sub)), mimetype="application/json")
 
         @app.post("/ccx/api/talentManagement/<version>/<tenant>/createMentorshipForWorker")
         def create_mentorship(version: str, tenant: str) -> Response:

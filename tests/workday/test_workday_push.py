@@ -179,3 +179,24 @@ def test_a_worker_workday_does_not_find_is_referenced_as_documented(fake: FakeWo
     [skipped] = connector.push([_session()], dry_run=False)
     assert skipped.action == "skipped" and "WID" in skipped.message and "E000005" in skipped.message
     assert not fake.check_ins
+
+
+def test_check_in_answers_carry_only_documented_properties(fake: FakeWorkday) -> None:
+    # staffing v6 documents a check-in detail as id, date, description, associatedTopics and
+    # checkInAttachments; the fake's record of which worker it belongs to is not in the answer.
+    connector = connector_for(fake.url)
+    wid = fake.workers["E000005"].wid
+    body = {"date": "2026-02-01", "description": "Coaching session"}
+    created = connector.client.api(
+        "POST", "staffing", f"workers/{wid}/checkIns", what="test", json_body=body
+    )
+    assert set(created) == {"id", "date", "description"}
+    updated = connector.client.api(
+        "PATCH",
+        "staffing",
+        f"workers/{wid}/checkIns/{created['id']}",
+        what="test",
+        json_body={"description": "Moved"},
+    )
+    assert updated == {"id": created["id"], "date": "2026-02-01", "description": "Moved"}
+    assert fake.check_ins[created["id"]]["worker"] == wid  # kept, but only by the fake
