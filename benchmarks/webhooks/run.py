@@ -76,7 +76,7 @@ people_from = "hr"
 [[programs]]
 id = "coaching"
 kind = "coaching"
-capacity = 50
+capacity = {capacity}
 
 [programs.guides]
 departments = ["Engineering"]
@@ -94,9 +94,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def people_csv(n: int) -> str:
+def people_csv(n: int, guides: int = 10) -> str:
     rows = ["id,first_name,last_name,email,department,timezone,level"]
-    rows += [f"G{i},G{i},Guide,g{i}@example.com,Engineering,Europe/Berlin,6" for i in range(1, 11)]
+    rows += [
+        f"G{i},G{i},Guide,g{i}@example.com,Engineering,Europe/Berlin,6"
+        for i in range(1, guides + 1)
+    ]
     rows += [f"E{i},E{i},Learner,e{i}@example.com,Sales,Europe/Berlin,2" for i in range(1, n + 1)]
     return "\n".join(rows) + "\n"
 
@@ -378,9 +381,9 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
             conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
     env = {**os.environ, "BENCH_SECRET": SECRET, "COACHBRIDGE_BENCH_BARE": "1"}
-    (folder / "people.csv").write_text(people_csv(args.people))
+    (folder / "people.csv").write_text(people_csv(args.people, args.guides))
     cfg = folder / "coachbridge.toml"
-    cfg.write_text(CONFIG.format(url=url, workers=args.processes))
+    cfg.write_text(CONFIG.format(url=url, workers=args.processes, capacity=args.capacity))
     server = extra = None
     try:
         subprocess.run(
@@ -389,7 +392,7 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         subprocess.run(
             [BIN, "--config", str(cfg), "sync", "hr"], env=env, check=True, capture_output=True
         )
-        # The ten guides join the program, so a low rating really is paired and scheduled.
+        # The guides join the program, so a low rating really is paired and scheduled.
         subprocess.run(
             [BIN, "--config", str(cfg), "enroll", "coaching"],
             env=env,
@@ -515,6 +518,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="gunicorn processes on PostgreSQL")
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--guides", type=int, default=10, help="guides (Engineering), besides --people"
+    )
+    parser.add_argument("--capacity", type=int, default=50, help="learners per guide")
     parser.add_argument("--serve-args", default="", help="extra `serve` options, e.g. --no-worker")
     parser.add_argument(
         "--separate-worker",
@@ -541,6 +548,8 @@ def main() -> None:
             "processes": args.processes,
             "people": args.people,
             "seed": args.seed,
+            "guides": args.guides,
+            "capacity": args.capacity,
             "serve_args": args.serve_args,
             "separate_worker": args.separate_worker,
         }
