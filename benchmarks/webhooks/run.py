@@ -105,7 +105,9 @@ def people_csv(n: int, guides: int = 10) -> str:
 
 
 def wait_processed(url: str, timeout: float) -> dict:
-    """Wait for the worker to settle every delivery; how long that took after the burst."""
+    """Wait for the worker to settle every delivery (``seconds``: every delivery ``done``, its
+    effects committed and its messages queued), then for the messages to be sent
+    (``messages_sent_seconds``); both counted from the end of the burst."""
     engine = create_engine(url)
     began = time.monotonic()
     try:
@@ -119,7 +121,25 @@ def wait_processed(url: str, timeout: float) -> dict:
             time.sleep(0.2)
     finally:
         engine.dispose()
-    return {"left_unprocessed": int(left), "seconds": round(time.monotonic() - began, 1)}
+    processed = round(time.monotonic() - began, 1)
+    # The messages a batch queues are sent after its commit: wait for those too, and say when.
+    engine = create_engine(url)
+    try:
+        while True:
+            with engine.connect() as conn:
+                unsent = conn.execute(
+                    text("SELECT count(*) FROM notifications WHERE status = 'pending'")
+                ).scalar_one()
+            if unsent == 0 or time.monotonic() - began > timeout:
+                break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    return {
+        "left_unprocessed": int(left),
+        "seconds": processed,
+        "messages_sent_seconds": round(time.monotonic() - began, 1),
+    }
 
 
 def read_answers(path: Path) -> dict[str, int]:
