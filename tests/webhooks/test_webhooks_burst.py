@@ -267,3 +267,19 @@ def test_bad_burst_settings_are_config_errors_naming_the_key(
     result = run_cli("--config", str(env.path), "check")
     assert result.exit_code == 2, result.stdout + result.stderr
     assert key in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_message_a_batch_queues_is_sent_after_its_commit(tmp_path, sqlite_url, monkeypatch):
+    """A batch queues more messages than one sending round's default (200): all are sent at
+    once, none left for housekeeping."""
+    from tests.webhooks.conftest import people_csv
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    env = make_env(tmp_path, sqlite_url, capacity=60, people=people_csv(110, 2))
+    sync_people(env)
+    accept(env, *(f"E{n}" for n in range(1, 111)))
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    with env.db.transaction() as s:
+        statuses = list(s.scalars(select(NotificationRow.status)))
+    assert len(statuses) == 220 and set(statuses) == {"sent"}
