@@ -11,6 +11,10 @@ Every effect has a natural key, so applying the rules to an event again changes 
   different event ids) never gives the pairing a second goal;
 * notifications: a ``NotificationRow`` per stable key, sent after the commit (at least once).
 
+``apply_rules_batch`` runs several events at once (the webhook worker's batches): the learners
+they enroll are matched together, one exact solve per program, then each event finishes with
+the same keys as above.
+
 Running events through this one transaction at a time, and what happens after each commit, is
 ``coachbridge.programs.automation``; learners left without a guide are retried by
 ``coachbridge.programs.waiting``.
