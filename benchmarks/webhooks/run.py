@@ -404,7 +404,8 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
     (folder / "people.csv").write_text(people_csv(args.people, args.guides))
     cfg = folder / "coachbridge.toml"
     cfg.write_text(CONFIG.format(url=url, workers=args.processes, capacity=args.capacity))
-    server = extra = None
+    server = None
+    extra: list[subprocess.Popen] = []
     try:
         subprocess.run(
             [BIN, "--config", str(cfg), "db", "upgrade"], env=env, check=True, capture_output=True
@@ -427,13 +428,15 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        if args.separate_worker:
-            extra = subprocess.Popen(
-                [BIN, "--config", str(cfg), "worker"],
-                env=env,
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        for _ in range(args.workers if args.separate_worker else 0):
+            extra.append(
+                subprocess.Popen(
+                    [BIN, "--config", str(cfg), "worker"],
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -493,6 +496,10 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         during = args.separate_worker or (db == "sqlite" and "--no-worker" not in args.serve_args)
         if during:
             results["worker"] = "separate" if args.separate_worker else "in-process"
+            if args.separate_worker and args.workers > 1:
+                results["worker"] = (
+                    f"{args.workers} separate `coachbridge worker`s, during the burst"
+                )
             results["processing"] = wait_processed(url, args.drain_timeout)
         else:
             # No worker ran during the burst: one processes the inbox now, so that the effects
@@ -514,7 +521,7 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         results["problems"] = problems
         return results
     finally:
-        for proc in (server, extra):
+        for proc in (server, *extra):
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -549,6 +556,9 @@ def main() -> None:
         help="also run one `coachbridge worker` process during the run (use with --no-worker)",
     )
     parser.add_argument(
+        "--workers", type=int, default=1, help="with --separate-worker: how many worker processes"
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=600.0,
@@ -572,9 +582,11 @@ def main() -> None:
             "capacity": args.capacity,
             "serve_args": args.serve_args,
             "separate_worker": args.separate_worker,
+            "workers": args.workers if args.separate_worker else 0,
         }
         label = db + ("-no-worker" if "--no-worker" in args.serve_args else "")
-        label += "-separate-worker" if args.separate_worker else ""
+        if args.separate_worker:
+            label += "-separate-worker" if args.workers == 1 else f"-{args.workers}-workers"
         path = rawresults.save("webhooks", label, meta, {"config": config, **result})
         print(json.dumps({"db": db, **result}))
         print(f"raw results: {path.relative_to(ROOT)}", file=sys.stderr)
