@@ -87,9 +87,14 @@ def serve(
     show_default=True,
     help="Seconds after which a delivery claimed by a worker that died is taken over.",
 )
-@click.option("--batch", type=int, default=20, show_default=True, help="Deliveries per claim.")
+@click.option(
+    "--batch",
+    type=int,
+    default=None,
+    help="Deliveries per claim, matched as one cohort (default: the programs' burst_max).",
+)
 @pass_app
-def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
+def worker(app: App, once: bool, poll: float, lease: float, batch: int | None) -> None:
     """Drain the inbox, apply the rules and run scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
     from coachbridge_webhooks import lockfile
     from coachbridge_webhooks.logs import configure_logging
@@ -98,7 +103,7 @@ def worker(app: App, once: bool, poll: float, lease: float, batch: int) -> None:
     from coachbridge_webhooks.worker import Worker, run_in_thread
 
     rt = Runtime(config=app.config, registry=app.registry, db=app.database())
-    if lease <= 0 or batch <= 0 or poll <= 0:
+    if lease <= 0 or (batch is not None and batch <= 0) or poll <= 0:
         raise UserError("--lease, --batch and --poll must be positive")
     w = Worker(rt, poll_seconds=poll, lease=timedelta(seconds=lease), batch=batch)
     if once:

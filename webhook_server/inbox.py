@@ -371,6 +371,15 @@ def oldest_waiting(db: Database) -> datetime | None:
         )
 
 
+def waiting_count(db: Database) -> int:
+    """How many deliveries wait to be processed (pending, or claimed and in processing)."""
+    with db.transaction() as s:
+        return int(
+            s.scalar(select(func.count()).where(InboxRow.status.in_(("pending", "processing"))))
+            or 0
+        )
+
+
 def _due(now: datetime, lease: timedelta):  # type: ignore[no-untyped-def]
     return or_(
         and_(

@@ -1,10 +1,19 @@
 """The worker: drains the inbox, applies the rules, runs scheduled work.
 
-One delivery is one unit of work: the row is re-read under a row lock and, in the same
-transaction, parsed, its review events stored, the rules applied and the row marked ``done``.
-A crash anywhere before the commit rolls all of it back; the claim's lease then expires and
-the delivery is processed again from scratch, so its store effects happen exactly once.
-Notifications are sent after the commit (at least once, by stable key).
+One batch of claimed deliveries is one unit of work: the rows are re-read under a row lock
+and, in the same transaction, parsed, their review events stored, the rules applied to all of
+them at once (``programs.rules.apply_rules_batch``: the learners they enroll are matched as one
+cohort per program, by one exact solve) and the rows marked ``done``. A crash anywhere before
+the commit rolls all of it back; the claims' lease then expires and the deliveries are
+processed again from scratch, so their store effects happen exactly once. Notifications are
+sent after the commit (at least once, by stable key). A delivery that cannot be parsed is
+settled alone; a batch that fails is retried one delivery at a time, so one bad delivery
+cannot hold the others back.
+
+In the live loop, the worker lets a burst gather first: while the oldest waiting delivery is
+younger than the programs' ``burst_window_seconds`` and fewer than ``burst_max`` are waiting,
+it waits (review cycles close with hundreds of reviews within seconds, and matching them
+together is what makes the result optimal rather than first come, first served).
 
 SQLite has one writer at a time, and a rule-matching delivery holds the write lock for the
 whole unit of work. Run back to back, those units leave the intake writer (another thread or
@@ -26,6 +35,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from coachbridge import metrics
@@ -40,7 +50,7 @@ from coachbridge.programs.automation import (
     people_watermark,
     retry_unknown_person_events,
 )
-from coachbridge.programs.rules import Effects, RuleFailure, apply_rules
+from coachbridge.programs.rules import Effects, RuleFailure, apply_rules_batch
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox, logs
 from coachbridge_webhooks.lockfile import LockFile
@@ -51,6 +61,10 @@ from sqlalchemy import select
 log = logging.getLogger("coachbridge.worker")
 
 DEFAULT_LEASE = timedelta(minutes=5)
+#: Deliveries per batch when no rule enrolls anyone (nothing to match as a cohort).
+DEFAULT_BATCH = 20
+#: How often a gathering worker looks whether the burst is complete.
+BURST_POLL = 0.1
 #: On SQLite, while deliveries arrive: a pause this long without a new delivery is the quiet
 #: moment the worker waits for before its next delivery ...
 INTAKE_QUIET = 0.1
@@ -77,7 +91,8 @@ class Worker:
         *,
         worker_id: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
-        batch: int = 20,
+        batch: int | None = None,
+        burst_window: float | None = None,
         poll_seconds: float = 1.0,
         housekeeping_seconds: float = 30.0,
         scheduler: bool = True,
@@ -87,7 +102,9 @@ class Worker:
         self.db = runtime.db
         self.worker_id = worker_id or make_worker_id()
         self.lease = lease
-        self.batch = batch
+        window, most = burst_settings(runtime)
+        self.batch = batch if batch is not None else most
+        self.burst_window = burst_window if burst_window is not None else window
         self.poll_seconds = poll_seconds
         self.housekeeping_seconds = housekeeping_seconds
         self.max_attempts = runtime.config.server.max_attempts
@@ -111,17 +128,29 @@ class Worker:
         ids = inbox.claim(self.db, self.worker_id, lease=self.lease, limit=self.batch)
         if ids and self.share_writes:
             self._inbox_mark = inbox.newest_id(self.db)
-        for row_id in ids:
-            if self.stopping.is_set():
-                break
+        if ids and not self.stopping.is_set():
             started = time.monotonic()
-            self.process(row_id)
+            self.process_batch(ids)
             if self.share_writes:
                 try:
                     self._share_writer(time.monotonic() - started)
                 except CoachbridgeError as exc:  # a probe failed: go on with the claimed rows
                     log.warning("worker: intake probe failed: %s", exc)
         return len(ids)
+
+    def _gather_burst(self) -> None:
+        """Wait until the oldest waiting delivery is ``burst_window`` old or ``batch`` are
+        waiting, so a burst is matched as one cohort (read-only probes)."""
+        if self.burst_window <= 0:
+            return
+        while not self.stopping.is_set():
+            oldest = inbox.oldest_waiting(self.db)
+            if oldest is None:
+                return
+            left = self.burst_window - (datetime.now(UTC) - oldest).total_seconds()
+            if left <= 0 or inbox.waiting_count(self.db) >= self.batch:
+                return
+            self.stopping.wait(min(left, BURST_POLL))
 
     def _share_writer(self, took: float) -> None:
         """Leave the writer to intake if deliveries arrived during the last unit of work (see
@@ -186,6 +215,7 @@ class Worker:
                 if time.monotonic() - self._last_housekeeping >= self.housekeeping_seconds:
                     self._last_housekeeping = time.monotonic()
                     self.housekeeping()
+                self._gather_burst()
                 got = self.run_once()
             except CoachbridgeError as exc:  # e.g. the database is briefly unreachable
                 log.warning("worker round failed: %s", exc)
@@ -201,21 +231,54 @@ class Worker:
         self.stopping.set()
         self.wake.set()
 
-    # -- one delivery ----------------------------------------------------------------------
+    # -- a batch of deliveries --------------------------------------------------------------
     def process(self, row_id: int) -> str | None:
         """Process one claimed delivery; returns its new status (None: the lease was lost)."""
-        started = time.monotonic()
-        with logs.bound():  # _process binds the delivery's connector and id
-            status = self._process_logged(row_id)
-            fields = logs.fields()
-        if status is not None and "connector" in fields:
-            metrics.delivery_processed(fields["connector"], status, time.monotonic() - started)
-        return status
+        return self.process_batch([row_id]).get(row_id)
 
-    def _process_logged(self, row_id: int) -> str | None:
+    def process_batch(self, row_ids: list[int]) -> dict[int, str | None]:
+        """Process claimed deliveries as one unit of work; returns each one's new status (None:
+        the lease was lost). If the batch fails, each delivery is processed alone."""
+        started = time.monotonic()
         try:
-            effects = self._process(row_id)
-        except (WebhookRejected, RuleFailure, UserError) as exc:
+            batch = self._process(row_ids)
+        except Exception as exc:
+            if len(row_ids) > 1:
+                log.warning(
+                    "batch of %d deliveries failed (%s): processing them one at a time",
+                    len(row_ids),
+                    type(exc).__name__,
+                )
+                return {row_id: self.process(row_id) for row_id in row_ids}
+            with logs.bound():
+                status = self._settle(row_ids[0], exc)
+                fields = logs.fields()
+            if status is not None and "connector" in fields:
+                took = time.monotonic() - started
+                metrics.delivery_processed(fields["connector"], status, took)
+            return {row_ids[0]: status}
+        statuses: dict[int, str | None] = dict.fromkeys(row_ids)
+        for row_id, (connector, delivery_id) in batch.rows.items():
+            with logs.bound(connector=connector, delivery_id=delivery_id):
+                failure = batch.rejected.get(row_id)
+                if failure is None:
+                    log.info("delivery %s done by %s", row_id, self.worker_id)
+                    statuses[row_id] = "done"
+                else:
+                    statuses[row_id] = self._settle(row_id, failure)
+                status = statuses[row_id]
+                if status is not None:
+                    took = time.monotonic() - started
+                    metrics.delivery_processed(connector, status, took)
+        try:
+            after_commit(self.runtime, batch.effects, self.dispatcher)
+        except Exception:  # the store is committed; housekeeping sends what is still pending
+            log.exception("deliveries %s: after-commit work failed", row_ids)
+        return statuses
+
+    def _settle(self, row_id: int, exc: BaseException) -> str | None:
+        """Record a failed delivery: dead-lettered when it can never succeed, else retried."""
+        if isinstance(exc, (WebhookRejected, RuleFailure, UserError)):
             reason = exc.reason if isinstance(exc, WebhookRejected) else str(exc)
             log.warning("delivery %s: %s (dead-lettered)", row_id, reason)
             return inbox.settle_failure(
@@ -226,69 +289,101 @@ class Worker:
                 max_attempts=self.max_attempts,
                 permanent=True,
             )
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {str(exc)[:500]}"
-            log.warning("delivery %s failed: %s", row_id, reason, exc_info=True)
-            return inbox.settle_failure(
-                self.db, row_id, self.worker_id, reason, max_attempts=self.max_attempts
-            )
-        if effects is None:
-            return None
-        log.info("delivery %s done by %s", row_id, self.worker_id)
-        try:
-            after_commit(self.runtime, effects, self.dispatcher)
-        except Exception:  # the store is committed; housekeeping sends what is still pending
-            log.exception("delivery %s: after-commit work failed", row_id)
-        return "done"
+        reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+        log.warning("delivery %s failed: %s", row_id, reason, exc_info=exc)
+        return inbox.settle_failure(
+            self.db, row_id, self.worker_id, reason, max_attempts=self.max_attempts
+        )
 
-    def _process(self, row_id: int) -> Effects | None:
+    def _process(self, row_ids: list[int]) -> _Batch:
         now = datetime.now(UTC)
+        batch = _Batch()
         with self.db.transaction() as s:
-            row = s.scalars(
+            rows = s.scalars(
                 select(InboxRow)
                 .where(
-                    InboxRow.id == row_id,
+                    InboxRow.id.in_(row_ids),
                     InboxRow.status == "processing",
                     InboxRow.locked_by == self.worker_id,
                 )
+                .order_by(InboxRow.id)
                 .with_for_update()
-            ).first()
-            if row is None:  # another worker reclaimed it after our lease expired
-                return None
-            logs.annotate(connector=row.connector, delivery_id=row.delivery_id)
-            connector = self.runtime.connector(row.connector)
-            parsed = connector.parse_webhook(
-                {"content-type": row.content_type or ""}, row.body or b""
-            )
-            people_from = connector.config.people_from
-            effects = Effects()
-            events = list(parsed.reviews)
-            for cycle_event in parsed.cycle_events:
-                events.append(
-                    ReviewEvent(
-                        type=cycle_event["type"],
-                        cycle=cycle_event.get("cycle"),
-                        source=connector.name,
-                        source_event_id=f"{cycle_event['type']}:{cycle_event.get('cycle')}",
+            ).all()  # a row missing: another worker reclaimed it after our lease expired
+            stored = []
+            sync = set()
+            for row in rows:
+                batch.rows[row.id] = (row.connector, row.delivery_id)
+                if len(row_ids) == 1:
+                    logs.annotate(connector=row.connector, delivery_id=row.delivery_id)
+                try:
+                    connector = self.runtime.connector(row.connector)
+                    parsed = connector.parse_webhook(
+                        {"content-type": row.content_type or ""}, row.body or b""
                     )
-                )
-            for event in events:
-                stored = store_review_event(s, event, via="webhook", people_from=people_from).row
-                effects.merge(
-                    apply_rules(s, self.runtime, stored, now=now, dispatcher=self.dispatcher)
-                )
-            if parsed.people or parsed.changed_ids:
-                # Employee changes: the connector's incremental sync brings them in (and, for a
-                # payload that named a changed rating without its value, the rating too). The
-                # fetch runs there, outside this delivery's transaction and the HTTP request;
-                # the request is stored with the delivery's outcome, so it cannot be lost.
-                request_sync_in(s, connector.name, now)
-            row.status = "done"
-            row.processed_at = now
-            row.last_error = None
-            row.locked_by = None
-            row.locked_at = None
-        return effects
+                except Exception as exc:  # settled alone after the others commit
+                    batch.rejected[row.id] = exc
+                    continue
+                events = list(parsed.reviews)
+                for cycle_event in parsed.cycle_events:
+                    events.append(
+                        ReviewEvent(
+                            type=cycle_event["type"],
+                            cycle=cycle_event.get("cycle"),
+                            source=connector.name,
+                            source_event_id=f"{cycle_event['type']}:{cycle_event.get('cycle')}",
+                        )
+                    )
+                people_from = connector.config.people_from
+                for event in events:
+                    stored.append(
+                        store_review_event(s, event, via="webhook", people_from=people_from).row
+                    )
+                if parsed.people or parsed.changed_ids:
+                    # Employee changes: the connector's incremental sync brings them in (and,
+                    # for a payload that named a changed rating without its value, the rating
+                    # too). The fetch runs there, outside this transaction and the HTTP
+                    # request; the request is stored with the deliveries' outcome, so it
+                    # cannot be lost.
+                    sync.add(connector.name)
+                row.status = "done"
+                row.processed_at = now
+                row.last_error = None
+                row.locked_by = None
+                row.locked_at = None
+            batch.effects = apply_rules_batch(
+                s, self.runtime, stored, now=now, dispatcher=self.dispatcher
+            )
+            for name in sorted(sync):
+                request_sync_in(s, name, now)
+            if len(row_ids) == 1 and len(batch.rejected) == 1:
+                # One delivery that cannot be parsed: nothing to commit, settled by the caller.
+                raise batch.rejected.popitem()[1]
+        return batch
+
+
+@dataclass
+class _Batch:
+    """What one unit of work did: each row's (connector, delivery id), the rows whose
+    payload was refused (settled after the commit), and the effects for after the commit."""
+
+    rows: dict[int, tuple[str, str]] = field(default_factory=dict)
+    rejected: dict[int, BaseException] = field(default_factory=dict)
+    effects: Effects = field(default_factory=Effects)
+
+
+def burst_settings(runtime: Runtime) -> tuple[float, int]:
+    """(window seconds, most deliveries per batch) for the programs the rules enroll into:
+    the longest ``burst_window_seconds`` and the largest ``burst_max`` (each program's own
+    ``burst_max`` bounds its solves)."""
+    config = runtime.config
+    names = {rule.then.enroll for rule in config.rules}
+    programs = [p for name, p in config.programs.items() if name in names]
+    if not programs:
+        return 0.0, DEFAULT_BATCH
+    return (
+        max(p.burst_window_seconds for p in programs),
+        max(p.burst_max for p in programs),
+    )
 
 
 #: How often a serving process that does not hold the worker lock file tries again.

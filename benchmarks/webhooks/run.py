@@ -76,7 +76,7 @@ people_from = "hr"
 [[programs]]
 id = "coaching"
 kind = "coaching"
-capacity = 50
+capacity = {capacity}
 
 [programs.guides]
 departments = ["Engineering"]
@@ -94,15 +94,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def people_csv(n: int) -> str:
+def people_csv(n: int, guides: int = 10) -> str:
     rows = ["id,first_name,last_name,email,department,timezone,level"]
-    rows += [f"G{i},G{i},Guide,g{i}@example.com,Engineering,Europe/Berlin,6" for i in range(1, 11)]
+    rows += [
+        f"G{i},G{i},Guide,g{i}@example.com,Engineering,Europe/Berlin,6"
+        for i in range(1, guides + 1)
+    ]
     rows += [f"E{i},E{i},Learner,e{i}@example.com,Sales,Europe/Berlin,2" for i in range(1, n + 1)]
     return "\n".join(rows) + "\n"
 
 
 def wait_processed(url: str, timeout: float) -> dict:
-    """Wait for the worker to settle every delivery; how long that took after the burst."""
+    """Wait for the worker to settle every delivery (``seconds``: every delivery ``done``, its
+    effects committed and its messages queued), then for the messages to be sent
+    (``messages_sent_seconds``); both counted from the end of the burst."""
     engine = create_engine(url)
     began = time.monotonic()
     try:
@@ -116,7 +121,25 @@ def wait_processed(url: str, timeout: float) -> dict:
             time.sleep(0.2)
     finally:
         engine.dispose()
-    return {"left_unprocessed": int(left), "seconds": round(time.monotonic() - began, 1)}
+    processed = round(time.monotonic() - began, 1)
+    # The messages a batch queues are sent after its commit: wait for those too, and say when.
+    engine = create_engine(url)
+    try:
+        while True:
+            with engine.connect() as conn:
+                unsent = conn.execute(
+                    text("SELECT count(*) FROM notifications WHERE status = 'pending'")
+                ).scalar_one()
+            if unsent == 0 or time.monotonic() - began > timeout:
+                break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    return {
+        "left_unprocessed": int(left),
+        "seconds": processed,
+        "messages_sent_seconds": round(time.monotonic() - began, 1),
+    }
 
 
 def read_answers(path: Path) -> dict[str, int]:
@@ -378,10 +401,11 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
             conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
     env = {**os.environ, "BENCH_SECRET": SECRET, "COACHBRIDGE_BENCH_BARE": "1"}
-    (folder / "people.csv").write_text(people_csv(args.people))
+    (folder / "people.csv").write_text(people_csv(args.people, args.guides))
     cfg = folder / "coachbridge.toml"
-    cfg.write_text(CONFIG.format(url=url, workers=args.processes))
-    server = extra = None
+    cfg.write_text(CONFIG.format(url=url, workers=args.processes, capacity=args.capacity))
+    server = None
+    extra: list[subprocess.Popen] = []
     try:
         subprocess.run(
             [BIN, "--config", str(cfg), "db", "upgrade"], env=env, check=True, capture_output=True
@@ -389,7 +413,7 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         subprocess.run(
             [BIN, "--config", str(cfg), "sync", "hr"], env=env, check=True, capture_output=True
         )
-        # The ten guides join the program, so a low rating really is paired and scheduled.
+        # The guides join the program, so a low rating really is paired and scheduled.
         subprocess.run(
             [BIN, "--config", str(cfg), "enroll", "coaching"],
             env=env,
@@ -404,13 +428,15 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        if args.separate_worker:
-            extra = subprocess.Popen(
-                [BIN, "--config", str(cfg), "worker"],
-                env=env,
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        for _ in range(args.workers if args.separate_worker else 0):
+            extra.append(
+                subprocess.Popen(
+                    [BIN, "--config", str(cfg), "worker"],
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -470,6 +496,10 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         during = args.separate_worker or (db == "sqlite" and "--no-worker" not in args.serve_args)
         if during:
             results["worker"] = "separate" if args.separate_worker else "in-process"
+            if args.separate_worker and args.workers > 1:
+                results["worker"] = (
+                    f"{args.workers} separate `coachbridge worker`s, during the burst"
+                )
             results["processing"] = wait_processed(url, args.drain_timeout)
         else:
             # No worker ran during the burst: one processes the inbox now, so that the effects
@@ -491,7 +521,7 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
         results["problems"] = problems
         return results
     finally:
-        for proc in (server, extra):
+        for proc in (server, *extra):
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -515,11 +545,18 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="gunicorn processes on PostgreSQL")
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--guides", type=int, default=10, help="guides (Engineering), besides --people"
+    )
+    parser.add_argument("--capacity", type=int, default=50, help="learners per guide")
     parser.add_argument("--serve-args", default="", help="extra `serve` options, e.g. --no-worker")
     parser.add_argument(
         "--separate-worker",
         action="store_true",
         help="also run one `coachbridge worker` process during the run (use with --no-worker)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --separate-worker: how many worker processes"
     )
     parser.add_argument(
         "--drain-timeout",
@@ -541,11 +578,15 @@ def main() -> None:
             "processes": args.processes,
             "people": args.people,
             "seed": args.seed,
+            "guides": args.guides,
+            "capacity": args.capacity,
             "serve_args": args.serve_args,
             "separate_worker": args.separate_worker,
+            "workers": args.workers if args.separate_worker else 0,
         }
         label = db + ("-no-worker" if "--no-worker" in args.serve_args else "")
-        label += "-separate-worker" if args.separate_worker else ""
+        if args.separate_worker:
+            label += "-separate-worker" if args.workers == 1 else f"-{args.workers}-workers"
         path = rawresults.save("webhooks", label, meta, {"config": config, **result})
         print(json.dumps({"db": db, **result}))
         print(f"raw results: {path.relative_to(ROOT)}", file=sys.stderr)

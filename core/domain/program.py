@@ -77,6 +77,10 @@ class Program(DomainModel):
     # Prove the match optimal over every allowed pair (pricing with the solve's duals); false
     # keeps the optimum within each learner's top_k best guides (faster at company scale).
     certify: StrictBool = True
+    # The webhook worker gathers review events for up to this many seconds (from the oldest
+    # waiting delivery) or this many events, and matches their learners in one solve.
+    burst_window_seconds: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    burst_max: int = Field(default=1000, ge=1)
     holidays: str | None = None
     working_hours: tuple[int, int] = (9, 17)
     learners: Eligibility | None = None

@@ -223,14 +223,22 @@ def optimise(
     return result.match, result.scores
 
 
-def propose(s: Session, program: Program, registry: Hooks | None, *, now: datetime) -> Proposal:
+def propose(
+    s: Session,
+    program: Program,
+    registry: Hooks | None,
+    *,
+    now: datetime,
+    only_learners: set[int] | None = None,
+) -> Proposal:
     """The best assignment of the program's unpaired learners to guides' free capacity.
 
     Most learners matched, then the highest total score (pins first, the fairness limit inside
     the optimisation). Every pair carries its breakdown; every unmatched learner a reason.
-    Nothing is written.
+    ``only_learners`` restricts it to those learners (a burst of review events matched as a
+    cohort); the guides' free capacity is what every open pairing leaves. Nothing is written.
     """
-    pool = load_pool(s, program, _criteria(registry), now=now)
+    pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
     match, scores = optimise(pool, proposal, taken, used)

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 def after_commit(ctx: Context, effects: Effects, dispatcher: Dispatcher | None = None) -> None:
     """Send the queued notifications and tell observers, once the store has committed."""
     if dispatcher is not None and effects.notification_keys:
-        dispatcher.send_pending(ctx.database(), effects.notification_keys)
+        # All of them: a batch of review events queues far more than one round's default.
+        keys = effects.notification_keys
+        dispatcher.send_pending(ctx.database(), keys, limit=len(keys))
     if effects.outcomes:
         _observe_review_events(ctx, effects.outcomes)
     # New pairings were announced by the matching service when their transaction committed.

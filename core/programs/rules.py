@@ -11,6 +11,10 @@ Every effect has a natural key, so applying the rules to an event again changes 
   different event ids) never gives the pairing a second goal;
 * notifications: a ``NotificationRow`` per stable key, sent after the commit (at least once).
 
+``apply_rules_batch`` runs several events at once (the webhook worker's batches): the learners
+they enroll are matched together, one exact solve per program, then each event finishes with
+the same keys as above.
+
 Running events through this one transaction at a time, and what happens after each commit, is
 ``coachbridge.programs.automation``; learners left without a guide are retried by
 ``coachbridge.programs.waiting``.
@@ -18,6 +22,7 @@ Running events through this one transaction at a time, and what happens after ea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -172,7 +177,21 @@ def _match(
     return match_one(s, program, learner_id, registry, now=now)
 
 
-def _apply_rule(
+@dataclass
+class _Pending:
+    """A learner a rule enrolled who still needs a guide: matched later, with the cohort."""
+
+    index: int
+    rule: Rule
+    program: Program
+    event: ReviewEventRow
+    person: PersonRow
+    facts: dict[str, Any]
+    result: dict[str, Any]
+    retry: bool = False
+
+
+def _start_rule(
     s: Session,
     ctx: Context,
     index: int,
@@ -185,10 +204,8 @@ def _apply_rule(
     effects: Effects,
     *,
     retry: bool = False,
-) -> dict[str, Any]:
-    from coachbridge.pairings.scheduling import schedule_pairings
-    from coachbridge.programs.enrollment import enroll_person
-
+) -> dict[str, Any] | _Pending:
+    """Everything a rule does up to matching: the finished result, or the learner to match."""
     key = _rule_key(index, rule)
     result: dict[str, Any] = {"rule": key, "program": rule.then.enroll}
     program = ctx.config.programs.get(rule.then.enroll)
@@ -199,6 +216,8 @@ def _apply_rule(
     if cooling and _in_cooldown(s, key, person.id, rule.cooldown_days, now, event.id):
         result["result"] = f"cooldown: fired for this person within {rule.cooldown_days} days"
         return result
+    from coachbridge.programs.enrollment import enroll_person
+
     try:
         enrollment = enroll_person(s, program, person.id, rule.then.role, source="rule")
     except UserError as exc:  # e.g. the person left: recorded as the outcome, not retried
@@ -215,20 +234,40 @@ def _apply_rule(
     if rule.then.role.value != "learner":
         result["result"] = "enrolled"
         return result
-
-    source_key = f"rule:{event.id}:{index}"
-    pairing = s.scalars(select(PairingRow).where(PairingRow.source_key == source_key)).first()
+    pending = _Pending(index, rule, program, event, person, facts, result, retry)
+    pairing = s.scalars(
+        select(PairingRow).where(PairingRow.source_key == _source_key(event, index))
+    ).first()
     pairing = pairing or _open_pairing(s, program.id, person.id)
-    new_pairing = False
     if pairing is None:
-        pairing = _match(s, program, person.id, ctx.registry, now)
-        if pairing is None and _enroll_new_guides(s, program, now):
-            pairing = _match(s, program, person.id, ctx.registry, now)
-        if pairing is None:
-            result["result"] = NO_GUIDE
-            return result
-        pairing.source_key = source_key
-        new_pairing = True
+        return pending
+    _finish_rule(s, pending, pairing, False, now, dispatcher, effects)
+    return result
+
+
+def _source_key(event: ReviewEventRow, index: int) -> str:
+    return f"rule:{event.id}:{index}"
+
+
+def _finish_rule(
+    s: Session,
+    p: _Pending,
+    pairing: PairingRow | None,
+    new_pairing: bool,
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+) -> None:
+    """The rest of a learner rule once its learner's pairing is known (None: no guide):
+    sessions, goal, messages, each with its natural key."""
+    from coachbridge.pairings.scheduling import schedule_pairings
+
+    rule, program, result = p.rule, p.program, p.result
+    if pairing is None:
+        result["result"] = NO_GUIDE
+        return
+    if new_pairing:
+        pairing.source_key = _source_key(p.event, p.index)
         effects.pairings.append(pairing.id)
     result.update(pairing_id=pairing.id, guide_id=pairing.guide_id)
 
@@ -245,14 +284,15 @@ def _apply_rule(
     )
 
     if rule.then.goal:
-        start = (now if retry else event.completed_at or now).date()
+        key = _rule_key(p.index, rule)
+        start = (now if p.retry else p.event.completed_at or now).date()
         due = program.end or start + timedelta(weeks=program.duration_weeks)
         goal, _ = create_goal(
             s,
-            owner_id=person.id,
+            owner_id=p.person.id,
             pairing_id=pairing.id,
             program_id=program.id,
-            title=render(rule.then.goal, facts)[:TEXT_LIMIT],
+            title=render(rule.then.goal, p.facts)[:TEXT_LIMIT],
             due_date=due if isinstance(due, date) else None,
             # one per pairing and rule: the same rating seen again adds no second goal
             source_key=f"rule:{key[:150]}:pairing:{pairing.id}:goal",
@@ -264,7 +304,33 @@ def _apply_rule(
             s, pairing.id, {"learner": pairing.learner_id, "guide": pairing.guide_id}
         )
     result["result"] = "paired" if new_pairing else "already paired"
-    return result
+
+
+def _apply_rule(
+    s: Session,
+    ctx: Context,
+    index: int,
+    rule: Rule,
+    event: ReviewEventRow,
+    person: PersonRow,
+    facts: dict[str, Any],
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+    *,
+    retry: bool = False,
+) -> dict[str, Any]:
+    """One rule on one event, its learner matched alone (``match_one``)."""
+    out = _start_rule(
+        s, ctx, index, rule, event, person, facts, now, dispatcher, effects, retry=retry
+    )
+    if not isinstance(out, _Pending):
+        return out
+    pairing = _match(s, out.program, person.id, ctx.registry, now)
+    if pairing is None and _enroll_new_guides(s, out.program, now):
+        pairing = _match(s, out.program, person.id, ctx.registry, now)
+    _finish_rule(s, out, pairing, pairing is not None, now, dispatcher, effects)
+    return out.result
 
 
 #: (database, program) -> the people table's state when its guides were last looked for.
@@ -320,27 +386,16 @@ def _people_from(ctx: Context, source: str) -> str | None:
     return cfg.people_from if cfg is not None else None
 
 
-def apply_rules(
-    s: Session,
-    ctx: Context,
-    event: ReviewEventRow,
-    *,
-    now: datetime,
-    dispatcher: Dispatcher | None = None,
-) -> Effects:
-    """Run the config's rules on one stored event inside the caller's transaction. Idempotent.
-
-    ``RuleFailure`` (a rule that cannot run as configured) propagates so the caller can
-    dead-letter the delivery; "no guide available" and similar are recorded as the outcome.
-    """
-    effects = Effects()
+def _resolve(s: Session, ctx: Context, event: ReviewEventRow, effects: Effects) -> PersonRow | None:
+    """The event's person when its rules are to run; None when there is nothing to run (the
+    event is done, a cycle event, or about someone not in the store yet: status recorded)."""
     if event.rules_status not in ("pending", "unknown_person", "failed"):
-        return effects
+        return None
     if event.type in CYCLE_EVENT_TYPES and event.person_id is None:
         event.rules_status = "processed"
         event.outcome = {"rules": [], "note": "cycle event recorded"}
         effects.outcomes[event.id] = event.outcome
-        return effects
+        return None
     if event.person_id is None:
         from coachbridge.domain import ReviewEvent
 
@@ -355,9 +410,24 @@ def apply_rules(
         if event.person_id is None:
             event.rules_status = "unknown_person"
             metrics.rule_outcome("unknown person")
-            return effects
+            return None
     person = s.get(PersonRow, event.person_id)
     assert person is not None
+    return person
+
+
+def _run_rules(
+    s: Session,
+    ctx: Context,
+    event: ReviewEventRow,
+    person: PersonRow,
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+    cohort: list[_Pending] | None,
+) -> list[dict[str, Any]]:
+    """The event's rule results, in rule order. With ``cohort``, learners still needing a
+    guide are appended to it and their results completed once the cohort is matched."""
     facts = event_facts(event, person)
     # Rules run again on a corrected event (reviews.store_review_event): what a rule already did
     # for the event stands and is not redone (a learner it found no guide for is retried by
@@ -367,21 +437,133 @@ def apply_rules(
         for r in (event.outcome or {}).get("rules", [])
         if isinstance(r, dict) and "enrolled" in r and "rule" in r
     }
-    results = []
+    results: list[dict[str, Any]] = []
     for index, rule in enumerate(ctx.config.rules):
         if _rule_key(index, rule) in fired:
             results.append(fired[_rule_key(index, rule)])
-        elif rule.matches(facts):
+        elif not rule.matches(facts):
+            continue
+        elif cohort is None:
             result = _apply_rule(
                 s, ctx, index, rule, event, person, facts, now, dispatcher, effects
             )
             # "not enrolled: <why>" counts as "not enrolled": a label value must stay bounded.
             metrics.rule_outcome(str(result.get("result", "")).split(":", 1)[0])
             results.append(result)
+        else:
+            out = _start_rule(s, ctx, index, rule, event, person, facts, now, dispatcher, effects)
+            if isinstance(out, _Pending):
+                cohort.append(out)
+                results.append(out.result)
+            else:
+                metrics.rule_outcome(str(out.get("result", "")).split(":", 1)[0])
+                results.append(out)
+    return results
+
+
+def apply_rules(
+    s: Session,
+    ctx: Context,
+    event: ReviewEventRow,
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> Effects:
+    """Run the config's rules on one stored event inside the caller's transaction. Idempotent.
+
+    ``RuleFailure`` (a rule that cannot run as configured) propagates so the caller can
+    dead-letter the delivery; "no guide available" and similar are recorded as the outcome.
+    """
+    effects = Effects()
+    person = _resolve(s, ctx, event, effects)
+    if person is None:
+        return effects
+    results = _run_rules(s, ctx, event, person, now, dispatcher, effects, None)
     event.rules_status = "processed"
     event.outcome = {"rules": results}
     effects.outcomes[event.id] = event.outcome
     return effects
+
+
+def apply_rules_batch(
+    s: Session,
+    ctx: Context,
+    events: Sequence[ReviewEventRow],
+    *,
+    now: datetime,
+    dispatcher: Dispatcher | None = None,
+) -> Effects:
+    """Run the rules on several stored events inside the caller's transaction, matching the
+    learners they enroll as one cohort per program. Idempotent.
+
+    Every rule runs for every event in order (enrollment, cooldown, audit), as ``apply_rules``
+    would; the learners left needing a guide are then matched together, per program, by one
+    exact solve (``matching.service.propose`` restricted to them, then ``apply``: existing
+    pairings, pins and the fairness limit hold, in chunks of the program's ``burst_max``), so
+    the cohort gets the pairings ``match --apply`` gives when they are the program's waiting
+    learners. Then each event's rules finish (pairing source key, sessions, goal, messages),
+    each effect with its natural key. A learner two events of the batch enroll is paired once,
+    for the first of them, as one event after the other would have done.
+    """
+    effects = Effects()
+    cohort: list[_Pending] = []
+    ran: list[tuple[ReviewEventRow, list[dict[str, Any]]]] = []
+    for event in events:
+        person = _resolve(s, ctx, event, effects)
+        if person is None:
+            continue
+        ran.append((event, _run_rules(s, ctx, event, person, now, dispatcher, effects, cohort)))
+        event.rules_status = "processed"  # a second copy of the event in the batch is skipped
+    found = _match_cohort(s, ctx, cohort, now)
+    done: set[tuple[str, int]] = set()
+    for pending in cohort:
+        key = (pending.program.id, pending.person.id)
+        pairing = found.get(key)
+        _finish_rule(
+            s, pending, pairing, pairing is not None and key not in done, now, dispatcher, effects
+        )
+        if pairing is not None:
+            done.add(key)
+        metrics.rule_outcome(str(pending.result.get("result", "")).split(":", 1)[0])
+    for event, results in ran:
+        # A new list: the results were completed after the first assignment, and the column
+        # does not track changes inside it.
+        event.outcome = {"rules": [dict(r) for r in results]}
+        effects.outcomes[event.id] = event.outcome
+    return effects
+
+
+def _match_cohort(
+    s: Session, ctx: Context, cohort: list[_Pending], now: datetime
+) -> dict[tuple[str, int], PairingRow]:
+    """Match the cohort's learners, per program, in one exact solve per ``burst_max`` of them."""
+    from coachbridge.matching.service import apply, propose
+
+    learners: dict[str, list[int]] = {}
+    programs: dict[str, Program] = {}
+    for pending in cohort:
+        ids = learners.setdefault(pending.program.id, [])
+        programs[pending.program.id] = pending.program
+        if pending.person.id not in ids:
+            ids.append(pending.person.id)
+    found: dict[tuple[str, int], PairingRow] = {}
+    for program_id, ids in learners.items():
+        program = programs[program_id]
+        for start in range(0, len(ids), program.burst_max):
+            chunk = set(ids[start : start + program.burst_max])
+            for attempt in range(2):
+                proposal = propose(s, program, ctx.registry, now=now, only_learners=chunk)
+                rows = apply(
+                    s, program, proposal, actor="automation", now=now, registry=ctx.registry
+                )
+                for row in rows:
+                    found[(program_id, row.learner_id)] = row
+                    chunk.discard(row.learner_id)
+                # As one learner at a time: no enrolled guide has room, so whoever has become
+                # eligible as a guide is enrolled and the rest of the cohort matched again.
+                if attempt or not chunk or not _enroll_new_guides(s, program, now):
+                    break
+    return found
 
 
 def retry_no_guide(

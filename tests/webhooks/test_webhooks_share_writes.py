@@ -47,18 +47,18 @@ def test_pauses_only_while_deliveries_arrive_and_loses_nothing(wenv: Env):
     accept(wenv, "d2", "E2")
     worker = Worker(wenv.runtime(), worker_id="w", scheduler=False, share_writes=True)
     waits = recording_waits(worker)
-    original = worker.process
+    original = worker.process_batch
     arrivals = iter([("d3", "E3")])
 
-    def process_with_intake(row_id: int) -> str | None:
-        status = original(row_id)
-        for delivery_id, employee in arrivals:  # one delivery arrives during the first one
+    def process_with_intake(row_ids: list[int]) -> dict[int, str | None]:
+        statuses = original(row_ids)
+        for delivery_id, employee in arrivals:  # one delivery arrives during the first batch
             accept(wenv, delivery_id, employee)
-        return status
+        return statuses
 
-    worker.process = process_with_intake  # type: ignore[method-assign]
+    worker.process_batch = process_with_intake  # type: ignore[method-assign]
     assert worker.run_once() == 2
-    # Waited once for a quiet moment: after the delivery during which intake wrote (the next
+    # Waited once for a quiet moment: after the batch during which intake wrote (the next
     # probe found nothing new), not after the quiet one.
     assert waits == [INTAKE_QUIET]
     assert worker.run_once() == 1

@@ -143,8 +143,10 @@ def test_no_guide_available_is_recorded_not_a_failure(
         assert post(client, review(f"E{n}")) == 202
     worker.drain()
     assert [r.status for r in deliveries(wenv)] == ["done"] * 5
-    results = [e.outcome["rules"][0]["result"] for e in events(wenv)]
-    assert results == ["paired"] * 4 + ["no guide available"]
+    # The five arrive as one burst, matched as a cohort: which one of equals waits is the
+    # solver's choice, not the order of arrival.
+    results = sorted(e.outcome["rules"][0]["result"] for e in events(wenv))
+    assert results == ["no guide available"] + ["paired"] * 4
     assert count(wenv, PairingRow) == 4
 
 
@@ -196,7 +198,7 @@ def test_transient_failures_retry_with_backoff_then_dead_letter(
     def boom(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(worker_module, "apply_rules", boom)
+    monkeypatch.setattr(worker_module, "apply_rules_batch", boom)
     assert post(client, review("E1")) == 202
     for attempt in (1, 2):
         worker.drain()
