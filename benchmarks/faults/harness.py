@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.dbwait import wait_for_zero
+
 #: Answers that mean the server has the delivery (stored now, or a repeat of a stored one).
 ACCEPTED = (200, 202)
 BIN = str(Path(sys.executable).with_name("coachbridge"))
@@ -788,41 +790,25 @@ def smtp_section(port: int) -> str:
 # -- waiting and checking --------------------------------------------------------------------
 def wait_drained(url: str, timeout: float, *, poll: float = 0.25) -> dict[str, Any]:
     """Wait until no delivery is waiting, in processing or failed-to-be-retried; how long."""
-    engine = create_engine(url)
-    began = time.monotonic()
-    try:
-        while True:
-            with engine.connect() as conn:
-                left = conn.execute(
-                    text(
-                        "SELECT count(*) FROM inbox WHERE status IN ('pending','processing','failed')"
-                    )
-                ).scalar_one()
-            if left == 0 or time.monotonic() - began > timeout:
-                break
-            time.sleep(poll)
-    finally:
-        engine.dispose()
-    return {"left": int(left), "seconds": round(time.monotonic() - began, 2)}
+    left, seconds = wait_for_zero(
+        url,
+        "SELECT count(*) FROM inbox WHERE status IN ('pending','processing','failed')",
+        timeout,
+        poll=poll,
+    )
+    return {"left": left, "seconds": round(seconds, 2)}
 
 
 def wait_notifications(url: str, timeout: float, *, poll: float = 1.0) -> dict[str, Any]:
     """Wait until no notification is pending or failed (the worker retries failed ones after
     their backoff); how long."""
-    engine = create_engine(url)
-    began = time.monotonic()
-    try:
-        while True:
-            with engine.connect() as conn:
-                left = conn.execute(
-                    text("SELECT count(*) FROM notifications WHERE status IN ('pending','failed')")
-                ).scalar_one()
-            if left == 0 or time.monotonic() - began > timeout:
-                break
-            time.sleep(poll)
-    finally:
-        engine.dispose()
-    return {"left": int(left), "seconds": round(time.monotonic() - began, 2)}
+    left, seconds = wait_for_zero(
+        url,
+        "SELECT count(*) FROM notifications WHERE status IN ('pending','failed')",
+        timeout,
+        poll=poll,
+    )
+    return {"left": left, "seconds": round(seconds, 2)}
 
 
 def _sample(items: Any, n: int = 5) -> list[Any]:

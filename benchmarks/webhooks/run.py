@@ -45,6 +45,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import rawresults  # noqa: E402
+from benchmarks.dbwait import wait_for_zero  # noqa: E402
 from benchmarks.webhooks.loadgen import ACCEPTED, make_requests  # noqa: E402
 
 #: A rating at or below this (0..1) fires the benchmark's rule: 1 and 2 on the 1-5 scale.
@@ -108,37 +109,21 @@ def wait_processed(url: str, timeout: float) -> dict:
     """Wait for the worker to settle every delivery (``seconds``: every delivery ``done``, its
     effects committed and its messages queued), then for the messages to be sent
     (``messages_sent_seconds``); both counted from the end of the burst."""
-    engine = create_engine(url)
     began = time.monotonic()
-    try:
-        while True:
-            with engine.connect() as conn:
-                left = conn.execute(
-                    text("SELECT count(*) FROM inbox WHERE status IN ('pending', 'processing')")
-                ).scalar_one()
-            if left == 0 or time.monotonic() - began > timeout:
-                break
-            time.sleep(0.2)
-    finally:
-        engine.dispose()
-    processed = round(time.monotonic() - began, 1)
+    left, processed = wait_for_zero(
+        url, "SELECT count(*) FROM inbox WHERE status IN ('pending', 'processing')", timeout
+    )
     # The messages a batch queues are sent after its commit: wait for those too, and say when.
-    engine = create_engine(url)
-    try:
-        while True:
-            with engine.connect() as conn:
-                unsent = conn.execute(
-                    text("SELECT count(*) FROM notifications WHERE status = 'pending'")
-                ).scalar_one()
-            if unsent == 0 or time.monotonic() - began > timeout:
-                break
-            time.sleep(0.2)
-    finally:
-        engine.dispose()
+    _unsent, sent = wait_for_zero(
+        url,
+        "SELECT count(*) FROM notifications WHERE status = 'pending'",
+        timeout,
+        began=began,
+    )
     return {
-        "left_unprocessed": int(left),
-        "seconds": processed,
-        "messages_sent_seconds": round(time.monotonic() - began, 1),
+        "left_unprocessed": left,
+        "seconds": round(processed, 1),
+        "messages_sent_seconds": round(sent, 1),
     }
 
 
