@@ -10,12 +10,14 @@ from coachbridge.domain.feedback import Feedback
 from coachbridge.domain.goal import Goal, GoalStatus
 from coachbridge.domain.pairing import Pairing, PairingStatus
 from coachbridge.domain.person import Person, PersonRecord, PersonStatus, check_reporting_tree
+from coachbridge.domain.profile import SLOTS, Intake, ProfileAnswer
 from coachbridge.domain.program import Eligibility, Program, ProgramKind
 from coachbridge.domain.review import ReviewEvent, normalize_rating
 from coachbridge.domain.rule import Condition, Rule, RuleAction
 from coachbridge.domain.session import Session, SessionStatus
 
 __all__ = [
+    "SLOTS",
     "YEARS",
     "Condition",
     "Eligibility",
@@ -23,11 +25,13 @@ __all__ = [
     "Feedback",
     "Goal",
     "GoalStatus",
+    "Intake",
     "Pairing",
     "PairingStatus",
     "Person",
     "PersonRecord",
     "PersonStatus",
+    "ProfileAnswer",
     "Program",
     "ProgramKind",
     "ReviewEvent",

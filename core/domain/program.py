@@ -7,6 +7,7 @@ from datetime import date
 from enum import StrEnum
 
 from coachbridge.domain._base import YEARS, DomainModel
+from coachbridge.domain.profile import Intake
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 
@@ -89,6 +90,11 @@ class Program(DomainModel):
         default_factory=lambda: {"skills": 0.4, "seniority": 0.2, "timezone": 0.2, "language": 0.2}
     )
     limits: Limits = Field(default_factory=Limits)
+    # The participants' own answers (docs/participants.md): what is asked, and whether a shared
+    # language or an overlapping free slot is a hard constraint rather than a criterion.
+    intake: Intake | None = None
+    require_common_language: StrictBool = False
+    require_availability_overlap: StrictBool = False
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
 
     @model_validator(mode="before")

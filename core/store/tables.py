@@ -143,6 +143,37 @@ class PairingRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
 
 
+class ProfileRow(Base):
+    """A person's intake answers in one program, and the state of their intake link.
+
+    A row with ``answered_at`` unset is an invitation still waiting for an answer. ``topics``,
+    ``goal``, ``languages`` and ``availability`` are personal data: ``people forget`` erases
+    them and reports show only aggregate topic counts.
+    """
+
+    __tablename__ = "profiles"
+    __table_args__ = (UniqueConstraint("program_id", "person_id", name="uq_profile"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    topics: Mapped[list[str]] = mapped_column(
+        JSON, default=list
+    )  # a learner's in order of priority
+    goal: Mapped[str | None] = mapped_column(Text)
+    languages: Mapped[list[str] | None] = mapped_column(JSON)  # None: the HRIS's languages hold
+    availability: Mapped[list[str]] = mapped_column(JSON, default=list)  # SLOTS, own time zone
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answered_by: Mapped[str | None] = mapped_column(String(100))  # "self", "cli", "import"
+    invited_at: Mapped[datetime | None] = mapped_column()
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminded_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:  # answers are personal data: ids only
+        return f"<ProfileRow program={self.program_id} person={self.person_id}>"
+
+
 class PairRuleRow(Base):
     """An admin's pin (always pair) or forbid (never pair) for one learner and guide."""
 

@@ -1,0 +1,116 @@
+"""A participant's own answers for one program: the intake questionnaire.
+
+The HRIS rarely holds what a coaching or mentoring relationship depends on, so each program
+may ask its learners and guides a few questions (``[programs.intake]``). A learner picks the
+topics they want to work on (earlier picks matter more); a guide ticks every topic they can
+offer. The same shape holds answers given on the intake page, by HR on the command line and
+from a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Final
+
+from coachbridge.domain._base import DomainModel
+from pydantic import Field, StrictBool, field_validator, model_validator
+
+#: Weekday half-days a person can meet in, in their own time zone: ``mon-am`` is Monday
+#: morning (before noon), ``mon-pm`` Monday afternoon.
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri")
+SLOTS: Final = tuple(f"{day}-{half}" for day in WEEKDAYS for half in ("am", "pm"))
+
+#: A goal or "how I can help" text longer than this is refused, not cut.
+GOAL_MAX_CHARS: Final = 1000
+
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+class Intake(DomainModel):
+    """``[programs.intake]``: what a program asks its participants."""
+
+    topics: list[str] = Field(default_factory=list)
+    max_topics: int = Field(default=3, ge=1, le=50)
+    goal: StrictBool = True
+    languages: StrictBool = True
+    availability: StrictBool = True
+    link_days: int = Field(default=21, ge=1, le=365)
+    remind_after_days: int = Field(default=5, ge=1, le=365)
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, topics: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in topics]
+        if any(not t for t in cleaned):
+            raise ValueError("a topic is empty")
+        seen: set[str] = set()
+        for topic in cleaned:
+            if topic.casefold() in seen:
+                raise ValueError(f"topic {topic!r} is listed twice")
+            seen.add(topic.casefold())
+        return cleaned
+
+
+class ProfileAnswer(DomainModel):
+    """One person's answers in one program. ``None`` means "not asked or not answered"."""
+
+    topics: list[str] = Field(default_factory=list)
+    goal: str | None = None
+    languages: list[str] | None = None
+    availability: list[str] = Field(default_factory=list)
+    answered_at: datetime | None = None
+
+    @field_validator("goal")
+    @classmethod
+    def _goal(cls, goal: str | None) -> str | None:
+        if goal is None or not goal.strip():
+            return None
+        if len(goal) > GOAL_MAX_CHARS:
+            raise ValueError(f"goal is {len(goal)} characters; at most {GOAL_MAX_CHARS}")
+        return goal.strip()
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, languages: list[str] | None) -> list[str] | None:
+        if languages is None:
+            return None
+        codes = [code.strip().lower() for code in languages if code.strip()]
+        for code in codes:
+            if not _LANGUAGE.match(code):
+                raise ValueError(f"language {code!r} is not an ISO 639-1 code such as 'en'")
+        return list(dict.fromkeys(codes))
+
+    @field_validator("availability")
+    @classmethod
+    def _availability(cls, slots: list[str]) -> list[str]:
+        cleaned = [slot.strip().lower() for slot in slots if slot.strip()]
+        for slot in cleaned:
+            if slot not in SLOTS:
+                raise ValueError(
+                    f"availability {slot!r} is not a slot; use mon-am .. fri-pm (e.g. tue-pm)"
+                )
+        return list(dict.fromkeys(cleaned))
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> ProfileAnswer:
+        if len({t.casefold() for t in self.topics}) != len(self.topics):
+            raise ValueError("a topic is picked twice")
+        return self
+
+    def check_against(self, intake: Intake, *, role: str) -> None:
+        """``ValueError`` naming the field when the answer does not fit the program's intake.
+
+        A learner picks at most ``max_topics``; a guide may tick any number. Topics must come
+        from the program's list (matched without regard to case, stored as the list spells
+        them).
+        """
+        allowed = {t.casefold(): t for t in intake.topics}
+        unknown = [t for t in self.topics if t.casefold() not in allowed]
+        if unknown:
+            raise ValueError(f"topics: {unknown[0]!r} is not one of this program's topics")
+        if role == "learner" and len(self.topics) > intake.max_topics:
+            raise ValueError(
+                f"topics: {len(self.topics)} picked; a learner picks at most {intake.max_topics}"
+            )
+        self.topics = [allowed[t.casefold()] for t in self.topics]
