@@ -47,6 +47,9 @@ def create_app(
     from coachbridge_webhooks.feedback_bp import feedback  # the session feedback form
 
     app.register_blueprint(feedback)
+    from coachbridge_webhooks.intake_bp import intake  # the intake questionnaire
+
+    app.register_blueprint(intake)
     app.register_blueprint(observability)
     if os.environ.get(BENCH_ENV) == "1":
         app.add_url_rule("/_bench/bare", "webhooks.bare", bare, methods=["POST"])

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "coachbridge.cli.sessions_cmd",
     "coachbridge.cli.push_cmd",
     "coachbridge.cli.health_cmd",
+    "coachbridge.cli.participants_cmd",
     "coachbridge.cli.demo_cmd",
 )
 

@@ -124,7 +124,8 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             "--as-of is in the future and the check changes data: add --dry-run to see that "
             "day (or --force, on a copy of the data)"
         )
-    nudges, purged, completed, paired = run_daily(app, now=now, dry_run=dry_run)
+    daily = run_daily(app, now=now, dry_run=dry_run)
+    nudges, purged, completed, paired = daily.nudges, daily.purged, daily.completed, daily.paired
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -143,6 +144,13 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             click.echo(f"{paired} learner(s) waiting for a guide paired", err=True)
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
+        if daily.intake_reminders:
+            verb = "would be sent" if dry_run else "sent"
+            click.echo(
+                f"{len(daily.intake_reminders)} intake reminder(s) {verb}: people invited to a "
+                "questionnaire who have not answered",
+                err=True,
+            )
 
 
 # -- report ----------------------------------------------------------------------------------

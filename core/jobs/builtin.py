@@ -61,11 +61,12 @@ def program_health(ctx: Any, now: datetime) -> None:
     daily = run_daily(ctx, now=now)
     log.info(
         "program health: %d pairings completed; %d waiting learners paired; %s; "
-        "%d inbox bodies purged",
+        "%d inbox bodies purged; %d intake reminders",
         daily.completed,
         daily.paired,
         counts_by_condition(daily.nudges),
         daily.purged,
+        len(daily.intake_reminders),
     )
 
 

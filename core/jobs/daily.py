@@ -1,5 +1,5 @@
 """The daily run: pairings whose term is over completed, waiting learners tried again, the
-health checks, and the inbox purge. The worker runs it once a day; ``coachbridge nudge`` by hand.
+health checks, intake reminders, and the inbox purge. The worker runs it once a day; ``coachbridge nudge`` by hand.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from coachbridge.context import Context
 from coachbridge.hris.privacy import purge_inbox
 from coachbridge.jobs.health import Nudge, run_health_checks
 from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
+from coachbridge.programs.intake import SentInvitation, send_reminders
 from coachbridge.programs.waiting import retry_waiting_learners
 from coachbridge.store.programs import ensure_program_row
 
@@ -22,6 +23,7 @@ class Daily(NamedTuple):
     purged: int  # processed raw deliveries whose bodies were purged
     completed: int  # pairings whose term ended
     paired: int = 0  # learners a rule had found no guide for, paired now
+    intake_reminders: list[SentInvitation] = []  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 def run_daily(app: Context, *, now: datetime, dry_run: bool = False) -> Daily:
@@ -43,8 +45,10 @@ def run_daily(app: Context, *, now: datetime, dry_run: bool = False) -> Daily:
     # Completions free guides' places: learners rules enrolled without a guide may pair now.
     paired = 0 if dry_run else retry_waiting_learners(app, now=now)
     nudges = run_health_checks(app, now=now, dry_run=dry_run)
+    # People invited to an intake questionnaire who have not answered: at most two reminders.
+    reminders = send_reminders(app, now=now, dry_run=dry_run)
     if dry_run:
-        return Daily(nudges, 0, completed)
+        return Daily(nudges, 0, completed, intake_reminders=reminders)
     with app.database().transaction() as s:
         purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
-    return Daily(nudges, purged, completed, paired)
+    return Daily(nudges, purged, completed, paired, reminders)
