@@ -40,7 +40,7 @@ from coachbridge.store.tables import (
     PersonRow,
     ProfileRow,
 )
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -129,13 +129,19 @@ def _secret(secret_key: Any) -> str:
     return str(value)
 
 
-def _serializer(secret_key: Any) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_secret(secret_key), salt=_SALT)
+def _serializer(secret_key: Any) -> URLSafeSerializer:
+    return URLSafeSerializer(_secret(secret_key), salt=_SALT)
 
 
-def make_token(secret_key: Any, person_id: int, program_id: str) -> str:
-    """A signed token naming one person and one program (its age is signed in)."""
-    return str(_serializer(secret_key).dumps({"p": int(person_id), "g": str(program_id)}))
+def make_token(
+    secret_key: Any, person_id: int, program_id: str, *, now: datetime | None = None
+) -> str:
+    """A signed token naming one person and one program, and when it was made (signed in, so
+    that its age can be checked; the caller's clock, so that a run on a fixed clock agrees)."""
+    made = int((now or datetime.now(UTC)).timestamp())
+    return str(
+        _serializer(secret_key).dumps({"p": int(person_id), "g": str(program_id), "t": made})
+    )
 
 
 def link_url(public_url: str, token: str) -> str:
@@ -153,9 +159,10 @@ def read_token(
     if len(token) > 1000:
         raise LinkForged("this intake link is not valid")
     try:
-        data, signed_at = _serializer(secret_key).loads(token, return_timestamp=True)
+        data = _serializer(secret_key).loads(token)
         link = IntakeLink(int(data["p"]), str(data["g"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
+        signed_at = datetime.fromtimestamp(int(data["t"]), UTC)
+    except (BadSignature, KeyError, TypeError, ValueError, OverflowError, OSError):
         raise LinkForged("this intake link is not valid") from None
     program = programs.get(link.program_id)
     if program is None or program.intake is None:
@@ -274,7 +281,8 @@ def intake_links(
                     "email": person.email,
                     "role": role,
                     "url": link_url(
-                        server.public_url, make_token(server.secret_key, person.id, program.id)
+                        server.public_url,
+                        make_token(server.secret_key, person.id, program.id, now=now),
                     ),
                     "status": "answered" if answered else "pending",
                 }
@@ -413,7 +421,9 @@ def send_invitations(
             key = f"{prefix}{person.id}:{now:%Y-%m-%d}"
             if key in existing or not person.email:
                 continue
-            url = link_url(server.public_url, make_token(server.secret_key, person.id, program.id))
+            url = link_url(
+                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            )
             item = SentInvitation(program.id, person.id, person.email, role, "invitation", key=key)
             item._message = Message(
                 key=key,
@@ -502,7 +512,9 @@ def send_reminders(ctx: Context, *, now: datetime, dry_run: bool = False) -> lis
             key = f"intake:remind:{program.id}:{person.id}:{invited:%Y%m%dT%H%M%S}:{number}"
             if key in existing:
                 continue
-            url = link_url(server.public_url, make_token(server.secret_key, person.id, program.id))
+            url = link_url(
+                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            )
             item = SentInvitation(program.id, person.id, person.email, role, "reminder", key=key)
             item._message = Message(
                 key=key,
