@@ -13,7 +13,6 @@ from coachbridge.notify.base import Message, Notifier
 from coachbridge.store import Database
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow
-from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 SECRET = "participants-test-secret"
