@@ -10,6 +10,7 @@ from coachbridge.domain.program import Program
 from coachbridge.errors import NotFoundError
 from coachbridge.reports.data import load_company, load_program
 from coachbridge.reports.measures import program_report
+from coachbridge.reports.topics import intake_summary
 from sqlalchemy.orm import Session
 
 __all__ = ["build_reports", "program_reports", "render_html"]
@@ -20,10 +21,17 @@ def build_reports(
 ) -> list[dict[str, Any]]:
     """One report dict per program, from a single read of the company's people and history."""
     company = load_company(s)
-    return [
-        program_report(company, load_program(s, p.id), p, min_group_size=min_group_size, now=now)
-        for p in programs
-    ]
+    reports = []
+    for p in programs:
+        report = program_report(
+            company, load_program(s, p.id), p, min_group_size=min_group_size, now=now
+        )
+        # The intake questionnaire's answers: counts only, suppressed like every figure.
+        intake = intake_summary(s, p, min_group_size=min_group_size)
+        if intake is not None:
+            report["intake"] = intake
+        reports.append(report)
+    return reports
 
 
 def program_reports(

@@ -288,3 +288,36 @@ def test_forget_erases_answers_and_invitations(db: Database) -> None:
     reminded = send_reminders(app, now=NOW + timedelta(days=30))
     assert ids["lea"] not in {r.person_id for r in reminded}
     assert ids["lea"] not in {r["person_id"] for r in intake_links(app, "mentoring")}
+
+
+def test_reports_show_only_suppressed_topic_counts(db: Database) -> None:
+    from coachbridge.reports import build_reports, render_html
+    from coachbridge.store.tables import EnrollmentRow
+
+    from tests.participants.participants_world import person
+
+    prog = program()
+    ids = company(db, prog)
+    app = app_for(db, prog)
+    with db.transaction() as s:
+        extra = []
+        for n in range(6):
+            row = person(s, f"Extra{n}", 20 + n)
+            s.add(EnrollmentRow(program_id="mentoring", person_id=row.id, role="learner"))
+            extra.append(row.id)
+    for pid in extra:
+        set_profile(app, str(pid), "mentoring", topics="negotiation", goal="SECRET-GOAL", now=NOW)
+    set_profile(app, str(ids["lea"]), "mentoring", topics="negotiation,career change", now=NOW)
+    set_profile(app, str(ids["gus"]), "mentoring", topics="negotiation", now=NOW)
+    with db.transaction() as s:
+        [report] = build_reports(s, [prog], min_group_size=5, now=NOW)
+    intake = report["intake"]
+    assert intake["learners_enrolled"] == 8 and intake["learners_answered"] == 7
+    assert intake["guides_answered"] == {"suppressed": True}
+    assert intake["topics_wanted"]["negotiation"] == 7
+    assert intake["topics_wanted"]["career change"] == {"suppressed": True}  # one learner
+    assert intake["topics_wanted"]["data literacy"] == 0
+    assert intake["topics_offered"]["negotiation"] == {"suppressed": True}
+    html = render_html([report], now=NOW, min_group_size=5)
+    assert "Intake questionnaire" in html and "learners asking" in html
+    assert "SECRET-GOAL" not in html and "SECRET-GOAL" not in repr(report)
