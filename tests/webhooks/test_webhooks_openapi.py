@@ -215,6 +215,8 @@ OPERATIONS = [
     ("GET", "/openapi.json"),
     ("GET", "/feedback/{token}"),
     ("POST", "/feedback/{token}"),
+    ("GET", "/intake/{token}"),
+    ("POST", "/intake/{token}"),
     ("POST", "/webhooks/{connector}"),
     ("POST", "/webhooks/bamboo"),
     ("POST", "/webhooks/reviews"),
