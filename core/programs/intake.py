@@ -25,7 +25,7 @@ from typing import Any
 
 from coachbridge.context import Context
 from coachbridge.domain.pairing import OPEN
-from coachbridge.domain.profile import ProfileAnswer
+from coachbridge.domain.profile import ProfileAnswer, language_codes
 from coachbridge.domain.program import Program
 from coachbridge.errors import ConfigError, UserError
 from coachbridge.notify.base import Message, Notifier
@@ -586,7 +586,8 @@ def open_intake(s: Session, programs: Mapping[str, Program], link: IntakeLink) -
         name=person.name,
         job_title=person.job_title,
         role=role,
-        hris_languages=list(person.languages or []),
+        # The HRIS may keep names ("German"); the question asks for ISO 639-1 codes.
+        hris_languages=language_codes(person.languages),
         answer=answer,
         paired=is_paired(s, program.id, person.id),
     )
