@@ -23,7 +23,7 @@ class Daily(NamedTuple):
     purged: int  # processed raw deliveries whose bodies were purged
     completed: int  # pairings whose term ended
     paired: int = 0  # learners a rule had found no guide for, paired now
-    intake_reminders: list[SentInvitation] = []  # noqa: RUF012 - a NamedTuple default, never mutated
+    intake_reminders: tuple[SentInvitation, ...] = ()  # intake reminders sent (or due, dry)
 
 
 def run_daily(app: Context, *, now: datetime, dry_run: bool = False) -> Daily:
@@ -48,7 +48,7 @@ def run_daily(app: Context, *, now: datetime, dry_run: bool = False) -> Daily:
     # People invited to an intake questionnaire who have not answered: at most two reminders.
     reminders = send_reminders(app, now=now, dry_run=dry_run)
     if dry_run:
-        return Daily(nudges, 0, completed, intake_reminders=reminders)
+        return Daily(nudges, 0, completed, intake_reminders=tuple(reminders))
     with app.database().transaction() as s:
         purged = purge_inbox(s, now=now, retention_days=app.config.server.inbox_retention_days)
-    return Daily(nudges, purged, completed, paired, reminders)
+    return Daily(nudges, purged, completed, paired, tuple(reminders))

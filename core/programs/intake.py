@@ -233,6 +233,16 @@ def is_paired(s: Session, program_id: str, person_id: int) -> bool:
     )
 
 
+def _paired_people(s: Session, program_id: str) -> set[int]:
+    """Everyone with an open pairing in the program, on either side."""
+    rows = s.execute(
+        select(PairingRow.learner_id, PairingRow.guide_id).where(
+            PairingRow.program_id == program_id, PairingRow.status.in_(OPEN)
+        )
+    )
+    return {pid for pair in rows for pid in pair}
+
+
 def _participants(s: Session, program_id: str) -> list[tuple[PersonRow, str, ProfileRow | None]]:
     """Enrolled, active, not erased people of the program with their role and profile row."""
     roles = roles_in(s, program_id)
@@ -475,6 +485,7 @@ def due_reminders(
         }
         if not rows:
             continue
+        paired = _paired_people(s, program.id)
         for person, role, profile in _participants(s, program.id):
             row = rows.get(person.id)
             if row is None or profile is None or not person.email:
@@ -482,7 +493,7 @@ def due_reminders(
             last = row.last_reminded_at or row.invited_at
             if last is None or now - last < wait:
                 continue
-            if is_paired(s, program.id, person.id):
+            if person.id in paired:
                 continue
             due.append((program, person, role, row))
     return due

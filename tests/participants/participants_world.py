@@ -93,7 +93,7 @@ def person(s: Session, first: str, n: int, *, languages: list[str] | None = None
         level=3,
         hire_date=date(2020, 1, 1),
         status="active",
-        languages=languages or ["en", "de"],
+        languages=languages or ["English", "German"],  # as an HRIS keeps them
     )
     s.add(row)
     s.flush()
