@@ -21,7 +21,8 @@ from coachbridge.app import App
 from coachbridge.config import Config
 from coachbridge.domain.profile import SLOTS, Intake, language_codes
 from coachbridge.domain.program import Program
-from coachbridge.matching.criteria import BUILTIN_CRITERIA
+from coachbridge.errors import ConfigError
+from coachbridge.matching.pool import check_weights
 from coachbridge.matching.service import Proposal, propose
 from coachbridge.plugins import Registry
 from coachbridge.programs.intake import (
@@ -82,8 +83,14 @@ def _with_intake(program: Program) -> Program:
 
 
 def topics_known(registry: Registry) -> bool:
-    """True when a ``topics`` criterion is there to weigh (built in or from a plugin)."""
-    return "topics" in BUILTIN_CRITERIA or "topics" in registry.criteria
+    """True when ``[programs.weights]`` accepts ``topics`` (a built-in or plugin criterion):
+    asked of the same check a configured program goes through."""
+    probe = Program.model_validate({"id": "probe", "kind": "mentoring", "weights": {"topics": 1}})
+    try:
+        check_weights(probe, registry.criteria)
+    except ConfigError:
+        return False
+    return True
 
 
 def _weighted(program: Program, weight: float) -> Program:
