@@ -160,6 +160,11 @@ def _rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
     except csv.Error as exc:
         raise InputDataError(f"{path}:1: {exc}") from None
     names = [h.strip().lower() for h in header]
+    if len(names) == 1 and CELL_SEPARATOR in names[0]:
+        raise InputDataError(
+            f"{path}:1: the columns are separated by ';': save the sheet as CSV with commas "
+            "between columns (';' separates several values within one cell)"
+        )
     problems = []
     for index, name in enumerate(names, start=1):
         if name not in COLUMNS:

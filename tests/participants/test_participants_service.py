@@ -264,6 +264,11 @@ def test_import_names_line_and_column_and_writes_nothing_on_error(
     header = _csv(tmp_path, "person,topic\n1,negotiation\n")
     with pytest.raises(InputDataError, match=r":1: column 2 'topic': unknown column"):
         import_profiles(app, header, "mentoring")
+    semi = _csv(tmp_path, "person;topics\n1;negotiation\n")
+    with pytest.raises(InputDataError, match=r":1: the columns are separated by ';'"):
+        import_profiles(app, semi, "mentoring")
+    crlf = _csv(tmp_path, f"\ufeffperson,topics\r\n{ids['lou']},career change\r\n")
+    assert [x.person_id for x in import_profiles(app, crlf, "mentoring", now=NOW)] == [ids["lou"]]
     twice = _csv(tmp_path, f"person,topics\n{ids['lea']},negotiation\nlea@example.com,\n")
     with pytest.raises(InputDataError, match=r":3: column person: .* already on line 2"):
         import_profiles(app, twice, "mentoring")
