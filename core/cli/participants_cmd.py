@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.health_cmd import feedback
-from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
+from coachbridge.cli.output import ROW_ID, emit, format_option, to_json, to_table
 from coachbridge.cli.root import cli
 from coachbridge.pairings.feedback import feedback_link
 from coachbridge.programs.intake import intake_links, send_invitations
@@ -61,12 +62,11 @@ def intake_send(app: App, program_id: str, dry_run: bool, fmt: str) -> None:
 def intake_links_cmd(app: App, program_id: str, fmt: str) -> None:
     """Every enrolled person's link and whether they answered (to send through your channel)."""
     rows = intake_links(app, program_id)
-    emit(
-        rows,
-        fmt,
-        LINK_COLUMNS,
-        empty=f"nobody is enrolled in {program_id}",
-    )
+    if fmt == "table" and rows:
+        # A cut link is of no use: the table shows each url whole.
+        click.echo(to_table(rows, LINK_COLUMNS, max_width=2000))
+        return
+    emit(rows, fmt, LINK_COLUMNS, empty=f"nobody is enrolled in {program_id}")
 
 
 # -- profile ---------------------------------------------------------------------------------
@@ -144,7 +144,9 @@ def profile_show(app: App, person_ref: str, program_id: str | None, fmt: str) ->
         for key in PROFILE_COLUMNS:
             value = row[key]
             if isinstance(value, list):
-                value = ", ".join(value)
+                value = ", ".join(value) or "-"
+            elif isinstance(value, datetime):
+                value = value.isoformat()
             elif value is None:
                 value = "(HRIS)" if key == "languages" else "-"
             click.echo(f"{key:>13}: {value}")
