@@ -49,8 +49,15 @@ def intake_send(app: App, program_id: str, dry_run: bool, fmt: str) -> None:
     if fmt == "table":
         verb = "would be mailed" if dry_run else "mailed"
         failed = sum(1 for item in sent if item.status == "failed")
+        no_email = sum(1 for item in sent if item.status == "no email")
         click.echo(
-            f"{len(sent)} invitation(s) {verb}" + (f", {failed} failed" if failed else ""),
+            f"{len(sent) - no_email} invitation(s) {verb}"
+            + (f", {failed} failed" if failed else "")
+            + (
+                f"; {no_email} without a work email (send theirs from `intake links`)"
+                if no_email
+                else ""
+            ),
             err=True,
         )
 

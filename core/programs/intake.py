@@ -312,7 +312,7 @@ class SentInvitation:
     email: str | None
     role: str
     kind: str  # "invitation" | "reminder"
-    status: str = "pending"  # pending | sent | failed | dry-run
+    status: str = "pending"  # pending | sent | failed | dry-run | no email
     key: str = ""
     _message: Message | None = field(default=None, repr=False)
 
@@ -414,7 +414,8 @@ def send_invitations(
     """Mail each enrolled person who has not answered a signed link to the intake page.
 
     The same person is invited at most once a day (the notification key names the day), so
-    running the command twice by mistake mails nobody twice. A dry run writes and sends nothing.
+    running the command twice by mistake mails nobody twice. Someone without a work email is
+    listed with the status ``no email`` and not invited. A dry run writes and sends nothing.
     """
     now = now or datetime.now(UTC)
     program = intake_program(ctx, program_id)
@@ -422,6 +423,7 @@ def send_invitations(
     _secret(server.secret_key)
     notifiers = [] if dry_run else _notifiers(ctx)
     items: list[SentInvitation] = []
+    unmailable: list[SentInvitation] = []
     with ctx.database().transaction() as s:
         prefix = f"intake:invite:{program.id}:"
         existing = _existing_keys(s, prefix)
@@ -431,7 +433,13 @@ def send_invitations(
             if profile is not None and profile.answered_at is not None:
                 continue
             key = f"{prefix}{person.id}:{now:%Y-%m-%d}"
-            if key in existing or not person.email:
+            if key in existing:
+                continue
+            if not person.email:
+                # Listed, not mailed: HR reaches them another way (`intake links`).
+                unmailable.append(
+                    SentInvitation(program.id, person.id, None, role, "invitation", "no email")
+                )
                 continue
             url = link_url(
                 server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
@@ -462,7 +470,7 @@ def send_invitations(
             audit(s, "cli", "intake_invite", "program", program.id, at=now, people=len(items))
     if not dry_run and items:
         _deliver(ctx, items, notifiers, now)
-    return items
+    return sorted(items + unmailable, key=lambda item: item.person_id)
 
 
 def due_reminders(

@@ -108,6 +108,18 @@ def test_send_mails_those_without_an_answer_once_a_day(db: Database) -> None:
         assert s.scalar(select(func.count()).select_from(NotificationRow)) == 3
         statuses = set(s.scalars(select(NotificationRow.status)))
     assert statuses == {"sent"}
+    # Someone without a work email is listed, not mailed.
+    with db.transaction() as s:
+        from coachbridge.store.tables import PersonRow
+
+        s.get(PersonRow, ids["lou"]).email = None  # type: ignore[union-attr]
+    later = send_invitations(app, "mentoring", now=NOW + timedelta(days=1))
+    assert {(i.person_id, i.status) for i in later} == {
+        (ids["lea"], "sent"),
+        (ids["lou"], "no email"),
+        (ids["gia"], "sent"),
+    }
+    assert len(Capture.sent) == 5
 
 
 def test_at_most_two_reminders_remind_after_days_apart(db: Database) -> None:
