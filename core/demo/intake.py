@@ -139,7 +139,7 @@ def intake_round(
     db = ctx.database()
     rng = random.Random(SEED)
 
-    invited = send_invitations(ctx, program_id, now=now)
+    invited = [i for i in send_invitations(ctx, program_id, now=now) if i.status == "sent"]
     roles = {item.person_id: item.role for item in invited}
     # Who answers, and when: most at once, some after a reminder, some never.
     plan: dict[int, int | None] = {}
