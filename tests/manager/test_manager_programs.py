@@ -1,0 +1,192 @@
+"""Manager coaching (``kind = "manager"``): every learner's guide is their current manager,
+and a sync that moves a person to another manager ends and restarts their pairing once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from coachbridge.store import Database
+from coachbridge.store.tables import AuditRow, ExternalIdRow, PairingRow, SessionRow
+from sqlalchemy import func, select
+
+from tests.csv.csv_helpers import person, write_config, write_csv
+
+PROGRAM = """
+[[programs]]
+id = "team-coaching"
+kind = "manager"
+owner = "p1@example.com"
+duration_weeks = 26
+cadence_days = 14
+session_minutes = 30
+max_reports = 3
+[programs.learners]
+departments = ["Engineering"]
+"""
+
+
+def people(moved: bool = False) -> list[dict[str, str]]:
+    """1 leads; 2 and 3 report to 1; 4-8 report to 2 (Engineering); 9-10 to 3 (Engineering);
+    11 is in Sales under 3. ``moved``: 5 moves from 2 to 3."""
+    rows = [
+        person("1", level="9", department="Executive"),
+        person("2", "1", level="7", department="Management"),
+        person("3", "1", level="7", department="Management"),
+    ]
+    rows += [person(str(i), "2") for i in range(4, 9)]
+    rows += [person(str(i), "3") for i in (9, 10)]
+    rows.append(person("11", "3", department="Sales"))
+    if moved:
+        rows[4]["manager_id"] = "3"  # employee 5
+    return rows
+
+
+class World:
+    def __init__(self, folder: Path, db_url: str, run_cli) -> None:
+        self.folder, self.url, self.cli = folder, db_url, run_cli
+        self.config = write_config(folder, PROGRAM)
+        self.db = Database(db_url)
+
+    def run(self, *args: str, code: int = 0):
+        result = self.cli("--config", str(self.config), "--db", self.url, *args)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+    def write(self, moved: bool = False) -> None:
+        write_csv(self.folder / "people.csv", people(moved))
+
+    def pid(self, external: str) -> int:
+        with self.db.transaction() as s:
+            link = s.get(ExternalIdRow, ("hr", external))
+            assert link is not None
+            return link.person_id
+
+    def pairings(self) -> list[tuple[int, int, str, str | None]]:
+        with self.db.transaction() as s:
+            return [
+                (p.learner_id, p.guide_id, p.status, p.end_reason)
+                for p in s.scalars(select(PairingRow).order_by(PairingRow.id))
+            ]
+
+
+def start(tmp_path: Path, db_url: str, run_cli) -> World:
+    world = World(tmp_path, db_url, run_cli)
+    world.write()
+    world.run("db", "upgrade")
+    world.run("sync", "hr")
+    world.run("enroll", "team-coaching")
+    return world
+
+
+def test_each_learner_is_paired_with_their_manager_and_warned_over_max(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    world = start(tmp_path, db_url, run_cli)
+    out = world.run("match", "team-coaching", "--apply", "--format", "json")
+    data = json.loads(out.stdout)
+    pid = world.pid
+    expected = {(pid(str(i)), pid("2")) for i in range(4, 9)} | {
+        (pid(str(i)), pid("3")) for i in (9, 10)
+    }
+    assert {(p["learner_id"], p["guide_id"]) for p in data["pairs"]} == expected
+    assert data["unmatched"] == []
+    assert data["guarantee"].startswith("each learner paired with their current manager")
+    # Manager 2 has five reports, above max_reports 3: warned about, paired anyway.
+    assert "has 5 reports in the program, above max_reports 3" in out.stderr
+    assert "person " + str(pid("3")) not in out.stderr
+    assert len(data["created"]) == 7
+    assert {row[2] for row in world.pairings()} == {"active"}
+    # Nobody is flagged for being paired with their own manager.
+    with world.db.transaction() as s:
+        assert not list(s.scalars(select(PairingRow.flag).where(PairingRow.flag.is_not(None))))
+
+
+def test_a_sync_that_moves_a_person_ends_and_restarts_their_pairing_once(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    world = start(tmp_path, db_url, run_cli)
+    world.run("match", "team-coaching", "--apply")
+    world.run("sessions", "schedule", "team-coaching")
+    five, two, three = world.pid("5"), world.pid("2"), world.pid("3")
+    with world.db.transaction() as s:
+        old = s.scalars(select(PairingRow).where(PairingRow.learner_id == five)).one()
+        old_id = old.id
+        sessions = list(s.scalars(select(SessionRow).where(SessionRow.pairing_id == old_id)))
+        assert sessions and all(x.status == "scheduled" for x in sessions)
+        # One check-in already happened: it stays in the history.
+        sessions[0].status = "held"
+        sessions[0].start = datetime.now(UTC) - timedelta(days=1)
+        held_id = sessions[0].id
+
+    world.write(moved=True)
+    out = world.run("sync", "hr", "--format", "json")
+    report = json.loads(out.stdout)
+    assert report["manager_pairings_ended"] == 1
+    assert report["manager_pairings_started"] == 1
+    assert report["manager_sessions_cancelled"] == len(sessions) - 1
+    assert report["pairings_flagged"] == 0
+
+    with world.db.transaction() as s:
+        rows = list(
+            s.scalars(
+                select(PairingRow).where(PairingRow.learner_id == five).order_by(PairingRow.id)
+            )
+        )
+        assert [(r.guide_id, r.status, r.end_reason) for r in rows] == [
+            (two, "ended", "manager changed"),
+            (three, "active", None),
+        ]
+        old_sessions = {
+            x.id: x.status
+            for x in s.scalars(select(SessionRow).where(SessionRow.pairing_id == old_id))
+        }
+        assert old_sessions.pop(held_id) == "held"
+        assert set(old_sessions.values()) == {"cancelled"}
+        new_sessions = list(
+            s.scalars(select(SessionRow).where(SessionRow.pairing_id == rows[1].id))
+        )
+        assert new_sessions and all(x.status == "scheduled" for x in new_sessions)
+        audits = s.scalar(
+            select(func.count()).select_from(AuditRow).where(AuditRow.action == "create_pairing")
+        )
+        total_sessions = s.scalar(select(func.count()).select_from(SessionRow))
+    # The other pairings are untouched.
+    others = [p for p in world.pairings() if p[0] != five]
+    assert all(status == "active" for _, _, status, _ in others)
+
+    # Running the same sync again changes nothing.
+    again = json.loads(world.run("sync", "hr", "--format", "json").stdout)
+    assert again["manager_pairings_ended"] == again["manager_pairings_started"] == 0
+    with world.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(SessionRow)) == total_sessions
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditRow)
+                .where(AuditRow.action == "create_pairing")
+            )
+            == audits
+        )
+    assert len(world.pairings()) == 8
+
+
+def test_a_leaving_manager_and_a_later_new_manager(tmp_path: Path, db_url: str, run_cli) -> None:
+    """The manager leaves first (pairing ends: guide left); when the HRIS names the new
+    manager in a later sync, the learner is paired with them."""
+    world = start(tmp_path, db_url, run_cli)
+    world.run("match", "team-coaching", "--apply")
+    rows = people()
+    rows[2]["status"] = "Inactive"  # manager 3 leaves; 9 and 10 still point at them
+    write_csv(world.folder / "people.csv", rows)
+    world.run("sync", "hr", "--force")
+    nine, three, two = world.pid("9"), world.pid("3"), world.pid("2")
+    assert (nine, three, "ended", "guide left the company") in world.pairings()
+    rows[8]["manager_id"] = "2"  # employee 9
+    rows[9]["manager_id"] = "2"
+    rows[10]["manager_id"] = "2"
+    write_csv(world.folder / "people.csv", rows)
+    report = json.loads(world.run("sync", "hr", "--format", "json").stdout)
+    assert report["manager_pairings_started"] == 2  # 9 and 10; 11 is not a learner
+    assert (nine, two, "active", None) in world.pairings()
