@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from coachbridge.context import Context
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.matching.pool import unpaired_learners
@@ -30,6 +31,7 @@ __all__ = [
     "current_managers",
     "is_manager_program",
     "manager_pairs",
+    "manager_warnings",
     "over_max_reports",
     "over_max_warning",
     "reports_count",
@@ -155,3 +157,25 @@ def over_max_warning(program: Program, manager_id: int, name: str, reports: int)
         f"program {program.id!r}: manager {who} has {reports} reports in the program, above "
         f"max_reports {program.max_reports} (paired anyway: the HRIS decides who manages whom)"
     )
+
+
+def manager_warnings(ctx: Context) -> list[str]:
+    """Managers above ``max_reports`` in each manager program, counting the open pairings and
+    the learners ``coachbridge match`` would pair with them now (``check`` prints these)."""
+    out: list[str] = []
+    programs = [p for p in ctx.config.programs.values() if is_manager_program(p)]
+    if not any(p.max_reports is not None for p in programs):
+        return out
+    with ctx.database().transaction() as s:
+        for program in programs:
+            pairs, _ = manager_pairs(s, program)
+            over = over_max_reports(program, reports_count(s, program.id), [m for _, m in pairs])
+            names = {
+                pid: name
+                for pid, name in (
+                    (row.id, row.name)
+                    for row in s.scalars(select(PersonRow).where(PersonRow.id.in_(list(over))))
+                )
+            }
+            out += [over_max_warning(program, m, names.get(m, ""), n) for m, n in over.items()]
+    return out

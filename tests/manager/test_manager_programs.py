@@ -190,3 +190,91 @@ def test_a_leaving_manager_and_a_later_new_manager(tmp_path: Path, db_url: str, 
     report = json.loads(world.run("sync", "hr", "--format", "json").stdout)
     assert report["manager_pairings_started"] == 2  # 9 and 10; 11 is not a learner
     assert (nine, two, "active", None) in world.pairings()
+
+
+def test_review_rule_goals_attach_to_the_manager_pairing(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    rule = """
+[[rules]]
+name = "low-rating"
+on = "review.completed"
+when = [{ field = "rating", op = "<=", value = 0.25 }]
+then = { enroll = "team-coaching", role = "learner", goal = "Plan after the {cycle} review" }
+"""
+    world = World(tmp_path, db_url, run_cli)
+    world.config = write_config(
+        tmp_path, PROGRAM + rule, reviews="reviews.csv", rules_since="2020-01-01T00:00:00Z"
+    )
+    world.write()
+    header = ("employee_id", "cycle", "rating", "completed_at")
+    write_csv(tmp_path / "reviews.csv", [], header)
+    world.run("db", "upgrade")
+    world.run("sync", "hr")
+    world.run("enroll", "team-coaching")
+    world.run("match", "team-coaching", "--apply")
+    write_csv(
+        tmp_path / "reviews.csv",
+        [
+            {"employee_id": "6", "cycle": "2026-H1", "rating": "1", "completed_at": "2026-07-01"},
+            # 11 is in Sales: not a learner until the rule enrolls them.
+            {"employee_id": "11", "cycle": "2026-H1", "rating": "1", "completed_at": "2026-07-01"},
+        ],
+        header,
+    )
+    world.run("sync", "hr")
+    from coachbridge.store.tables import GoalRow
+
+    six, eleven = world.pid("6"), world.pid("11")
+    with world.db.transaction() as s:
+        goals = {
+            g.owner_id: g.pairing_id
+            for g in s.scalars(select(GoalRow).where(GoalRow.program_id == "team-coaching"))
+        }
+        pairing = {
+            p.learner_id: p
+            for p in s.scalars(select(PairingRow).where(PairingRow.status == "active"))
+        }
+        assert goals == {six: pairing[six].id, eleven: pairing[eleven].id}
+        assert pairing[six].guide_id == world.pid("2")
+        assert pairing[eleven].guide_id == world.pid("3")
+
+
+def test_check_and_the_daily_health_check_warn_about_managers_over_max_reports(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    world = start(tmp_path, db_url, run_cli)
+    # Before matching, check counts the pairs matching would make.
+    checked = world.run("check")
+    assert "above max_reports 3" in checked.stdout
+    assert f"person {world.pid('2')}" in checked.stdout
+    world.run("match", "team-coaching", "--apply")
+    first = json.loads(world.run("nudge", "--format", "json").stdout)
+    over = [n for n in first if n["condition"] == "manager_over_max_reports"]
+    assert len(over) == 1 and over[0]["program"] == "team-coaching"
+    again = json.loads(world.run("nudge", "--format", "json").stdout)
+    assert not [n for n in again if n["condition"] == "manager_over_max_reports"]
+
+
+def test_keys_that_do_not_apply_to_the_kind_are_refused(tmp_path: Path, run_cli) -> None:
+    write_csv(tmp_path / "people.csv", people())
+    for body, key in (
+        (
+            '[[programs]]\nid = "m"\nkind = "mentoring"\nmax_reports = 4\n',
+            "programs[0].max_reports",
+        ),
+        ('[[programs]]\nid = "m"\nkind = "manager"\ncapacity = 4\n', "programs[0].capacity"),
+        (
+            '[[programs]]\nid = "m"\nkind = "manager"\n[programs.guides]\nlevel = [5, 9]\n',
+            "programs[0].guides",
+        ),
+        ('[[programs]]\nid = "m"\nkind = "manager"\nmax_reports = 0\n', "programs[0].max_reports"),
+    ):
+        config = write_config(tmp_path, body)
+        db = tmp_path / "store.db"
+        result = run_cli("--config", str(config), "--db", f"sqlite:///{db}", "check")
+        assert result.exit_code == 2, (result.stdout, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"{config}: {key}: " in lines[0], lines
+        assert "Traceback" not in result.stderr
+        assert not db.exists()  # refused before anything was stored
