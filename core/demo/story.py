@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.app import App
+from coachbridge.demo.manager import manager_coaching
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
@@ -254,6 +255,7 @@ class Demo:
         self._calendars(late)
         self._health(late)
         self._report(late)
+        manager_coaching(self._app, now_config, self.work, self.say, TODAY)
         return self.result
 
     # -- mentoring -------------------------------------------------------------------------
