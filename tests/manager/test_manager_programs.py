@@ -212,6 +212,8 @@ then = { enroll = "team-coaching", role = "learner", goal = "Plan after the {cyc
     world.run("db", "upgrade")
     world.run("sync", "hr")
     world.run("enroll", "team-coaching")
+    # A manager program needs no guide pool: check does not warn that rules find no guide.
+    assert "no enrolled guide" not in world.run("check").stdout
     world.run("match", "team-coaching", "--apply")
     write_csv(
         tmp_path / "reviews.csv",
