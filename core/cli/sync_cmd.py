@@ -80,6 +80,7 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
             app.connector(name),
             progress=progress(f"syncing {name}"),
             programs=app.config.programs,
+            registry=app.registry,
         )
         report = syncer.run(full=full, dry_run=dry_run, force=force)
         if not dry_run:

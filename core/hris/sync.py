@@ -29,6 +29,7 @@ from coachbridge.connectors import (
     Stream,
     SyncContext,
 )
+from coachbridge.context import Hooks
 from coachbridge.domain import (
     PersonRecord,
     PersonStatus,
@@ -295,6 +296,7 @@ class Syncer:
 
     ``programs`` (the configured ones) lets the manager programs among them follow people who
     move to another manager, in the sync's transaction; without it nothing follows them.
+    ``registry`` (the plugins) hears of the pairings and sessions that makes after the commit.
     """
 
     def __init__(
@@ -305,8 +307,10 @@ class Syncer:
         now: datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
         programs: Mapping[str, Program] | None = None,
+        registry: Hooks | None = None,
     ) -> None:
         self.db = db
+        self.registry = registry
         self.programs: list[Program] = list((programs or {}).values())
         self.connector = connector
         self.name = connector.name
@@ -622,7 +626,9 @@ class Syncer:
             report.pairings_ended += ended
             report.sessions_cancelled += cancelled
         if managers_changed:
-            moves = follow_manager_changes(s, self.programs, managers_changed, self.now)
+            moves = follow_manager_changes(
+                s, self.programs, managers_changed, self.now, registry=self.registry
+            )
             report.manager_pairings_ended += moves.ended
             report.manager_pairings_started += len(moves.started)
             report.manager_sessions_cancelled += moves.sessions_cancelled

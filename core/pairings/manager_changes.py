@@ -15,7 +15,8 @@ enrolled in it as a learner:
   ended by hand, or who was never paired, is paired by ``coachbridge match`` instead.
 
 A person whose pairing already has their current manager is left alone, so running the same
-sync again changes nothing.
+sync again changes nothing. With a ``registry``, plugins' observers hear of the new active
+pairings and their planned check-ins once the sync's transaction commits (never on rollback).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from coachbridge.context import Hooks
 from coachbridge.domain.pairing import OPEN, PairingStatus
 from coachbridge.domain.program import Program
 from coachbridge.matching.managers import (
@@ -31,12 +33,13 @@ from coachbridge.matching.managers import (
     current_managers,
     is_manager_program,
 )
+from coachbridge.matching.service import announce_after_commit
 from coachbridge.pairings.lifecycle import GUIDE_LEFT, end_pairing
-from coachbridge.pairings.scheduling import schedule_pairings
+from coachbridge.pairings.scheduling import schedule_pairings, session_model
 from coachbridge.store.audit import audit
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 __all__ = ["ManagerMoves", "follow_manager_changes"]
@@ -96,7 +99,12 @@ def _ended_by_change(s: Session, program_id: str, learner: int) -> bool:
 
 
 def _follow(
-    s: Session, program: Program, moved: list[int], now: datetime, actor: str
+    s: Session,
+    program: Program,
+    moved: list[int],
+    now: datetime,
+    actor: str,
+    registry: Hooks | None,
 ) -> ManagerMoves:
     moves = ManagerMoves()
     learners = _enrolled_learners(s, program.id, moved)
@@ -157,9 +165,19 @@ def _follow(
             reason=MANAGER_CHANGED,
         )
         moves.started.append(row.id)
+    announce_after_commit(s, registry, new_rows)
     active = [r.id for r in new_rows if r.status == PairingStatus.ACTIVE.value]
     if active:
-        moves.sessions_planned += len(schedule_pairings(s, program, active, now=now))
+        planned = schedule_pairings(s, program, active, now=now)
+        moves.sessions_planned += len(planned)
+        if registry is not None and planned:
+            models = [session_model(row) for row in planned]
+
+            def _tell(_session: Session) -> None:
+                for model in models:
+                    registry.session_scheduled(model)
+
+            event.listen(s, "after_commit", _tell, once=True)
     return moves
 
 
@@ -170,6 +188,7 @@ def follow_manager_changes(
     now: datetime,
     *,
     actor: str = "sync",
+    registry: Hooks | None = None,
 ) -> ManagerMoves:
     """End and restart the manager pairings of ``moved`` people (person ids whose manager
     changed) in every manager program of ``programs``, inside the caller's transaction."""
@@ -179,5 +198,5 @@ def follow_manager_changes(
         return moves
     for program in programs:
         if is_manager_program(program):
-            moves.merge(_follow(s, program, people, now, actor))
+            moves.merge(_follow(s, program, people, now, actor, registry))
     return moves

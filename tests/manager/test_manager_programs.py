@@ -280,3 +280,40 @@ def test_keys_that_do_not_apply_to_the_kind_are_refused(tmp_path: Path, run_cli)
         assert len(lines) == 1 and f"{config}: {key}: " in lines[0], lines
         assert "Traceback" not in result.stderr
         assert not db.exists()  # refused before anything was stored
+
+
+class Recorder:
+    """Stands in for the plugins' registry: what the observers were told."""
+
+    def __init__(self) -> None:
+        self.pairings: list[tuple[int, int]] = []
+        self.sessions: list[int] = []
+
+    def pairing_created(self, pairing) -> None:
+        self.pairings.append((pairing.learner_id, pairing.guide_id))
+
+    def session_scheduled(self, session) -> None:
+        self.sessions.append(session.pairing_id)
+
+
+def test_observers_hear_of_the_pairing_a_sync_starts(tmp_path: Path, db_url: str, run_cli) -> None:
+    from coachbridge.app import App
+    from coachbridge.hris.sync import Syncer
+
+    world = start(tmp_path, db_url, run_cli)
+    world.run("match", "team-coaching", "--apply")
+    world.write(moved=True)
+    app = App(config_option=str(world.config), db_option=world.url)
+    recorder = Recorder()
+    Syncer(
+        app.database(), app.connector("hr"), programs=app.config.programs, registry=recorder
+    ).run()
+    assert recorder.pairings == [(world.pid("5"), world.pid("3"))]
+    with world.db.transaction() as s:
+        new = s.scalars(
+            select(PairingRow.id).where(
+                PairingRow.learner_id == world.pid("5"), PairingRow.status == "active"
+            )
+        ).one()
+    assert recorder.sessions and set(recorder.sessions) == {new}
+    app.close()
