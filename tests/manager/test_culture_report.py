@@ -108,6 +108,14 @@ def test_culture_figures(tmp_path: Path, db_url: str, run_cli) -> None:
     page = cb("report", "--culture", "--format", "html").stdout
     assert page.startswith("<!doctype html>") and "Coaching culture" in page
     assert "<script" not in page
+    written = cb(
+        "report", "--culture", "--html", str(tmp_path / "culture.html"), "--format", "json"
+    )
+    assert json.loads(written.stdout)["overall"]["guides"] == 4
+    saved = (tmp_path / "culture.html").read_text(encoding="utf-8")
+    assert saved.startswith("<!doctype html>") and "Coaching culture" in saved
+    # --format html prints the outcome report's page too.
+    assert cb("report", "--format", "html").stdout.startswith("<!doctype html>")
     as_csv = cb("report", "--culture", "--format", "csv").stdout.splitlines()
     assert as_csv[0].startswith("program,kind,guides,guides_trained,guides_active")
     assert len(as_csv) == 4  # the header, all programs, each program
