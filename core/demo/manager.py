@@ -1,8 +1,9 @@
 """The demo's manager-coaching paragraph: one department's managers coach their own teams.
 
-Runs on the demo's database after the year is over: the Data department's people are paired
-with their managers (no matching), check-ins are planned, a reorg moves one person to another
-manager and the sync follows it, then the coaching-culture view across every program.
+Runs on the demo's database after the year is over: the Engineering department's people are
+paired with their managers (no matching), check-ins are planned, a reorg moves one person to
+another manager and the sync follows it, eight weeks of check-ins pass, then the
+coaching-culture view across every program.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from sqlalchemy import select
 
 __all__ = ["DEPARTMENT", "PROGRAM_ID", "manager_coaching"]
 
-PROGRAM_ID = "data-team-checkins"
+PROGRAM_ID = "engineering-check-ins"
 WEEKS = 8  # how long the check-ins run before the culture view
-DEPARTMENT = "Data"
+DEPARTMENT = "Engineering"
 PROGRAM = f"""
 [[programs]]
 id = "{PROGRAM_ID}"
-name = "Data team check-ins"
+name = "Engineering check-ins"
 kind = "manager"
 objective = "Every manager coaches their own team between reviews"
 owner = "anna.muller@northwind.example"
@@ -158,7 +159,7 @@ def manager_coaching(
 
 def _check_ins_happen(app: Any, until: datetime) -> tuple[int, int]:
     """Seeded outcomes for the program's check-ins before ``until``: most are held; the
-    teams of one manager in four skip about a third of theirs."""
+    teams of one manager in four skip about a third of theirs, the others one in fifty."""
     from coachbridge.pairings.scheduling import mark_session
     from coachbridge.store.tables import PairingRow, SessionRow
 
@@ -176,7 +177,7 @@ def _check_ins_happen(app: Any, until: datetime) -> tuple[int, int]:
         ).all()
         for session_id, guide_id in found:
             busy = _stable("busy", guide_id) % 4 == 0
-            skip = _stable("check-in", session_id) % 100 < (35 if busy else 5)
+            skip = _stable("check-in", session_id) % 100 < (35 if busy else 2)
             mark_session(s, session_id, "missed" if skip else "held", now=until, actor="demo")
             missed += skip
             held += not skip
@@ -190,7 +191,7 @@ def _stable(*parts: object) -> int:
 
 def _figure(value: Any) -> str:
     if isinstance(value, dict) and value.get("suppressed"):
-        return "suppressed"
+        return "suppressed (group too small)"
     return "n/a" if value is None else str(value)
 
 

@@ -16,8 +16,10 @@ For each configured program, and for all of them together (each person counted o
   window (started by the report's moment, not cancelled), the share who held every one.
 
 Every figure is an aggregate: a count about fewer than ``min_group_size`` people, and a mean or
-share over fewer, is replaced by ``{"suppressed": true}`` as in every report; so is a count of
-guides over (or within) capacity that would single out fewer than that many.
+share over fewer, is replaced by ``{"suppressed": true}`` as in every report. A count of some
+of the guides (trained, active, over capacity) is hidden also when the rest are that few, and
+the managers' share when those who held every check-in, or those who did not, are that few:
+shown next to the whole, either gives the other away.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
-from coachbridge.reports.suppress import SUPPRESSED, Suppressor
+from coachbridge.reports.suppress import SUPPRESSED, Suppressor, is_suppressed
 from coachbridge.store.tables import Base, EnrollmentRow, PairingRow, PersonRow, SessionRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -137,30 +139,36 @@ def _program_figures(
     return f
 
 
+def _part(k: Suppressor, part: int, whole: int) -> Any:
+    """A count of some of ``whole`` people: hidden when it, or the rest, is too few (shown
+    with the whole, the one gives the other away)."""
+    return k.cells({"part": part, "rest": whole - part})["part"]
+
+
 def _row(f: _Figures, trained: set[int] | None, k: Suppressor, window_days: int) -> dict[str, Any]:
     months = window_days / MONTH_DAYS
-    guides, active = len(f.guides), len(f.active)
+    guides, active = len(f.guides), len(f.active & f.guides)
     with_open = len(f.guides_with_open)
     over = len(f.over & f.guides_with_open)
     row: dict[str, Any] = {
         "guides": k.count(guides),
-        "guides_trained": None if trained is None else k.count(len(trained & f.guides)),
-        "guides_active": k.count(active),
+        "guides_trained": None if trained is None else _part(k, len(trained & f.guides), guides),
+        "guides_active": _part(k, active, guides),
         "learners_per_guide": k.figure(
             round(f.open_pairings / with_open, 2) if with_open else None, with_open
         ),
         "sessions_per_guide_per_month": k.figure(
             round(f.held / active / months, 2) if active else None, active
         ),
-        "guides_over_capacity": k.cells({"over": over, "within": with_open - over})["over"],
+        "guides_over_capacity": _part(k, over, with_open),
     }
     if f.manager_program:
         due = len(f.managers_due)
         held_all = due - len(f.managers_short)
-        row["managers_held_checkins"] = {
-            "managers": k.count(due),
-            "share": k.figure(round(held_all / due, 3) if due else None, due),
-        }
+        share = round(held_all / due, 3) if due else None
+        if is_suppressed(_part(k, held_all, due)):
+            share = SUPPRESSED.copy()  # the share would tell how many fell short
+        row["managers_held_checkins"] = {"managers": k.count(due), "share": k.figure(share, due)}
     return row
 
 

@@ -64,10 +64,8 @@ def setup(tmp_path: Path, db_url: str, run_cli, k: int = 2):
             for r in s.scalars(select(ExternalIdRow).where(ExternalIdRow.connector == "hr"))
         }
         ago = datetime.now(UTC) - timedelta(days=10)
-        missed_one = False
+        missed: set[int] = set()
         for pairing in s.scalars(select(PairingRow).order_by(PairingRow.id)):
-            if pairing.guide_id not in (ids["2"], ids["3"]):
-                continue
             first = s.scalars(
                 select(SessionRow)
                 .where(SessionRow.pairing_id == pairing.id)
@@ -75,9 +73,11 @@ def setup(tmp_path: Path, db_url: str, run_cli, k: int = 2):
                 .limit(1)
             ).one()
             first.start = ago
-            # Manager 3 misses one check-in; every other due one is held.
-            if pairing.guide_id == ids["3"] and not missed_one:
-                first.status, missed_one = "missed", True
+            # Managers 3 and 5 miss one check-in each; every other due one is held.
+            short = pairing.guide_id in (ids["3"], ids["5"])
+            if short and pairing.guide_id not in missed:
+                first.status = "missed"
+                missed.add(pairing.guide_id)
             else:
                 first.status = "held"
     db.dispose()
@@ -92,11 +92,12 @@ def test_culture_figures(tmp_path: Path, db_url: str, run_cli) -> None:
     assert overall["guides"] == 4
     assert overall["guides_trained"] is None  # no training records in this database
     assert any("training records" in note for note in data["notes"])
-    assert overall["guides_active"] == 2  # managers 2 and 3 held check-ins
+    assert overall["guides_active"] == 4  # every manager held a check-in
     assert overall["learners_per_guide"] == 3.5  # 14 pairings, 4 managers
-    assert overall["sessions_per_guide_per_month"] == 1.5  # 9 held / 2 guides / 3 months
+    assert overall["sessions_per_guide_per_month"] == 1.0  # 12 held / 4 guides / 3 months
     assert overall["guides_over_capacity"] == 2  # 2 and 3 above max_reports 3
-    assert overall["managers_held_checkins"] == {"managers": 2, "share": 0.5}
+    # 2 and 4 held every due check-in, 3 and 5 missed one.
+    assert overall["managers_held_checkins"] == {"managers": 4, "share": 0.5}
     by_id = {p["program"]: p for p in data["programs"]}
     assert by_id["team-coaching"]["guides"] == 4
     mentoring = by_id["mentoring"]
@@ -183,3 +184,16 @@ def test_trained_guides_counts_training_records_once_the_table_exists(db: Databa
     finally:
         Base.metadata.remove(table)
         table.drop(db.engine)
+
+
+def test_a_part_is_hidden_when_it_or_the_rest_is_too_few(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    cb, _ = setup(tmp_path, db_url, run_cli, k=3)
+    overall = json.loads(cb("report", "--culture", "--format", "json").stdout)["overall"]
+    assert overall["guides"] == 4 and overall["guides_active"] == 4  # none inactive: shown
+    assert overall["learners_per_guide"] == 3.5
+    # 2 of 4 managers over capacity: 2 is below 3, so hidden.
+    assert overall["guides_over_capacity"] == {"suppressed": True}
+    # 2 held every check-in, 2 did not: the share would show both.
+    assert overall["managers_held_checkins"] == {"managers": 4, "share": {"suppressed": True}}

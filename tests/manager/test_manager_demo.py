@@ -27,7 +27,7 @@ def test_the_demo_pairs_one_department_with_its_managers_and_follows_a_reorg(
     manager_coaching(demo._app, config, work, demo.say, TODAY)
     text = "\n".join(demo.result.lines)
     assert re.search(
-        r"30 people paired with their \d+ managers from the HRIS \(no matching\)", text
+        r"\d+ people paired with their \d+ managers from the HRIS \(no matching\)", text
     )
     assert re.search(r"\d+ managers above max_reports 4 \(warned about, paired anyway\)", text)
     assert re.search(
