@@ -10,6 +10,7 @@ from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option, to_json
 from coachbridge.cli.root import cli
 from coachbridge.errors import UserError
+from coachbridge.matching.managers import DECIDED_BY
 from coachbridge.matching.service import REASON_TEXT, explain_match, match_program
 from coachbridge.pairings import service
 from coachbridge.pairings.service import STATUSES
@@ -117,7 +118,8 @@ def match(
         ("learner_id", "learner", "guide_id", "guide", "score"),
         empty="no pairs proposed",
     )
-    if pairs:
+    by_manager = outcome.guarantee == DECIDED_BY
+    if pairs and not by_manager:
         click.echo("\nWhy (weighted criteria, adding up to the score):")
         for p in pairs:
             parts = " + ".join(f"{k} {v:.3f}" for k, v in p["breakdown"].items())
@@ -129,7 +131,10 @@ def match(
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
             )
-    click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
+    if by_manager:
+        click.echo(f"\nPairs: {outcome.guarantee}.")
+    else:
+        click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
     if outcome.created is not None:
         click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
     else:

@@ -31,6 +31,7 @@ from typing import Any
 
 from coachbridge.app import App
 from coachbridge.demo.intake import intake_round
+from coachbridge.demo.manager import manager_coaching
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
@@ -256,6 +257,7 @@ class Demo:
         self._health(late)
         intake_round(late, self.registry, self.say, program_id=MENTORING, now=TODAY)
         self._report(late)
+        manager_coaching(self._app, now_config, self.work, self.say, TODAY)
         return self.result
 
     # -- mentoring -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from coachbridge.domain._base import YEARS, DomainModel
 from coachbridge.domain.profile import Intake
-from pydantic import Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 
 class ProgramKind(StrEnum):
@@ -17,6 +17,19 @@ class ProgramKind(StrEnum):
     PEER = "peer"
     REVERSE = "reverse"
     GROUP = "group"
+    MANAGER = "manager"
+
+
+#: Keys that only some kinds take: a program of another kind that sets one is refused, naming it.
+KIND_ONLY_KEYS: dict[str, frozenset[ProgramKind]] = {
+    "max_reports": frozenset({ProgramKind.MANAGER}),
+}
+#: Keys a kind does not take (a manager program's guides are the HRIS's managers: no matching).
+KIND_EXCLUDED_KEYS: dict[ProgramKind, frozenset[str]] = {
+    ProgramKind.MANAGER: frozenset(
+        {"guides", "capacity", "min_score", "top_k", "certify", "weights", "limits"}
+    ),
+}
 
 
 class Eligibility(DomainModel):
@@ -96,6 +109,37 @@ class Program(DomainModel):
     require_common_language: StrictBool = False
     require_availability_overlap: StrictBool = False
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    # Manager coaching: a manager with more reports in the program is warned about, not refused.
+    max_reports: int | None = Field(default=None, ge=1, le=10_000)
+
+    @field_validator(
+        "capacity",
+        "min_score",
+        "top_k",
+        "certify",
+        "guides",
+        "weights",
+        "limits",
+        "max_reports",
+    )
+    @classmethod
+    def _applies_to_kind(cls, value: object, info: ValidationInfo) -> object:
+        """A key the program's kind does not take is an error naming the key. A value equal to
+        the default fits every kind, so that a program dumped and validated again still loads."""
+        kind = info.data.get("kind")
+        name = info.field_name or ""
+        if value == cls.model_fields[name].get_default(call_default_factory=True):
+            return value
+        only = KIND_ONLY_KEYS.get(name)
+        if kind is not None and only is not None and kind not in only:
+            kinds = " or ".join(f'"{k.value}"' for k in sorted(only))
+            raise ValueError(f"applies only to kind = {kinds}, not to a {kind.value} program")
+        if kind is not None and name in KIND_EXCLUDED_KEYS.get(kind, ()):
+            raise ValueError(
+                f"does not apply to a {kind.value} program (each learner's guide is their "
+                "current manager from the HRIS: no matching)"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -27,6 +27,18 @@ from coachbridge.errors import UserError
 from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
+from coachbridge.matching.managers import (
+    DECIDED_BY,
+    current_managers,
+    is_manager_program,
+    manager_pairs,
+    over_max_reports,
+    over_max_warning,
+    reports_count,
+)
+from coachbridge.matching.managers import (
+    REASON_TEXT as MANAGER_REASON_TEXT,
+)
 from coachbridge.matching.pool import (
     Pool,
     check_weights,
@@ -56,6 +68,7 @@ REASON_TEXT = {
     BELOW_MIN_SCORE: "every allowed guide scores below the program's min_score",
     EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
     "(themselves, their reporting chain, a forbid rule or an earlier pairing)",
+    **MANAGER_REASON_TEXT,
 }
 
 
@@ -104,10 +117,14 @@ class Proposal:
     arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
     allowed_pairs: int = 0  # pairs the hard constraints allow (counted when certified)
     top_k: int = 0
+    # Set when no optimisation chose the pairs (a manager program: the HRIS's reporting lines).
+    decided_by: str | None = None
 
     @property
     def guarantee(self) -> str:
         """What the proposal is proved to be, in words (``match`` and the demo print it)."""
+        if self.decided_by:
+            return self.decided_by
         if self.certified:
             return f"certified optimal over {self.allowed_pairs:,} allowed pairs"
         return f"optimal within each learner's {self.top_k} best guides"
@@ -238,6 +255,8 @@ def propose(
     ``only_learners`` restricts it to those learners (a burst of review events matched as a
     cohort); the guides' free capacity is what every open pairing leaves. Nothing is written.
     """
+    if is_manager_program(program):
+        return propose_managers(s, program, only_learners=only_learners)
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
@@ -248,6 +267,23 @@ def propose(
     for lrow, learner_id in enumerate(pool.learner_ids):
         if lrow not in match and lrow not in taken:
             proposal.unmatched.append(Unmatched(learner_id, _reason(pool, lrow)))
+    return proposal
+
+
+def propose_managers(
+    s: Session, program: Program, *, only_learners: set[int] | None = None
+) -> Proposal:
+    """A manager program's proposal: each unpaired learner with their current manager (no
+    scores, no solve); a manager the proposal takes above ``max_reports`` is a warning."""
+    pairs, unmatched = manager_pairs(s, program, only_learners)
+    proposal = Proposal(program=program.id, top_k=program.top_k, decided_by=DECIDED_BY)
+    proposal.pairs = [ProposedPair(learner, manager, 0.0, {}) for learner, manager in pairs]
+    proposal.unmatched = [Unmatched(learner, reason) for learner, reason in unmatched]
+    over = over_max_reports(program, reports_count(s, program.id), [m for _, m in pairs])
+    names = person_names(s, set(over))
+    proposal.warnings += [
+        over_max_warning(program, m, names.get(m, ""), n) for m, n in over.items()
+    ]
     return proposal
 
 
@@ -407,6 +443,8 @@ def apply(
         raise UserError(f"pairings are applied as active or proposed, not {status!r}")
     ensure_program_row(s, program)
     free = free_capacity(s, program)  # as it is now, not as it was when proposed
+    if is_manager_program(program):  # no capacity: a pair holds while the manager is current
+        free = _manager_room(s, program, proposal)
     waiting = unpaired_learners(s, program)
     rows: list[PairingRow] = []
     for pair in proposal.pairs:
@@ -442,6 +480,16 @@ def apply(
     return rows
 
 
+def _manager_room(s: Session, program: Program, proposal: Proposal) -> dict[int, int]:
+    """Room per manager for the proposal's pairs whose guide is still the learner's manager."""
+    current = current_managers(s, program, [p.learner_id for p in proposal.pairs])
+    room: dict[int, int] = {}
+    for pair in proposal.pairs:
+        if current.get(pair.learner_id) == pair.guide_id:
+            room[pair.guide_id] = room.get(pair.guide_id, 0) + 1
+    return room
+
+
 def match_one(
     s: Session,
     program: Program,
@@ -466,6 +514,10 @@ def match_one(
     ).first()
     if existing is not None:
         return existing
+    if is_manager_program(program):
+        proposal = propose_managers(s, program, only_learners={learner_id})
+        rows = apply(s, program, proposal, actor=actor, now=now, registry=registry)
+        return rows[0] if rows else None
     ensure_program_row(s, program)
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners={learner_id})
     lrow = pool.learner_row.get(learner_id)

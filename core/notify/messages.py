@@ -50,7 +50,7 @@ def pairing_message(s: Session, key: str) -> Message | None:
     program = s.get(ProgramRow, pairing.program_id)
     program_name = program.name if program else pairing.program_id
     kind = program.kind if program else "coaching"
-    guide_word = "mentor" if kind == "mentoring" else "coach"
+    guide_word = {"mentoring": "mentor", "manager": "manager"}.get(kind, "coach")
     me, other = (learner, guide) if role == "learner" else (guide, learner)
     sessions = list(
         s.scalars(

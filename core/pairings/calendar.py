@@ -42,6 +42,7 @@ _KIND_TITLES = {
     "peer": "Peer mentoring",
     "reverse": "Reverse mentoring",
     "group": "Group mentoring",
+    "manager": "Manager check-in",
 }
 
 

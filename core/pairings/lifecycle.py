@@ -6,18 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from coachbridge.domain import Program
+from coachbridge.domain import Program, ProgramKind
 from coachbridge.domain.pairing import OPEN
 from coachbridge.errors import UserError
 from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above
-from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
+from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, ProgramRow, SessionRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pairing"
+GUIDE_LEFT = "guide left the company"
 
 
 def cancel_future_sessions(s: Session, pairing: PairingRow, now: datetime) -> int:
@@ -62,8 +63,8 @@ def end_pairings_of_leaver(s: Session, person: PersonRow, now: datetime) -> tupl
             (PairingRow.learner_id == person.id) | (PairingRow.guide_id == person.id),
         )
     ):
-        role = "learner" if pairing.learner_id == person.id else "guide"
-        cancelled += end_pairing(s, pairing, f"{role} left the company", now, actor="sync")
+        reason = "learner left the company" if pairing.learner_id == person.id else GUIDE_LEFT
+        cancelled += end_pairing(s, pairing, reason, now, actor="sync")
         ended += 1
     return ended, cancelled
 
@@ -79,7 +80,11 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
         pid: mid for pid, mid in s.execute(select(PersonRow.id, PersonRow.manager_id))
     }
     flagged = 0
-    for pairing in s.scalars(select(PairingRow).where(PairingRow.status.in_(OPEN))):
+    # In a manager program the guide is the learner's manager by design.
+    managed = select(ProgramRow.id).where(ProgramRow.kind == ProgramKind.MANAGER.value)
+    for pairing in s.scalars(
+        select(PairingRow).where(PairingRow.status.in_(OPEN), PairingRow.program_id.not_in(managed))
+    ):
         in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id)
         if in_chain and pairing.flag != REPORTING_FLAG:
             pairing.flag = REPORTING_FLAG

@@ -13,7 +13,7 @@ from coachbridge.reports.measures import program_report
 from coachbridge.reports.topics import intake_summary
 from sqlalchemy.orm import Session
 
-__all__ = ["build_reports", "program_reports", "render_html"]
+__all__ = ["build_reports", "culture_view", "program_reports", "render_html"]
 
 
 def build_reports(
@@ -46,6 +46,19 @@ def program_reports(
             raise NotFoundError("no programs are configured: add [[programs]] to the config")
     with ctx.database().transaction() as s:
         return build_reports(s, programs, min_group_size=ctx.config.reports.min_group_size, now=now)
+
+
+def culture_view(ctx: Context, *, now: datetime) -> dict[str, Any]:
+    """The coaching-culture view across every configured program (``report --culture``)."""
+    from coachbridge.reports.culture import culture_report
+
+    programs = list(ctx.config.programs.values())
+    if not programs:
+        raise NotFoundError("no programs are configured: add [[programs]] to the config")
+    with ctx.database().transaction() as s:
+        return culture_report(
+            s, programs, min_group_size=ctx.config.reports.min_group_size, now=now
+        )
 
 
 def render_html(reports: list[dict[str, Any]], *, now: datetime, min_group_size: int) -> str:
