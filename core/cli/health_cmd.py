@@ -124,7 +124,7 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             "--as-of is in the future and the check changes data: add --dry-run to see that "
             "day (or --force, on a copy of the data)"
         )
-    nudges, purged, completed, paired = run_daily(app, now=now, dry_run=dry_run)
+    nudges, purged, completed, paired, choices = run_daily(app, now=now, dry_run=dry_run)
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -141,6 +141,13 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             click.echo(f"{completed} pairing(s) {verb}: their term is over", err=True)
         if paired:
             click.echo(f"{paired} learner(s) waiting for a guide paired", err=True)
+        if choices is not None and (choices.expired or choices.reminded):
+            click.echo(
+                f"offers and requests: {choices.expired} expired, {choices.started} held "
+                f"guide(s) taken, {choices.rematched} learner(s) re-matched, "
+                f"{choices.reminded} reminder(s)",
+                err=True,
+            )
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
 

@@ -27,6 +27,7 @@ from coachbridge.errors import UserError
 from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
+from coachbridge.matching.offers import first_status, open_choices
 from coachbridge.matching.pool import (
     Pool,
     check_weights,
@@ -405,6 +406,10 @@ def apply(
     """
     if status not in (PairingStatus.ACTIVE.value, PairingStatus.PROPOSED.value):
         raise UserError(f"pairings are applied as active or proposed, not {status!r}")
+    if status == PairingStatus.ACTIVE.value:
+        # With a program's ``choice``, "active" means: as far as it goes before someone answers.
+        status = first_status(program)
+    now = now or datetime.now(UTC)
     ensure_program_row(s, program)
     free = free_capacity(s, program)  # as it is now, not as it was when proposed
     waiting = unpaired_learners(s, program)
@@ -426,6 +431,7 @@ def apply(
         rows.append(row)
         waiting.discard(pair.learner_id)
     s.flush()
+    open_choices(s, program, _criteria(registry), rows, now=now, actor=actor)
     for row in rows:
         audit(
             s,
@@ -451,7 +457,8 @@ def match_one(
     now: datetime,
     actor: str = "automation",
 ) -> PairingRow | None:
-    """Pair one learner with the best guide that has room, as an ACTIVE pairing.
+    """Pair one learner with the best guide that has room, as an ACTIVE pairing (or, with the
+    program's ``choice``, an ``offered`` or ``requested`` one with its offers or request).
 
     Hard constraints, pins and the fairness limit hold as in ``propose``; nobody else is moved.
     A learner who already has an active pairing in the program gets that one back (so a
@@ -495,18 +502,20 @@ def match_one(
         best = int(np.lexsort((guides, -scores))[0])  # highest score; ties: first enrolled
         choice = (int(guides[best]), False)
     pair = _pair(pool, lrow, choice[0], pinned=choice[1])
+    status = first_status(program)
     row = PairingRow(
         program_id=program.id,
         learner_id=learner_id,
         guide_id=pair.guide_id,
         score=pair.score,
         breakdown=pair.breakdown,
-        status=PairingStatus.ACTIVE.value,
-        activated_at=now,
+        status=status,
+        activated_at=now if status == PairingStatus.ACTIVE.value else None,
     )
     s.add(row)
     s.flush()
-    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status="active")
+    open_choices(s, program, _criteria(registry), [row], now=now, actor=actor)
+    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status=status)
     announce_after_commit(s, registry, [row])
     return row
 
