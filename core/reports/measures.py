@@ -75,8 +75,9 @@ def _participant_group(program: Program, data: ProgramData) -> tuple[Group, set[
 
 def _retention(
     company: Company, group: Group, today: date
-) -> tuple[Curve | None, Estimate, list[float]]:
-    """The group's survival curve, its 12-month estimate and the days departures fell on."""
+) -> tuple[Curve | None, Estimate, list[float], float]:
+    """The group's survival curve, its 12-month estimate, the days departures fell on and the
+    longest follow-up (days)."""
     durations: list[float] = []
     events: list[bool] = []
     for pid, day in group.index.items():
@@ -93,8 +94,8 @@ def _retention(
     curve = kaplan_meier(durations, events)
     departures = [d for d, e in zip(durations, events, strict=True) if e]
     if curve is None:
-        return None, Estimate(None, None, 0), departures
-    return curve, survival_at(curve, durations, YEAR_DAYS), departures
+        return None, Estimate(None, None, 0), departures, 0.0
+    return curve, survival_at(curve, durations, YEAR_DAYS), departures, max(durations)
 
 
 def _rating_change(company: Company, group: Group, now: datetime) -> Estimate:
@@ -154,21 +155,29 @@ def _result(name: str, p: Estimate, c: Estimate, sup: Suppressor) -> dict[str, A
     return {"participants": ps, "comparison": cs, "conclusion": _conclusion(ps, cs, sup.k, name)}
 
 
-#: Days between the points of a published retention curve.
-CURVE_STEP_DAYS = 30
+#: Days between the points of a published retention curve (quarters of the year).
+CURVE_STEP_DAYS = 91
 
 
-def _curve_dict(curve: Curve | None, departures: list[float], sup: Suppressor) -> dict[str, Any]:
-    """The curve at monthly points. Each step of a survival curve is someone leaving on that
-    day, so a point is shown only when no departure, or ``min_group_size`` or more, lie
-    between it and the point before; the others are left out (the curve holds its level)."""
+def _curve_dict(
+    curve: Curve | None, departures: list[float], sup: Suppressor, followed: float = YEAR_DAYS
+) -> dict[str, Any]:
+    """The curve at quarterly points, up to 12 months (or the longest follow-up).
+
+    Each step of a survival curve is someone leaving on that day, so a quarter's point is shown
+    only when no departure, or ``min_group_size`` or more, lie between it and the point shown
+    before; the 12-month point is always shown, since the retention table beside the chart
+    publishes that very value. The curve therefore reaches the table's figure coarsely instead
+    of stopping at the first small step."""
     if curve is None or curve.n < sup.k:
         return SUPPRESSED.copy()
+    end = int(min(followed, YEAR_DAYS))
     points = [0]
-    end = min(max(curve.times), YEAR_DAYS)
-    for day in range(CURVE_STEP_DAYS, int(end) + 1, CURVE_STEP_DAYS):
+    for day in [*range(CURVE_STEP_DAYS, end, CURVE_STEP_DAYS), end]:
+        if day <= points[-1]:
+            continue
         since = sum(1 for d in departures if points[-1] < d <= day)
-        if since == 0 or not sup.small(since):
+        if since == 0 or not sup.small(since) or day == YEAR_DAYS:
             points.append(day)
     index = [max(i for i, t in enumerate(curve.times) if t <= day) for day in points]
     return {
@@ -336,8 +345,8 @@ def program_report(
     else:
         comparison = Group({}, {})
         comp = None
-    p_curve, p_ret, p_left = _retention(company, group, today)
-    c_curve, c_ret, c_left = _retention(company, comparison, today)
+    p_curve, p_ret, p_left, p_followed = _retention(company, group, today)
+    c_curve, c_ret, c_left, c_followed = _retention(company, comparison, today)
     retention = _result("12-month retention", p_ret, c_ret, sup)
     rating_change = _result(
         "review rating change",
@@ -474,8 +483,12 @@ def program_report(
         "sessions_over_time": over_time,
         "rating_distribution": rating_distribution,
         "retention_curves": {
-            "participants": SUPPRESSED.copy() if too_small else _curve_dict(p_curve, p_left, sup),
-            "comparison": SUPPRESSED.copy() if too_small else _curve_dict(c_curve, c_left, sup),
+            "participants": SUPPRESSED.copy()
+            if too_small
+            else _curve_dict(p_curve, p_left, sup, p_followed),
+            "comparison": SUPPRESSED.copy()
+            if too_small
+            else _curve_dict(c_curve, c_left, sup, c_followed),
         },
         "attention": {
             k: SUPPRESSED.copy() for k in ("flagged", "paused", "no_first_session", "stalled")
