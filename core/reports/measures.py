@@ -189,6 +189,64 @@ def _curve_dict(
     }
 
 
+def _share(hits: int, n: int, sup: Suppressor) -> Any:
+    """A share with its n, or the marker when fewer than ``min_group_size`` are behind it."""
+    if n == 0:
+        return {"share": None, "n": 0}
+    return sup.figure({"share": round(hits / n, 3), "n": n}, n)
+
+
+def _choice(program: Program, data: ProgramData, sup: Suppressor) -> dict[str, Any] | None:
+    """Mutual choice before pairings start: time to match, offers and requests accepted, first
+    offers chosen, decline reasons counted. Aggregates only, each suppressed below k; None for
+    a program that never made an offer or request."""
+    if program.choice == "none" and not data.offers:
+        return None
+    days = [
+        (p.activated_at - data.enrolled_at[p.learner_id]).total_seconds() / 86400
+        for p in data.pairings.values()
+        if p.activated_at is not None
+        and p.learner_id in data.enrolled_at
+        and p.activated_at >= data.enrolled_at[p.learner_id]
+    ]
+    rounds: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
+    requests = []
+    for kind, rank, round_id, status, _reason, by in data.offers:
+        if kind == "offer" and round_id is not None:
+            rounds[round_id].append((rank, status, by))
+        elif kind == "request" and status != "open":
+            requests.append(status)
+    closed = [r for r in rounds.values() if all(st != "open" for _rk, st, _by in r)]
+    # A round is accepted when the learner (or HR for them) picked an option; a round that ran
+    # out of time took the held guide without a choice.
+    picked = [rk for r in closed for rk, st, by in r if st == "accepted" and by != "daily"]
+    reasons = Counter(
+        " ".join(reason.lower().split())
+        for _k, _r, _id, status, reason, _by in data.offers
+        if status == "declined" and reason
+    )
+    shown = {r: c for r, c in sorted(reasons.items()) if not sup.small(c)}
+    rest = sum(c for r, c in reasons.items() if r not in shown)
+    if rest:
+        # The reasons too rare to show, together; hidden too when they are fewer than k.
+        shown["(other reasons)"] = sup.count(rest)
+    return {
+        "mode": program.choice.value if hasattr(program.choice, "value") else str(program.choice),
+        "days_to_match": sup.figure(
+            {"median": round(statistics.median(days), 1), "n": len(days)} if days else None,
+            len(days),
+        )
+        if days
+        else {"median": None, "n": 0},
+        "offers_accepted": _share(len(picked), len(closed), sup),
+        "chose_first_offer": _share(sum(1 for rk in picked if rk == 1), len(picked), sup),
+        "requests_accepted": _share(
+            sum(1 for st in requests if st == "accepted"), len(requests), sup
+        ),
+        "decline_reasons": shown,
+    }
+
+
 def _median_reference(group: Group) -> date | None:
     if not group.index:
         return None
@@ -501,4 +559,11 @@ def program_report(
         "by_location": [] if too_small else _breakdown("location", locations, data, learners, sup),
         "notes": notes,
     }
+    choice = _choice(program, data, sup)
+    if choice is not None:
+        report["choice"] = (
+            {k: SUPPRESSED.copy() for k in choice if k != "mode"} | {"mode": choice["mode"]}
+            if too_small
+            else choice
+        )
     return report

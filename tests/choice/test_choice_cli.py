@@ -63,8 +63,21 @@ def test_offers_listing_and_answers(run_cli, sqlite_url, tmp_path) -> None:
     listing = cli(run_cli, sqlite_url, "offers", "mentoring", "--format", "json")
     assert listing.exit_code == 0, listing.stderr
     data = json.loads(listing.stdout)
-    assert [(r["kind"], r["rank"], r["status"]) for r in data] == [("offer", 1, "open"), ("offer", 2, "open")]
-    assert set(data[0]) == {"id", "kind", "program", "learner_id", "guide_id", "rank", "status", "expires_at", "url"}
+    assert [(r["kind"], r["rank"], r["status"]) for r in data] == [
+        ("offer", 1, "open"),
+        ("offer", 2, "open"),
+    ]
+    assert set(data[0]) == {
+        "id",
+        "kind",
+        "program",
+        "learner_id",
+        "guide_id",
+        "rank",
+        "status",
+        "expires_at",
+        "url",
+    }
     assert data[0]["url"].startswith("https://cb.example.com/offers/")
     assert data[0]["expires_at"].endswith("+00:00")
     table = cli(run_cli, sqlite_url, "offers")
@@ -78,7 +91,9 @@ def test_offers_listing_and_answers(run_cli, sqlite_url, tmp_path) -> None:
     assert "accepted" in done.stdout
     # Answered: exit 2 naming the id; nothing changes.
     again = cli(run_cli, sqlite_url, "offers", "accept", str(alt))
-    assert again.exit_code == 2 and f"offer {alt}" in again.stderr and "Traceback" not in again.stderr
+    assert (
+        again.exit_code == 2 and f"offer {alt}" in again.stderr and "Traceback" not in again.stderr
+    )
     assert json.loads(cli(run_cli, sqlite_url, "offers", "--format", "json").stdout) == []
     closed = json.loads(cli(run_cli, sqlite_url, "offers", "--all", "--format", "json").stdout)
     assert sorted(r["status"] for r in closed) == ["accepted", "withdrawn"]
@@ -122,12 +137,16 @@ def test_decline_with_reason_rematches(run_cli, sqlite_url, tmp_path) -> None:
 
 def test_an_invalid_choice_names_the_key(run_cli, sqlite_url, tmp_path) -> None:
     _store(sqlite_url, tmp_path, "learner_picks")
-    (tmp_path / "coachbridge.toml").write_text(CONFIG.replace("{choice}", "whoever"), encoding="utf-8")
+    (tmp_path / "coachbridge.toml").write_text(
+        CONFIG.replace("{choice}", "whoever"), encoding="utf-8"
+    )
     result = cli(run_cli, sqlite_url, "offers")
     assert result.exit_code == 2
     assert "programs[0].choice" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "coachbridge.toml").write_text(
-        CONFIG.replace("{choice}", "both").replace("respond_within_days = 3", "respond_within_days = 0"),
+        CONFIG.replace("{choice}", "both").replace(
+            "respond_within_days = 3", "respond_within_days = 0"
+        ),
         encoding="utf-8",
     )
     result = cli(run_cli, sqlite_url, "offers")

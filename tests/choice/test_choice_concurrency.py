@@ -48,14 +48,19 @@ def test_two_answers_to_one_offer_make_one_pairing(db: Database) -> None:
         match_program(ctx, ctx.prog.id, store_as="active", now=NOW)
         with db.transaction() as s:
             offers = list(
-                s.scalars(select(OfferRow).where(OfferRow.program_id == ctx.prog.id).order_by(OfferRow.rank))
+                s.scalars(
+                    select(OfferRow)
+                    .where(OfferRow.program_id == ctx.prog.id)
+                    .order_by(OfferRow.rank)
+                )
             )
         first, alt = offers[0], offers[1]
         # Same offer twice, and another option of the same round at the same time.
         results = _race(
-            lambda: choice.accept(ctx, first.id, now=NOW),
-            lambda: choice.accept(ctx, first.id, now=NOW),
-            lambda: choice.accept(ctx, alt.id, now=NOW),
+            *[
+                (lambda c=ctx, o=o: choice.accept(c, o, now=NOW))
+                for o in (first.id, first.id, alt.id)
+            ]
         )
         won = [r for r in results if isinstance(r, choice.Answer)]
         lost = [r for r in results if isinstance(r, Exception)]
@@ -72,7 +77,8 @@ def test_two_answers_to_one_offer_make_one_pairing(db: Database) -> None:
             )
             assert len(active) == 1
             statuses = sorted(
-                o.status for o in s.scalars(select(OfferRow).where(OfferRow.program_id == ctx.prog.id))
+                o.status
+                for o in s.scalars(select(OfferRow).where(OfferRow.program_id == ctx.prog.id))
             )
             assert statuses.count("accepted") == 1
 

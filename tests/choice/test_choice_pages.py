@@ -93,9 +93,13 @@ def test_forged_and_expired_links(offered: tuple[Ctx, Flask]) -> None:
     client = app.test_client()
     first = next(o for o in _rows(ctx) if o.rank == 1)
     token = offers_token(SECRET, "mentoring", first.learner_id)
-    for bad in (token[:-2] + "xx", offers_token("another-secret", "mentoring", first.learner_id),
-                offers_token(SECRET, "mentoring", 9999), "x" * 1200,
-                request_token(SECRET, first.id)):
+    for bad in (
+        token[:-2] + "xx",
+        offers_token("another-secret", "mentoring", first.learner_id),
+        offers_token(SECRET, "mentoring", 9999),
+        "x" * 1200,
+        request_token(SECRET, first.id),
+    ):
         res = client.get(f"/offers/{bad}")
         assert res.status_code == 404, bad
         _headers(res)
@@ -131,7 +135,9 @@ def test_request_page_decline_with_reason(db: Database) -> None:
     assert res.status_code == 200
     rows = _rows(ctx)
     assert rows[0].status == "declined" and rows[0].reason == "on leave"
-    assert rows[1].kind == "request" and rows[1].status == "open" and rows[1].guide_id != req.guide_id
+    assert (
+        rows[1].kind == "request" and rows[1].status == "open" and rows[1].guide_id != req.guide_id
+    )
     assert client.post(url, data={"nonce": nonce, "answer": "accept"}).status_code == 409
     # The new request's own link works.
     url2 = f"/requests/{request_token(SECRET, rows[1].id)}"

@@ -33,7 +33,7 @@ def _count(ctx: Ctx, table: type, *where: object) -> int:
 
 def test_learner_picks_makes_offers_and_holds_the_optimum(db: Database) -> None:
     ctx = Ctx(db, program(offer_alternatives=2))
-    lids, gids = company(ctx, learners=2, guides=4)
+    _lids, gids = company(ctx, learners=2, guides=4)
     out = match_program(ctx, "mentoring", store_as="active", now=NOW)
     assert out.created and len(out.created) == 2
     pairings = _pairings(ctx)
@@ -43,7 +43,9 @@ def test_learner_picks_makes_offers_and_holds_the_optimum(db: Database) -> None:
     firsts = [o for o in offers if o.rank == 1]
     assert len(firsts) == 2
     for first in firsts:
-        assert first.pairing_id in pairings and pairings[first.pairing_id].guide_id == first.guide_id
+        assert (
+            first.pairing_id in pairings and pairings[first.pairing_id].guide_id == first.guide_id
+        )
         alts = [o for o in offers if o.round_id == first.id and o.rank > 1]
         # Two guides are left with a free place once the optimum took two: both offered,
         # best first, never the learner's own optimum.
@@ -75,7 +77,7 @@ def test_accepting_the_optimum_starts_the_pairing_at_once(db: Database) -> None:
 
 def test_picking_an_alternative_releases_the_held_place(db: Database) -> None:
     ctx = Ctx(db, program(offer_alternatives=2))
-    lids, gids = company(ctx, learners=2, guides=3)
+    company(ctx, learners=2, guides=3)
     match_program(ctx, "mentoring", store_as="active", now=NOW)
     offers = _offers(ctx)
     # One guide is left free after the optimum: both learners are offered it.
@@ -140,7 +142,9 @@ def test_guide_decline_rematches_the_learner_alone_without_that_guide(db: Databa
     assert last.pairing_id is None
     assert _count(ctx, NotificationRow, NotificationRow.key == f"choice:owner:{second[0].id}") == 1
     with ctx.db.transaction() as s:
-        note = s.scalars(select(NotificationRow).where(NotificationRow.key.like("choice:owner:%"))).one()
+        note = s.scalars(
+            select(NotificationRow).where(NotificationRow.key.like("choice:owner:%"))
+        ).one()
         assert note.status == "sent"
     accepted = choice.list_offers(ctx, closed=True)
     assert [r["status"] for r in accepted] == ["declined", "declined"]
