@@ -199,3 +199,20 @@ def test_choice_none_pairs_at_once_as_before(db: Database) -> None:
     match_program(ctx, "mentoring", store_as="active", now=NOW)
     assert {p.status for p in _pairings(ctx).values()} == {"active"}
     assert _offers(ctx) == []
+
+
+def test_forgetting_a_person_withdraws_their_offers_and_erases_reasons(db: Database) -> None:
+    from coachbridge.hris.privacy import forget_person
+    from coachbridge.store.tables import PersonRow
+
+    ctx = Ctx(db, program(choice="guide_accepts"))
+    company(ctx, learners=2, guides=3)
+    match_program(ctx, "mentoring", store_as="active", now=NOW)
+    first, second = _offers(ctx)
+    choice.decline(ctx, first.id, reason="personal matters", now=NOW)
+    with db.transaction() as s:
+        forget_person(s, s.get(PersonRow, first.learner_id), actor="test", now=NOW)
+    rows = {o.id: o for o in _offers(ctx)}
+    assert rows[first.id].reason is None
+    assert all(o.status != "open" for o in rows.values() if o.learner_id == first.learner_id)
+    assert rows[second.id].status == "open"  # the other learner's request stands
