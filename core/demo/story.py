@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.app import App
+from coachbridge.demo.choice import run_choice_round
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
@@ -253,6 +254,7 @@ class Demo:
         self._review_cycle(late, TODAY, "2026-H1")
         self._calendars(late)
         self._health(late)
+        run_choice_round(self, late, TODAY)
         self._report(late)
         return self.result
 
