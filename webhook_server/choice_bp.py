@@ -88,7 +88,9 @@ def offers(token: str) -> Response:
     return _guarded(_offers, token)
 
 
-def _offers_form(token: str, status: int = 200, error: str | None = None, chosen: str = "") -> Response:
+def _offers_form(
+    token: str, status: int = 200, error: str | None = None, chosen: str = ""
+) -> Response:
     page = offers_page(_ctx(), token)
     return _page(
         "choice_offers.html",
@@ -105,7 +107,9 @@ def _offers(token: str) -> Response:
     if request.method == "GET":
         return _offers_form(token)
     if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return _message(400, "Please use the form", "This answer did not come from the offers page.")
+        return _message(
+            400, "Please use the form", "This answer did not come from the offers page."
+        )
     chosen = request.form.get("offer", "")
     if not chosen:
         return _offers_form(token, 400, "offer: choose one of the offers.")
@@ -131,7 +135,9 @@ def requests_page(token: str) -> Response:
     return _guarded(_request, token)
 
 
-def _request_form(token: str, status: int = 200, error: str | None = None, values: dict[str, str] | None = None) -> Response:
+def _request_form(
+    token: str, status: int = 200, error: str | None = None, values: dict[str, str] | None = None
+) -> Response:
     page = request_page(_ctx(), token)
     return _page(
         "choice_request.html",
@@ -149,7 +155,9 @@ def _request(token: str) -> Response:
     if request.method == "GET":
         return _request_form(token)
     if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return _message(400, "Please use the form", "This answer did not come from the request page.")
+        return _message(
+            400, "Please use the form", "This answer did not come from the request page."
+        )
     answer_value = request.form.get("answer", "")
     reason = request.form.get("reason") or None
     values = {"answer": answer_value, "reason": reason or ""}
@@ -163,4 +171,6 @@ def _request(token: str) -> Response:
         return _request_form(token, 400, str(exc), values)
     if answer_value == "accept":
         return _message(200, "Thank you", "You have accepted. You will get the sessions by mail.")
-    return _message(200, "Thank you", "You have declined; we will find someone else. Thank you for telling us.")
+    return _message(
+        200, "Thank you", "You have declined; we will find someone else. Thank you for telling us."
+    )
