@@ -106,6 +106,7 @@ def _offers(token: str) -> Response:
     secret = _secret()
     if request.method == "GET":
         return _offers_form(token)
+    offers_page(_ctx(), token)  # a forged, expired or answered link says so first
     if not check_form_nonce(secret, token, request.form.get("nonce")):
         return _message(
             400, "Please use the form", "This answer did not come from the offers page."
@@ -154,6 +155,7 @@ def _request(token: str) -> Response:
     secret = _secret()
     if request.method == "GET":
         return _request_form(token)
+    request_page(_ctx(), token)  # a forged, expired or answered link says so first
     if not check_form_nonce(secret, token, request.form.get("nonce")):
         return _message(
             400, "Please use the form", "This answer did not come from the request page."

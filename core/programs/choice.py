@@ -24,6 +24,7 @@ later one finds it answered (``ChoiceAnswered``, HTTP 409) and writes nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from coachbridge.matching.service import (
     match_program,
 )
 from coachbridge.notify.base import Message
-from coachbridge.pairings.feedback import check_form_nonce, form_nonce
+from coachbridge.pairings.feedback import form_nonce
 from coachbridge.programs.rules import Effects, finish_activated
 from coachbridge.store.audit import audit
 from coachbridge.store.programs import ensure_program_row
@@ -151,6 +152,14 @@ def _option_url(ctx: Context, row: OfferRow) -> str | None:
             offers_token(secret, row.program_id, row.learner_id),
         )
     return _url(ctx.config.server.public_url, "requests", request_token(secret, row.id))
+
+
+def check_form_nonce(secret_key: Any, token: str, value: str | None) -> bool:
+    """True when ``value`` is the form nonce of ``token``'s page (constant-time; any text)."""
+    if not value:
+        return False
+    expected = form_nonce(secret_key, token).encode()
+    return hmac.compare_digest(expected, str(value).encode("utf-8", "surrogatepass"))
 
 
 # -- listing ---------------------------------------------------------------------------------
