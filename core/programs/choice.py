@@ -352,6 +352,9 @@ def _rematch(
 ) -> PairingRow | None:
     """Match the learner alone again (the guides they had are excluded), up to
     ``max_requests`` times; then the owner is told. Returns the new pairing."""
+    learner = s.get(PersonRow, learner_id)
+    if learner is None or learner.forgotten or learner.status != "active":
+        return None  # the learner left or was erased: nobody to pair, nothing to tell
     if _attempts(s, program, learner_id) >= program.max_requests:
         _tell_owner(s, program, learner_id, last_offer, now)
         return None
