@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coachbridge.context import Context
-from coachbridge.domain.pairing import PairingStatus
+from coachbridge.domain.pairing import OPEN, PairingStatus
 from coachbridge.domain.program import Choice, Program
 from coachbridge.errors import ConfigError, UserError
 from coachbridge.matching.offers import OFFER, REQUEST, make_request
@@ -412,6 +412,16 @@ def _accept_in(
             raise ChoiceAnswered(f"offer {row.id}: this place is no longer held")
         pairing = held
     else:
+        other = s.scalar(
+            select(PairingRow.id).where(
+                PairingRow.program_id == program.id,
+                PairingRow.learner_id == row.learner_id,
+                PairingRow.status.in_(OPEN),
+                PairingRow.id != (held.id if held is not None else -1),
+            )
+        )
+        if other is not None:
+            raise ChoiceAnswered(f"offer {row.id}: the learner has a guide already")
         if free_capacity(s, program).get(row.guide_id, 0) <= 0:
             raise ChoiceAnswered(f"offer {row.id}: that guide's last place was just taken")
         key = None

@@ -216,3 +216,21 @@ def test_forgetting_a_person_withdraws_their_offers_and_erases_reasons(db: Datab
     assert rows[first.id].reason is None
     assert all(o.status != "open" for o in rows.values() if o.learner_id == first.learner_id)
     assert rows[second.id].status == "open"  # the other learner's request stands
+
+
+def test_rematching_an_offered_pairing_withdraws_its_round(db: Database) -> None:
+    from coachbridge.pairings.service import rematch_pairing
+
+    ctx = Ctx(db, program(offer_alternatives=1))
+    company(ctx, learners=1, guides=4)
+    match_program(ctx, "mentoring", store_as="active", now=NOW)
+    first, alt = _offers(ctx)
+    out = rematch_pairing(ctx, first.pairing_id, "HR moved them", now=NOW)
+    assert out["new"] is not None and out["new"]["status"] == "offered"
+    rows = {o.id: o for o in _offers(ctx)}
+    assert rows[first.id].status == "withdrawn" and rows[alt.id].status == "withdrawn"
+    # The old alternative cannot give the learner a second guide.
+    with pytest.raises(choice.ChoiceAnswered):
+        choice.accept(ctx, alt.id, now=NOW)
+    fresh = [o for o in rows.values() if o.status == "open"]
+    assert fresh and all(o.round_id != first.id for o in fresh)
