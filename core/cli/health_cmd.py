@@ -126,6 +126,7 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
         )
     daily = run_daily(app, now=now, dry_run=dry_run)
     nudges, purged, completed, paired = daily.nudges, daily.purged, daily.completed, daily.paired
+    choices = daily.choices
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -142,6 +143,13 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             click.echo(f"{completed} pairing(s) {verb}: their term is over", err=True)
         if paired:
             click.echo(f"{paired} learner(s) waiting for a guide paired", err=True)
+        if choices is not None and (choices.expired or choices.reminded):
+            click.echo(
+                f"offers and requests: {choices.expired} expired, {choices.started} held "
+                f"guide(s) taken, {choices.rematched} learner(s) re-matched, "
+                f"{choices.reminded} reminder(s)",
+                err=True,
+            )
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
         if daily.intake_reminders:

@@ -14,6 +14,7 @@ from coachbridge.matching.managers import DECIDED_BY
 from coachbridge.matching.service import REASON_TEXT, explain_match, match_program
 from coachbridge.pairings import service
 from coachbridge.pairings.service import STATUSES
+from coachbridge.programs.choice import match_and_offer
 
 PAIRING_COLUMNS = (
     "id",
@@ -84,7 +85,9 @@ def match(
             empty="no guides enrolled",
         )
         return
-    outcome = match_program(app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs)
+    outcome = match_and_offer(
+        app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs
+    )
     if target is not None:
         what = "allowed" if all_pairs else "candidate"
         click.echo(f"{outcome.written:,} {what} pair(s) written to {target}.", err=True)
@@ -136,7 +139,15 @@ def match(
     else:
         click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
     if outcome.created is not None:
-        click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
+        choice = app.config.program(program_id).choice
+        if mode == "active" and choice != "none":
+            # Someone answers first (the program's choice): offered or requested, not active.
+            click.echo(
+                f"\n{len(outcome.created)} pairing(s) stored, waiting for an answer "
+                f"(choice = {choice.value}): coachbridge offers {program_id}"
+            )
+        else:
+            click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
     else:
         click.echo("\n(nothing stored: use --apply or --propose)")
 

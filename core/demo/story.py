@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.app import App
+from coachbridge.demo.choice import run_choice_round
 from coachbridge.demo.intake import intake_round
 from coachbridge.demo.manager import manager_coaching
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
@@ -256,6 +257,7 @@ class Demo:
         self._calendars(late)
         self._health(late)
         intake_round(late, self.registry, self.say, program_id=MENTORING, now=TODAY)
+        run_choice_round(self, late, TODAY)
         self._report(late)
         manager_coaching(self._app, now_config, self.work, self.say, TODAY)
         return self.result

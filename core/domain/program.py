@@ -65,6 +65,15 @@ class Eligibility(DomainModel):
         return self
 
 
+class Choice(StrEnum):
+    """Who must agree before a pairing starts (``choice`` of a program)."""
+
+    NONE = "none"  # the optimum is paired at once (the default)
+    LEARNER_PICKS = "learner_picks"  # the learner picks among offers (the optimum held)
+    GUIDE_ACCEPTS = "guide_accepts"  # the guide accepts or declines a request
+    BOTH = "both"  # the learner picks, then the guide accepts
+
+
 class Limits(DomainModel):
     per_guide_per_department: int | None = Field(default=None, ge=1)
 
@@ -108,6 +117,11 @@ class Program(DomainModel):
     intake: Intake | None = None
     require_common_language: StrictBool = False
     require_availability_overlap: StrictBool = False
+    # Mutual choice before a pairing starts (coachbridge.matching.offers).
+    choice: Choice = Choice.NONE
+    offer_alternatives: int = Field(default=2, ge=0, le=10)
+    respond_within_days: int = Field(default=5, ge=1, le=90)
+    max_requests: int = Field(default=3, ge=1, le=50)
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
     # Manager coaching: a manager with more reports in the program is warned about, not refused.
     max_reports: int | None = Field(default=None, ge=1, le=10_000)

@@ -29,6 +29,7 @@ from coachbridge.store.tables import (
     GoalRow,
     InboxRow,
     NotificationRow,
+    OfferRow,
     PairingRow,
     PersonHistoryRow,
     PersonRow,
@@ -153,6 +154,21 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
         reasons = {k: ERASED for k in _FREE_TEXT_DETAILS if details.get(k)}
         if reasons:
             row.details = {**details, **reasons}
+    # A decline's reason is free text about the two people; an open offer or request of
+    # someone erased can no longer be answered (its pairing ends below).
+    s.execute(
+        update(OfferRow)
+        .where(or_(OfferRow.learner_id == person.id, OfferRow.guide_id == person.id))
+        .values(reason=None)
+    )
+    s.execute(
+        update(OfferRow)
+        .where(
+            or_(OfferRow.learner_id == person.id, OfferRow.guide_id == person.id),
+            OfferRow.status == "open",
+        )
+        .values(status="withdrawn", answered_at=now, answered_by="forget")
+    )
     # Someone erased takes part in nothing more: their open pairings end (the other person's
     # guide or learner place is freed) and future sessions are cancelled.
     from coachbridge.pairings.lifecycle import OPEN, end_pairing

@@ -39,6 +39,7 @@ from coachbridge.matching.managers import (
 from coachbridge.matching.managers import (
     REASON_TEXT as MANAGER_REASON_TEXT,
 )
+from coachbridge.matching.offers import first_status, open_choices
 from coachbridge.matching.pool import (
     Pool,
     check_weights,
@@ -441,6 +442,10 @@ def apply(
     """
     if status not in (PairingStatus.ACTIVE.value, PairingStatus.PROPOSED.value):
         raise UserError(f"pairings are applied as active or proposed, not {status!r}")
+    if status == PairingStatus.ACTIVE.value:
+        # With a program's ``choice``, "active" means: as far as it goes before someone answers.
+        status = first_status(program)
+    now = now or datetime.now(UTC)
     ensure_program_row(s, program)
     free = free_capacity(s, program)  # as it is now, not as it was when proposed
     if is_manager_program(program):  # no capacity: a pair holds while the manager is current
@@ -464,6 +469,7 @@ def apply(
         rows.append(row)
         waiting.discard(pair.learner_id)
     s.flush()
+    open_choices(s, program, _criteria(registry), rows, now=now, actor=actor)
     for row in rows:
         audit(
             s,
@@ -499,7 +505,8 @@ def match_one(
     now: datetime,
     actor: str = "automation",
 ) -> PairingRow | None:
-    """Pair one learner with the best guide that has room, as an ACTIVE pairing.
+    """Pair one learner with the best guide that has room, as an ACTIVE pairing (or, with the
+    program's ``choice``, an ``offered`` or ``requested`` one with its offers or request).
 
     Hard constraints, pins and the fairness limit hold as in ``propose``; nobody else is moved.
     A learner who already has an active pairing in the program gets that one back (so a
@@ -547,18 +554,20 @@ def match_one(
         best = int(np.lexsort((guides, -scores))[0])  # highest score; ties: first enrolled
         choice = (int(guides[best]), False)
     pair = _pair(pool, lrow, choice[0], pinned=choice[1])
+    status = first_status(program)
     row = PairingRow(
         program_id=program.id,
         learner_id=learner_id,
         guide_id=pair.guide_id,
         score=pair.score,
         breakdown=pair.breakdown,
-        status=PairingStatus.ACTIVE.value,
-        activated_at=now,
+        status=status,
+        activated_at=now if status == PairingStatus.ACTIVE.value else None,
     )
     s.add(row)
     s.flush()
-    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status="active")
+    open_choices(s, program, _criteria(registry), [row], now=now, actor=actor)
+    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status=status)
     announce_after_commit(s, registry, [row])
     return row
 

@@ -13,8 +13,15 @@ from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above
-from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, ProgramRow, SessionRow
-from sqlalchemy import select
+from coachbridge.store.tables import (
+    AuditRow,
+    OfferRow,
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionRow,
+)
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pairing"
@@ -46,7 +53,21 @@ def _cancel_future(s: Session, pairing: PairingRow, now: datetime) -> list[int]:
 def end_pairing(
     s: Session, pairing: PairingRow, reason: str, now: datetime, *, actor: str = "coachbridge"
 ) -> int:
-    """End an open pairing early with ``reason``; returns how many sessions were cancelled."""
+    """End an open pairing early with ``reason``; returns how many sessions were cancelled.
+
+    A pairing still ``offered`` or ``requested`` takes its open offers or request with it (the
+    whole round of offers: the learner is matched afresh, never twice)."""
+    if pairing.status in ("offered", "requested"):
+        rounds = select(OfferRow.round_id).where(OfferRow.pairing_id == pairing.id)
+        s.execute(
+            update(OfferRow)
+            .where(
+                or_(OfferRow.pairing_id == pairing.id, OfferRow.round_id.in_(rounds)),
+                OfferRow.status == "open",
+            )
+            .values(status="withdrawn", answered_at=now, answered_by=actor[:200])
+            .execution_options(synchronize_session=False)
+        )
     pairing.status = "ended"
     pairing.end_reason = reason
     pairing.ended_at = now

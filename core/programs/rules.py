@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from coachbridge import metrics
 from coachbridge.context import Context, Hooks
 from coachbridge.domain import Program
+from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.rule import Rule
 from coachbridge.errors import CoachbridgeError, UserError
 from coachbridge.hris.reviews import resolve_subject
@@ -163,7 +164,7 @@ def _open_pairing(s: Session, program_id: str, learner_id: int) -> PairingRow | 
         .where(
             PairingRow.program_id == program_id,
             PairingRow.learner_id == learner_id,
-            PairingRow.status.in_(("proposed", "active", "paused")),
+            PairingRow.status.in_(OPEN),
         )
         .order_by(PairingRow.id)
     ).first()
@@ -283,6 +284,11 @@ def _finish_rule(
         list(s.scalars(select(SessionRow.id).where(SessionRow.pairing_id == pairing.id)))
     )
 
+    if pairing.status != "active":
+        # Offered to the learner or requested of the guide (the program's ``choice``): the goal
+        # and the messages wait until it starts (``finish_activated``).
+        result["result"] = pairing.status if new_pairing else f"already {pairing.status}"
+        return
     if rule.then.goal:
         key = _rule_key(p.index, rule)
         start = (now if p.retry else p.event.completed_at or now).date()
@@ -304,6 +310,35 @@ def _finish_rule(
             s, pairing.id, {"learner": pairing.learner_id, "guide": pairing.guide_id}
         )
     result["result"] = "paired" if new_pairing else "already paired"
+
+
+def finish_activated(
+    s: Session,
+    ctx: Context,
+    pairing: PairingRow,
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+) -> bool:
+    """A pairing a rule made has just become active (its offer or request was accepted): do
+    what the rule does for a new active pairing (sessions, goal, messages), each with its
+    natural key. False when no rule made it (or that rule or event is gone)."""
+    parts = (pairing.source_key or "").split(":")
+    if len(parts) != 3 or parts[0] != "rule" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return False
+    event = s.get(ReviewEventRow, int(parts[1]))
+    index = int(parts[2])
+    if event is None or index >= len(ctx.config.rules):
+        return False
+    rule = ctx.config.rules[index]
+    program = ctx.config.programs.get(rule.then.enroll)
+    person = s.get(PersonRow, pairing.learner_id)
+    if program is None or person is None or program.id != pairing.program_id:
+        return False
+    facts = event_facts(event, person)
+    pending = _Pending(index, rule, program, event, person, facts, {}, retry=True)
+    _finish_rule(s, pending, pairing, True, now, dispatcher, effects)
+    return True
 
 
 def _apply_rule(
@@ -606,7 +641,7 @@ def retry_no_guide(
             s, ctx, index, rule, event, person, facts, now, dispatcher, effects, retry=True
         )
         results.append(result)
-        paired += result.get("result") == "paired"
+        paired += result.get("result") in ("paired", "offered", "requested")
     if paired:
         event.outcome = {**(event.outcome or {}), "rules": results}
         effects.outcomes[event.id] = event.outcome  # observers hear of it only when it changed
