@@ -261,7 +261,6 @@ def _intake() -> dict[str, Any]:
     }
 
 
-
 def _choice(what: str, form: dict[str, Any]) -> dict[str, Any]:
     """``/offers/{token}`` (a learner picks a guide) or ``/requests/{token}`` (a guide answers)."""
     token = {

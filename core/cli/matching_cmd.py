@@ -11,7 +11,7 @@ from coachbridge.cli.output import emit, format_option, to_json
 from coachbridge.cli.root import cli
 from coachbridge.errors import UserError
 from coachbridge.matching.managers import DECIDED_BY
-from coachbridge.matching.service import REASON_TEXT, explain_match, match_program
+from coachbridge.matching.service import REASON_TEXT, explain_match
 from coachbridge.pairings import service
 from coachbridge.pairings.service import STATUSES
 from coachbridge.programs.choice import match_and_offer

@@ -11,8 +11,8 @@ from coachbridge.context import Context
 from coachbridge.hris.privacy import purge_inbox
 from coachbridge.jobs.health import Nudge, run_health_checks
 from coachbridge.pairings.lifecycle import complete_finished_pairings, finished_pairings
-from coachbridge.programs.intake import SentInvitation, send_reminders
 from coachbridge.programs.choice import ChoiceRun, run_choices
+from coachbridge.programs.intake import SentInvitation, send_reminders
 from coachbridge.programs.waiting import retry_waiting_learners
 from coachbridge.store.programs import ensure_program_row
 
