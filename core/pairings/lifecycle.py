@@ -13,7 +13,7 @@ from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above
-from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
+from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, ProgramRow, SessionRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -78,9 +78,16 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     managers: dict[int, int | None] = {
         pid: mid for pid, mid in s.execute(select(PersonRow.id, PersonRow.manager_id))
     }
+    # Reverse and peer pairs: neither may be above the other.
+    both_ways = set(
+        s.scalars(select(ProgramRow.id).where(ProgramRow.kind.in_(("reverse", "peer"))))
+    )
     flagged = 0
     for pairing in s.scalars(select(PairingRow).where(PairingRow.status.in_(OPEN))):
-        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id)
+        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id) or (
+            pairing.program_id in both_ways
+            and pairing.learner_id in chain_above(managers, pairing.guide_id)
+        )
         if in_chain and pairing.flag != REPORTING_FLAG:
             pairing.flag = REPORTING_FLAG
             audit(s, "sync", "flag_pairing", "pairing", pairing.id, reason=REPORTING_FLAG)
