@@ -130,7 +130,9 @@ def _event(info: SessionInfo) -> Event:
     cancelled = session.status == "cancelled"
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
-    organizer_email = info.owner_email or info.guide.email
+    # A peer pair has no leader: only the program owner (when set) organizes its sessions.
+    peer = _kind(info.program) == _KIND_TITLES["peer"]
+    organizer_email = info.owner_email or (None if peer else info.guide.email)
     if organizer_email:
         organizer = vCalAddress(f"mailto:{organizer_email}")
         if not info.owner_email and info.guide.name:
