@@ -126,13 +126,10 @@ class Proposal:
     @property
     def guarantee(self) -> str:
         """What the proposal is proved to be, in words (``match`` and the demo print it)."""
-        if self.peer and self.peer_complete:
-            return (
-                f"exact over every allowed pair ({self.allowed_pairs:,} with score >= "
-                "min_score; blossom matching)"
-            )
+        if self.peer and self.peer_complete:  # solved on every pair: nothing left to price
+            return f"optimal over all {self.allowed_pairs:,} allowed pairs (every one solved)"
         if self.peer:
-            return f"exact within each person's {self.top_k} best partners (blossom matching)"
+            return f"optimal within each person's {self.top_k} best partners"
         if self.certified:
             return f"certified optimal over {self.allowed_pairs:,} allowed pairs"
         return f"optimal within each learner's {self.top_k} best guides"

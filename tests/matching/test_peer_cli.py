@@ -59,7 +59,7 @@ def test_enroll_match_apply_and_list_each_pair_once(run_cli, db_url, store) -> N
     shown = cli(run_cli, db_url, "match", "peers")
     assert shown.exit_code == 0, shown.stderr
     assert "Unpaired participants:" in shown.stdout and "odd_one_out" in shown.stdout
-    assert "exact over every allowed pair" in shown.stdout
+    assert "optimal over all 8 allowed pairs (every one solved)" in shown.stdout
     result = cli(run_cli, db_url, "match", "peers", "--apply", "--format", "json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
