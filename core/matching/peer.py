@@ -12,8 +12,8 @@ the union taken as an undirected graph; when ``top_k`` reaches the pool size les
 every allowed pair. The pairs are an exact maximum-weight matching of that graph with maximum
 cardinality first (most people paired, then the highest total), solved by rustworkx's blossom
 algorithm on integer weights (``2**WEIGHT_BITS`` per unit of score). People it leaves
-unpaired beyond the pool's parity get every allowed partner added, and the graph is solved
-again once. A stored pair lists the lower person id as ``learner_id``.
+unpaired beyond the parity of those who have any allowed partner get every allowed partner
+added, and the graph is solved again once. A stored pair lists the lower person id as ``learner_id``.
 """
 
 from __future__ import annotations
@@ -264,10 +264,13 @@ def solve_peer(
     pairs, bound = _blossom(cands, n)
     lap("solve")
     result = PeerSolution(pairs, cands, seconds=seconds, error_bound=bound)
-    pool = n - len(exclude or ())
+    # Each list holds a person's best allowed partners among everyone, so a person without a
+    # candidate pair has no allowed partner at all: only the others can still be paired.
+    can_pair = np.zeros(n, dtype=np.bool_)
+    can_pair[cands.a] = can_pair[cands.b] = True
     paired = {x for a, b, _ in pairs for x in (a, b)}
-    left = [r for r in range(n) if r not in paired and r not in (exclude or set())]
-    if widen and not cands.complete and len(left) > pool % 2:
+    left = [r for r in np.flatnonzero(can_pair).tolist() if r not in paired]
+    if widen and not cands.complete and len(left) > int(can_pair.sum()) % 2:
         # Everyone left out gets every allowed partner: a pair among them, or a longer
         # exchange, may pair more people than the top-K lists allowed.
         extra = peer_candidates(

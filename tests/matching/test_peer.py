@@ -265,3 +265,19 @@ def test_pins_come_first_and_must_be_allowed(sdb: Database) -> None:
     pairs = {(p.learner_id, p.guide_id): p.pinned for p in proposal.pairs}
     assert pairs == {(1, 3): True, (2, 4): False}
     assert any(w.startswith("pin 4-3") for w in proposal.warnings)  # 3 manages 4
+
+
+def test_people_left_out_beyond_parity_get_every_partner(sdb: Database) -> None:
+    """Everyone's single best partner is the star 1: the lists alone pair two people only."""
+    prog = peer(weights={"skills": 1.0}, top_k=1)
+    with sdb.transaction() as s:
+        person(s, 1, skills=["python", "sql", "design"], interests=["leadership"])
+        person(s, 2, skills=["leadership"], interests=["python"])
+        person(s, 3, skills=["sales"], interests=["python", "sql"])
+        person(s, 4, skills=[], interests=["python", "design"])
+        for pid in (1, 2, 3, 4):
+            both(s, prog, pid)
+        proposal = propose(s, prog, registry(), now=NOW)
+    assert [(p.learner_id, p.guide_id) for p in proposal.pairs] == [(1, 2), (3, 4)]
+    assert proposal.widened > 0 and proposal.unmatched == []
+    assert proposal.guarantee == "optimal within each person's 1 best partners"
