@@ -325,7 +325,7 @@ def load_pool(
         excluded=excluded,
         excluded_pairs=forbidden,
         mentoring=program.kind == ProgramKind.MENTORING,
-        chain_both_ways=program.kind == ProgramKind.REVERSE,
+        chain_both_ways=program.kind in (ProgramKind.REVERSE, ProgramKind.PEER),
     )
     group_used: dict[tuple[int, int], int] = {}
     held = [p for p in pairings if p.status in OPEN and p.guide_id in guide_row]

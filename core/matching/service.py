@@ -352,6 +352,11 @@ def explain(
     limit: int = 5,
 ) -> list[Alternative]:
     """The learner's best guides by score, each with why it was not (or was) the choice."""
+    if program.kind == ProgramKind.PEER:
+        raise UserError(
+            f"--explain is not available for peer program {program.id!r} yet; "
+            "`match PROGRAM --candidates FILE.csv` lists every candidate pair with its score"
+        )
     pool = load_pool(s, program, _criteria(registry), now=now)
     lrow = pool.learner_row.get(learner_id)
     if lrow is None:

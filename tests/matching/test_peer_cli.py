@@ -130,3 +130,11 @@ def test_reverse_program_config_is_accepted(run_cli, sqlite_url, tmp_path) -> No
     result = run_cli("--config", str(path), "--db", sqlite_url, "match", "rev", "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["pairs"] == []
+
+
+def test_explain_on_a_peer_program_says_it_is_not_available(run_cli, db_url, store) -> None:
+    assert cli(run_cli, db_url, "enroll", "peers").exit_code == 0
+    result = cli(run_cli, db_url, "match", "peers", "--explain", "1")
+    assert result.exit_code == 2
+    assert "--explain is not available for peer program 'peers'" in result.stderr
+    assert "Traceback" not in result.stderr
