@@ -111,3 +111,22 @@ def sdb_url_seed(sqlite_url: str):
     database.upgrade()
     yield database
     database.dispose()
+
+
+def test_sync_flags_a_reverse_pair_whose_learner_now_manages_the_guide(db: Database) -> None:
+    from coachbridge.pairings.lifecycle import REPORTING_FLAG, flag_reporting_conflicts
+    from coachbridge.store.programs import ensure_program_row
+    from coachbridge.store.tables import PairingRow, PersonRow
+
+    with db.transaction() as s:
+        person(s, 1, level=8)
+        person(s, 2, level=2)
+        for kind, pid in (("reverse", "rev"), ("mentoring", "men")):
+            ensure_program_row(s, prog(kind, id=pid))
+            s.add(PairingRow(program_id=pid, learner_id=1, guide_id=2, status="active"))
+        s.flush()
+        s.get(PersonRow, 2).manager_id = 1  # the senior learner becomes the guide's manager
+        s.flush()
+        assert flag_reporting_conflicts(s, [2]) == 1
+        flags = {p.program_id: p.flag for p in s.query(PairingRow)}
+    assert flags == {"rev": REPORTING_FLAG, "men": None}
