@@ -262,6 +262,8 @@ def propose(
     A peer program is paired within its one pool (``peer_match.peer_propose``).
     """
     if program.kind == ProgramKind.PEER:
+        if only_learners is not None:  # a peer pool is paired as a whole, by ``match``
+            return Proposal(program=program.id, top_k=program.top_k, peer=True)
         return _peer_proposal(program, peer_propose(s, program, _criteria(registry), now=now))
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)

@@ -281,3 +281,15 @@ def test_people_left_out_beyond_parity_get_every_partner(sdb: Database) -> None:
     assert [(p.learner_id, p.guide_id) for p in proposal.pairs] == [(1, 2), (3, 4)]
     assert proposal.widened > 0 and proposal.unmatched == []
     assert proposal.guarantee == "optimal within each person's 1 best partners"
+
+
+def test_a_cohort_of_review_events_never_pairs_a_peer_pool(sdb: Database) -> None:
+    """Rules pair their learners one cohort at a time; a peer pool is matched as a whole."""
+    prog = peer()
+    with sdb.transaction() as s:
+        for pid in (1, 2, 3, 4):
+            person(s, pid)
+            both(s, prog, pid)
+        cohort = propose(s, prog, registry(), now=NOW, only_learners={1})
+        assert cohort.pairs == [] and apply(s, prog, cohort, now=NOW) == []
+        assert len(propose(s, prog, registry(), now=NOW).pairs) == 2
