@@ -138,3 +138,33 @@ def test_explain_on_a_peer_program_says_it_is_not_available(run_cli, db_url, sto
     assert result.exit_code == 2
     assert "--explain is not available for peer program 'peers'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reverse_all_pairs_leave_out_the_chain_both_ways(run_cli, db_url, tmp_path) -> None:
+    path = tmp_path / "rev.toml"
+    path.write_text(
+        '[[programs]]\nid = "rev"\nkind = "reverse"\ncapacity = 1\n'
+        "[programs.learners]\nlevel = [7, 9]\n[programs.guides]\nlevel = [1, 4]\n",
+        encoding="utf-8",
+    )
+    database = Database(db_url)
+    database.upgrade()
+    with database.transaction() as s:
+        person(s, 1, level=9)  # learner, above 3 (through 2)
+        person(s, 2, level=6, manager_id=1)
+        person(s, 3, level=2, manager_id=2)  # guide
+        person(s, 4, level=8)  # learner
+        person(s, 5, level=3, manager_id=4)  # guide, below learner 4
+        person(s, 6, level=1)  # guide
+    database.dispose()
+    base = ("--config", str(path), "--db", db_url)
+    assert run_cli(*base, "enroll", "rev").exit_code == 0
+    out = tmp_path / "all.csv"
+    result = run_cli(*base, "match", "rev", "--candidates", str(out), "--all-pairs")
+    assert result.exit_code == 0, result.stderr
+    pairs = {(int(r["learner_id"]), int(r["guide_id"])) for r in csv.DictReader(out.open())}
+    # 2 learners x 3 guides less 1-3 and 4-5 (the learner above the guide).
+    assert pairs == {(1, 5), (1, 6), (4, 3), (4, 6)}
+    shown = json.loads(run_cli(*base, "match", "rev", "--format", "json").stdout)
+    assert {(p["learner_id"], p["guide_id"]) for p in shown["pairs"]} <= pairs
+    assert shown["certified"] and shown["allowed_pairs"] == 4
