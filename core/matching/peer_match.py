@@ -34,6 +34,7 @@ __all__ = [
     "PeerProposal",
     "peer_allowed_pairs",
     "peer_apply",
+    "peer_explain",
     "peer_propose",
 ]
 
@@ -142,6 +143,55 @@ def peer_propose(
     reasons = _reasons(pool, left, taken)
     proposal.unmatched = [(pool.ids[r], reasons[r]) for r in left]
     return proposal
+
+
+def peer_explain(
+    s: Session,
+    program: Program,
+    criteria: Mapping[str, Criterion],
+    person_id: int,
+    *,
+    now: datetime,
+    partner: Mapping[int, int],
+    limit: int = 5,
+) -> list[dict[str, Any]]:
+    """The person's best partners by symmetric score, each with why it was (not) the choice.
+
+    ``partner``: person id -> partner id in the proposal being explained (both directions).
+    """
+    pool = load_peer_pool(s, program, criteria, now=now)
+    r = pool.row.get(person_id)
+    if r is None:
+        raise UserError(
+            f"person {person_id} is not in the pool of peer program {program.id!r} (enrolled, "
+            "active, opted out of neither role, without an open pairing)"
+        )
+    scores, ok = pool.scorer.block(np.array([r], dtype=np.int64))
+    order = [c for c in np.lexsort((np.arange(len(pool.ids)), -scores[0])).tolist() if c != r]
+    out: list[dict[str, Any]] = []
+    for c in order[:limit]:
+        other, score = pool.ids[c], float(scores[0, c])
+        if partner.get(person_id) == other:
+            why = "chosen"
+        elif not ok[0, c]:
+            why = "excluded: reporting chain (either way), forbid rule or earlier pairing"
+        elif score < program.min_score:
+            why = f"score below min_score {program.min_score}"
+        elif other in partner:
+            why = "paired with someone else: more people paired (or a higher total)"
+        else:
+            why = "another pairing gave a better overall result"
+        breakdown = pool.scorer.breakdown(r, c)
+        out.append(
+            {
+                "guide_id": other,
+                "score": pool.scorer.pair_score(breakdown),
+                "breakdown": breakdown,
+                "allowed": bool(ok[0, c]),
+                "why_not": why,
+            }
+        )
+    return out
 
 
 def peer_allowed_pairs(

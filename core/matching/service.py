@@ -35,6 +35,7 @@ from coachbridge.matching.peer_match import (
     PeerProposal,
     peer_allowed_pairs,
     peer_apply,
+    peer_explain,
     peer_propose,
 )
 from coachbridge.matching.pool import (
@@ -354,11 +355,14 @@ def explain(
     limit: int = 5,
 ) -> list[Alternative]:
     """The learner's best guides by score, each with why it was not (or was) the choice."""
-    if program.kind == ProgramKind.PEER:
-        raise UserError(
-            f"--explain is not available for peer program {program.id!r} yet; "
-            "`match PROGRAM --candidates FILE.csv` lists every candidate pair with its score"
+    if program.kind == ProgramKind.PEER:  # the best partners, by the symmetric score
+        proposal = proposal or propose(s, program, registry, now=now)
+        partner = {p.learner_id: p.guide_id for p in proposal.pairs}
+        partner |= {p.guide_id: p.learner_id for p in proposal.pairs}
+        found = peer_explain(
+            s, program, _criteria(registry), learner_id, now=now, partner=partner, limit=limit
         )
+        return [Alternative(**row) for row in found]
     pool = load_pool(s, program, _criteria(registry), now=now)
     lrow = pool.learner_row.get(learner_id)
     if lrow is None:

@@ -132,12 +132,30 @@ def test_reverse_program_config_is_accepted(run_cli, sqlite_url, tmp_path) -> No
     assert json.loads(result.stdout)["pairs"] == []
 
 
-def test_explain_on_a_peer_program_says_it_is_not_available(run_cli, db_url, store) -> None:
+def test_explain_lists_best_partners_by_the_symmetric_score(run_cli, db_url, store) -> None:
     assert cli(run_cli, db_url, "enroll", "peers").exit_code == 0
-    result = cli(run_cli, db_url, "match", "peers", "--explain", "1")
-    assert result.exit_code == 2
-    assert "--explain is not available for peer program 'peers'" in result.stderr
-    assert "Traceback" not in result.stderr
+    shown = json.loads(cli(run_cli, db_url, "match", "peers", "--format", "json").stdout)
+    partner = {p["learner_id"]: p["guide_id"] for p in shown["pairs"]}
+    partner |= {b: a for a, b in partner.items()}
+    result = cli(run_cli, db_url, "match", "peers", "--explain", "1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["guide_id"] for r in rows} == {2, 3, 4, 5}  # everyone else, never 1 itself
+    outcome = {r["guide_id"]: r["outcome"] for r in rows}
+    assert outcome[2].startswith("excluded")  # 1 manages 2
+    if 1 in partner:
+        assert outcome[partner[1]] == "chosen"
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    # The same score whichever of the two is explained.
+    back = json.loads(
+        cli(run_cli, db_url, "match", "peers", "--explain", "3", "--format", "json").stdout
+    )
+    one_three = next(r["score"] for r in rows if r["guide_id"] == 3)
+    three_one = next(r["score"] for r in back if r["guide_id"] == 1)
+    assert one_three == three_one
+    missing = cli(run_cli, db_url, "match", "peers", "--explain", "6")
+    assert missing.exit_code == 2 and "not in the pool" in missing.stderr
 
 
 def test_reverse_all_pairs_leave_out_the_chain_both_ways(run_cli, db_url, tmp_path) -> None:
