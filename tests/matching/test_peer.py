@@ -293,3 +293,24 @@ def test_a_cohort_of_review_events_never_pairs_a_peer_pool(sdb: Database) -> Non
         cohort = propose(s, prog, registry(), now=NOW, only_learners={1})
         assert cohort.pairs == [] and apply(s, prog, cohort, now=NOW) == []
         assert len(propose(s, prog, registry(), now=NOW).pairs) == 2
+
+
+def test_rematch_of_a_peer_pair_returns_both_to_the_pool(sdb: Database) -> None:
+    from coachbridge.pairings.service import rematch
+
+    prog = peer(weights={"skills": 1.0})
+    with sdb.transaction() as s:
+        for pid in (1, 2, 3, 4):
+            person(s, pid, skills=["python"], interests=["python"])
+            both(s, prog, pid)
+        rows = apply(s, prog, propose(s, prog, registry(), now=NOW), status="active", now=NOW)
+        first = {(r.learner_id, r.guide_id) for r in rows}
+        target = min(rows, key=lambda r: r.learner_id)
+        old, new = rematch(s, {"peers": prog}, target.id, registry(), reason="no fit", now=NOW)
+        assert old.status != "active" and new is None
+        again = propose(s, prog, registry(), now=NOW)
+    # The two are back in the pool, never proposed together again: nobody else is free.
+    assert again.pairs == []
+    assert sorted(u.learner_id for u in again.unmatched) == [target.learner_id, target.guide_id]
+    assert {u.reason for u in again.unmatched} == {"excluded_by_constraint"}
+    assert len(first) == 2
