@@ -127,9 +127,12 @@ def match(
         for p in pairs:
             parts = " + ".join(f"{k} {v:.3f}" for k, v in p["breakdown"].items())
             pin = " (pinned)" if p["pinned"] else ""
-            click.echo(f"  {p['learner_id']} <- {p['guide_id']}: {parts} = {p['score']:.3f}{pin}")
+            link = "&" if outcome.peer else "<-"  # a peer pair has no leader
+            click.echo(
+                f"  {p['learner_id']} {link} {p['guide_id']}: {parts} = {p['score']:.3f}{pin}"
+            )
     if unmatched:
-        click.echo("\nUnmatched learners:")
+        click.echo("\nUnpaired participants:" if outcome.peer else "\nUnmatched learners:")
         for u in unmatched:
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
@@ -137,7 +140,8 @@ def match(
     if by_manager:
         click.echo(f"\nPairs: {outcome.guarantee}.")
     else:
-        click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
+        who = "people paired" if outcome.peer else "learners matched"
+        click.echo(f"\nMost {who}, then the highest total score: {outcome.guarantee}.")
     if outcome.created is not None:
         choice = app.config.program(program_id).choice
         if mode == "active" and choice != "none":

@@ -74,6 +74,17 @@ class Choice(StrEnum):
     BOTH = "both"  # the learner picks, then the guide accepts
 
 
+# Keys that only a peer program takes, and keys a peer program refuses (with the hint given).
+PEER_ONLY = ("participants",)
+NOT_PEER = {
+    "learners": "use [programs.participants] (everyone is both learner and guide)",
+    "guides": "use [programs.participants] (everyone is both learner and guide)",
+    "capacity": "each participant is in at most one pair",
+    "limits": "",
+    "certify": "a peer match is exact over its candidate pairs; set top_k for their number",
+}
+
+
 class Limits(DomainModel):
     per_guide_per_department: int | None = Field(default=None, ge=1)
 
@@ -108,6 +119,8 @@ class Program(DomainModel):
     working_hours: tuple[int, int] = (9, 17)
     learners: Eligibility | None = None
     guides: Eligibility | None = None
+    # A peer program's one pool: everyone admitted is both learner and guide.
+    participants: Eligibility | None = None
     weights: dict[str, float] = Field(
         default_factory=lambda: {"skills": 0.4, "seniority": 0.2, "timezone": 0.2, "language": 0.2}
     )
@@ -166,6 +179,29 @@ class Program(DomainModel):
             if isinstance(start, date) and isinstance(end, date) and "duration_weeks" not in data:
                 data["duration_weeks"] = max(1, ((end - start).days + 6) // 7)
         return data
+
+    @field_validator(*PEER_ONLY, *NOT_PEER, mode="after")
+    @classmethod
+    def _applies(cls, value: object, info: ValidationInfo) -> object:
+        # Runs only for keys the file gives (not defaults); ``kind`` is validated before them.
+        kind, key = info.data.get("kind"), info.field_name
+        if kind is None:
+            return value
+        if kind == ProgramKind.PEER and key in NOT_PEER:
+            hint = NOT_PEER[key]
+            raise ValueError(f"does not apply to a peer program{': ' + hint if hint else ''}")
+        if kind != ProgramKind.PEER and key in PEER_ONLY:
+            raise ValueError(f"applies to peer programs only (kind = {kind.value!r})")
+        return value
+
+    def eligibility(self, role: str) -> Eligibility | None:
+        """Who is enrolled automatically as ``role`` (``learner``/``guide``).
+
+        A peer program admits its ``participants`` in both roles.
+        """
+        if self.kind == ProgramKind.PEER:
+            return self.participants
+        return self.learners if role == "learner" else self.guides
 
     @model_validator(mode="after")
     def _dates(self) -> Program:

@@ -89,6 +89,8 @@ class ScoringSettings:
 
     seniority_best_gap: float = 2.0
     working_hours: tuple[int, int] = (9, 17)
+    # Reverse mentoring: the guide is junior, so the gap counted is learner level minus guide's.
+    seniority_reversed: bool = False
 
 
 class Scorer:
@@ -106,6 +108,7 @@ class Scorer:
         excluded_pairs: Mapping[int, set[int]] | None = None,
         mentoring: bool = False,
         category_table: bool = True,
+        chain_both_ways: bool = False,
     ) -> None:
         self.learners = learners
         self.guides = guides
@@ -114,6 +117,8 @@ class Scorer:
         self.names = [n for n in weights if weights[n] != 0]
         self.weights = {n: float(weights[n]) for n in self.names}
         self.mentoring = mentoring
+        # Reverse and peer programs: the learner above the guide is refused too.
+        self.chain_both_ways = chain_both_ways
         self._extra_excluded = excluded
         # The same exclusions as learner row -> guide rows, when the caller has them (counting
         # allowed pairs reads these instead of building a mask per block).
@@ -170,7 +175,8 @@ class Scorer:
             return _overlap(lr.goals[rows], self._guide64("goals"))
         if name == "seniority":
             gap = np.subtract.outer(lr.level[rows], gd.level)
-            np.negative(gap, out=gap)  # guide level minus learner level
+            if not self.settings.seniority_reversed:
+                np.negative(gap, out=gap)  # guide level minus learner level
             best = self.settings.seniority_best_gap
             value = np.subtract(gap, best)
             np.abs(value, out=value)
@@ -311,7 +317,8 @@ class Scorer:
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Hard constraints: not the same person, not anyone above in the reporting chain."""
+        """Hard constraints: not the same person, not anyone above in the reporting chain
+        (with ``chain_both_ways``, neither above the other)."""
         ok = self.chain_ok(rows)
         if self._extra_excluded is not None:
             ok &= ~self._extra_excluded(rows)
@@ -337,6 +344,9 @@ class Scorer:
         ltin, gtin = lr.tin[lrows], gd.tin[grows]
         above = (gtin >= 0) & (ltin >= 0) & (gtin < ltin) & (lr.tout[lrows] <= gd.tout[grows])
         ok &= ~above
+        if self.chain_both_ways:
+            below = (gtin >= 0) & (ltin >= 0) & (ltin < gtin) & (gd.tout[grows] <= lr.tout[lrows])
+            ok &= ~below
         return ok
 
     def breakdown(self, learner_row: int, guide_row: int) -> dict[str, float]:

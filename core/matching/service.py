@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from coachbridge.context import Context, Hooks
 from coachbridge.domain.pairing import OPEN, Pairing, PairingStatus
-from coachbridge.domain.program import Program
+from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.errors import UserError
 from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
@@ -40,6 +40,17 @@ from coachbridge.matching.managers import (
     REASON_TEXT as MANAGER_REASON_TEXT,
 )
 from coachbridge.matching.offers import first_status, open_choices
+from coachbridge.matching.peer_match import (
+    NO_PARTNER,
+    ODD_ONE_OUT,
+    PARTNERS_BELOW_MIN_SCORE,
+    PARTNERS_TAKEN,
+    PeerProposal,
+    peer_allowed_pairs,
+    peer_apply,
+    peer_explain,
+    peer_propose,
+)
 from coachbridge.matching.pool import (
     Pool,
     check_weights,
@@ -70,6 +81,12 @@ REASON_TEXT = {
     EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
     "(themselves, their reporting chain, a forbid rule or an earlier pairing)",
     **MANAGER_REASON_TEXT,
+    NO_PARTNER: "nobody else is in the pool (enrolled, active, not opted out, not paired yet)",
+    ODD_ONE_OUT: "the pool has an odd number of people who can pair: everyone else is paired, "
+    "and leaving this person out gave the highest total",
+    PARTNERS_TAKEN: "every partner that fits is paired with someone else in the best overall "
+    "result (most people paired, then the highest total)",
+    PARTNERS_BELOW_MIN_SCORE: "every allowed partner scores below the program's min_score",
 }
 
 
@@ -120,12 +137,18 @@ class Proposal:
     top_k: int = 0
     # Set when no optimisation chose the pairs (a manager program: the HRIS's reporting lines).
     decided_by: str | None = None
+    peer: bool = False  # a peer program: pairs within one pool (``matching.peer``)
+    peer_complete: bool = False  # peer: the candidates were every allowed pair
 
     @property
     def guarantee(self) -> str:
         """What the proposal is proved to be, in words (``match`` and the demo print it)."""
         if self.decided_by:
             return self.decided_by
+        if self.peer and self.peer_complete:  # solved on every pair: nothing left to price
+            return f"optimal over all {self.allowed_pairs:,} allowed pairs (every one solved)"
+        if self.peer:
+            return f"optimal within each person's {self.top_k} best partners"
         if self.certified:
             return f"certified optimal over {self.allowed_pairs:,} allowed pairs"
         return f"optimal within each learner's {self.top_k} best guides"
@@ -255,9 +278,14 @@ def propose(
     the optimisation). Every pair carries its breakdown; every unmatched learner a reason.
     ``only_learners`` restricts it to those learners (a burst of review events matched as a
     cohort); the guides' free capacity is what every open pairing leaves. Nothing is written.
+    A peer program is paired within its one pool (``peer_match.peer_propose``).
     """
     if is_manager_program(program):
         return propose_managers(s, program, only_learners=only_learners)
+    if program.kind == ProgramKind.PEER:
+        if only_learners is not None:  # a peer pool is paired as a whole, by ``match``
+            return Proposal(program=program.id, top_k=program.top_k, peer=True)
+        return _peer_proposal(program, peer_propose(s, program, _criteria(registry), now=now))
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
@@ -288,6 +316,23 @@ def propose_managers(
     return proposal
 
 
+def _peer_proposal(program: Program, found: PeerProposal) -> Proposal:
+    """A peer program's result as a ``Proposal`` (each pair once, the lower id as learner)."""
+    return Proposal(
+        program=program.id,
+        pairs=[ProposedPair(**p) for p in found.pairs],
+        unmatched=[Unmatched(pid, reason) for pid, reason in found.unmatched],
+        warnings=found.warnings,
+        candidates=found.candidates,
+        widened=found.widened,
+        arcs=found.arcs,
+        allowed_pairs=found.candidates if found.complete else 0,
+        top_k=program.top_k,
+        peer=True,
+        peer_complete=found.complete,
+    )
+
+
 def allowed_pairs(
     s: Session, program: Program, registry: Hooks | None, *, now: datetime
 ) -> tuple[int, Iterator[tuple[list[int], list[int], list[float]]]]:
@@ -298,8 +343,11 @@ def allowed_pairs(
     a forbid rule or an earlier pairing are left out; ``min_score`` is not applied (it is the
     solver's rule, not a hard constraint). Returns the count and an iterator of
     ``(learner ids, guide ids, scores)`` blocks, scored block-wise like matching. Refuses more
-    than ``MAX_ALL_PAIRS`` pairs.
+    than ``MAX_ALL_PAIRS`` pairs. A peer program lists each unordered pair once.
     """
+    if program.kind == ProgramKind.PEER:
+        criteria = _criteria(registry)
+        return peer_allowed_pairs(s, program, criteria, now=now, max_pairs=MAX_ALL_PAIRS)
     pool = load_pool(s, program, _criteria(registry), now=now)
     scorer = pool.scorer
     rows = np.arange(len(pool.learner_ids), dtype=np.int64)
@@ -344,6 +392,14 @@ def explain(
     limit: int = 5,
 ) -> list[Alternative]:
     """The learner's best guides by score, each with why it was not (or was) the choice."""
+    if program.kind == ProgramKind.PEER:  # the best partners, by the symmetric score
+        proposal = proposal or propose(s, program, registry, now=now)
+        partner = {p.learner_id: p.guide_id for p in proposal.pairs}
+        partner |= {p.guide_id: p.learner_id for p in proposal.pairs}
+        found = peer_explain(
+            s, program, _criteria(registry), learner_id, now=now, partner=partner, limit=limit
+        )
+        return [Alternative(**row) for row in found]
     pool = load_pool(s, program, _criteria(registry), now=now)
     lrow = pool.learner_row.get(learner_id)
     if lrow is None:
@@ -446,6 +502,11 @@ def apply(
         # With a program's ``choice``, "active" means: as far as it goes before someone answers.
         status = first_status(program)
     now = now or datetime.now(UTC)
+    if program.kind == ProgramKind.PEER:
+        pairs = [(p.learner_id, p.guide_id, p.score, p.breakdown) for p in proposal.pairs]
+        rows = peer_apply(s, program, pairs, status=status, actor=actor, now=now)
+        announce_after_commit(s, registry, rows)
+        return rows
     ensure_program_row(s, program)
     free = free_capacity(s, program)  # as it is now, not as it was when proposed
     if is_manager_program(program):  # no capacity: a pair holds while the manager is current
@@ -525,6 +586,8 @@ def match_one(
         proposal = propose_managers(s, program, only_learners={learner_id})
         rows = apply(s, program, proposal, actor=actor, now=now, registry=registry)
         return rows[0] if rows else None
+    if program.kind == ProgramKind.PEER:
+        return None  # a peer pool is paired as a whole, by ``coachbridge match``
     ensure_program_row(s, program)
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners={learner_id})
     lrow = pool.learner_row.get(learner_id)
@@ -592,6 +655,7 @@ class MatchOutcome:
     certified: bool = False
     allowed_pairs: int | None = None  # with ``certified``: how many pairs it is optimal over
     written: int | None = None  # pairs written to ``candidates`` (None: no file asked for)
+    peer: bool = False  # pairs within one pool: learner_id is the lower id, no leader
 
 
 @dataclass(frozen=True)
@@ -673,6 +737,7 @@ def match_program(
         certified=proposal.certified,
         allowed_pairs=proposal.allowed_pairs if proposal.certified else None,
         written=0 if candidates is not None and written is None else written,
+        peer=proposal.peer,
     )
 
 

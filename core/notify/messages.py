@@ -50,8 +50,11 @@ def pairing_message(s: Session, key: str) -> Message | None:
     program = s.get(ProgramRow, pairing.program_id)
     program_name = program.name if program else pairing.program_id
     kind = program.kind if program else "coaching"
-    guide_word = {"mentoring": "mentor", "manager": "manager"}.get(kind, "coach")
+    guide_word = {"mentoring": "mentor", "reverse": "mentor", "manager": "manager"}.get(
+        kind, "coach"
+    )
     me, other = (learner, guide) if role == "learner" else (guide, learner)
+    peer = kind == "peer"  # neither is the guide: both get the same words
     sessions = list(
         s.scalars(
             select(SessionRow)
@@ -61,7 +64,13 @@ def pairing_message(s: Session, key: str) -> Message | None:
     )
     zone = _zone(me)
     lines = [f"Hello {me.preferred_name or me.first_name or me.name},", ""]
-    if role == "learner":
+    if peer:
+        lines.append(
+            f"you are now part of {program_name}. Your peer partner is {other.name}"
+            + (f" ({other.job_title})" if other.job_title else "")
+            + ": you learn from each other."
+        )
+    elif role == "learner":
         lines.append(
             f"you are now part of {program_name}. Your {guide_word} is {guide.name}"
             + (f" ({guide.job_title})" if guide.job_title else "")
@@ -97,9 +106,11 @@ def pairing_message(s: Session, key: str) -> Message | None:
         key=key,
         to_name=me.name,
         to_email=me.email,
-        subject=f"{program_name}: your {guide_word} pairing"
+        subject=f"{program_name}: your peer partner"
+        if peer
+        else f"{program_name}: your {guide_word} pairing"
         if role == "learner"
-        else f"{program_name}: you have a new {'mentee' if kind == 'mentoring' else 'coachee'}",
+        else f"{program_name}: you have a new {'mentee' if kind in ('mentoring', 'reverse') else 'coachee'}",
         body="\n".join(lines).replace("\n\n\n", "\n\n") + "\n",
         attachments=attachments,
         recipient_id=me.id,

@@ -100,13 +100,20 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     managers: dict[int, int | None] = {
         pid: mid for pid, mid in s.execute(select(PersonRow.id, PersonRow.manager_id))
     }
+    # Reverse and peer pairs: neither may be above the other.
+    both_ways = set(
+        s.scalars(select(ProgramRow.id).where(ProgramRow.kind.in_(("reverse", "peer"))))
+    )
     flagged = 0
     # In a manager program the guide is the learner's manager by design.
     managed = select(ProgramRow.id).where(ProgramRow.kind == ProgramKind.MANAGER.value)
     for pairing in s.scalars(
         select(PairingRow).where(PairingRow.status.in_(OPEN), PairingRow.program_id.not_in(managed))
     ):
-        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id)
+        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id) or (
+            pairing.program_id in both_ways
+            and pairing.learner_id in chain_above(managers, pairing.guide_id)
+        )
         if in_chain and pairing.flag != REPORTING_FLAG:
             pairing.flag = REPORTING_FLAG
             audit(s, "sync", "flag_pairing", "pairing", pairing.id, reason=REPORTING_FLAG)
