@@ -20,16 +20,30 @@ class ProgramKind(StrEnum):
     MANAGER = "manager"
 
 
+_PEER_POOL = "use [programs.participants] (everyone is both learner and guide)"
+_MANAGER = "each learner's guide is their current manager from the HRIS: no matching"
+
 #: Keys that only some kinds take: a program of another kind that sets one is refused, naming it.
 KIND_ONLY_KEYS: dict[str, frozenset[ProgramKind]] = {
     "max_reports": frozenset({ProgramKind.MANAGER}),
+    "participants": frozenset({ProgramKind.PEER}),
 }
-#: Keys a kind does not take (a manager program's guides are the HRIS's managers: no matching).
-KIND_EXCLUDED_KEYS: dict[ProgramKind, frozenset[str]] = {
-    ProgramKind.MANAGER: frozenset(
-        {"guides", "capacity", "min_score", "top_k", "certify", "weights", "limits"}
+#: Keys a kind does not take, each with the reason given in the error.
+KIND_EXCLUDED_KEYS: dict[ProgramKind, dict[str, str]] = {
+    ProgramKind.MANAGER: dict.fromkeys(
+        ("guides", "capacity", "min_score", "top_k", "certify", "weights", "limits"), _MANAGER
     ),
+    ProgramKind.PEER: {
+        "learners": _PEER_POOL,
+        "guides": _PEER_POOL,
+        "capacity": "each participant is in at most one pair",
+        "limits": "",
+        "certify": "a peer match is exact over its candidate pairs; set top_k for their number",
+    },
 }
+_KIND_CHECKED = tuple(
+    dict.fromkeys([*KIND_ONLY_KEYS, *(k for keys in KIND_EXCLUDED_KEYS.values() for k in keys)])
+)
 
 
 class Eligibility(DomainModel):
@@ -72,17 +86,6 @@ class Choice(StrEnum):
     LEARNER_PICKS = "learner_picks"  # the learner picks among offers (the optimum held)
     GUIDE_ACCEPTS = "guide_accepts"  # the guide accepts or declines a request
     BOTH = "both"  # the learner picks, then the guide accepts
-
-
-# Keys that only a peer program takes, and keys a peer program refuses (with the hint given).
-PEER_ONLY = ("participants",)
-NOT_PEER = {
-    "learners": "use [programs.participants] (everyone is both learner and guide)",
-    "guides": "use [programs.participants] (everyone is both learner and guide)",
-    "capacity": "each participant is in at most one pair",
-    "limits": "",
-    "certify": "a peer match is exact over its candidate pairs; set top_k for their number",
-}
 
 
 class Limits(DomainModel):
@@ -139,33 +142,23 @@ class Program(DomainModel):
     # Manager coaching: a manager with more reports in the program is warned about, not refused.
     max_reports: int | None = Field(default=None, ge=1, le=10_000)
 
-    @field_validator(
-        "capacity",
-        "min_score",
-        "top_k",
-        "certify",
-        "guides",
-        "weights",
-        "limits",
-        "max_reports",
-    )
+    @field_validator(*_KIND_CHECKED)
     @classmethod
     def _applies_to_kind(cls, value: object, info: ValidationInfo) -> object:
         """A key the program's kind does not take is an error naming the key. A value equal to
         the default fits every kind, so that a program dumped and validated again still loads."""
         kind = info.data.get("kind")
         name = info.field_name or ""
-        if value == cls.model_fields[name].get_default(call_default_factory=True):
+        if kind is None or value == cls.model_fields[name].get_default(call_default_factory=True):
             return value
         only = KIND_ONLY_KEYS.get(name)
-        if kind is not None and only is not None and kind not in only:
+        if only is not None and kind not in only:
             kinds = " or ".join(f'"{k.value}"' for k in sorted(only))
             raise ValueError(f"applies only to kind = {kinds}, not to a {kind.value} program")
-        if kind is not None and name in KIND_EXCLUDED_KEYS.get(kind, ()):
-            raise ValueError(
-                f"does not apply to a {kind.value} program (each learner's guide is their "
-                "current manager from the HRIS: no matching)"
-            )
+        excluded = KIND_EXCLUDED_KEYS.get(kind, {})
+        if name in excluded:
+            why = excluded[name]
+            raise ValueError(f"does not apply to a {kind.value} program{': ' + why if why else ''}")
         return value
 
     @model_validator(mode="before")
@@ -179,20 +172,6 @@ class Program(DomainModel):
             if isinstance(start, date) and isinstance(end, date) and "duration_weeks" not in data:
                 data["duration_weeks"] = max(1, ((end - start).days + 6) // 7)
         return data
-
-    @field_validator(*PEER_ONLY, *NOT_PEER, mode="after")
-    @classmethod
-    def _applies(cls, value: object, info: ValidationInfo) -> object:
-        # Runs only for keys the file gives (not defaults); ``kind`` is validated before them.
-        kind, key = info.data.get("kind"), info.field_name
-        if kind is None:
-            return value
-        if kind == ProgramKind.PEER and key in NOT_PEER:
-            hint = NOT_PEER[key]
-            raise ValueError(f"does not apply to a peer program{': ' + hint if hint else ''}")
-        if kind != ProgramKind.PEER and key in PEER_ONLY:
-            raise ValueError(f"applies to peer programs only (kind = {kind.value!r})")
-        return value
 
     def eligibility(self, role: str) -> Eligibility | None:
         """Who is enrolled automatically as ``role`` (``learner``/``guide``).
