@@ -88,13 +88,15 @@ class Dispatcher:
 
     def queue_pairing(self, s: Session, pairing_id: int, people: Mapping[str, int]) -> list[str]:
         """Queue the pairing message for each side (``{"learner": id, "guide": id}``); keys back."""
-        keys = []
-        for role, person_id in people.items():
-            for channel in self.notifiers:
-                key = pairing_key(pairing_id, role, channel)
-                keys.append(key)
-                if s.scalars(select(NotificationRow.id).where(NotificationRow.key == key)).first():
-                    continue
+        wanted = {
+            pairing_key(pairing_id, role, channel): (role, person_id, channel)
+            for role, person_id in people.items()
+            for channel in self.notifiers
+        }
+        keys = list(wanted)
+        queued = set(s.scalars(select(NotificationRow.key).where(NotificationRow.key.in_(keys))))
+        for key, (role, person_id, channel) in wanted.items():
+            if key not in queued:
                 s.add(
                     NotificationRow(
                         key=key,
