@@ -119,6 +119,7 @@ class Dispatcher:
                 stmt = stmt.where(NotificationRow.key.in_(list(keys)))
             ids = list(s.scalars(stmt.order_by(NotificationRow.id).limit(limit)))
         handled = 0
+        invitations: dict[object, bytes] = {}
         for row_id in ids:
             with db.transaction() as s:
                 row = s.scalars(
@@ -128,7 +129,7 @@ class Dispatcher:
                 ).first()
                 if row is None:  # sent meanwhile by another worker
                     continue
-                self._send_row(s, row)
+                self._send_row(s, row, invitations=invitations)
                 handled += 1
         return handled
 
@@ -188,13 +189,20 @@ class Dispatcher:
             row.next_attempt_at = None
             log.warning("notification %s: giving up after %s attempts", row.key, row.attempts)
 
-    def _send_row(self, s: Session, row: NotificationRow, now: datetime | None = None) -> None:
+    def _send_row(
+        self,
+        s: Session,
+        row: NotificationRow,
+        now: datetime | None = None,
+        *,
+        invitations: dict[object, bytes] | None = None,
+    ) -> None:
         now = now or datetime.now(UTC)
         notifier = self.notifiers.get(row.channel)
         if notifier is None:
             row.status, row.detail = "skipped", f"channel {row.channel!r} is not configured"
             return
-        message = pairing_message(s, row.key)
+        message = pairing_message(s, row.key, invitations=invitations)
         if message is None:
             row.status, row.detail = "skipped", "nothing to send (pairing or person gone)"
             return
