@@ -34,8 +34,14 @@ def _zone(person: PersonRow) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def pairing_message(s: Session, key: str) -> Message | None:
-    """The message for ``key``, or None when its pairing or person no longer exists."""
+def pairing_message(
+    s: Session, key: str, *, invitations: dict[object, bytes] | None = None
+) -> Message | None:
+    """The message for ``key``, or None when its pairing or person no longer exists.
+
+    ``invitations``: a cache the caller keeps across messages. A pairing's two messages carry
+    the same invitation (the same sessions, both people as attendees), so building it once
+    halves the calendar work of a burst of new pairings."""
     parsed = parse_pairing_key(key)
     if parsed is None:
         return None
@@ -96,9 +102,37 @@ def pairing_message(s: Session, key: str) -> Message | None:
     if sessions:
         from coachbridge.pairings.calendar import calendar_domain, invitation_for_sessions
 
-        invitation = invitation_for_sessions(
-            sessions, pairing, learner, guide, program, uid_domain=calendar_domain(s)
+        cache: dict[object, bytes] = {} if invitations is None else invitations
+        if "uid_domain" not in cache:
+            cache["uid_domain"] = calendar_domain(s).encode()
+        uid_domain = cache["uid_domain"].decode()
+        # Everything the invitation is made of: a change to any of it makes another entry.
+        made_of = (
+            pairing.id,
+            pairing.program_id,
+            learner.id,
+            learner.name,
+            learner.email,
+            guide.id,
+            guide.name,
+            guide.email,
+            program_name,
+            getattr(program, "kind", None),
+            getattr(program, "owner", None),
+            tuple(
+                (r.id, r.start, r.minutes, r.status, r.seq, r.agenda, r.ics_sequence, r.updated_at)
+                for r in sessions
+            ),
         )
+        invitation = cache.get(made_of)
+        if invitation is None:
+            invitation = invitation_for_sessions(
+                sessions, pairing, learner, guide, program, uid_domain=uid_domain
+            )
+            if len(cache) > 64:  # a pairing's two messages come one after the other
+                cache.clear()
+                cache["uid_domain"] = uid_domain.encode()
+            cache[made_of] = invitation
         attachments.append(
             Attachment(filename="sessions.ics", content_type="text/calendar", data=invitation)
         )
