@@ -9,7 +9,6 @@ from enum import StrEnum
 from coachbridge.domain._base import YEARS, DomainModel
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
-
 DEFAULT_CIRCLE_SIZE = (3, 6)
 
 

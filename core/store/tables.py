@@ -212,6 +212,9 @@ class SessionRow(Base):
     # names the circle's first pairing (for the program and the guide); who attends, and
     # whether each came, is ``session_attendance``.
     circle_id: Mapped[int | None] = mapped_column(ForeignKey("circles.id"), index=True)
+    # Circle meetings only: members (person ids) for whom the planned time is outside their
+    # working hours, when no time suited everyone (the planner then suits the most).
+    outside_hours: Mapped[list[int] | None] = mapped_column(JSON)
 
     def __repr__(self) -> str:  # private_notes stay out of every repr
         return f"<SessionRow id={self.id} pairing={self.pairing_id} status={self.status}>"

@@ -1,4 +1,4 @@
-"""group circles: circles, pairings.circle_id, sessions.circle_id, session_attendance
+"""group circles: circles, pairings.circle_id, sessions.circle_id and outside_hours, session_attendance
 
 Revision ID: 0008
 Revises: 0004
@@ -35,6 +35,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column("circle_id", sa.Integer(), nullable=True))
             batch.create_foreign_key(f"fk_{table}_circle_id", "circles", ["circle_id"], ["id"])
             batch.create_index(f"ix_{table}_circle_id", ["circle_id"])
+            if table == "sessions":
+                batch.add_column(sa.Column("outside_hours", sa.JSON(), nullable=True))
     op.create_table(
         "session_attendance",
         sa.Column("session_id", sa.Integer(), nullable=False),
@@ -61,6 +63,8 @@ def downgrade() -> None:
     op.drop_table("session_attendance")
     for table in ("sessions", "pairings"):
         with op.batch_alter_table(table) as batch:
+            if table == "sessions":
+                batch.drop_column("outside_hours")
             batch.drop_index(f"ix_{table}_circle_id")
             batch.drop_constraint(f"fk_{table}_circle_id", type_="foreignkey")
             batch.drop_column("circle_id")
