@@ -12,7 +12,9 @@ from coachbridge.matching.circles import solve_circles
 
 def _brute(arcs, free, minimum, n_learners):
     """Best (placed, total) over every assignment that respects the semi-continuous bounds."""
-    options = [[None] + [k for k, (ll, _g, _s) in enumerate(arcs) if ll == i] for i in range(n_learners)]
+    options = [
+        [None] + [k for k, (ll, _g, _s) in enumerate(arcs) if ll == i] for i in range(n_learners)
+    ]
     best = (0, 0.0)
     for pick in itertools.product(*options):
         load: dict[int, int] = {}
@@ -65,9 +67,7 @@ def test_a_guide_takes_none_rather_than_too_few() -> None:
     learner = np.array([0, 1, 2, 3, 4], dtype=np.int64)
     guide = np.array([0, 0, 1, 1, 1], dtype=np.int64)
     score = np.array([0.9, 0.9, 0.1, 0.1, 0.1])
-    got = solve_circles(
-        learner, guide, score, np.array([6, 6]), np.array([3, 3]), workers=1
-    )
+    got = solve_circles(learner, guide, score, np.array([6, 6]), np.array([3, 3]), workers=1)
     assert got.match == {2: 1, 3: 1, 4: 1}
     assert got.opened == [1]
 
