@@ -4,23 +4,25 @@ A group program (``kind = "group"``) assigns learners to guides exactly like ``s
 (the most learners placed, then the highest total score) with one more rule: a guide who has no
 circle yet either stays without one or takes at least ``minimum`` learners (up to its free
 places). That lower bound is semi-continuous (zero *or* at least ``minimum``), which a plain
-min-cost flow cannot express, so this is a small integer programme solved exactly with
-OR-tools' CP-SAT on the candidate arcs::
+min-cost flow cannot express, so this is a small mixed-integer programme on the candidate arcs,
+solved exactly by HiGHS through OR-tools' linear solver wrapper (``pywraplp``)::
 
     x[a] in {0, 1}          arc a = (learner, guide) used
     y[g] in {0, 1}          guide g opens a circle (only guides without one yet)
     sum_g x[l, g] <= 1                                  each learner at most once
     minimum * y[g] <= sum_l x[l, g] <= free[g] * y[g]   a new circle: none, or min..free
+    x[l, g] <= y[g]                                     (the same, arc by arc: a tighter LP)
     sum_l x[l, g] <= free[g]                            a guide whose circle exists: any room
     sum_(l in dept) x[l, g] <= limit - used[g, dept]    ``per_guide_per_department``, if set
 
-Lexicographic objective, solved as two exact stages: first the largest number of placed
-learners (CP-SAT proves it optimal), then, with that count fixed, the largest total of integer
-scores ``P = rint((s - lo) * 2**BITS / (hi - lo))``. Each used arc's score is rounded by at most
-half a unit, so the total on the caller's floats is within ``placed * (hi - lo) * 2**-(BITS+1)``
-of the best (``CircleSolution.error_bound``). ``optimal`` is True only when CP-SAT reported
-OPTIMAL for both stages; a stage stopped by the time limit keeps its best feasible solution and
-says so.
+Lexicographic objective, as two exact stages: first the largest number of placed learners,
+then, with at least that many placed, the largest total of the scores as given (floats). Both
+run with a relative MIP gap of 0; ``optimal`` is True only when HiGHS reports both stages
+OPTIMAL, i.e. its best bound met its solution (within its absolute gap tolerance, 1e-6 by
+default: ``error_bound``). The arc-by-arc ``x <= y`` rows make the LP relaxation tight: a
+guide's fractional opening must cover each of its arcs, not only its load. When the one-to-one
+min-cost flow on the same arcs (a relaxation: no minimum) already respects every minimum, it is
+optimal here too and no MIP is solved.
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from coachbridge.matching.engine import solve_candidates
+from coachbridge.matching.scoring import CandidateArrays
 from numpy.typing import NDArray
-from ortools.sat.python import cp_model
+from scipy import optimize, sparse
 
-__all__ = ["BITS", "CircleSolution", "solve_circles"]
+__all__ = ["MIP_GAP_TOLERANCE", "CircleSolution", "solve_circles"]
 
-BITS = 20  # score resolution of the second stage: (hi - lo) / 2**20
+# HiGHS stops when best bound and solution are this close (its default absolute MIP gap).
+MIP_GAP_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -44,18 +50,11 @@ class CircleSolution:
 
     match: dict[int, int] = field(default_factory=dict)
     scores: dict[int, float] = field(default_factory=dict)  # learner row -> the arc's score
-    optimal: bool = True  # CP-SAT proved both stages optimal on the candidate arcs
+    optimal: bool = True  # proved optimal on the candidate arcs (both stages)
     error_bound: float = 0.0  # the total is within this of the best total on the floats
     seconds: float = 0.0
     opened: list[int] = field(default_factory=list)  # guide rows given a new circle
-
-
-def _solver(workers: int, time_limit: float | None) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = workers
-    if time_limit is not None:
-        solver.parameters.max_time_in_seconds = time_limit
-    return solver
+    method: str = ""  # "flow" (the relaxation was feasible) or "mip"
 
 
 def solve_circles(
@@ -68,7 +67,6 @@ def solve_circles(
     group: NDArray[np.int64] | None = None,
     limit: int | None = None,
     group_used: Mapping[tuple[int, int], int] | None = None,
-    workers: int = 2,
     time_limit: float | None = None,
 ) -> CircleSolution:
     """Assign learners along the candidate arcs ``(learner[k], guide[k], score[k])``.
@@ -77,76 +75,169 @@ def solve_circles(
     guide must take if it takes any (0 for a guide whose circle already exists). ``group[k]`` is
     the department code of arc ``k``'s learner, for ``limit`` per guide and department
     (``group_used`` counts what each guide already has). Arcs must hold no pair twice.
+    ``time_limit`` (seconds, per stage) keeps the best solution found, with ``optimal`` False.
     """
     started = time.perf_counter()
     learner = np.asarray(learner, dtype=np.int64)
     guide = np.asarray(guide, dtype=np.int64)
     score = np.asarray(score, dtype=np.float64)
+    free = np.asarray(free, dtype=np.int64)
+    minimum = np.asarray(minimum, dtype=np.int64)
     # A guide that cannot reach its minimum, or has no room, can take nobody: drop its arcs.
-    usable = (free[guide] > 0) & (free[guide] >= minimum[guide])
-    arcs = np.flatnonzero(usable)
+    arcs = np.flatnonzero((free[guide] > 0) & (free[guide] >= minimum[guide]))
     if arcs.size == 0:
         return CircleSolution(seconds=time.perf_counter() - started)
-    lo, hi = float(score[arcs].min()), float(score[arcs].max())
-    span = hi - lo
-    profit = (
-        np.rint((score[arcs] - lo) * (2**BITS / span)).astype(np.int64)
-        if span > 0
-        else np.zeros(arcs.size, dtype=np.int64)
+    cands = CandidateArrays(learner[arcs], guide[arcs], score[arcs])
+    groups = group[arcs] if group is not None else None
+    out = _by_flow(cands, free, minimum, groups, limit, group_used)
+    if out is None:
+        out = _by_mip(cands, free, minimum, groups, limit, group_used, time_limit)
+    out.opened = sorted({g for g in out.match.values() if minimum[g] > 0})
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _by_flow(
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    minimum: NDArray[np.int64],
+    groups: NDArray[np.int64] | None,
+    limit: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+) -> CircleSolution | None:
+    """The min-cost flow without minimums; its answer when it happens to respect them."""
+    rows = int(cands.learner.max()) + 1
+    match = solve_candidates(
+        cands, free, rows, -np.inf, groups=groups, limit=limit, group_used=group_used
     )
-    model = cp_model.CpModel()
-    x = [model.new_bool_var(f"x{k}") for k in range(arcs.size)]
+    load = np.bincount(np.fromiter(match.values(), np.int64, len(match)), minlength=free.size)
+    if ((load > 0) & (load < minimum)).any():
+        return None
+    score = {
+        (int(a), int(b)): float(c)
+        for a, b, c in zip(cands.learner, cands.guide, cands.score, strict=True)
+        if match.get(int(a)) == int(b)
+    }
+    out = CircleSolution(method="flow")
+    for x, g in match.items():
+        out.match[x] = g
+        out.scores[x] = score[(x, g)]
+    return out
+
+
+def _by_mip(
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    minimum: NDArray[np.int64],
+    groups: NDArray[np.int64] | None,
+    limit: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+    time_limit: float | None,
+) -> CircleSolution:
+    n = cands.score.size
+    rows, lower, upper, opens = _constraints(cands, free, minimum, groups, limit, group_used)
+    width = n + opens.size
+    matrix = sparse.csr_array(
+        (rows[2], (rows[0], rows[1])),
+        shape=(len(lower), width),
+    )
+    options: dict[str, object] = {"mip_rel_gap": 0.0, "disp": False, "presolve": False}
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    integral = np.ones(width)
+    bounds = optimize.Bounds(np.zeros(width), np.ones(width))
+
+    def solve(cost: NDArray[np.float64], extra: optimize.LinearConstraint | None) -> Any:
+        constraints = [optimize.LinearConstraint(matrix, lower, upper)]
+        if extra is not None:
+            constraints.append(extra)
+        return optimize.milp(
+            -cost, constraints=constraints, integrality=integral, bounds=bounds, options=options
+        )
+
+    # Stage 1: the most learners placed.
+    count = np.concatenate([np.ones(n), np.zeros(opens.size)])
+    first = solve(count, None)
+    if first.x is None:  # pragma: no cover - placing nobody is always feasible
+        return CircleSolution(optimal=False, method="mip")
+    best = round(-first.fun)
+    # Stage 2: with that many placed, the highest total score.
+    cost = np.concatenate([cands.score, np.zeros(opens.size)])
+    second = solve(cost, optimize.LinearConstraint(count[None, :], best, np.inf))
+    if second.x is None:  # pragma: no cover - stage 1's answer is feasible
+        return CircleSolution(optimal=False, method="mip")
+    out = CircleSolution(
+        optimal=first.status == 0 and second.status == 0,
+        method="mip",
+        error_bound=max(
+            MIP_GAP_TOLERANCE, abs(second.fun - getattr(second, "mip_dual_bound", second.fun))
+        ),
+    )
+    for k in np.flatnonzero(second.x[:n] > 0.5).tolist():
+        a, g = int(cands.learner[k]), int(cands.guide[k])
+        out.match[a] = g
+        out.scores[a] = float(cands.score[k])
+    return out
+
+
+def _constraints(
+    cands: CandidateArrays,
+    free: NDArray[np.int64],
+    minimum: NDArray[np.int64],
+    groups: NDArray[np.int64] | None,
+    limit: int | None,
+    group_used: Mapping[tuple[int, int], int] | None,
+) -> tuple[
+    tuple[list[int], list[int], list[float]],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.int64],
+]:
+    """The rows of the module docstring as a sparse matrix (row, column, value) with bounds.
+
+    Columns: one per arc, then one ``y`` per guide that must reach a minimum (``opens``)."""
+    n = cands.score.size
+    r: list[int] = []
+    c: list[int] = []
+    v: list[float] = []
+    lower: list[float] = []
+    upper: list[float] = []
+
+    def row(columns: list[int], values: list[float], lo: float, hi: float) -> None:
+        index = len(lower)
+        r.extend([index] * len(columns))
+        c.extend(columns)
+        v.extend(values)
+        lower.append(lo)
+        upper.append(hi)
+
     by_learner: dict[int, list[int]] = {}
     by_guide: dict[int, list[int]] = {}
-    for i, k in enumerate(arcs.tolist()):
-        by_learner.setdefault(int(learner[k]), []).append(i)
-        by_guide.setdefault(int(guide[k]), []).append(i)
+    for k, (a, g) in enumerate(zip(cands.learner.tolist(), cands.guide.tolist(), strict=True)):
+        by_learner.setdefault(a, []).append(k)
+        by_guide.setdefault(g, []).append(k)
     for items in by_learner.values():
         if len(items) > 1:
-            model.add_at_most_one(x[i] for i in items)
-    opens: dict[int, cp_model.IntVar] = {}
+            row(items, [1.0] * len(items), -np.inf, 1.0)
+    opens = np.array(sorted(g for g in by_guide if minimum[g] > 0), dtype=np.int64)
+    column = {int(g): n + i for i, g in enumerate(opens.tolist())}
     for g, items in by_guide.items():
-        load = sum(x[i] for i in items)
-        if minimum[g] > 0:
-            y = opens[g] = model.new_bool_var(f"y{g}")
-            model.add(load <= int(free[g]) * y)
-            model.add(load >= int(minimum[g]) * y)
+        ones = [1.0] * len(items)
+        if g in column:
+            y = column[g]
+            row([*items, y], [*ones, -float(free[g])], -np.inf, 0.0)
+            row([*items, y], [*ones, -float(minimum[g])], 0.0, np.inf)
+            for k in items:
+                row([k, y], [1.0, -1.0], -np.inf, 0.0)
         elif len(items) > free[g]:
-            model.add(load <= int(free[g]))
-    if limit is not None and group is not None:
+            row(items, ones, -np.inf, float(free[g]))
+    if limit is not None and groups is not None:
         used = group_used or {}
         cells: dict[tuple[int, int], list[int]] = {}
-        for i, k in enumerate(arcs.tolist()):
-            cells.setdefault((int(guide[k]), int(group[k])), []).append(i)
+        for k, (g, d) in enumerate(zip(cands.guide.tolist(), groups.tolist(), strict=True)):
+            cells.setdefault((g, d), []).append(k)
         for key, items in cells.items():
             room = max(0, limit - used.get(key, 0))
             if len(items) > room:
-                model.add(sum(x[i] for i in items) <= room)
-    placed = sum(x)
-    # Stage 1: the most learners placed.
-    model.maximize(placed)
-    solver = _solver(workers, time_limit)
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return CircleSolution(optimal=False, seconds=time.perf_counter() - started)
-    optimal = status == cp_model.OPTIMAL
-    best = round(solver.objective_value)
-    # Stage 2: with that many placed, the highest total score (started from stage 1's answer).
-    for i, var in enumerate(x):
-        model.add_hint(var, bool(solver.value(x[i])))
-    model.add(placed >= best)
-    model.maximize(sum(int(p) * var for p, var in zip(profit.tolist(), x, strict=True)))
-    solver = _solver(workers, time_limit)
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):  # pragma: no cover - hint is valid
-        return CircleSolution(optimal=False, seconds=time.perf_counter() - started)
-    optimal = optimal and status == cp_model.OPTIMAL
-    out = CircleSolution(optimal=optimal)
-    for i, k in enumerate(arcs.tolist()):
-        if solver.value(x[i]):
-            out.match[int(learner[k])] = int(guide[k])
-            out.scores[int(learner[k])] = float(score[k])
-    out.opened = sorted(g for g, y in opens.items() if solver.value(y))
-    out.error_bound = len(out.match) * span * 2.0 ** -(BITS + 1)
-    out.seconds = time.perf_counter() - started
-    return out
+                row(items, [1.0] * len(items), -np.inf, float(room))
+    return (r, c, v), np.array(lower), np.array(upper), opens

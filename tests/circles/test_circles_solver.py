@@ -49,7 +49,7 @@ def test_matches_brute_force(seed: int) -> None:
     learner = np.array([a[0] for a in arcs], dtype=np.int64)
     guide = np.array([a[1] for a in arcs], dtype=np.int64)
     score = np.array([a[2] for a in arcs], dtype=np.float64)
-    got = solve_circles(learner, guide, score, free, minimum, workers=1)
+    got = solve_circles(learner, guide, score, free, minimum)
     assert got.optimal
     load: dict[int, int] = {}
     for g in got.match.values():
@@ -67,7 +67,7 @@ def test_a_guide_takes_none_rather_than_too_few() -> None:
     learner = np.array([0, 1, 2, 3, 4], dtype=np.int64)
     guide = np.array([0, 0, 1, 1, 1], dtype=np.int64)
     score = np.array([0.9, 0.9, 0.1, 0.1, 0.1])
-    got = solve_circles(learner, guide, score, np.array([6, 6]), np.array([3, 3]), workers=1)
+    got = solve_circles(learner, guide, score, np.array([6, 6]), np.array([3, 3]))
     assert got.match == {2: 1, 3: 1, 4: 1}
     assert got.opened == [1]
 
@@ -77,7 +77,5 @@ def test_fairness_limit_holds_inside_the_solve() -> None:
     guide = np.zeros(4, dtype=np.int64)
     score = np.array([0.5, 0.5, 0.5, 0.5])
     group = np.array([7, 7, 7, 8], dtype=np.int64)
-    got = solve_circles(
-        learner, guide, score, np.array([6]), np.array([3]), group=group, limit=2, workers=1
-    )
+    got = solve_circles(learner, guide, score, np.array([6]), np.array([3]), group=group, limit=2)
     assert len(got.match) == 3 and got.match.get(3) == 0
