@@ -45,7 +45,7 @@ def test_a_learner_who_cannot_make_a_circle_is_reported(db: Database) -> None:
     assert len(proposal.pairs) == 4
     assert len({p.guide_id for p in proposal.pairs}) == 1
     assert [u.reason for u in proposal.unmatched] == ["circle_below_minimum"]
-    assert proposal.certified  # top_k covers both guides and CP-SAT proved both stages
+    assert proposal.certified  # top_k covers both guides and the MIP proved both stages
 
 
 def test_circles_are_stored_joined_and_left(db: Database) -> None:
