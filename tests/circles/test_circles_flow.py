@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from coachbridge.app import App
 from coachbridge.pairings import sessions as session_service
+from coachbridge.reports.data import load_program
 from coachbridge.store import Database
 from coachbridge.store.tables import CircleRow, PersonRow, SessionAttendanceRow
 from icalendar import Calendar
@@ -216,6 +217,11 @@ def test_attendance_is_marked_per_person(world) -> None:
         )
         for fb in s.scalars(select(FeedbackRow).where(FeedbackRow.session_id == row["id"])):
             assert fb.pairing_id == pairing_of[fb.from_person_id]
+        # Reports count each learner's attendance on their own pairing.
+        facts = load_program(s, "circles").pairings
+        assert facts[pairing_of[first]].held == 1 and facts[pairing_of[first]].missed == 0
+        assert facts[pairing_of[second]].missed == 1 and facts[pairing_of[second]].held == 0
+        assert all(facts[p].planned == 2 for p in pairing_of.values())
         assert (
             s.scalar(select(CircleRow.guide_id).where(CircleRow.id == row["circle_id"]))
             == row["guide_id"]
