@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.app import App
+from coachbridge.demo.circles import run_circles
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
@@ -251,6 +252,7 @@ class Demo:
         late = self._app(now_config)
         self._complete(late)
         self._review_cycle(late, TODAY, "2026-H1")
+        run_circles(late, self.registry, TODAY, self.say)
         self._calendars(late)
         self._health(late)
         self._report(late)

@@ -75,8 +75,11 @@ def solve_pool(
     """
     program = pool.program
     assert program.circle_size is not None
-    minimum_size = program.circle_size[0]
-    free = pool.free.copy()
+    minimum_size, maximum = program.circle_size
+    # An enrollment's own capacity may lower a guide's room, never lift it above the maximum.
+    free = np.minimum(
+        pool.free, np.array([maximum - loads.get(g, 0) for g in pool.guide_ids], dtype=np.int64)
+    ).clip(min=0)
     minimum = np.zeros(len(pool.guide_ids), dtype=np.int64)
     for grow, gid in enumerate(pool.guide_ids):
         if loads.get(gid, 0) == 0:

@@ -523,7 +523,11 @@ def match_one(
         if grouping.is_group(program):
             # One learner alone never opens a circle: they join one that is open and has room.
             loads = grouping.circle_loads(s, program.id)
-            room &= np.array([loads.get(g, 0) > 0 for g in pool.guide_ids], dtype=np.bool_)
+            assert program.circle_size is not None
+            room &= np.array(
+                [0 < loads.get(g, 0) < program.circle_size[1] for g in pool.guide_ids],
+                dtype=np.bool_,
+            )
         guides, scores = full_row(pool.scorer, lrow, program.min_score, room)
         if pool.limit is not None and guides.size:
             key = pool.group_of_row(lrow)
