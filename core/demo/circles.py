@@ -35,7 +35,7 @@ CIRCLES = Program.model_validate(
         "holidays": "DE",
         "learners": {"level": [4, 4], "departments": ["Engineering"]},
         "guides": {"level": [6, 7], "departments": ["Engineering"]},
-        "weights": {"skills": 0.5, "timezone": 0.3, "seniority": 0.2},
+        "weights": {"timezone": 0.6, "skills": 0.3, "seniority": 0.1},
     }
 )
 
@@ -93,7 +93,7 @@ def run_circles(app: App, registry: Registry, now: datetime, say: Callable[[str]
         + (
             "all inside every member's working hours"
             if not outside
-            else f"{outside} outside someone's working hours"
+            else f"{outside} where no time suits everyone (the most members' hours)"
         )
         + f"; by {now - timedelta(days=1):%d %B %Y} {len(held)} held, attendance "
         f"{attendance['held']} present and {attendance['missed']} absent"

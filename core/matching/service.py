@@ -57,6 +57,8 @@ REASON_TEXT = {
     BELOW_MIN_SCORE: "every allowed guide scores below the program's min_score",
     EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
     "(themselves, their reporting chain, a forbid rule or an earlier pairing)",
+    grouping.CIRCLE_BELOW_MINIMUM: "a guide that fits has room, but no circle with them "
+    "could reach the program's minimum size",
 }
 
 
