@@ -10,7 +10,13 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbridge.notify.base import Attachment, Message
-from coachbridge.store.tables import PairingRow, PersonRow, ProgramRow, SessionRow
+from coachbridge.store.tables import (
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionAttendanceRow,
+    SessionRow,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -52,10 +58,16 @@ def pairing_message(s: Session, key: str) -> Message | None:
     kind = program.kind if program else "coaching"
     guide_word = "mentor" if kind == "mentoring" else "coach"
     me, other = (learner, guide) if role == "learner" else (guide, learner)
+    # A circle learner's sessions are their circle's meetings (one event each, every attendee).
+    mine = (
+        SessionRow.pairing_id == pairing_id
+        if pairing.circle_id is None
+        else SessionRow.circle_id == pairing.circle_id
+    )
     sessions = list(
         s.scalars(
             select(SessionRow)
-            .where(SessionRow.pairing_id == pairing_id, SessionRow.status == "scheduled")
+            .where(mine, SessionRow.status == "scheduled")
             .order_by(SessionRow.start)
         )
     )
@@ -88,7 +100,13 @@ def pairing_message(s: Session, key: str) -> Message | None:
         from coachbridge.pairings.calendar import calendar_domain, invitation_for_sessions
 
         invitation = invitation_for_sessions(
-            sessions, pairing, learner, guide, program, uid_domain=calendar_domain(s)
+            sessions,
+            pairing,
+            learner,
+            guide,
+            program,
+            uid_domain=calendar_domain(s),
+            attendees=_attendees(s, sessions) if pairing.circle_id is not None else None,
         )
         attachments.append(
             Attachment(filename="sessions.ics", content_type="text/calendar", data=invitation)
@@ -104,3 +122,16 @@ def pairing_message(s: Session, key: str) -> Message | None:
         attachments=attachments,
         recipient_id=me.id,
     )
+
+
+def _attendees(s: Session, sessions: list[SessionRow]) -> dict[int, list[PersonRow]]:
+    """Circle meetings' attending learners, by session id."""
+    out: dict[int, list[PersonRow]] = {row.id: [] for row in sessions}
+    for session_id, person in s.execute(
+        select(SessionAttendanceRow.session_id, PersonRow)
+        .join(PersonRow, PersonRow.id == SessionAttendanceRow.person_id)
+        .where(SessionAttendanceRow.session_id.in_(list(out)))
+        .order_by(SessionAttendanceRow.person_id)
+    ):
+        out[session_id].append(person)
+    return out

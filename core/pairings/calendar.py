@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,8 +195,11 @@ def invitation_for_sessions(
     program: ProgramLike | None,
     *,
     uid_domain: str,
+    attendees: Mapping[int, Sequence[PersonRow]] | None = None,
 ) -> bytes:
     """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments.
+
+    ``attendees``: for circle meetings, each session's attending learners (by session id).
 
     ``uid_domain``: ``calendar_domain`` of the sessions' database."""
     owner = getattr(program, "owner", None) if program is not None else None
@@ -209,6 +212,7 @@ def invitation_for_sessions(
             program=program,
             owner_email=owner if isinstance(owner, str) and owner else None,
             uid_domain=uid_domain,
+            attendees=tuple((attendees or {}).get(row.id, ())),
         )
         for row in sessions
     ]

@@ -94,3 +94,24 @@ def test_one_to_one_programs_have_no_circles(db: Database) -> None:
         assert len(rows) == 1 and rows[0].circle_id is None
         sessions = schedule_pairings(s, mentoring, now=NOW)
         assert sessions and all(r.circle_id is None for r in sessions)
+
+
+def test_a_circle_learners_mail_invites_to_the_circles_meetings(db: Database) -> None:
+    from coachbridge.notify.messages import pairing_key, pairing_message
+    from icalendar import Calendar
+
+    _world(db, 3, 1)
+    with db.transaction() as s:
+        rows = apply(s, GROUP, propose(s, GROUP, None, now=NOW), now=NOW)
+        meetings = schedule_pairings(s, GROUP, now=NOW)
+        last = max(rows, key=lambda r: r.id)  # not the pairing the meetings hang off
+        message = pairing_message(s, pairing_key(last.id, "learner", "smtp"))
+        assert message is not None and message.attachments
+        events = Calendar.from_ical(message.attachments[0].data).walk("VEVENT")
+        assert {str(e["uid"]).split("@")[0] for e in events} == {
+            f"session-{m.id}" for m in meetings
+        }
+        emails = {f"mailto:p{r.learner_id}@example.com" for r in rows}
+        for event in events:
+            assert {str(a) for a in event["attendee"]} == emails
+            assert str(event["organizer"]) == f"mailto:p{rows[0].guide_id}@example.com"
