@@ -861,10 +861,14 @@ def reschedule_session(
         return row
     pairing = s.get(PairingRow, row.pairing_id)
     assert pairing is not None  # foreign key
-    _lock_people(s, (pairing.learner_id, pairing.guide_id))
-    busy = conflicts(
-        s, (pairing.learner_id, pairing.guide_id), start, row.minutes, exclude_session=row.id
+    # A circle meeting moves for its guide and every attendee.
+    members = (
+        (pairing.learner_id, pairing.guide_id)
+        if row.circle_id is None
+        else (pairing.guide_id, *(a.person_id for a in _attendance(s, row.id)))
     )
+    _lock_people(s, members)
+    busy = conflicts(s, members, start, row.minutes, exclude_session=row.id)
     if busy:
         who = ", ".join(str(pid) for pid in busy)
         raise UserError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from coachbridge.domain.program import Program
 from coachbridge.matching.service import apply, match_one, propose
 from coachbridge.pairings.lifecycle import end_pairing
@@ -115,3 +116,30 @@ def test_a_circle_learners_mail_invites_to_the_circles_meetings(db: Database) ->
         for event in events:
             assert {str(a) for a in event["attendee"]} == emails
             assert str(event["organizer"]) == f"mailto:p{rows[0].guide_id}@example.com"
+
+
+def test_a_circle_meeting_moves_only_to_a_time_every_member_is_free(db: Database) -> None:
+    from coachbridge.errors import UserError
+    from coachbridge.pairings.scheduling import reschedule_session
+    from coachbridge.store.tables import SessionRow
+
+    _world(db, 3, 1)
+    other = Program.model_validate({"id": "m", "kind": "mentoring", "capacity": 1})
+    with db.transaction() as s:
+        rows = apply(s, GROUP, propose(s, GROUP, None, now=NOW), now=NOW)
+        meeting = min(schedule_pairings(s, GROUP, now=NOW), key=lambda m: m.start)
+        last = max(rows, key=lambda r: r.id)  # an attendee, not the first pairing's learner
+        # That attendee has a one-to-one session at the time the meeting would move to.
+        busy_at = meeting.start + timedelta(days=1)
+        mentor = person(s, 300, level=8).id
+        enroll(s, other, last.learner_id, "learner")
+        enroll(s, other, mentor, "guide")
+        pairing = PairingRow(
+            program_id="m", learner_id=last.learner_id, guide_id=mentor, status="active"
+        )
+        s.add(pairing)
+        s.flush()
+        s.add(SessionRow(pairing_id=pairing.id, seq=1, start=busy_at, minutes=30))
+        s.flush()
+        with pytest.raises(UserError, match=f"person {last.learner_id} already has a session"):
+            reschedule_session(s, meeting.id, busy_at, now=NOW)
