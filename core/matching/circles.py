@@ -20,9 +20,14 @@ then, with at least that many placed, the largest total of the scores as given (
 run with a relative MIP gap of 0; ``optimal`` is True only when HiGHS reports both stages
 OPTIMAL, i.e. its best bound met its solution (within its absolute gap tolerance, 1e-6 by
 default: ``error_bound``). The arc-by-arc ``x <= y`` rows make the LP relaxation tight: a
-guide's fractional opening must cover each of its arcs, not only its load. When the one-to-one
-min-cost flow on the same arcs (a relaxation: no minimum) already respects every minimum, it is
-optimal here too and no MIP is solved.
+guide's fractional opening must cover each of its arcs, not only its load. HiGHS runs with
+presolve off: with it, HiGHS 1.12 failed to return any solution on some tiny instances.
+
+The one-to-one min-cost flow on the same arcs is a relaxation (no minimum): when its answer
+already respects every minimum, it is optimal here too and no MIP is solved. Otherwise a repair
+(close every guide left below its minimum, solve the flow again, until none is) gives a feasible
+assignment; when it places as many learners as the flow did (an upper bound), stage 1 is proved
+without a MIP and only stage 2 is solved.
 """
 
 from __future__ import annotations
@@ -89,30 +94,44 @@ def solve_circles(
         return CircleSolution(seconds=time.perf_counter() - started)
     cands = CandidateArrays(learner[arcs], guide[arcs], score[arcs])
     groups = group[arcs] if group is not None else None
-    out = _by_flow(cands, free, minimum, groups, limit, group_used)
+    out, bound, reached = _flows(cands, free, minimum, groups, limit, group_used)
     if out is None:
-        out = _by_mip(cands, free, minimum, groups, limit, group_used, time_limit)
+        # The repair placing as many as the flow's bound proves stage 1 without a MIP.
+        known = reached if reached == bound else None
+        out = _by_mip(cands, free, minimum, groups, limit, group_used, time_limit, known)
     out.opened = sorted({g for g in out.match.values() if minimum[g] > 0})
     out.seconds = time.perf_counter() - started
     return out
 
 
-def _by_flow(
+def _flows(
     cands: CandidateArrays,
     free: NDArray[np.int64],
     minimum: NDArray[np.int64],
     groups: NDArray[np.int64] | None,
     limit: int | None,
     group_used: Mapping[tuple[int, int], int] | None,
-) -> CircleSolution | None:
-    """The min-cost flow without minimums; its answer when it happens to respect them."""
+) -> tuple[CircleSolution | None, int, int]:
+    """The min-cost flow without minimums, and a repair of it; returns (the flow's answer when
+    it already respects every minimum, else None; the flow's count, an upper bound on how many
+    can be placed; how many the repair placed, a lower bound). The repair closes every guide
+    left below its minimum and solves the flow again until none is: a feasible assignment."""
     rows = int(cands.learner.max()) + 1
-    match = solve_candidates(
-        cands, free, rows, -np.inf, groups=groups, limit=limit, group_used=group_used
-    )
-    load = np.bincount(np.fromiter(match.values(), np.int64, len(match)), minlength=free.size)
-    if ((load > 0) & (load < minimum)).any():
-        return None
+    room = free.copy()
+    bound = -1
+    while True:
+        match = solve_candidates(
+            cands, room, rows, -np.inf, groups=groups, limit=limit, group_used=group_used
+        )
+        if bound < 0:
+            bound = len(match)
+        load = np.bincount(np.fromiter(match.values(), np.int64, len(match)), minlength=free.size)
+        short = (load > 0) & (load < minimum)
+        if not short.any():
+            break
+        room[short] = 0
+    if len(match) < bound or (room != free).any():
+        return None, bound, len(match)
     score = {
         (int(a), int(b)): float(c)
         for a, b, c in zip(cands.learner, cands.guide, cands.score, strict=True)
@@ -122,7 +141,7 @@ def _by_flow(
     for x, g in match.items():
         out.match[x] = g
         out.scores[x] = score[(x, g)]
-    return out
+    return out, bound, len(match)
 
 
 def _by_mip(
@@ -133,7 +152,9 @@ def _by_mip(
     limit: int | None,
     group_used: Mapping[tuple[int, int], int] | None,
     time_limit: float | None,
+    placed: int | None,
 ) -> CircleSolution:
+    """The two MIP stages; ``placed``, when known, is stage 1's answer (proved elsewhere)."""
     n = cands.score.size
     rows, lower, upper, opens = _constraints(cands, free, minimum, groups, limit, group_used)
     width = n + opens.size
@@ -157,17 +178,20 @@ def _by_mip(
 
     # Stage 1: the most learners placed.
     count = np.concatenate([np.ones(n), np.zeros(opens.size)])
-    first = solve(count, None)
-    if first.x is None:  # pragma: no cover - placing nobody is always feasible
-        return CircleSolution(optimal=False, method="mip")
-    best = round(-first.fun)
+    first_optimal = True
+    if placed is None:
+        first = solve(count, None)
+        if first.x is None:  # pragma: no cover - placing nobody is always feasible
+            return CircleSolution(optimal=False, method="mip")
+        placed, first_optimal = round(-first.fun), first.status == 0
+    best = placed
     # Stage 2: with that many placed, the highest total score.
     cost = np.concatenate([cands.score, np.zeros(opens.size)])
     second = solve(cost, optimize.LinearConstraint(count[None, :], best, np.inf))
     if second.x is None:  # pragma: no cover - stage 1's answer is feasible
         return CircleSolution(optimal=False, method="mip")
     out = CircleSolution(
-        optimal=first.status == 0 and second.status == 0,
+        optimal=first_optimal and second.status == 0,
         method="mip",
         error_bound=max(
             MIP_GAP_TOLERANCE, abs(second.fun - getattr(second, "mip_dual_bound", second.fun))
