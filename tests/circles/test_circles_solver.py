@@ -79,3 +79,31 @@ def test_fairness_limit_holds_inside_the_solve() -> None:
     group = np.array([7, 7, 7, 8], dtype=np.int64)
     got = solve_circles(learner, guide, score, np.array([6]), np.array([3]), group=group, limit=2)
     assert len(got.match) == 3 and got.match.get(3) == 0
+
+
+def test_both_routes_are_exercised() -> None:
+    # The flow's own answer (when it respects every minimum) and the MIP: the brute-force
+    # instances above go through both, so the agreement covers each.
+    methods = set()
+    for seed in range(40):
+        rng = random.Random(seed)
+        n_learners, n_guides = rng.randint(2, 7), rng.randint(1, 3)
+        arcs = [
+            (i, g, round(rng.random(), 3))
+            for i in range(n_learners)
+            for g in range(n_guides)
+            if rng.random() < 0.7
+        ]
+        free = np.array([rng.randint(1, 4) for _ in range(n_guides)], dtype=np.int64)
+        minimum = np.array([rng.choice([0, 2, 3]) for _ in range(n_guides)], dtype=np.int64)
+        if not arcs:
+            continue
+        got = solve_circles(
+            np.array([a[0] for a in arcs]),
+            np.array([a[1] for a in arcs]),
+            np.array([a[2] for a in arcs], dtype=np.float64),
+            free,
+            minimum,
+        )
+        methods.add(got.method)
+    assert methods - {""} == {"flow", "mip"}  # "": no usable arc, nothing to solve
