@@ -148,7 +148,6 @@ def test_one_event_per_meeting_with_every_learner(world) -> None:
     rows = json.loads(cli("sessions", "--program", "circles", "--format", "json").output)
     out = world["tmp"] / "ics"
     assert cli("sessions", "--program", "circles", "--ics", str(out)).exit_code == 0
-    emails = {}
     db = Database(world["url"])
     with db.transaction() as s:
         emails = {p.id: p.email for p in s.scalars(select(PersonRow))}
