@@ -142,12 +142,26 @@ def sessions_schedule(app: App, program_id: str | None) -> None:
 @sessions.command("mark")
 @click.argument("session_id", type=ROW_ID, metavar="ID")
 @click.argument("status", type=click.Choice(["held", "missed", "cancelled"]))
+@click.option(
+    "--person",
+    "person_ref",
+    metavar="REF",
+    help="A circle meeting: record that this learner came (held) or missed it.",
+)
 @pass_app
-def sessions_mark(app: App, session_id: int, status: str) -> None:
-    """Record that session ID was held, missed (once it has started) or cancelled."""
-    marked = session_service.mark_session(app, session_id, status)
+def sessions_mark(app: App, session_id: int, status: str, person_ref: str | None) -> None:
+    """Record that session ID was held, missed (once it has started) or cancelled.
+
+    For a circle meeting, --person REF records one learner's attendance; without it, held or
+    missed applies to the meeting and to every attendee not yet marked.
+    """
+    marked = session_service.mark_session(app, session_id, status, person_ref=person_ref)
+    who = f" for {person_ref}" if person_ref else ""
     click.echo(
-        f"session {marked.id} {'is now' if marked.changed else 'was already'} {marked.status}"
+        f"session {marked.id}{who}: {'recorded' if marked.changed else 'already recorded'}; "
+        f"the session is {marked.status}"
+        if person_ref
+        else f"session {marked.id} {'is now' if marked.changed else 'was already'} {marked.status}"
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from coachbridge.app import App
 from coachbridge.demo.choice import run_choice_round
+from coachbridge.demo.circles import run_circles
 from coachbridge.demo.intake import intake_round
 from coachbridge.demo.manager import manager_coaching
 from coachbridge.demo.peer import peer_and_reverse
@@ -256,6 +257,7 @@ class Demo:
         self._complete(late)
         self._review_cycle(late, TODAY, "2026-H1")
         peer_and_reverse(late, self.registry, self.say, now=TODAY)
+        run_circles(late, self.registry, TODAY, self.say)
         self._calendars(late)
         self._health(late)
         intake_round(late, self.registry, self.say, program_id=MENTORING, now=TODAY)

@@ -10,6 +10,8 @@ from coachbridge.domain._base import YEARS, DomainModel
 from coachbridge.domain.profile import Intake
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
+DEFAULT_CIRCLE_SIZE = (3, 6)
+
 
 class ProgramKind(StrEnum):
     COACHING = "coaching"
@@ -27,6 +29,7 @@ _MANAGER = "each learner's guide is their current manager from the HRIS: no matc
 KIND_ONLY_KEYS: dict[str, frozenset[ProgramKind]] = {
     "max_reports": frozenset({ProgramKind.MANAGER}),
     "participants": frozenset({ProgramKind.PEER}),
+    "circle_size": frozenset({ProgramKind.GROUP}),
 }
 #: Keys a kind does not take, each with the reason given in the error.
 KIND_EXCLUDED_KEYS: dict[ProgramKind, dict[str, str]] = {
@@ -88,6 +91,21 @@ class Choice(StrEnum):
     BOTH = "both"  # the learner picks, then the guide accepts
 
 
+def _group_defaults(data: dict[str, object]) -> None:
+    """A group program's guide capacity is its circle's maximum (``circle_size`` default 3-6)."""
+    size = data.get("circle_size")
+    if size is None:
+        size = data["circle_size"] = DEFAULT_CIRCLE_SIZE
+    if isinstance(size, list | tuple) and len(size) == 2 and isinstance(size[1], int):
+        # A dump of the model (capacity already the maximum) validates again unchanged.
+        if "capacity" in data and data["capacity"] != size[1]:
+            raise ValueError(
+                "capacity: does not apply to a group program; a guide's capacity is the "
+                "maximum of circle_size"
+            )
+        data["capacity"] = size[1]
+
+
 class Limits(DomainModel):
     per_guide_per_department: int | None = Field(default=None, ge=1)
 
@@ -109,6 +127,8 @@ class Program(DomainModel):
     cadence_days: int = Field(default=14, ge=1, le=365)
     session_minutes: int = Field(default=45, ge=5, le=480)
     capacity: int = Field(default=3, ge=0, le=1000)
+    # Group programs: each guide meets [min, max] learners together; max is the guide's capacity.
+    circle_size: tuple[int, int] | None = None
     min_score: float = 0.0
     top_k: int = Field(default=50, ge=1)
     # Prove the match optimal over every allowed pair (pricing with the solve's duals); false
@@ -171,6 +191,8 @@ class Program(DomainModel):
             start, end = data.get("start"), data.get("end")
             if isinstance(start, date) and isinstance(end, date) and "duration_weeks" not in data:
                 data["duration_weeks"] = max(1, ((end - start).days + 6) // 7)
+            if data.get("kind") == ProgramKind.GROUP.value:
+                _group_defaults(data)
         return data
 
     def eligibility(self, role: str) -> Eligibility | None:
@@ -181,6 +203,15 @@ class Program(DomainModel):
         if self.kind == ProgramKind.PEER:
             return self.participants
         return self.learners if role == "learner" else self.guides
+
+    @field_validator("circle_size")
+    @classmethod
+    def _circle_size(cls, value: tuple[int, int] | None, info: ValidationInfo) -> object:
+        if value is not None and value[0] < 2:
+            raise ValueError(f"{list(value)}: a circle needs at least 2 learners (min >= 2)")
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"{list(value)}: the minimum is above the maximum")
+        return value
 
     @model_validator(mode="after")
     def _dates(self) -> Program:

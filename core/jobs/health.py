@@ -49,6 +49,7 @@ from coachbridge.store.tables import (
     PairingRow,
     PersonRow,
     ReviewEventRow,
+    SessionAttendanceRow,
     SessionRow,
 )
 from sqlalchemy import func, select, update
@@ -363,15 +364,34 @@ def _gather(s: Session, program_ids: list[str], now: datetime) -> dict[int, _Pai
         PairingRow.program_id.in_(program_ids), PairingRow.status.in_(["active", "paused"])
     )
     # Past sessions of open pairings, newest first: one pass gives first/last held and the streak.
-    rows = s.execute(
+    one_to_one = s.execute(
         select(SessionRow.pairing_id, SessionRow.id, SessionRow.start, SessionRow.status)
         .where(
             SessionRow.pairing_id.in_(open_ids),
             SessionRow.start <= now,
             SessionRow.status.in_(["held", "missed"]),
+            SessionRow.circle_id.is_(None),
         )
         .order_by(SessionRow.pairing_id, SessionRow.start.desc())
-    )
+    ).all()
+    # A circle learner's meetings are those they attended or missed (their own attendance).
+    circles = s.execute(
+        select(
+            SessionAttendanceRow.pairing_id,
+            SessionRow.id,
+            SessionRow.start,
+            SessionAttendanceRow.status,
+        )
+        .join(SessionRow, SessionRow.id == SessionAttendanceRow.session_id)
+        .where(
+            SessionAttendanceRow.pairing_id.in_(open_ids),
+            SessionRow.start <= now,
+            SessionAttendanceRow.status.in_(["held", "missed"]),
+        )
+    ).all()
+    rows = one_to_one
+    if circles:
+        rows = sorted([*one_to_one, *circles], key=lambda r: (r[0], -r[2].timestamp()))
     first_ids: dict[int, int] = {}
     for pairing_id, session_id, start, status in rows:
         f = facts[pairing_id]
@@ -422,12 +442,27 @@ def _feedback_requests(
             )
         ).all()
     )
-    checker.load_people(pid for r in rows for pid in (r[3].learner_id, r[3].guide_id))
+    # A circle meeting asks its guide and every attending learner (each answers on their own
+    # pairing), not the first pairing's two people.
+    attending: dict[int, list[int]] = {}
+    for session_id, person_id in s.execute(
+        select(SessionAttendanceRow.session_id, SessionAttendanceRow.person_id)
+        .where(SessionAttendanceRow.session_id.in_([r[0] for r in rows] or [-1]))
+        .order_by(SessionAttendanceRow.person_id)
+    ):
+        attending.setdefault(session_id, []).append(person_id)
+
+    def asked(session_id: int, pairing: PairingRow) -> list[int]:
+        if session_id in attending:
+            return [*attending[session_id], pairing.guide_id]
+        return [pairing.learner_id, pairing.guide_id]
+
+    checker.load_people(pid for r in rows for pid in asked(r[0], r[3]))
     for session_id, start, minutes, pairing in rows:
         if start + timedelta(minutes=minutes) > now:
             continue
         program = programs[pairing.program_id]
-        for pid in (pairing.learner_id, pairing.guide_id):
+        for pid in asked(session_id, pairing):
             key = f"feedback_request:{session_id}:{pid}"
             if key in checker.existing or (session_id, pid) in answered:
                 continue

@@ -24,6 +24,7 @@ from coachbridge.context import Context, Hooks
 from coachbridge.domain.pairing import OPEN, Pairing, PairingStatus
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.errors import UserError
+from coachbridge.matching import grouping
 from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
@@ -87,6 +88,8 @@ REASON_TEXT = {
     PARTNERS_TAKEN: "every partner that fits is paired with someone else in the best overall "
     "result (most people paired, then the highest total)",
     PARTNERS_BELOW_MIN_SCORE: "every allowed partner scores below the program's min_score",
+    grouping.CIRCLE_BELOW_MINIMUM: "a guide that fits has room, but no circle with them "
+    "could reach the program's minimum size",
 }
 
 
@@ -289,13 +292,21 @@ def propose(
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
-    match, scores = optimise(pool, proposal, taken, used)
+    circles = None
+    if grouping.is_group(program):
+        circles = _optimise_circles(s, pool, proposal, taken, used)
+        match, scores = circles.solution.match, circles.solution.scores
+    else:
+        match, scores = optimise(pool, proposal, taken, used)
     for lrow, grow in sorted(match.items()):
         proposal.pairs.append(_pair(pool, lrow, grow, score=scores[lrow]))
     proposal.pairs.sort(key=lambda p: p.learner_id)
     for lrow, learner_id in enumerate(pool.learner_ids):
         if lrow not in match and lrow not in taken:
-            proposal.unmatched.append(Unmatched(learner_id, _reason(pool, lrow)))
+            reason = _reason(pool, lrow)
+            if circles is not None:
+                reason = grouping.unplaced_reason(pool, lrow, circles, reason)
+            proposal.unmatched.append(Unmatched(learner_id, reason))
     return proposal
 
 
@@ -331,6 +342,32 @@ def _peer_proposal(program: Program, found: PeerProposal) -> Proposal:
         peer=True,
         peer_complete=found.complete,
     )
+
+
+def _optimise_circles(
+    s: Session, pool: Pool, proposal: Proposal, taken: set[int], used: dict
+) -> grouping.GroupResult:
+    """A group program's exact solve: no guide opens a circle below ``circle_size``'s minimum."""
+    pinned: dict[int, int] = {}
+    for pair in proposal.pairs:
+        grow = pool.guide_row[pair.guide_id]
+        pinned[grow] = pinned.get(grow, 0) + 1
+    result = grouping.solve_pool(
+        pool, grouping.circle_loads(s, pool.program.id), taken, used, pinned
+    )
+    c = result.candidates
+    lids = np.array(pool.learner_ids, dtype=np.int64)
+    gids = np.array(pool.guide_ids, dtype=np.int64)
+    order = np.lexsort((gids[c.guide], lids[c.learner])) if c.score.size else np.empty(0, int)
+    proposal.arcs = (lids[c.learner][order], gids[c.guide][order], c.score[order])
+    proposal.candidates = int(c.score.size)
+    proposal.certified = result.certified
+    proposal.allowed_pairs = result.allowed_pairs
+    if not result.solution.optimal:
+        proposal.warnings.append(
+            "the circle solver stopped before proving its answer optimal; it is the best found"
+        )
+    return result
 
 
 def allowed_pairs(
@@ -531,6 +568,7 @@ def apply(
         waiting.discard(pair.learner_id)
     s.flush()
     open_choices(s, program, _criteria(registry), rows, now=now, actor=actor)
+    grouping.join_circles(s, program, rows)
     for row in rows:
         audit(
             s,
@@ -605,7 +643,16 @@ def match_one(
             choice = (grow, True)
             break
     if choice is None:
-        guides, scores = full_row(pool.scorer, lrow, program.min_score, pool.free > 0)
+        room = pool.free > 0
+        if grouping.is_group(program):
+            # One learner alone never opens a circle: they join one that is open and has room.
+            loads = grouping.circle_loads(s, program.id)
+            assert program.circle_size is not None
+            room &= np.array(
+                [0 < loads.get(g, 0) < program.circle_size[1] for g in pool.guide_ids],
+                dtype=np.bool_,
+            )
+        guides, scores = full_row(pool.scorer, lrow, program.min_score, room)
         if pool.limit is not None and guides.size:
             key = pool.group_of_row(lrow)
             room = np.array(
@@ -630,6 +677,7 @@ def match_one(
     s.add(row)
     s.flush()
     open_choices(s, program, _criteria(registry), [row], now=now, actor=actor)
+    grouping.join_circles(s, program, [row])
     audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status=status)
     announce_after_commit(s, registry, [row])
     return row

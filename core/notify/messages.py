@@ -10,7 +10,13 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbridge.notify.base import Attachment, Message
-from coachbridge.store.tables import PairingRow, PersonRow, ProgramRow, SessionRow
+from coachbridge.store.tables import (
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionAttendanceRow,
+    SessionRow,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -61,10 +67,16 @@ def pairing_message(
     )
     me, other = (learner, guide) if role == "learner" else (guide, learner)
     peer = kind == "peer"  # neither is the guide: both get the same words
+    # A circle learner's sessions are their circle's meetings (one event each, every attendee).
+    mine = (
+        SessionRow.pairing_id == pairing_id
+        if pairing.circle_id is None
+        else SessionRow.circle_id == pairing.circle_id
+    )
     sessions = list(
         s.scalars(
             select(SessionRow)
-            .where(SessionRow.pairing_id == pairing_id, SessionRow.status == "scheduled")
+            .where(mine, SessionRow.status == "scheduled")
             .order_by(SessionRow.start)
         )
     )
@@ -124,10 +136,24 @@ def pairing_message(
                 for r in sessions
             ),
         )
+        # A circle's meetings list every attendee: one invitation for the whole circle.
+        attendees = _attendees(s, sessions) if pairing.circle_id is not None else None
+        if attendees is not None:
+            who = tuple(
+                (sid, tuple((p.id, p.name, p.email) for p in people))
+                for sid, people in sorted(attendees.items())
+            )
+            made_of = ("circle", pairing.circle_id, made_of[8:], who)
         invitation = cache.get(made_of)
         if invitation is None:
             invitation = invitation_for_sessions(
-                sessions, pairing, learner, guide, program, uid_domain=uid_domain
+                sessions,
+                pairing,
+                learner,
+                guide,
+                program,
+                uid_domain=uid_domain,
+                attendees=attendees,
             )
             if len(cache) > 64:  # a pairing's two messages come one after the other
                 cache.clear()
@@ -149,3 +175,16 @@ def pairing_message(
         attachments=attachments,
         recipient_id=me.id,
     )
+
+
+def _attendees(s: Session, sessions: list[SessionRow]) -> dict[int, list[PersonRow]]:
+    """Circle meetings' attending learners, by session id."""
+    out: dict[int, list[PersonRow]] = {row.id: [] for row in sessions}
+    for session_id, person in s.execute(
+        select(SessionAttendanceRow.session_id, PersonRow)
+        .join(PersonRow, PersonRow.id == SessionAttendanceRow.person_id)
+        .where(SessionAttendanceRow.session_id.in_(list(out)))
+        .order_by(SessionAttendanceRow.person_id)
+    ):
+        out[session_id].append(person)
+    return out

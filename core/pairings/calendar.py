@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from coachbridge.store.tables import (
     PairingRow,
     PersonRow,
     ProgramRow,
+    SessionAttendanceRow,
     SessionRow,
 )
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -70,6 +71,13 @@ class SessionInfo:
     program: ProgramLike | None = None
     owner_email: str | None = None  # the program owner, shown as organizer when set
     uid_domain: str = UID_DOMAIN  # ``calendar_domain`` of the session's database
+    # A circle meeting: every learner attending (the guide organizes it). Empty: one-to-one.
+    attendees: tuple[PersonRow, ...] = ()
+
+    def involves(self, person_id: int) -> bool:
+        if self.attendees:
+            return person_id == self.guide.id or any(p.id == person_id for p in self.attendees)
+        return person_id in (self.learner.id, self.guide.id)
 
 
 def calendar_domain(s: Session) -> str:
@@ -92,7 +100,10 @@ def _kind(program: ProgramLike | None) -> str:
 
 
 def summary_for(info: SessionInfo) -> str:
-    """E.g. ``Mentoring: Ana Díaz & Ben Ode`` (learner first)."""
+    """E.g. ``Mentoring: Ana Díaz & Ben Ode`` (learner first); a circle: ``Group mentoring:
+    Ben Ode's circle (5)``."""
+    if info.attendees:
+        return f"{_kind(info.program)}: {info.guide.name}'s circle ({len(info.attendees)})"
     return f"{_kind(info.program)}: {info.learner.name} & {info.guide.name}"
 
 
@@ -138,14 +149,21 @@ def _event(info: SessionInfo) -> Event:
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     # A peer pair has no leader: only the program owner (when set) organizes its sessions.
+    # A circle meeting is the guide's: they organize it, whoever owns the program.
     peer = _kind(info.program) == _KIND_TITLES["peer"]
-    organizer_email = info.owner_email or (None if peer else info.guide.email)
+    owner_email = None if info.attendees else info.owner_email
+    organizer_email = owner_email or (None if peer else info.guide.email)
     if organizer_email:
         organizer = vCalAddress(f"mailto:{organizer_email}")
-        if not info.owner_email and info.guide.name:
+        if not owner_email and info.guide.name:
             organizer.params["CN"] = vText(info.guide.name)
         event.add("organizer", organizer)
-    for person, role in ((info.learner, "REQ-PARTICIPANT"), (info.guide, "REQ-PARTICIPANT")):
+    people = (
+        [(p, "REQ-PARTICIPANT") for p in info.attendees]
+        if info.attendees
+        else [(info.learner, "REQ-PARTICIPANT"), (info.guide, "REQ-PARTICIPANT")]
+    )
+    for person, role in people:
         attendee = _address(person, role)
         if attendee is not None:
             event.add("attendee", attendee)
@@ -169,7 +187,7 @@ def _calendar(infos: Iterable[SessionInfo], name: str | None) -> bytes:
 
 def calendar_for(person: PersonRow, sessions: Sequence[SessionInfo]) -> bytes:
     """One person's calendar file: their sessions (other people's are dropped), oldest first."""
-    mine = [i for i in sessions if person.id in (i.learner.id, i.guide.id)]
+    mine = [i for i in sessions if i.involves(person.id)]
     return _calendar(mine, f"coachbridge: {person.name}" if person.name else "coachbridge")
 
 
@@ -181,8 +199,11 @@ def invitation_for_sessions(
     program: ProgramLike | None,
     *,
     uid_domain: str,
+    attendees: Mapping[int, Sequence[PersonRow]] | None = None,
 ) -> bytes:
     """An invitation (METHOD:REQUEST, or CANCEL when all are cancelled) for mail attachments.
+
+    ``attendees``: for circle meetings, each session's attending learners (by session id).
 
     ``uid_domain``: ``calendar_domain`` of the sessions' database."""
     owner = getattr(program, "owner", None) if program is not None else None
@@ -195,6 +216,7 @@ def invitation_for_sessions(
             program=program,
             owner_email=owner if isinstance(owner, str) and owner else None,
             uid_domain=uid_domain,
+            attendees=tuple((attendees or {}).get(row.id, ())),
         )
         for row in sessions
     ]
@@ -230,8 +252,27 @@ def write_calendars(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--ics {folder}: cannot create the folder: {exc.strerror}") from None
-    people_ids = {p.learner_id for _, p in found} | {p.guide_id for _, p in found}
+    attending: dict[int, list[int]] = {}
+    circle_sessions = [row.id for row, _ in found if row.circle_id is not None]
+    if circle_sessions:
+        for session_id, person_id in s.execute(
+            select(SessionAttendanceRow.session_id, SessionAttendanceRow.person_id)
+            .where(SessionAttendanceRow.session_id.in_(circle_sessions))
+            .order_by(SessionAttendanceRow.person_id)
+        ):
+            attending.setdefault(session_id, []).append(person_id)
+    people_ids = {p.guide_id for _, p in found} | {
+        p.learner_id for row, p in found if row.circle_id is None
+    }
+    people_ids |= {pid for pids in attending.values() for pid in pids}
     people = {r.id: r for r in s.scalars(select(PersonRow).where(PersonRow.id.in_(people_ids)))}
+    people |= {
+        r.id: r
+        for r in s.scalars(
+            select(PersonRow).where(PersonRow.id.in_({p.learner_id for _, p in found}))
+        )
+        if r.id not in people
+    }
     programs: dict[str, Any] = {}
     domain = calendar_domain(s)
     by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
@@ -252,8 +293,12 @@ def write_calendars(
             program=program,
             owner_email=owner if isinstance(owner, str) and owner else None,
             uid_domain=domain,
+            attendees=tuple(people[pid] for pid in attending.get(row.id, [])),
         )
-        by_person[pairing.learner_id].append(info)
+        if row.circle_id is None:
+            by_person[pairing.learner_id].append(info)
+        for pid in attending.get(row.id, []):
+            by_person[pid].append(info)
         by_person[pairing.guide_id].append(info)
     written = 0
     for pid in sorted(people_ids):

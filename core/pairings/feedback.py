@@ -30,6 +30,7 @@ from coachbridge.store.tables import (
     FeedbackRow,
     PairingRow,
     PersonRow,
+    SessionAttendanceRow,
     SessionRow,
 )
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -153,12 +154,20 @@ def check_rating(value: object) -> int:
     return rating
 
 
-def session_context(s: Session, session_id: int) -> tuple[SessionRow, PairingRow]:
-    """The session and its pairing, or ``NotFoundError``."""
+def session_context(
+    s: Session, session_id: int, person_id: int | None = None
+) -> tuple[SessionRow, PairingRow]:
+    """The session and its pairing, or ``NotFoundError``. For a circle meeting attended by
+    ``person_id``, the pairing is that learner's own (feedback is per attendee)."""
     row = s.get(SessionRow, session_id)
     if row is None:
         raise NotFoundError(f"unknown session id {session_id}")
-    pairing = s.get(PairingRow, row.pairing_id)
+    pairing_id = row.pairing_id
+    if row.circle_id is not None and person_id is not None:
+        attendance = s.get(SessionAttendanceRow, (session_id, person_id))
+        if attendance is not None:
+            pairing_id = attendance.pairing_id
+    pairing = s.get(PairingRow, pairing_id)
     if pairing is None:  # pragma: no cover - foreign key
         raise NotFoundError(f"session {session_id} has no pairing")
     return row, pairing
@@ -187,7 +196,7 @@ def record_feedback(
     actor: str = "cli",
 ) -> tuple[FeedbackRow, bool]:
     """Store one person's feedback on a held session; returns (row, replaced an earlier answer)."""
-    session, pairing = session_context(s, session_id)
+    session, pairing = session_context(s, session_id, person.id)
     side = check_participant(pairing, person, session_id)
     if person.forgotten:
         raise UserError(f"person {person.id} has been erased and cannot give feedback")
@@ -258,7 +267,7 @@ def link_state(s: Session, link: FeedbackLink) -> FeedbackLinkRow | None:
 def open_link(s: Session, link: FeedbackLink) -> tuple[SessionRow, PairingRow, PersonRow]:
     """Check that a valid token still names a session its person belongs to."""
     try:
-        session, pairing = session_context(s, link.session_id)
+        session, pairing = session_context(s, link.session_id, link.person_id)
     except NotFoundError:
         raise LinkForged("this feedback link is not valid") from None
     person = _person_for_link(s, link)

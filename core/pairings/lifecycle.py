@@ -9,7 +9,7 @@ from datetime import datetime
 from coachbridge.domain import Program, ProgramKind
 from coachbridge.domain.pairing import OPEN
 from coachbridge.errors import UserError
-from coachbridge.pairings.scheduling import schedule_pairings
+from coachbridge.pairings.scheduling import leave_circle, schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above
@@ -41,12 +41,15 @@ def _cancel_future(s: Session, pairing: PairingRow, now: datetime) -> list[int]:
             SessionRow.pairing_id == pairing.id,
             SessionRow.status == "scheduled",
             SessionRow.start > now,
+            SessionRow.circle_id.is_(None),  # a circle meets on without one learner
         )
         .order_by(SessionRow.id)
     ):
         session.status = "cancelled"
         session.ics_sequence += 1
         ids.append(session.id)
+    if pairing.circle_id is not None:
+        ids += leave_circle(s, pairing, now)
     return ids
 
 

@@ -30,14 +30,21 @@ from coachbridge.domain.session import SessionStatus
 from coachbridge.errors import ConfigError, NotFoundError, UserError
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
-from coachbridge.store.tables import PairingRow, PersonRow, SessionRow
-from sqlalchemy import or_, select
+from coachbridge.store.tables import (
+    CircleRow,
+    PairingRow,
+    PersonRow,
+    SessionAttendanceRow,
+    SessionRow,
+)
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 __all__ = [
     "BUSY_STATUSES",
     "conflicts",
     "holiday_checker",
+    "leave_circle",
     "log_session",
     "mark_session",
     "parse_when",
@@ -125,9 +132,22 @@ def _busy_by_person(
         if session.id == exclude_session:
             continue
         interval = (session.start, session.start + timedelta(minutes=session.minutes))
-        for pid in (learner_id, guide_id):
+        # A circle meeting hangs off its first pairing: its learners are its attendees.
+        for pid in (guide_id,) if session.circle_id is not None else (learner_id, guide_id):
             if pid in out:
                 out[pid].append(interval)
+    attending = (
+        select(SessionRow, SessionAttendanceRow.person_id)
+        .join(SessionAttendanceRow, SessionAttendanceRow.session_id == SessionRow.id)
+        .where(
+            SessionRow.status.in_(BUSY_STATUSES),
+            SessionRow.start >= since - timedelta(days=1),
+            SessionAttendanceRow.person_id.in_(ids),
+        )
+    )
+    for session, pid in s.execute(attending):
+        if session.id != exclude_session:
+            out[pid].append((session.start, session.start + timedelta(minutes=session.minutes)))
     return out
 
 
@@ -290,6 +310,12 @@ def schedule_pairings(
     total = program.sessions_planned
     if not pairings or total < 1:
         return []
+    # A circle's learners meet together: one session per period for the whole circle.
+    circle_ids = {p.circle_id for p in pairings if p.circle_id is not None}
+    if circle_ids:
+        pairings = [p for p in pairings if p.circle_id is None]
+        circled = _schedule_circles(s, program, circle_ids, now=now, total=total)
+        return circled + schedule_pairings(s, program, [p.id for p in pairings], now=now)
     pairing_map = {p.id: p for p in pairings}
     have: dict[int, dict[int, SessionRow]] = {p.id: {} for p in pairings}
     for row in s.scalars(
@@ -386,6 +412,197 @@ def schedule_pairings(
     return created
 
 
+def _circle_slot(
+    planner: _Planner,
+    members: Sequence[tuple[int, ZoneInfo]],
+    first_day: date,
+    last_day: date,
+    earliest: datetime,
+) -> tuple[datetime, list[int]] | None:
+    """The earliest slot clear of every member's sessions and inside every member's working
+    hours (local weekdays, not holidays); when none is, the earliest inside the most members'.
+    Days are the guide's (the first member's) local days. Returns (start, members outside)."""
+    length = timedelta(minutes=planner.minutes)
+    zone = members[0][1]
+    busy = [planner.busy.get(pid, []) for pid, _ in members]
+    best: tuple[int, datetime, list[int]] | None = None
+    day = first_day
+    while day <= last_day:
+        local = datetime.combine(day, time(0), tzinfo=zone)
+        while local.date() == day:
+            start = local.astimezone(UTC)
+            local += SLOT_STEP
+            if start < earliest or any(_overlaps(b, start, start + length) for b in busy):
+                continue
+            outside = [pid for pid, z in members if not planner._fits_zone(start, z, hours=True)]
+            if not outside:
+                return start, []
+            inside = len(members) - len(outside)
+            if inside and (best is None or inside > best[0]):
+                best = (inside, start, outside)
+        day += timedelta(days=1)
+    return None if best is None else (best[1], best[2])
+
+
+def _schedule_circles(
+    s: Session, program: Program, circle_ids: set[int], *, now: datetime, total: int
+) -> list[SessionRow]:
+    """Plan the missing meetings of each circle (its guide and active learners together).
+
+    Meeting ``n`` falls in the ``n``-th cadence period, counted as for a pairing from the
+    program's start or the circle's first pairing, at ``_circle_slot``. Each meeting is one
+    session (one calendar UID) hanging off the circle's first pairing, with an attendance row
+    per learner; a learner who joined later is added to the circle's future meetings.
+    """
+    members_of: dict[int, list[PairingRow]] = {}
+    for p in s.scalars(
+        select(PairingRow)
+        .where(PairingRow.circle_id.in_(sorted(circle_ids)), PairingRow.status == "active")
+        .order_by(PairingRow.id)
+    ):
+        members_of.setdefault(p.circle_id, []).append(p)  # type: ignore[arg-type]
+    if not members_of:
+        return []
+    circles = {c.id: c for c in s.scalars(select(CircleRow).where(CircleRow.id.in_(circle_ids)))}
+    people_ids = {p.learner_id for ps in members_of.values() for p in ps} | {
+        c.guide_id for c in circles.values()
+    }
+    people = _lock_people(s, people_ids)
+    earliest = _round_up(now)
+    planner = _Planner(
+        working_hours=program.working_hours,
+        minutes=program.session_minutes,
+        is_holiday=holiday_checker(program.id, program.holidays),
+        busy=_busy_by_person(s, people_ids, earliest),
+    )
+    cadence = timedelta(days=program.cadence_days)
+    created: list[SessionRow] = []
+    for circle_id in sorted(members_of):
+        learners = members_of[circle_id]
+        circle = circles[circle_id]
+        have = {
+            row.seq: row
+            for row in s.scalars(
+                select(SessionRow).where(
+                    SessionRow.circle_id == circle_id, SessionRow.seq.is_not(None)
+                )
+            )
+        }
+        _add_late_joiners(s, list(have.values()), learners, earliest)
+        missing = [seq for seq in range(1, total + 1) if seq not in have]
+        if not missing:
+            continue
+        anchor_pairing = next(iter(have.values())).pairing_id if have else learners[0].id
+        zone = person_zone(people.get(circle.guide_id)) or ZoneInfo("UTC")
+        members = [(circle.guide_id, zone)] + [
+            (p.learner_id, person_zone(people.get(p.learner_id)) or zone) for p in learners
+        ]
+        today = now.astimezone(zone).date()
+        made = learners[0].activated_at or learners[0].created_at or now
+        anchor = program.start or made.astimezone(zone).date()
+        anchor += max(today - (anchor + cadence * (missing[0] - 1)), timedelta(0))
+        ends = term_end(program, learners[0])
+        previous_end = earliest
+        for seq in range(1, total + 1):
+            if seq in have:
+                row = have[seq]
+                previous_end = max(previous_end, row.start + timedelta(minutes=row.minutes))
+                continue
+            first_day = anchor + cadence * (seq - 1)
+            last_day = anchor + cadence * seq - timedelta(days=1)
+            found = _circle_slot(planner, members, first_day, last_day, previous_end)
+            if found is None:
+                found = _circle_slot(
+                    planner,
+                    members,
+                    last_day + timedelta(days=1),
+                    last_day + timedelta(days=MAX_SLIP_DAYS),
+                    previous_end,
+                )
+            if found is None:
+                log.warning("circle %s: no free slot for meeting %s of %s", circle_id, seq, total)
+                continue
+            start, outside = found
+            if start + timedelta(minutes=program.session_minutes) > ends:
+                break
+            planner.book([pid for pid, _ in members], start)
+            row = SessionRow(
+                pairing_id=anchor_pairing,
+                circle_id=circle_id,
+                seq=seq,
+                start=start,
+                minutes=program.session_minutes,
+                status=SessionStatus.SCHEDULED.value,
+                ics_sequence=0,
+                outside_hours=outside or None,
+            )
+            s.add(row)
+            s.flush()
+            for p in learners:
+                s.add(
+                    SessionAttendanceRow(session_id=row.id, person_id=p.learner_id, pairing_id=p.id)
+                )
+            created.append(row)
+            previous_end = start + timedelta(minutes=program.session_minutes)
+    s.flush()
+    return created
+
+
+def _add_late_joiners(
+    s: Session, sessions: Sequence[SessionRow], learners: Sequence[PairingRow], after: datetime
+) -> None:
+    """A learner who joined the circle after its meetings were planned attends the future ones."""
+    future = [r for r in sessions if r.status == SessionStatus.SCHEDULED.value and r.start >= after]
+    if not future:
+        return
+    there = set(
+        s.execute(
+            select(SessionAttendanceRow.session_id, SessionAttendanceRow.person_id).where(
+                SessionAttendanceRow.session_id.in_([r.id for r in future])
+            )
+        ).all()
+    )
+    for row in future:
+        for p in learners:
+            if (row.id, p.learner_id) not in there:
+                s.add(
+                    SessionAttendanceRow(session_id=row.id, person_id=p.learner_id, pairing_id=p.id)
+                )
+
+
+def leave_circle(s: Session, pairing: PairingRow, now: datetime) -> list[int]:
+    """A circle learner's pairing stops (ended or paused): they leave the circle's meetings
+    that have not started. When no open pairing is left in the circle, those meetings are
+    cancelled; returns the ids of the meetings cancelled."""
+    future = list(
+        s.scalars(
+            select(SessionRow).where(
+                SessionRow.circle_id == pairing.circle_id,
+                SessionRow.status == SessionStatus.SCHEDULED.value,
+                SessionRow.start > now,
+            )
+        )
+    )
+    for row in future:
+        attendance = s.get(SessionAttendanceRow, (row.id, pairing.learner_id))
+        if attendance is not None:
+            s.delete(attendance)
+            row.ics_sequence += 1  # the invitation changes: one attendee fewer
+    s.flush()
+    others = s.scalar(
+        select(func.count()).where(
+            PairingRow.circle_id == pairing.circle_id,
+            PairingRow.id != pairing.id,
+            PairingRow.status.in_(("active", "proposed")),
+        )
+    )
+    if others:
+        return []
+    for row in future:
+        row.status = SessionStatus.CANCELLED.value
+    return sorted(row.id for row in future)
+
+
 def slot_notes(
     program: Program,
     start: datetime,
@@ -462,13 +679,23 @@ def _session(s: Session, session_id: int) -> SessionRow:
 
 
 def mark_session(
-    s: Session, session_id: int, status: str, *, now: datetime, actor: str = "cli"
+    s: Session,
+    session_id: int,
+    status: str,
+    *,
+    now: datetime,
+    actor: str = "cli",
+    person_id: int | None = None,
 ) -> tuple[SessionRow, bool]:
     """Record that a session was held, missed or cancelled; returns (row, changed).
 
     Held and missed need the session's start to have passed; a held session cannot be
     cancelled, and a cancelled one is not marked held or missed (log the meeting that did
     happen with ``log_session``). Cancelling bumps the invitation's SEQUENCE.
+
+    A circle meeting records each learner's attendance: ``person_id`` marks that attendee
+    held (came) or missed, and the meeting is held once anyone came (missed once all missed).
+    Without ``person_id``, held or missed marks the meeting and every attendee not yet marked.
     """
     try:
         wanted = SessionStatus(status)
@@ -479,6 +706,14 @@ def mark_session(
     if wanted is SessionStatus.SCHEDULED:
         raise UserError("a session cannot be marked scheduled; use `sessions reschedule`")
     row = _session(s, session_id)
+    if person_id is not None:
+        return _mark_attendee(s, row, person_id, wanted, now=now, actor=actor)
+    if row.circle_id is not None and wanted is not SessionStatus.CANCELLED:
+        _check_markable(row, wanted, now)
+        for attendance in _attendance(s, row.id):
+            if attendance.status == SessionStatus.SCHEDULED.value:
+                attendance.status = wanted.value
+                attendance.marked_at = now
     if row.status == wanted.value:
         return row, False
     if wanted in (SessionStatus.HELD, SessionStatus.MISSED):
@@ -499,6 +734,67 @@ def mark_session(
     before = row.status
     row.status = wanted.value
     audit(s, actor, f"session_{wanted.value}", "session", row.id, before=before)
+    return row, True
+
+
+def _check_markable(row: SessionRow, wanted: SessionStatus, now: datetime) -> None:
+    if row.start > now:
+        raise UserError(
+            f"session {row.id} starts {row.start.isoformat()}; it can be marked "
+            f"{wanted.value} only once it has started"
+        )
+    if row.status == SessionStatus.CANCELLED.value:
+        raise UserError(
+            f"session {row.id} was cancelled; record a meeting that happened anyway with "
+            "`sessions log`"
+        )
+
+
+def _attendance(s: Session, session_id: int) -> list[SessionAttendanceRow]:
+    return list(
+        s.scalars(
+            select(SessionAttendanceRow)
+            .where(SessionAttendanceRow.session_id == session_id)
+            .order_by(SessionAttendanceRow.person_id)
+        )
+    )
+
+
+def _mark_attendee(
+    s: Session, row: SessionRow, person_id: int, wanted: SessionStatus, *, now: datetime, actor: str
+) -> tuple[SessionRow, bool]:
+    """One learner came to (held) or missed a circle meeting."""
+    if row.circle_id is None:
+        raise UserError(
+            f"--person applies to circle meetings; session {row.id} is one-to-one: mark it "
+            "without --person"
+        )
+    if wanted is SessionStatus.CANCELLED:
+        raise UserError("--person records attendance: use held (came) or missed")
+    _check_markable(row, wanted, now)
+    attendance = s.get(SessionAttendanceRow, (row.id, person_id))
+    if attendance is None:
+        raise UserError(f"person {person_id} is not an attendee of session {row.id}")
+    if attendance.status == wanted.value:
+        return row, False
+    before = attendance.status
+    attendance.status = wanted.value
+    attendance.marked_at = now
+    audit(
+        s, actor, f"attendance_{wanted.value}", "session", row.id, person=person_id, before=before
+    )
+    statuses = [a.status for a in _attendance(s, row.id)]
+    meeting = (
+        SessionStatus.HELD
+        if SessionStatus.HELD.value in statuses
+        else SessionStatus.MISSED
+        if all(x == SessionStatus.MISSED.value for x in statuses)
+        else None
+    )
+    if meeting is not None and row.status != meeting.value:
+        before = row.status
+        row.status = meeting.value
+        audit(s, actor, f"session_{meeting.value}", "session", row.id, before=before)
     return row, True
 
 
@@ -565,10 +861,14 @@ def reschedule_session(
         return row
     pairing = s.get(PairingRow, row.pairing_id)
     assert pairing is not None  # foreign key
-    _lock_people(s, (pairing.learner_id, pairing.guide_id))
-    busy = conflicts(
-        s, (pairing.learner_id, pairing.guide_id), start, row.minutes, exclude_session=row.id
+    # A circle meeting moves for its guide and every attendee.
+    members = (
+        (pairing.learner_id, pairing.guide_id)
+        if row.circle_id is None
+        else (pairing.guide_id, *(a.person_id for a in _attendance(s, row.id)))
     )
+    _lock_people(s, members)
+    busy = conflicts(s, members, start, row.minutes, exclude_session=row.id)
     if busy:
         who = ", ".join(str(pid) for pid in busy)
         raise UserError(

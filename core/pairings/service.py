@@ -16,7 +16,7 @@ from typing import Any
 
 from coachbridge.context import Context, Hooks
 from coachbridge.domain.pairing import OPEN
-from coachbridge.domain.program import Program
+from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.errors import NotFoundError, RuntimeFailure, UserError
 from coachbridge.matching import service as matching
 from coachbridge.matching.importing import ImportResult, import_proposal
@@ -125,7 +125,13 @@ def list_pairings(
             names = matching.person_names(
                 s, {r.learner_id for r in rows} | {r.guide_id for r in rows}
             )
-        return [pairing_dict(r, names) for r in rows]
+        out = [pairing_dict(r, names) for r in rows]
+        # Group programs' pairings say which circle they are in (one-to-one ones are unchanged).
+        groups = {p.id for p in ctx.config.programs.values() if p.kind == ProgramKind.GROUP}
+        for row, item in zip(rows, out, strict=True):
+            if row.circle_id is not None or row.program_id in groups:
+                item["circle_id"] = row.circle_id
+        return out
 
 
 def approve_pairings(

@@ -24,7 +24,13 @@ from coachbridge.pairings import scheduling
 from coachbridge.pairings.calendar import write_calendars
 from coachbridge.store.people import resolve_person
 from coachbridge.store.programs import ensure_program_row
-from coachbridge.store.tables import PairingRow, PersonRow, ProgramRow, SessionRow
+from coachbridge.store.tables import (
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionAttendanceRow,
+    SessionRow,
+)
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -86,6 +92,32 @@ def session_dict(row: SessionRow, pairing: PairingRow) -> dict[str, Any]:
     }
 
 
+def circle_keys(s: Session, rows: Sequence[SessionRow]) -> dict[int, dict[str, Any]]:
+    """The extra listing keys of circle meetings: ``circle_id``, ``attendees`` (each learner's
+    ``person_id``, ``pairing_id`` and attendance ``status``) and ``outside_hours``."""
+    ids = [r.id for r in rows if r.circle_id is not None]
+    if not ids:
+        return {}
+    attendees: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for a in s.scalars(
+        select(SessionAttendanceRow)
+        .where(SessionAttendanceRow.session_id.in_(ids))
+        .order_by(SessionAttendanceRow.session_id, SessionAttendanceRow.person_id)
+    ):
+        attendees[a.session_id].append(
+            {"person_id": a.person_id, "pairing_id": a.pairing_id, "status": a.status}
+        )
+    return {
+        r.id: {
+            "circle_id": r.circle_id,
+            "attendees": attendees[r.id],
+            "outside_hours": list(r.outside_hours or []),
+        }
+        for r in rows
+        if r.circle_id is not None
+    }
+
+
 def _find(
     ctx: Context,
     s: Session,
@@ -103,7 +135,17 @@ def _find(
         stmt = stmt.where(PairingRow.program_id == program_id)
     if person_ref is not None:
         pid = resolve_person(s, person_ref).id
-        stmt = stmt.where(or_(PairingRow.learner_id == pid, PairingRow.guide_id == pid))
+        attends = select(SessionAttendanceRow.session_id).where(
+            SessionAttendanceRow.person_id == pid
+        )
+        stmt = stmt.where(
+            or_(
+                # A circle meeting is the guide's and its attendees', not its first pairing's.
+                (PairingRow.learner_id == pid) & SessionRow.circle_id.is_(None),
+                PairingRow.guide_id == pid,
+                SessionRow.id.in_(attends),
+            )
+        )
     if status is not None:
         stmt = stmt.where(SessionRow.status == status)
     return [(row, pairing) for row, pairing in s.execute(stmt)]
@@ -118,7 +160,9 @@ def list_sessions(
 ) -> list[dict[str, Any]]:
     """Sessions by start (of one program, one person on either side, one status)."""
     with ctx.database().transaction() as s:
-        return [session_dict(row, p) for row, p in _find(ctx, s, program_id, person_ref, status)]
+        found = _find(ctx, s, program_id, person_ref, status)
+        extra = circle_keys(s, [row for row, _ in found])
+        return [session_dict(row, p) | extra.get(row.id, {}) for row, p in found]
 
 
 def export_calendars(
@@ -179,13 +223,16 @@ def mark_session(
     session_id: int,
     status: str,
     *,
+    person_ref: str | None = None,
     now: datetime | None = None,
     actor: str = "cli",
 ) -> MarkedSession:
-    """Record that a session was held, missed (once it has started) or cancelled."""
+    """Record that a session was held, missed (once it has started) or cancelled; with
+    ``person_ref``, that one learner came to (held) or missed a circle meeting."""
     with ctx.database().transaction() as s:
+        person_id = resolve_person(s, person_ref).id if person_ref is not None else None
         row, changed = scheduling.mark_session(
-            s, session_id, status, now=now or _now(), actor=actor
+            s, session_id, status, now=now or _now(), actor=actor, person_id=person_id
         )
         return MarkedSession(row.id, row.status, changed)
 

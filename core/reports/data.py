@@ -19,9 +19,10 @@ from coachbridge.store.tables import (
     PersonHistoryRow,
     PersonRow,
     ReviewEventRow,
+    SessionAttendanceRow,
     SessionRow,
 )
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 MATCHED = ("active", "paused", "completed", "ended")
@@ -218,11 +219,24 @@ def load_program(s: Session, program_id: str) -> ProgramData:
     ):
         data.pairings[row[0]] = PairingFacts(*row)
     pairing_ids = select(PairingRow.id).where(PairingRow.program_id == program_id)
-    for pairing_id, start, status in conn.execute(
-        select(SessionRow.pairing_id, SessionRow.start, SessionRow.status).where(
-            SessionRow.pairing_id.in_(pairing_ids)
+    one_to_one = select(SessionRow.pairing_id, SessionRow.start, SessionRow.status).where(
+        SessionRow.pairing_id.in_(pairing_ids), SessionRow.circle_id.is_(None)
+    )
+    # A circle meeting counts for each learner by their attendance: held if they came, missed
+    # if marked so; a meeting not cancelled was planned for each attendee.
+    attended = (
+        select(
+            SessionAttendanceRow.pairing_id,
+            SessionRow.start,
+            case(
+                (SessionRow.status == "cancelled", "cancelled"),
+                else_=SessionAttendanceRow.status,
+            ),
         )
-    ):
+        .join(SessionRow, SessionRow.id == SessionAttendanceRow.session_id)
+        .where(SessionAttendanceRow.pairing_id.in_(pairing_ids))
+    )
+    for pairing_id, start, status in [*conn.execute(one_to_one), *conn.execute(attended)]:
         p = data.pairings[pairing_id]
         if status != "cancelled":
             p.planned += 1

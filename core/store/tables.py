@@ -124,6 +124,21 @@ class EnrollmentRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CircleRow(Base):
+    """A group program's circle: one guide and the learners whose pairings name it.
+
+    Each learner keeps a pairing of their own (score, goals, feedback, ending); the circle ties
+    them to one guide and one series of meetings (``sessions.circle_id``)."""
+
+    __tablename__ = "circles"
+    __table_args__ = (Index("ix_circles_program_guide", "program_id", "guide_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    guide_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class PairingRow(Base):
     __tablename__ = "pairings"
     __table_args__ = (Index("ix_pairings_program_status", "program_id", "status"),)
@@ -141,6 +156,7 @@ class PairingRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+    circle_id: Mapped[int | None] = mapped_column(ForeignKey("circles.id"), index=True)
 
 
 class ProfileRow(Base):
@@ -223,9 +239,29 @@ class SessionRow(Base):
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A circle's meeting: one row (one calendar UID) for the whole circle. ``pairing_id`` then
+    # names the circle's first pairing (for the program and the guide); who attends, and
+    # whether each came, is ``session_attendance``.
+    circle_id: Mapped[int | None] = mapped_column(ForeignKey("circles.id"), index=True)
+    # Circle meetings only: members (person ids) for whom the planned time is outside their
+    # working hours, when no time suited everyone (the planner then suits the most).
+    outside_hours: Mapped[list[int] | None] = mapped_column(JSON)
 
     def __repr__(self) -> str:  # private_notes stay out of every repr
         return f"<SessionRow id={self.id} pairing={self.pairing_id} status={self.status}>"
+
+
+class SessionAttendanceRow(Base):
+    """One learner at one circle meeting: ``scheduled`` until marked ``held`` (came) or
+    ``missed``; ``pairing_id`` is that learner's own pairing (their feedback and reports)."""
+
+    __tablename__ = "session_attendance"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True, index=True)
+    pairing_id: Mapped[int] = mapped_column(ForeignKey("pairings.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    marked_at: Mapped[datetime | None] = mapped_column()
 
 
 class FeedbackRow(Base):
