@@ -30,6 +30,7 @@ def _print_report(report: SyncReport, fmt: str, verbose_changes: bool) -> None:
         + (f"; {report.reviews_new} new review events" if report.reviews_new else "")
         + (f"; {report.reviews_corrected} corrected" if report.reviews_corrected else "")
         + (f"; {report.goals_new} new goals" if report.goals_new else "")
+        + (f"; {report.trainings_new} new trainings" if report.trainings_new else "")
     )
     if verbose_changes:
         for kind in ("new", "changed", "leaving", "reactivated"):
@@ -69,7 +70,12 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
         app.config.connector(name)
     db = app.database()
     for name in names:
-        syncer = Syncer(db, app.connector(name), progress=progress(f"syncing {name}"))
+        syncer = Syncer(
+            db,
+            app.connector(name),
+            progress=progress(f"syncing {name}"),
+            programs=app.config.programs.values(),
+        )
         report = syncer.run(full=full, dry_run=dry_run, force=force)
         if not dry_run:
             from coachbridge.programs.automation import process_review_events

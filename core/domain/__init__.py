@@ -14,6 +14,7 @@ from coachbridge.domain.program import Eligibility, Program, ProgramKind
 from coachbridge.domain.review import ReviewEvent, normalize_rating
 from coachbridge.domain.rule import Condition, Rule, RuleAction
 from coachbridge.domain.session import Session, SessionStatus
+from coachbridge.domain.training import TrainingRecord, training_counts, training_key
 
 __all__ = [
     "YEARS",
@@ -36,8 +37,11 @@ __all__ = [
     "RuleAction",
     "Session",
     "SessionStatus",
+    "TrainingRecord",
     "check_reporting_tree",
     "normalize_rating",
     "normalize_role",
+    "training_counts",
+    "training_key",
     "utc",
 ]

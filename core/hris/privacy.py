@@ -34,8 +34,9 @@ from coachbridge.store.tables import (
     PersonRow,
     ReviewEventRow,
     SessionRow,
+    TrainingRow,
 )
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 ERASED = "(erased)"
@@ -194,6 +195,8 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
         ).rowcount
         or 0
     )
+    # Trainings are what the HRIS said about the person: gone with them.
+    s.execute(delete(TrainingRow).where(TrainingRow.person_id == person.id))
     s.execute(
         update(PersonHistoryRow)
         .where(

@@ -43,7 +43,8 @@ def sync_connector(ctx: Any, name: str) -> None:
 
     ``ctx`` is the CLI's ``App`` or the worker's runtime: ``database()``, ``connector(name)``
     and what the rules need."""
-    report = Syncer(ctx.database(), ctx.connector(name)).run(full=False)
+    syncer = Syncer(ctx.database(), ctx.connector(name), programs=ctx.config.programs.values())
+    report = syncer.run(full=False)
     log.info("scheduled sync %s: %d new, %d changed", name, len(report.new), len(report.changed))
     if report.reviews_for_rules:
         process_review_events(ctx, report.reviews_for_rules)
