@@ -761,6 +761,11 @@ class Syncer:
                 report.goals_updated += 1
 
     # -- trainings -------------------------------------------------------------------------
+    @property
+    def _people_source(self) -> str:
+        """Whose ids name people in this connector's records (``people_from``, else its own)."""
+        return self.config.people_from or self.name
+
     def _training_scope(self, context: SyncContext, people: Batch | None) -> None:
         """Tell the trainings reader whose trainings the programs need, and which ones.
 
@@ -783,7 +788,7 @@ class Syncer:
                 links = dict(
                     s.execute(
                         select(ExternalIdRow.person_id, ExternalIdRow.external_id).where(
-                            ExternalIdRow.connector == self.name
+                            ExternalIdRow.connector == self._people_source
                         )
                     ).all()
                 )
@@ -809,7 +814,11 @@ class Syncer:
         """Every record names a person this connector knows (stored, or in this sync's people
         batch); else an input error naming where the record came from."""
         known = set(
-            s.scalars(select(ExternalIdRow.external_id).where(ExternalIdRow.connector == self.name))
+            s.scalars(
+                select(ExternalIdRow.external_id).where(
+                    ExternalIdRow.connector == self._people_source
+                )
+            )
         )
         if isinstance(people, PeopleBatch):
             known |= {r.external_id for r in people.records}
@@ -833,7 +842,7 @@ class Syncer:
         links = dict(
             s.execute(
                 select(ExternalIdRow.external_id, ExternalIdRow.person_id).where(
-                    ExternalIdRow.connector == self.name
+                    ExternalIdRow.connector == self._people_source
                 )
             ).all()
         )
