@@ -31,6 +31,7 @@ from typing import Any
 
 from coachbridge.app import App
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
+from coachbridge.demo.trainings import trained_guides
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
 from coachbridge.store.tables import (
@@ -251,6 +252,7 @@ class Demo:
         late = self._app(now_config)
         self._complete(late)
         self._review_cycle(late, TODAY, "2026-H1")
+        trained_guides(self, late, TODAY)
         self._calendars(late)
         self._health(late)
         self._report(late)
