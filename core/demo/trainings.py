@@ -94,7 +94,7 @@ def trained_guides(demo: Demo, app: App, now: datetime) -> None:
     demo.say()
     demo.say(f"{program.name} (guides need {TRAINING!r} completed within 730 days)")
     demo.say(
-        f"  the HR export holds {report.trainings_new} training records; of the "
+        f"  a sync stores the HR export's {report.trainings_new} training records; of the "
         f"{len(senior)} people at levels 5-9, {reasons['ok']} hold a valid {TRAINING!r}, "
         f"{lapsed} completed it more than two years ago, {never} never took it"
     )
