@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from coachbridge.app import App
 from coachbridge.demo.sample_data import TRAININGS_FILE, sample_dir
@@ -22,8 +22,18 @@ from coachbridge.store.eligibility import guide_reason, load_guide_facts, passes
 from coachbridge.store.tables import PersonRow
 from sqlalchemy import select
 
-if TYPE_CHECKING:
-    from coachbridge.demo.story import Demo
+
+class Demo(Protocol):
+    """What this part uses of the demo runner (``coachbridge.demo.story.Demo``)."""
+
+    work: Path
+    out: Path
+    registry: Any
+
+    def say(self, text: str = "") -> None: ...
+
+    def _app(self, config: Path) -> App: ...
+
 
 PROGRAM = "trained-coaching"
 TRAINING = "Coaching fundamentals"
