@@ -380,7 +380,7 @@ class Syncer:
                 plan = self._stage_people(s, people, report)
             trainings = batches.get("trainings")
             if isinstance(trainings, TrainingBatch):
-                self._check_trainings(s, trainings, people)
+                self._check_trainings(s, trainings, people, report)
             problem = self._guard(s, report)
             if problem and not force and not dry_run:
                 raise SyncAborted(problem)
@@ -810,31 +810,42 @@ class Syncer:
                     break
         context.training_people = frozenset(admitted)
 
-    def _check_trainings(self, s: Session, batch: TrainingBatch, people: Batch | None) -> None:
+    def _check_trainings(
+        self, s: Session, batch: TrainingBatch, people: Batch | None, report: SyncReport
+    ) -> None:
         """Every record names a person this connector knows (stored, or in this sync's people
-        batch); else an input error naming where the record came from."""
-        known = set(
-            s.scalars(
-                select(ExternalIdRow.external_id).where(
-                    ExternalIdRow.connector == self._people_source
-                )
-            )
+        batch); else an input error naming where the record came from. Records of people
+        erased with ``people forget`` are left out (the HRIS may still list them)."""
+        owner = self._people_source
+        links = set(
+            s.scalars(select(ExternalIdRow.external_id).where(ExternalIdRow.connector == owner))
         )
+        tombstones = {k for k in links if k.startswith(FORGOTTEN_PREFIX)}
+        known = links - tombstones
         if isinstance(people, PeopleBatch):
             known |= {r.external_id for r in people.records}
+        secret = tombstone_secret(s) if tombstones else b""
         source = self.connector.source_label("trainings")
+        kept = []
         for record in batch.records:
-            if record.person_external_id not in known or record.person_external_id.startswith(
-                FORGOTTEN_PREFIX
+            ext = record.person_external_id
+            if tombstones and (
+                forgotten_key(secret, owner, ext) in tombstones
+                or legacy_forgotten_key(owner, ext) in tombstones
             ):
+                report.warnings.append(
+                    f"a training of an erased person is still in {self.name}'s data; skipped"
+                )
+                continue
+            if ext not in known:
                 where = (
                     f"{source}:{record.source_line}"
                     if record.source_line
                     else f"{source}: {record.training!r}"
                 )
-                raise InputDataError(
-                    f"{where}: employee id {record.person_external_id!r} is not a known person"
-                )
+                raise InputDataError(f"{where}: employee id {ext!r} is not a known person")
+            kept.append(record)
+        batch.records = kept
 
     def _apply_trainings(self, s: Session, batch: TrainingBatch, report: SyncReport) -> None:
         """Upsert the batch's records by their natural key; remove this connector's records the

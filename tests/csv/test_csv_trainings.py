@@ -257,3 +257,23 @@ def test_check_warns_when_training_empties_the_guide_pool_and_refuses_an_unknown
             "error: programs[id='mentoring'].guides.trained_in: no training record holds "
             "'Coaching fundamental' (check the name against the HRIS's training names)"
         )
+
+
+def test_forgetting_a_person_erases_their_trainings_and_a_resync_keeps_them_out(folder) -> None:  # type: ignore[no-untyped-def]
+    setup, db = folder
+    cb = setup(
+        [
+            {"employee_id": "5", "training": "Coaching fundamentals", "completed_at": _day(10)},
+            {"employee_id": "3", "training": "Coaching fundamentals", "completed_at": _day(10)},
+        ]
+    )
+    assert cb("sync").exit_code == 0
+    result = cb("people", "forget", "hr:5", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [r[0] for r in _stored(db)] == ["3"]
+    # The HR export still lists them: the sync skips the erased person and their trainings,
+    # so nothing comes back.
+    again = cb("sync")
+    assert again.exit_code == 0, again.stderr
+    assert "a training of an erased person is still in hr's data; skipped" in again.stderr
+    assert [r[0] for r in _stored(db)] == ["3"]
