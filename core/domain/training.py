@@ -14,6 +14,8 @@ from datetime import date, timedelta
 from coachbridge.domain._base import YEARS, DomainModel
 from pydantic import Field, model_validator
 
+__all__ = ["TrainingRecord", "latest", "training_counts", "training_key"]
+
 
 def training_key(name: str) -> str:
     """How training names compare: case and surrounding spaces do not matter."""
