@@ -126,9 +126,10 @@ class TrainingReader:
         path = RECORDS_PATH.format(employee=emp)
         # One type: BambooHR filters; several: one request all the same, filtered here.
         params = {"type": type_ids[0]} if len(type_ids) == 1 else None
-        answer = self.client.request("GET", path, params=params)
-        if isinstance(answer, list):  # [] is BambooHR's answer for no records
-            return []
+        # 404: the employee is gone from BambooHR (the people stream says so); no records.
+        answer = self.client.request("GET", path, params=params, allow=(404,))
+        if isinstance(answer, list) or (isinstance(answer, Mapping) and "_status" in answer):
+            return []  # [] is BambooHR's answer for no records
         if not isinstance(answer, Mapping):
             raise ConnectorError(f"BambooHR GET {path}: the answer is not a map of records")
         out = []

@@ -411,6 +411,8 @@ class FakeBambooHR:
         return self._json(request, {"id": type_id, **body}, 201)
 
     def h_list_records(self, request: Request, body: Any, emp: str) -> Response:
+        if emp not in self.employees:
+            return self._refused(404, "Employee not found")
         wanted = request.args.get("type")
         if wanted is not None and not wanted.isdigit():
             return self._refused(400, "type must be a training type id")

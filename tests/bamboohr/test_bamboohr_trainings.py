@@ -145,6 +145,21 @@ def test_a_removed_record_goes_and_full_reads_everyone_again(
     assert report.trainings_removed == 1 and _stored(sqlite_db) == {}
 
 
+def test_an_employee_deleted_in_bamboohr_has_no_records_and_fails_nothing(
+    fake: FakeBambooHR, sqlite_db: Database
+) -> None:
+    fake.add_training("4", "Coaching fundamentals", "2026-01-10")
+    _sync(sqlite_db, fake)
+    del fake.employees["4"]
+    fake.changes["4"] = ("Deleted", "2026-03-03T00:00:00+00:00")
+    mark = len(fake.log)
+    report = _sync(sqlite_db, fake, now=T0 + timedelta(days=8))  # 4 is due for a refresh
+    assert "4" in _asked(fake, mark)
+    assert any("employee 4 was deleted in BambooHR" in w for w in report.warnings)
+    assert report.trainings_removed == 1 and "4" not in _stored(sqlite_db)
+    assert fake.violations == []
+
+
 def test_no_program_asks_for_trainings_no_request(fake: FakeBambooHR, sqlite_db: Database) -> None:
     fake.add_training("2", "Coaching fundamentals", "2026-01-10")
     connector = make_connector(fake.host_url, fake.api_key)
