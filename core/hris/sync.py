@@ -784,19 +784,26 @@ class Syncer:
         views: dict[str, Any] = {}
         full = isinstance(people, PeopleBatch) and people.full
         with self.db.transaction() as s:
+            links = dict(
+                s.execute(
+                    select(ExternalIdRow.person_id, ExternalIdRow.external_id).where(
+                        ExternalIdRow.connector == self._people_source
+                    )
+                ).all()
+            )
+            tombstones = {e for e in links.values() if e.startswith(FORGOTTEN_PREFIX)}
+            secret = tombstone_secret(s) if tombstones else b""
             if not full:
-                links = dict(
-                    s.execute(
-                        select(ExternalIdRow.person_id, ExternalIdRow.external_id).where(
-                            ExternalIdRow.connector == self._people_source
-                        )
-                    ).all()
-                )
                 for row in s.scalars(select(PersonRow).where(PersonRow.forgotten.is_(False))):
                     if row.id in links:
                         views[links[row.id]] = {f: getattr(row, f) for f in _FILTER_FIELDS}
         if isinstance(people, PeopleBatch):
             for record in people.records:
+                if tombstones and (
+                    forgotten_key(secret, self._people_source, record.external_id) in tombstones
+                    or legacy_forgotten_key(self._people_source, record.external_id) in tombstones
+                ):
+                    continue  # erased: the HRIS is not even asked about them
                 base = views.get(record.external_id)
                 values = _record_values(record, provided_only=base is not None)
                 views[record.external_id] = {**(base or {}), **values}
