@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
-from coachbridge.domain import PersonRecord, ReviewEvent
+from coachbridge.domain import PersonRecord, ReviewEvent, TrainingRecord
 from coachbridge.mapping import FieldMatch
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -56,6 +56,7 @@ __all__ = [
     "SyncContext",
     "TokenSlot",
     "TokenStore",
+    "TrainingBatch",
     "WebhookRejected",
     "parse_duration",
 ]
@@ -260,8 +261,9 @@ class Stream:
       is its memory of what it saw (a digest, the last values seen) and the core hands it back
       on every sync, ``--full`` included, so that a change is reported once.
 
-    ``trainings`` is a reserved name: a connector may declare it, but this version of the core
-    stores no trainings, so a sync does not read it.
+    ``trainings`` is read only when a program filters guides on a training (``[programs.guides]
+    trained_in``): the core then tells the reader, through ``SyncContext``, whose trainings and
+    which ones the programs need.
     """
 
     name: StreamName
@@ -298,8 +300,14 @@ REVIEWS = Stream("reviews", ("source", "source_event_id"), "full", "completed re
 #: Goals kept in the HRIS, keyed by owner and id (the core keys a goal without an id by its
 #: owner and title).
 GOALS = Stream("goals", ("owner_external_id", "external_id"), "full", "goals kept in the HRIS")
-#: Trainings: reserved (see ``Stream``).
-TRAININGS = Stream("trainings", ("external_id",), "full", "trainings (reserved, not stored yet)")
+#: Completed trainings, keyed by person, training and completion date (a person may hold one
+#: training several times; the latest counts).
+TRAININGS = Stream(
+    "trainings",
+    ("person_external_id", "training", "completed_at"),
+    "full",
+    "completed trainings (the guide filter trained_in)",
+)
 
 
 @dataclass
@@ -318,6 +326,12 @@ class SyncContext:
     connector: str
     full: bool = False
     shared: dict[str, Any] = field(default_factory=dict)
+    #: For the trainings stream: the external ids of the people whose trainings the programs
+    #: need (those a program's guide filter admits before its training test), and the training
+    #: names they ask for. None: not known (read on its own); read what is cheap to read. A
+    #: connector that pays one request per person (BambooHR) reads only these people.
+    training_people: frozenset[str] | None = None
+    training_names: frozenset[str] | None = None
 
 
 @dataclass
@@ -374,8 +388,30 @@ class GoalBatch:
         return self.goals
 
 
+@dataclass
+class TrainingBatch:
+    """Trainings read in one sync.
+
+    ``people`` names (by external id) the people whose trainings the batch holds in full: the
+    core replaces what it stored from this connector for them (records absent here are
+    removed). None: the batch is everyone's (a file, a report of the whole company).
+    ``names``, when given, limits that replacement to those trainings (a reader that asked the
+    HRIS for some trainings only).
+    """
+
+    records: Sequence[TrainingRecord]
+    cursor: str | None = None
+    people: frozenset[str] | None = None
+    names: frozenset[str] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> Sequence[TrainingRecord]:
+        return self.records
+
+
 #: What a reader returns.
-Batch = PeopleBatch | ReviewBatch | GoalBatch
+Batch = PeopleBatch | ReviewBatch | GoalBatch | TrainingBatch
 
 
 PushKind = Literal["goal", "session", "pairing"]
@@ -538,7 +574,7 @@ class Connector(ABC):
         elif stream.name == "goals":
             reader = self.read_goals
         else:
-            raise NotImplementedError(f"the core reads no {stream.name} stream yet")
+            reader = self.read_trainings
         return reader(cursor, full=full, context=context)  # type: ignore[no-any-return]
 
     def read_people(
@@ -561,6 +597,12 @@ class Connector(ABC):
     ) -> GoalBatch:
         """Read goals kept in the HRIS (default: none)."""
         return GoalBatch(goals=[], cursor=cursor)
+
+    def read_trainings(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> TrainingBatch:
+        """Read completed trainings (default: none). See ``SyncContext.training_people``."""
+        return TrainingBatch(records=[], cursor=cursor)
 
     # -- set-up ----------------------------------------------------------------------------
     #: Whether ``discover`` can look at the source and propose a mapping (``coachbridge connect``).

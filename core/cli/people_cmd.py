@@ -43,8 +43,23 @@ def people(ctx: click.Context, status: str | None, department: str | None, fmt: 
 def people_show(app: App, person: str, fmt: str) -> None:
     """Show one person (id, CONNECTOR:ID or work email)."""
     data = show_person(app, person)
+    trainings = data.get("trainings") or []
     if fmt == "table":
         for key in PEOPLE_COLUMNS:
             click.echo(f"{key:>16}: {data.get(key)}")
+        click.echo(f"{'trainings':>16}: {'none' if not trainings else ''}".rstrip())
+        for t in trainings:
+            until = f", expires {t['expires_at']}" if t["expires_at"] else ", never expires"
+            state = "valid" if t["valid"] else ("expired" if t["current"] else "superseded")
+            click.echo(
+                f"{'':>18}{t['training']}: completed {t['completed_at'] or 'unknown'}{until} "
+                f"({state}; {t['source']})"
+            )
+    elif fmt == "csv":
+        flat = dict(data)
+        flat["trainings"] = "; ".join(
+            f"{t['training']} {t['completed_at'] or ''}".strip() for t in trainings if t["current"]
+        )
+        emit([flat], fmt, (*PEOPLE_COLUMNS, "trainings"))
     else:
         emit([data], fmt, PEOPLE_COLUMNS)

@@ -11,6 +11,7 @@ from coachbridge.config import DEFAULT_CONFIG_NAME
 from coachbridge.connectors import CheckResult
 from coachbridge.errors import ConnectorError, UserError
 from coachbridge.matching.managers import manager_warnings
+from coachbridge.programs.guides import guide_pool_warnings
 from coachbridge.programs.service import rule_warnings
 
 EXAMPLE_CONFIG = """\
@@ -117,6 +118,7 @@ def check(app: App, connector: str | None) -> None:
         click.echo("no connectors configured")
     _check_rules(app)
     _check_managers(app)
+    _check_guides(app)
     if failed:
         raise ConnectorError(f"{failed} connector(s) failed their check")
 
@@ -135,6 +137,11 @@ def _check_rules(app: App) -> None:
 
 def _check_managers(app: App) -> None:
     for line in manager_warnings(app):
+        click.echo(f"  warn {line}")
+
+
+def _check_guides(app: App) -> None:
+    for line in guide_pool_warnings(app):
         click.echo(f"  warn {line}")
 
 

@@ -30,6 +30,7 @@ def _print_report(report: SyncReport, fmt: str, verbose_changes: bool) -> None:
         + (f"; {report.reviews_new} new review events" if report.reviews_new else "")
         + (f"; {report.reviews_corrected} corrected" if report.reviews_corrected else "")
         + (f"; {report.goals_new} new goals" if report.goals_new else "")
+        + (f"; {report.trainings_new} new trainings" if report.trainings_new else "")
     )
     if verbose_changes:
         for kind in ("new", "changed", "leaving", "reactivated"):

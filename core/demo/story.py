@@ -36,6 +36,7 @@ from coachbridge.demo.intake import intake_round
 from coachbridge.demo.manager import manager_coaching
 from coachbridge.demo.peer import peer_and_reverse
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
+from coachbridge.demo.trainings import trained_guides
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
 from coachbridge.store.tables import (
@@ -258,6 +259,7 @@ class Demo:
         self._review_cycle(late, TODAY, "2026-H1")
         peer_and_reverse(late, self.registry, self.say, now=TODAY)
         run_circles(late, self.registry, TODAY, self.say)
+        trained_guides(self, late, TODAY)
         self._calendars(late)
         self._health(late)
         intake_round(late, self.registry, self.say, program_id=MENTORING, now=TODAY)

@@ -15,6 +15,7 @@ from coachbridge.domain.program import Eligibility, Program, ProgramKind
 from coachbridge.domain.review import ReviewEvent, normalize_rating
 from coachbridge.domain.rule import Condition, Rule, RuleAction
 from coachbridge.domain.session import Session, SessionStatus
+from coachbridge.domain.training import TrainingRecord, training_counts, training_key
 
 __all__ = [
     "SLOTS",
@@ -40,8 +41,11 @@ __all__ = [
     "RuleAction",
     "Session",
     "SessionStatus",
+    "TrainingRecord",
     "check_reporting_tree",
     "normalize_rating",
     "normalize_role",
+    "training_counts",
+    "training_key",
     "utc",
 ]

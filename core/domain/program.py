@@ -59,6 +59,28 @@ class Eligibility(DomainModel):
     status: list[str] = Field(default_factory=lambda: ["active"])
     min_tenure_days: int | None = Field(default=None, ge=0)
     max_tenure_days: int | None = Field(default=None, ge=0)
+    # Guides only (docs/programs.md, "Trained guides"): a training the HRIS records, counted
+    # while unexpired and, with training_valid_days, completed within that many days.
+    trained_in: list[str] | None = None
+    training_valid_days: int | None = Field(default=None, ge=1)
+    # Guides only: the average session rating a guide received, once at least min_ratings.
+    min_guide_rating: float | None = Field(default=None, ge=1.0, le=5.0)
+    min_ratings: int = Field(default=5, ge=1)
+
+    @field_validator("trained_in")
+    @classmethod
+    def _trained_in(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value or any(not name.strip() for name in value):
+                raise ValueError("give at least one training name, none of them empty")
+            value = [name.strip() for name in value]
+        return value
+
+    @property
+    def guide_only_keys(self) -> list[str]:
+        """The guide-only keys this filter sets (an error under [programs.learners])."""
+        keys = ("trained_in", "training_valid_days", "min_guide_rating", "min_ratings")
+        return [key for key in keys if key in self.model_fields_set]
 
     @field_validator("level", mode="before")
     @classmethod
@@ -79,6 +101,8 @@ class Eligibility(DomainModel):
             and self.min_tenure_days > self.max_tenure_days
         ):
             raise ValueError("min_tenure_days is above max_tenure_days")
+        if self.training_valid_days is not None and self.trained_in is None:
+            raise ValueError("training_valid_days needs trained_in (the trainings it applies to)")
         return self
 
 
@@ -215,6 +239,9 @@ class Program(DomainModel):
 
     @model_validator(mode="after")
     def _dates(self) -> Program:
+        if self.learners is not None and self.learners.guide_only_keys:
+            key = self.learners.guide_only_keys[0]
+            raise ValueError(f"learners.{key} applies to guides only: move it to [programs.guides]")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         for name, day in (("start", self.start), ("end", self.end)):

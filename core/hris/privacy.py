@@ -36,6 +36,7 @@ from coachbridge.store.tables import (
     ProfileRow,
     ReviewEventRow,
     SessionRow,
+    TrainingRow,
 )
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -217,6 +218,8 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
     result.profiles = (
         s.execute(delete(ProfileRow).where(ProfileRow.person_id == person.id)).rowcount or 0
     )
+    # Trainings are what the HRIS said about the person: gone with them.
+    s.execute(delete(TrainingRow).where(TrainingRow.person_id == person.id))
     s.execute(
         update(PersonHistoryRow)
         .where(

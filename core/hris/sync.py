@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from coachbridge import metrics
@@ -28,6 +29,7 @@ from coachbridge.connectors import (
     ReviewBatch,
     Stream,
     SyncContext,
+    TrainingBatch,
 )
 from coachbridge.context import Hooks
 from coachbridge.domain import (
@@ -35,21 +37,25 @@ from coachbridge.domain import (
     PersonStatus,
     Program,
     ReviewEvent,
+    TrainingRecord,
     check_reporting_tree,
+    training_key,
 )
 from coachbridge.errors import InputDataError, RuntimeFailure, SyncAborted
 from coachbridge.pairings.goals import create_goal
 from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
 from coachbridge.pairings.manager_changes import follow_manager_changes
 from coachbridge.store import Database
+from coachbridge.store.eligibility import passes_filters
 from coachbridge.store.tables import (
     ExternalIdRow,
     InstallationRow,
     PersonHistoryRow,
     PersonRow,
     SyncStateRow,
+    TrainingRow,
 )
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -73,8 +79,18 @@ _FIELDS = (
     "interests",
     "languages",
 )
-# The streams a sync stores; a declared stream outside these (trainings) is not read.
-_STORED = frozenset({"people", "reviews", "goals"})
+# The streams a sync stores; a declared stream outside these is not read.
+_STORED = frozenset({"people", "reviews", "goals", "trainings"})
+# The person fields the guide filters look at (``store.eligibility.passes_filters``).
+_FILTER_FIELDS = (
+    "status",
+    "hris_status",
+    "level",
+    "department",
+    "division",
+    "location",
+    "hire_date",
+)
 # Goals read from an HRIS carry this prefix in their source_key; everything else is coachbridge's.
 IMPORTED_GOAL_PREFIX = "import:"
 
@@ -146,6 +162,9 @@ class SyncReport:
     reviews_for_rules: list[int] = field(default_factory=list)
     goals_new: int = 0
     goals_updated: int = 0
+    trainings_new: int = 0
+    trainings_updated: int = 0
+    trainings_removed: int = 0
     pairings_ended: int = 0
     sessions_cancelled: int = 0
     pairings_flagged: int = 0
@@ -172,6 +191,9 @@ class SyncReport:
             "reviews_corrected": self.reviews_corrected,
             "goals_new": self.goals_new,
             "goals_updated": self.goals_updated,
+            "trainings_new": self.trainings_new,
+            "trainings_updated": self.trainings_updated,
+            "trainings_removed": self.trainings_removed,
             "pairings_ended": self.pairings_ended,
             "sessions_cancelled": self.sessions_cancelled,
             "pairings_flagged": self.pairings_flagged,
@@ -287,6 +309,12 @@ def _diff(row: PersonRow | None, values: dict[str, Any]) -> dict[str, tuple[Any,
     return out
 
 
+def _training_record_key(record: TrainingRecord) -> str:
+    """A training record's natural key within (connector, person): name and completion date."""
+    completed = record.completed_at.isoformat() if record.completed_at else ""
+    return f"{training_key(record.training)}|{completed}"[:320]
+
+
 def _stable_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
@@ -295,7 +323,10 @@ class Syncer:
     """Runs one sync of one connector. ``progress`` is called with (done, total) if given.
 
     ``programs`` (the configured ones) lets the manager programs among them follow people who
-    move to another manager, in the sync's transaction; without it nothing follows them.
+    move to another manager, in the sync's transaction (without it nothing follows them), and
+    tells the trainings stream whose trainings are needed: the people a program's guide filter
+    admits before its training test (without it a connector reads only trainings that are
+    cheap to read: a file, a report column).
     ``registry`` (the plugins) hears of the pairings and sessions that makes after the commit.
     """
 
@@ -311,7 +342,9 @@ class Syncer:
     ) -> None:
         self.db = db
         self.registry = registry
-        self.programs: list[Program] = list((programs or {}).values())
+        self.programs: list[Program] | None = (
+            list(programs.values()) if programs is not None else None
+        )
         self.connector = connector
         self.name = connector.name
         self.config: ConnectorConfig = connector.config
@@ -344,6 +377,8 @@ class Syncer:
         batches: dict[str, Batch] = {}
         for stream in streams:
             cursor, stream_full = self._read_position(stream, stored[stream.name], full)
+            if stream.name == "trainings":
+                self._training_scope(context, batches.get("people"))
             batches[stream.name] = self.connector.read_stream(
                 stream, cursor, full=stream_full, context=context
             )
@@ -360,6 +395,9 @@ class Syncer:
             plan: list[_Planned] = []
             if isinstance(people, PeopleBatch):
                 plan = self._stage_people(s, people, report)
+            trainings = batches.get("trainings")
+            if isinstance(trainings, TrainingBatch):
+                self._check_trainings(s, trainings, people, report)
             problem = self._guard(s, report)
             if problem and not force and not dry_run:
                 raise SyncAborted(problem)
@@ -375,6 +413,8 @@ class Syncer:
                     self._apply_people(s, plan, report)
                 elif isinstance(batch, ReviewBatch):
                     self._apply_reviews(s, batch.events, report)
+                elif isinstance(batch, TrainingBatch):
+                    self._apply_trainings(s, batch, report)
                 else:
                     self._apply_goals(s, batch.goals, report)
                 self._save_cursor(s, name, batch.cursor)
@@ -627,7 +667,7 @@ class Syncer:
             report.sessions_cancelled += cancelled
         if managers_changed:
             moves = follow_manager_changes(
-                s, self.programs, managers_changed, self.now, registry=self.registry
+                s, self.programs or [], managers_changed, self.now, registry=self.registry
             )
             report.manager_pairings_ended += moves.ended
             report.manager_pairings_started += len(moves.started)
@@ -742,6 +782,151 @@ class Syncer:
                 for k, v in values.items():
                     setattr(row, k, v)
                 report.goals_updated += 1
+
+    # -- trainings -------------------------------------------------------------------------
+    @property
+    def _people_source(self) -> str:
+        """Whose ids name people in this connector's records (``people_from``, else its own)."""
+        return self.config.people_from or self.name
+
+    def _training_scope(self, context: SyncContext, people: Batch | None) -> None:
+        """Tell the trainings reader whose trainings the programs need, and which ones.
+
+        The people are this connector's whom a program's ``[programs.guides]`` filter admits
+        before its training test, judged on the people as this sync leaves them (the batch just
+        read laid over the store), so a first sync reads the trainings of its new people.
+        """
+        if self.programs is None:
+            return
+        wanted = [p for p in self.programs if p.guides is not None and p.guides.trained_in]
+        names = {name for p in wanted for name in (p.guides.trained_in or []) if p.guides}
+        context.training_names = frozenset(names)
+        if not wanted:
+            context.training_people = frozenset()
+            return
+        views: dict[str, Any] = {}
+        full = isinstance(people, PeopleBatch) and people.full
+        with self.db.transaction() as s:
+            links = dict(
+                s.execute(
+                    select(ExternalIdRow.person_id, ExternalIdRow.external_id).where(
+                        ExternalIdRow.connector == self._people_source
+                    )
+                ).all()
+            )
+            tombstones = {e for e in links.values() if e.startswith(FORGOTTEN_PREFIX)}
+            secret = tombstone_secret(s) if tombstones else b""
+            if not full:
+                for row in s.scalars(select(PersonRow).where(PersonRow.forgotten.is_(False))):
+                    if row.id in links:
+                        views[links[row.id]] = {f: getattr(row, f) for f in _FILTER_FIELDS}
+        if isinstance(people, PeopleBatch):
+            for record in people.records:
+                if tombstones and (
+                    forgotten_key(secret, self._people_source, record.external_id) in tombstones
+                    or legacy_forgotten_key(self._people_source, record.external_id) in tombstones
+                ):
+                    continue  # erased: the HRIS is not even asked about them
+                base = views.get(record.external_id)
+                values = _record_values(record, provided_only=base is not None)
+                views[record.external_id] = {**(base or {}), **values}
+        admitted = set()
+        for external_id, values in views.items():
+            person = SimpleNamespace(**{f: values.get(f) for f in _FILTER_FIELDS})
+            for program in wanted:
+                assert program.guides is not None
+                if passes_filters(person, program.guides, today=self.today):
+                    admitted.add(external_id)
+                    break
+        context.training_people = frozenset(admitted)
+
+    def _check_trainings(
+        self, s: Session, batch: TrainingBatch, people: Batch | None, report: SyncReport
+    ) -> None:
+        """Every record names a person this connector knows (stored, or in this sync's people
+        batch); else an input error naming where the record came from. Records of people
+        erased with ``people forget`` are left out (the HRIS may still list them)."""
+        owner = self._people_source
+        links = set(
+            s.scalars(select(ExternalIdRow.external_id).where(ExternalIdRow.connector == owner))
+        )
+        tombstones = {k for k in links if k.startswith(FORGOTTEN_PREFIX)}
+        known = links - tombstones
+        if isinstance(people, PeopleBatch):
+            known |= {r.external_id for r in people.records}
+        secret = tombstone_secret(s) if tombstones else b""
+        source = self.connector.source_label("trainings")
+        kept = []
+        for record in batch.records:
+            ext = record.person_external_id
+            if tombstones and (
+                forgotten_key(secret, owner, ext) in tombstones
+                or legacy_forgotten_key(owner, ext) in tombstones
+            ):
+                report.warnings.append(
+                    f"a training of an erased person is still in {self.name}'s data; skipped"
+                )
+                continue
+            if ext not in known:
+                where = (
+                    f"{source}:{record.source_line}"
+                    if record.source_line
+                    else f"{source}: {record.training!r}"
+                )
+                raise InputDataError(f"{where}: employee id {ext!r} is not a known person")
+            kept.append(record)
+        batch.records = kept
+
+    def _apply_trainings(self, s: Session, batch: TrainingBatch, report: SyncReport) -> None:
+        """Upsert the batch's records by their natural key; remove this connector's records the
+        batch no longer holds, for the people (and trainings) it holds in full."""
+        links = dict(
+            s.execute(
+                select(ExternalIdRow.external_id, ExternalIdRow.person_id).where(
+                    ExternalIdRow.connector == self._people_source
+                )
+            ).all()
+        )
+        incoming: dict[tuple[int, str], TrainingRecord] = {}
+        for record in batch.records:
+            pid = links[record.person_external_id]
+            incoming[(pid, _training_record_key(record))] = record
+        stmt = select(TrainingRow).where(TrainingRow.source == self.name)
+        scope: set[int] | None = None
+        if batch.people is not None:
+            scope = {links[e] for e in batch.people if e in links}
+            stmt = stmt.where(TrainingRow.person_id.in_(scope))
+        names = {training_key(n) for n in batch.names} if batch.names is not None else None
+        stale: list[int] = []
+        for row in s.scalars(stmt):
+            record = incoming.pop((row.person_id, row.record_key), None)
+            if record is None:
+                if names is None or training_key(row.training) in names:
+                    stale.append(row.id)
+                continue
+            if (row.training, row.expires_at) != (record.training, record.expires_at):
+                row.training, row.expires_at = record.training, record.expires_at
+                report.trainings_updated += 1
+        if stale:
+            s.execute(delete(TrainingRow).where(TrainingRow.id.in_(stale)))
+            report.trainings_removed += len(stale)
+        if incoming:
+            s.execute(
+                insert(TrainingRow),
+                [
+                    {
+                        "person_id": pid,
+                        "training": r.training,
+                        "completed_at": r.completed_at,
+                        "expires_at": r.expires_at,
+                        "source": self.name,
+                        "record_key": key,
+                        "updated_at": self.now,
+                    }
+                    for (pid, key), r in incoming.items()
+                ],
+            )
+            report.trainings_new += len(incoming)
 
     def _cursor(self, s: Session, stream: str) -> str | None:
         state = s.get(SyncStateRow, (self.name, stream))

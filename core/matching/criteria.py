@@ -69,5 +69,13 @@ class Criterion:
 
 
 BUILTIN_CRITERIA: frozenset[str] = frozenset(
-    {"skills", "goals", "seniority", "timezone", "language", "department_diversity"}
+    {
+        "skills",
+        "goals",
+        "seniority",
+        "timezone",
+        "language",
+        "department_diversity",
+        "guide_rating",
+    }
 )

@@ -28,6 +28,7 @@ class Side:
     tin: NDArray[np.int64]  # Euler-tour entry time in the org tree (-1: not in the tree)
     tout: NDArray[np.int64]  # Euler-tour exit time
     profiles: list[Profile] = field(default_factory=list)  # for plugin criteria
+    rating: NDArray[np.float64] | None = None  # guides: received rating on 0..1, NaN unknown
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -45,6 +46,7 @@ class Side:
             tin=self.tin[rows],
             tout=self.tout[rows],
             profiles=[self.profiles[i] for i in rows.tolist()] if self.profiles else [],
+            rating=None if self.rating is None else self.rating[rows],
         )
 
 

@@ -15,10 +15,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
+from coachbridge.domain.training import training_key
 from coachbridge.errors import ConfigError
 from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion, Profile
 from coachbridge.matching.features import Side, Vocabulary, euler_intervals, norm_tags
 from coachbridge.matching.scoring import Scorer, ScoringSettings
+from coachbridge.store.eligibility import (
+    guide_ratings,
+    guide_reason,
+    load_guide_facts,
+    needs_facts,
+    stored_training_names,
+)
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
 from numpy.typing import NDArray
 from sqlalchemy import func, or_, select
@@ -45,6 +53,40 @@ def scoring_settings(program: Program) -> ScoringSettings:
         working_hours=program.working_hours,
         seniority_reversed=program.kind == ProgramKind.REVERSE,
     )
+
+
+def check_trained_in(s: Session, program: Program) -> list[str]:
+    """A ``trained_in`` name no stored record holds is a config error naming the key; with no
+    trainings stored at all (none synced yet) it is a warning, returned."""
+    rules = program.guides
+    if rules is None or rules.trained_in is None:
+        return []
+    held = stored_training_names(s)
+    where = f"programs[id={program.id!r}].guides.trained_in"
+    if held is None:
+        return [
+            f"{where}: no training records are stored yet (sync a connector that reads "
+            "trainings); no guide qualifies"
+        ]
+    unknown = [name for name in rules.trained_in if training_key(name) not in held]
+    if unknown:
+        raise ConfigError(
+            f"{where}: no training record holds {', '.join(repr(n) for n in unknown)} "
+            "(check the name against the HRIS's training names)"
+        )
+    return []
+
+
+def rating_scores(s: Session, guide_ids: list[int], min_ratings: int) -> NDArray[np.float64]:
+    """The ``guide_rating`` criterion per guide: the average received rating on 0..1 (1 -> 0,
+    5 -> 1); a guide with fewer than ``min_ratings`` ratings scores half (unknown)."""
+    ratings = guide_ratings(s, guide_ids)
+    out = np.full(len(guide_ids), np.nan, dtype=np.float64)
+    for j, gid in enumerate(guide_ids):
+        avg, count = ratings.get(gid, (0.0, 0))
+        if count >= min_ratings:
+            out[j] = (avg - 1.0) / 4.0
+    return out
 
 
 def utc_offset_hours(tz: str | None, now: datetime) -> float | None:
@@ -235,6 +277,19 @@ def load_pool(
         if p.status in OPEN:
             load[p.guide_id] = load.get(p.guide_id, 0) + 1
 
+    # Guides must still meet the program's guide filters on trainings and rating (a training
+    # may have expired since they were enrolled, or they were enrolled by hand).
+    unqualified: set[int] = set()
+    if needs_facts(program.guides):
+        check_trained_in(s, program)
+        guide_people = [e.person_id for e in enrollments if e.role == "guide"]
+        facts = load_guide_facts(s, program.guides, guide_people)
+        today = now.date()
+        unqualified = {
+            pid
+            for pid in guide_people
+            if guide_reason(pid, program.guides, facts, today=today) is not None
+        }
     learners: list[EnrollmentRow] = []
     guides: list[EnrollmentRow] = []
     for e in enrollments:
@@ -243,7 +298,7 @@ def load_pool(
         if e.role == "learner" and (include_paired or e.person_id not in open_learners):
             if only_learners is None or e.person_id in only_learners:
                 learners.append(e)
-        elif e.role == "guide":
+        elif e.role == "guide" and e.person_id not in unqualified:
             guides.append(e)
 
     lprof = [_profile(people[e.person_id], e.preferences or {}, now) for e in learners]
@@ -281,6 +336,9 @@ def load_pool(
         departments=departments,
         euler=euler,
     )
+    if program.weights.get("guide_rating"):
+        min_ratings = program.guides.min_ratings if program.guides is not None else 5
+        gside.rating = rating_scores(s, [e.person_id for e in guides], min_ratings)
     learner_row = {e.person_id: i for i, e in enumerate(learners)}
     guide_row = {e.person_id: j for j, e in enumerate(guides)}
     free = np.array(

@@ -201,6 +201,14 @@ class Scorer:
             if lempty.any() or gempty.any():
                 _neutral(lempty[:, None] | gempty[None, :], value)
             return value
+        if name == "guide_rating":
+            # The guide's average received rating (load_pool sets it): the same for every
+            # learner; unknown (too few ratings) scores half.
+            value = np.full((rows.size, len(gd)), 0.5, dtype=np.float64)
+            if gd.rating is not None:
+                known = ~np.isnan(gd.rating)
+                value[:, known] = gd.rating[known]
+            return value
         if name == "department_diversity":
             ld = lr.department[rows]
             value = np.not_equal.outer(ld, gd.department).astype(np.float64)

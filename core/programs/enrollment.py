@@ -8,7 +8,6 @@ on the enrollment row and is never overridden by automatic enrollment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -16,10 +15,17 @@ from coachbridge.domain.enrollment import Role, normalize_role
 from coachbridge.domain.program import Eligibility, Program, ProgramKind
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.audit import audit
+from coachbridge.store.eligibility import (
+    GuideFacts,
+    guide_reason,
+    load_guide_facts,
+    needs_facts,
+    passes_filters,
+)
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, PersonRow
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 __all__ = [
     "EnrollResult",
@@ -32,45 +38,28 @@ __all__ = [
 ]
 
 
-def _norm(value: str | None) -> str:
-    return (value or "").strip().casefold()
-
-
-def _in(value: str | None, allowed: Iterable[str]) -> bool:
-    return _norm(value) in {_norm(a) for a in allowed}
-
-
-def is_eligible(person: PersonRow, rules: Eligibility, *, today: date) -> bool:
+def is_eligible(
+    person: PersonRow,
+    rules: Eligibility,
+    *,
+    today: date,
+    facts: GuideFacts | None = None,
+) -> bool:
     """True when ``person`` passes every filter of ``rules`` (each given filter must hold).
 
     Text filters (departments, divisions, locations, status) compare case-insensitively; a
-    person whose level or hire date is unknown fails a level or tenure filter.
+    person whose level or hire date is unknown fails a level or tenure filter. Guide filters
+    (``trained_in``, ``min_guide_rating``) are judged on ``facts`` (read from the store when
+    not given).
     """
-    if person.forgotten:
+    if not passes_filters(person, rules, today=today):
         return False
-    if rules.status and not (
-        _in(person.status, rules.status) or _in(person.hris_status, rules.status)
-    ):
-        return False
-    if rules.level is not None:
-        low, high = rules.level
-        if person.level is None or not low <= person.level <= high:
-            return False
-    if rules.departments is not None and not _in(person.department, rules.departments):
-        return False
-    if rules.divisions is not None and not _in(person.division, rules.divisions):
-        return False
-    if rules.locations is not None and not _in(person.location, rules.locations):
-        return False
-    if rules.min_tenure_days is not None or rules.max_tenure_days is not None:
-        if person.hire_date is None:
-            return False
-        tenure = (today - person.hire_date).days
-        if rules.min_tenure_days is not None and tenure < rules.min_tenure_days:
-            return False
-        if rules.max_tenure_days is not None and tenure > rules.max_tenure_days:
-            return False
-    return True
+    if not needs_facts(rules):
+        return True
+    if facts is None:
+        session = object_session(person)
+        facts = load_guide_facts(session, rules, [person.id]) if session else GuideFacts()
+    return guide_reason(person.id, rules, facts, today=today) is None
 
 
 @dataclass
@@ -142,6 +131,7 @@ def enroll_eligible(
         for row in s.scalars(select(EnrollmentRow).where(EnrollmentRow.program_id == program.id))
     }
     people = list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
+    facts = load_guide_facts(s, program.guides) if Role.GUIDE in roles else GuideFacts()
     for role, rules, counts in (
         (Role.LEARNER, program.eligibility("learner"), result.learner),
         (Role.GUIDE, program.eligibility("guide"), result.guide),
@@ -150,7 +140,7 @@ def enroll_eligible(
             continue
         counts.configured = True
         for person in people:
-            if not is_eligible(person, rules, today=today):
+            if not is_eligible(person, rules, today=today, facts=facts):
                 continue
             counts.eligible += 1
             row = existing.get((person.id, role.value))

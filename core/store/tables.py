@@ -82,6 +82,28 @@ class ExternalIdRow(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
 
 
+class TrainingRow(Base):
+    """A completed training of one person, as a connector read it (``source``: its name).
+
+    ``record_key`` is the natural key within (source, person): the training's name as compared
+    (``training_key``) and the completion date, so a sync upserts and a person may hold the
+    same training several times (renewals)."""
+
+    __tablename__ = "trainings"
+    __table_args__ = (
+        UniqueConstraint("source", "person_id", "record_key", name="uq_training_record"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    training: Mapped[str] = mapped_column(String(300))
+    completed_at: Mapped[date | None] = mapped_column(Date)
+    expires_at: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(100))
+    record_key: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class PersonHistoryRow(Base):
     """Effective-dated values of the fields outcomes need (status, title, level, department, manager)."""
 

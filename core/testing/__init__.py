@@ -28,8 +28,10 @@ misspelt config key is an error naming ``connectors.<name>.<key>``; secrets (eve
 ``SecretStr`` in the config) never appear in a repr, a str, an error or a log line; a sync
 reads exactly the declared streams; and, for ``PeopleContract``, people records are valid,
 ids are stable across syncs, an incremental cursor only moves forward (a full stream's cursor
-is not a position), a person removed from the vendor becomes a leaver in a full sync, and a
-failing vendor is a ``ConnectorError`` (exit status 1) that leaves the store unchanged. Which
+is not a position), a person removed from the vendor becomes a leaver in a full sync, a
+failing vendor is a ``ConnectorError`` (exit status 1) that leaves the store unchanged, and
+where the connector declares a trainings stream, a training the vendor records is stored once
+for its person (the vendor then also implements ``TrainingVendor.add_training``). Which
 checks apply follows from what the connector declares, never from a skip. docs/plugins.md has
 a complete example.
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -52,18 +55,21 @@ from coachbridge.connectors import (
     Stream,
     SyncContext,
 )
-from coachbridge.domain import PersonRecord
+from coachbridge.domain import Eligibility, PersonRecord, Program
 from coachbridge.errors import CoachbridgeError, ConnectorError, UserError
 from coachbridge.hris.sync import Syncer, validate_people
 from coachbridge.store import Database
-from coachbridge.store.tables import ExternalIdRow, PersonRow, SyncStateRow
+from coachbridge.store.tables import ExternalIdRow, PersonRow, SyncStateRow, TrainingRow
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select
 
-__all__ = ["ConnectorContract", "FakeVendor", "PeopleContract"]
+__all__ = ["ConnectorContract", "FakeVendor", "PeopleContract", "TrainingVendor"]
 
-#: The streams a sync stores (a declared ``trainings`` stream is not read yet).
-_STORED = ("people", "reviews", "goals")
+#: The streams a sync stores.
+_STORED = ("people", "reviews", "goals", "trainings")
+#: The training the trainings check records at the vendor, and the program that asks for it.
+_KIT_TRAINING = "Kit coaching fundamentals"
+_KIT_PROGRAM = Program(id="kit", kind="mentoring", guides=Eligibility(trained_in=[_KIT_TRAINING]))
 _CONFIG_FILE = "coachbridge.toml"
 
 
@@ -100,6 +106,15 @@ class FakeVendor(Protocol):
     def fail_next(self, status: int) -> None:
         """Make the vendor fail from now on: HTTP ``status`` to every request (enough of them
         to outlast any retries), or for a file-based vendor, the export goes missing."""
+        ...
+
+
+@runtime_checkable
+class TrainingVendor(Protocol):
+    """What the kit needs of a fake HRIS whose connector declares a trainings stream."""
+
+    def add_training(self, external_id: str, training: str, completed_at: date) -> None:
+        """Record that the person completed ``training`` on ``completed_at`` (never expires)."""
         ...
 
 
@@ -333,6 +348,47 @@ class PeopleContract(ConnectorContract):
         message = str(error)
         assert message and "\n" not in message and "Traceback" not in message
         assert self._state(contract_db) == before
+
+    def test_a_vendor_training_is_stored_once(
+        self,
+        settings: dict[str, Any],
+        make_connector: Callable[[dict[str, Any]], Connector],
+        contract_db: Database,
+        vendor: FakeVendor,
+    ) -> None:
+        def sync() -> Any:
+            connector = make_connector(settings)
+            return Syncer(contract_db, connector, programs=[_KIT_PROGRAM]).run()
+
+        def stored() -> list[tuple[str, str, date | None]]:
+            with contract_db.transaction() as s:
+                rows = s.execute(
+                    select(
+                        ExternalIdRow.external_id, TrainingRow.training, TrainingRow.completed_at
+                    )
+                    .join(ExternalIdRow, ExternalIdRow.person_id == TrainingRow.person_id)
+                    .where(TrainingRow.source == self.name, ExternalIdRow.connector == self.name)
+                )
+                return sorted((e, t, c) for e, t, c in rows)
+
+        declared = make_connector(settings).stream("trainings") is not None
+        if not declared:
+            sync()
+            assert stored() == [], "a connector without a trainings stream stored trainings"
+            return
+        assert isinstance(vendor, TrainingVendor), (
+            "a connector declaring trainings is tested with a vendor that has add_training"
+        )
+        sync()  # the people first
+        person = sorted(vendor.people_ids())[0]
+        vendor.add_training(person, _KIT_TRAINING, date(2026, 1, 15))
+        first = sync()
+        assert first.trainings_new >= 1
+        assert (person, _KIT_TRAINING, date(2026, 1, 15)) in stored()
+        before = stored()
+        again = sync()
+        assert (again.trainings_new, again.trainings_removed) == (0, 0), "not idempotent"
+        assert stored() == before
 
     # -- helpers ---------------------------------------------------------------------------
     def _links(self, db: Database) -> dict[str, int]:

@@ -65,6 +65,17 @@ class BambooHRConfig(ConnectorConfig):
     training_category: str | None = Field(
         default=None, description="category for the training type when coachbridge creates it"
     )
+    # -- trainings (read for the people a program's guide filter admits) -------------------
+    trainings_refresh: Duration = Field(
+        default=timedelta(days=7),
+        description="how long a person's training records are trusted before they are read again",
+    )
+    trainings_per_sync: int = Field(
+        default=200,
+        ge=0,
+        description="most people whose training records are read again in one sync (people new "
+        "to a program's guide filter are always read)",
+    )
     # -- HTTP ---------------------------------------------------------------------------------
     timeout: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=5, ge=0, le=20)

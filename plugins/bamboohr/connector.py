@@ -14,7 +14,8 @@ The people cursor is JSON: ``{"since": <BambooHR's latest change timestamp>, "su
 <which supervisor field names managers>}``; the reviews cursor remembers each employee's last
 seen rating so that only a *change* of the rating field becomes a review event.
 
-Streams: people (incremental) and, when ``rating_field`` is set, reviews (a full stream whose
+Streams: people (incremental), trainings (read only for the people a program's guide filter
+admits, see ``trainings``) and, when ``rating_field`` is set, reviews (a full stream whose
 cursor is that memory). Within one sync the reviews stream reads the rows the people stream
 fetched, through the core's ``SyncContext`` (no second report); read on its own it fetches the
 report itself.
@@ -24,13 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from coachbridge.connectors import (
     PEOPLE,
     REVIEWS,
+    TRAININGS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -43,6 +45,7 @@ from coachbridge.connectors import (
     PushResult,
     ReviewBatch,
     SyncContext,
+    TrainingBatch,
     WebhookRejected,
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
@@ -51,6 +54,7 @@ from coachbridge.mapping import propose_mapping
 from coachbridge_bamboohr import mapping, webhooks
 from coachbridge_bamboohr.client import BambooHRClient
 from coachbridge_bamboohr.config import BambooHRConfig
+from coachbridge_bamboohr.trainings import TrainingReader
 from coachbridge_bamboohr.writeback import Writer
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ class BambooHRConnector(Connector):
             connector=context.name,
         )
         self._writer = Writer(self.client, config)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move it
         self._ids: mapping.FieldIds | None = None  # field metadata, fetched when first needed
         # Only what this company writes back, so switched-off kinds are not even built.
         self.push_kinds = tuple(
@@ -99,8 +104,9 @@ class BambooHRConnector(Connector):
             for kind, on in (("goal", config.push_goals), ("session", config.push_sessions))
             if on
         )
-        # Ratings are a stream only where a field holds them.
-        self.streams = (PEOPLE, REVIEWS) if config.rating_field else (PEOPLE,)
+        # Ratings are a stream only where a field holds them. Trainings are read only for the
+        # people a program's guide filter names (see ``trainings``): no program, no request.
+        self.streams = (PEOPLE, REVIEWS, TRAININGS) if config.rating_field else (PEOPLE, TRAININGS)
 
     def source_label(self, stream: str) -> str:
         return f"BambooHR {self.config.company_domain} ({self.name})"
@@ -342,6 +348,14 @@ class BambooHRConnector(Connector):
                 seen[row["id"]] = value
         new_cursor = json.dumps({"ratings": dict(sorted(seen.items()))}, separators=(",", ":"))
         return ReviewBatch(events=events, cursor=new_cursor, warnings=warnings)
+
+    def read_trainings(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> TrainingBatch:
+        """Training records of the people ``context.training_people`` names, in batches: see
+        ``coachbridge_bamboohr.trainings``."""
+        reader = TrainingReader(self.client, self.config)
+        return reader.read(cursor, full=full, context=context, now=self.clock())
 
     def fetch_people(
         self, external_ids: Sequence[str], *, client: BambooHRClient | None = None

@@ -21,11 +21,14 @@ REVIEW_FIELDS: tuple[str, ...] = (
 REVIEW_REQUIRED: tuple[str, ...] = ("employee_id", "cycle", "rating")
 GOAL_FIELDS: tuple[str, ...] = ("id", "employee_id", "title", "due_date", "progress", "status")
 GOAL_REQUIRED: tuple[str, ...] = ("employee_id", "title")
+TRAINING_FIELDS: tuple[str, ...] = ("employee_id", "training", "completed_at", "expires_at")
+TRAINING_REQUIRED: tuple[str, ...] = ("employee_id", "training", "completed_at")
 
 STREAM_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "people": (PEOPLE_FIELDS, PEOPLE_REQUIRED),
     "reviews": (REVIEW_FIELDS, REVIEW_REQUIRED),
     "goals": (GOAL_FIELDS, GOAL_REQUIRED),
+    "trainings": (TRAINING_FIELDS, TRAINING_REQUIRED),
 }
 
 Delimiter = Literal["auto", ",", ";", "\t", "|", "tab"]
@@ -48,15 +51,17 @@ def _columns_model(fields: tuple[str, ...], name: str) -> type[_Columns]:
 PeopleColumns = _columns_model(PEOPLE_FIELDS, "PeopleColumns")
 ReviewColumns = _columns_model(REVIEW_FIELDS, "ReviewColumns")
 GoalColumns = _columns_model(GOAL_FIELDS, "GoalColumns")
+TrainingColumns = _columns_model(TRAINING_FIELDS, "TrainingColumns")
 
 
 class CsvConfig(ConnectorConfig):
-    """``people`` is required; ``reviews`` and ``goals`` are optional. Paths are relative to the
-    config file's folder."""
+    """``people`` is required; ``reviews``, ``goals`` and ``trainings`` are optional. Paths are
+    relative to the config file's folder."""
 
     people: Path
     reviews: Path | None = None
     goals: Path | None = None
+    trainings: Path | None = None
     delimiter: Delimiter = "auto"
     encoding: Encoding = "auto"
     date_format: str | None = Field(
@@ -77,6 +82,7 @@ class CsvConfig(ConnectorConfig):
     columns: PeopleColumns = Field(default_factory=PeopleColumns)  # type: ignore[valid-type]
     review_columns: ReviewColumns = Field(default_factory=ReviewColumns)  # type: ignore[valid-type]
     goal_columns: GoalColumns = Field(default_factory=GoalColumns)  # type: ignore[valid-type]
+    training_columns: TrainingColumns = Field(default_factory=TrainingColumns)  # type: ignore[valid-type]
 
     @field_validator("delimiter")
     @classmethod
@@ -97,11 +103,12 @@ class CsvConfig(ConnectorConfig):
         return self
 
     def headers(self, stream: str) -> dict[str, str]:
-        """Field -> header the file uses for ``stream`` (people, reviews or goals)."""
+        """Field -> header the file uses for ``stream`` (people, reviews, goals or trainings)."""
         mapping = {
             "people": self.columns,
             "reviews": self.review_columns,
             "goals": self.goal_columns,
+            "trainings": self.training_columns,
         }
         fields, _ = STREAM_FIELDS[stream]
         given = mapping[stream].model_dump()
@@ -113,5 +120,6 @@ class CsvConfig(ConnectorConfig):
             "people": self.columns,
             "reviews": self.review_columns,
             "goals": self.goal_columns,
+            "trainings": self.training_columns,
         }
         return {f for f, v in mapping[stream].model_dump().items() if v}

@@ -17,6 +17,7 @@ from coachbridge.connectors import (
     GOALS,
     PEOPLE,
     REVIEWS,
+    TRAININGS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -27,8 +28,9 @@ from coachbridge.connectors import (
     PeopleBatch,
     ReviewBatch,
     SyncContext,
+    TrainingBatch,
 )
-from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent
+from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, TrainingRecord
 from coachbridge.errors import InputDataError
 from coachbridge.mapping import propose_mapping
 from coachbridge_csv.config import PEOPLE_FIELDS, PEOPLE_REQUIRED, STREAM_FIELDS, CsvConfig
@@ -72,7 +74,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 
 class CsvConnector(Connector):
-    """Reads ``people`` (required), ``reviews`` and ``goals`` files; see docs/csv.md."""
+    """Reads ``people`` (required), ``reviews``, ``goals`` and ``trainings`` files; see docs/csv.md."""
 
     config_model = CsvConfig
 
@@ -80,11 +82,11 @@ class CsvConnector(Connector):
         super().__init__(config, context)
         self.config: CsvConfig = config
         self.today = datetime.now(UTC).date()
-        # Every file is a whole snapshot; its cursor is the file's digest. Reviews and goals
-        # are streams only where their file is configured.
+        # Every file is a whole snapshot; its cursor is the file's digest. Reviews, goals and
+        # trainings are streams only where their file is configured.
         self.streams = tuple(
             stream.with_cursor("full")
-            for stream in (PEOPLE, REVIEWS, GOALS)
+            for stream in (PEOPLE, REVIEWS, GOALS, TRAININGS)
             if stream.name == "people" or getattr(config, stream.name) is not None
         )
 
@@ -182,7 +184,7 @@ class CsvConnector(Connector):
     def check(self) -> list[CheckResult]:
         """Each configured file exists, is readable text and has the required columns."""
         results = []
-        for stream in ("people", "reviews", "goals"):
+        for stream in ("people", "reviews", "goals", "trainings"):
             try:
                 loaded = self._table(stream)
             except InputDataError as exc:
@@ -356,6 +358,45 @@ class CsvConnector(Connector):
                 )
             )
         return GoalBatch(goals=goals, cursor=f"sha256:{table.digest}")
+
+    def read_trainings(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> TrainingBatch:
+        """Completed trainings, one per line; a person may hold a training several times (the
+        core counts the latest). An empty ``expires_at`` never expires. The whole file is read
+        whatever ``context`` asks for: it costs nothing per person."""
+        loaded = self._table("trainings")
+        if loaded is None:
+            return TrainingBatch(records=[], cursor=cursor)
+        table, columns = loaded
+        records = []
+        for row in table.rows:
+            where = table.where(row.line)
+            for name in ("employee_id", "training", "completed_at"):
+                if not row.values.get(columns[name], ""):
+                    raise InputDataError(f"{where}: column {table.title(columns[name])}: empty")
+            dates = {
+                name: self._cell(
+                    table, row, columns, name, lambda t: parse_date(t, self.config.date_format)
+                )
+                for name in ("completed_at", "expires_at")
+                if name in columns
+            }
+            try:
+                records.append(
+                    TrainingRecord(
+                        person_external_id=row.values[columns["employee_id"]],
+                        training=row.values[columns["training"]],
+                        source_line=row.line,
+                        **dates,
+                    )
+                )
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                field = str(error["loc"][0]) if error.get("loc") else ""
+                column = f"column {table.title(columns[field])}: " if field in columns else ""
+                raise InputDataError(f"{where}: {column}{_reason(exc)}") from None
+        return TrainingBatch(records=records, cursor=f"sha256:{table.digest}")
 
 
 def _reason(exc: ValidationError) -> str:

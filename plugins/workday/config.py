@@ -45,6 +45,10 @@ class WorkdayColumns(BaseModel):
     skills: str = "Skills"
     interests: str = "Interests"
     languages: str = "Languages"
+    # Completed trainings: a multi-valued column of the people report (each value a training
+    # name, or a group instance with the training, its completion and expiry dates). None:
+    # no trainings are read.
+    trainings: str | None = None
     # reviews report
     employee_id: str = "Employee_ID"
     review_id: str = "Employee_Review_ID"

@@ -15,6 +15,7 @@ from coachbridge.connectors import (
     PEOPLE,
     PERSON_COLUMNS,
     REVIEWS,
+    TRAININGS,
     CheckResult,
     Connector,
     ConnectorContext,
@@ -27,6 +28,7 @@ from coachbridge.connectors import (
     PushResult,
     ReviewBatch,
     SyncContext,
+    TrainingBatch,
     WebhookRejected,
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
@@ -46,6 +48,8 @@ from coachbridge_workday.values import RowMapper, workday_datetime
 
 # The people fields read from a report (reviews fields are checked separately).
 _PEOPLE_FIELDS = ("wid", "active", *PERSON_COLUMNS)
+# Where the people stream leaves its rows' trainings for the trainings stream of the same sync.
+_TRAININGS = "workday.trainings"
 
 
 class WorkdayConnector(Connector):
@@ -105,6 +109,8 @@ class WorkdayConnector(Connector):
         if config.reviews_report:
             prompt = config.reviews_updated_since_prompt
             streams.append(REVIEWS.with_cursor("incremental" if prompt else "full"))
+        if config.columns.trainings and config.people_source == "raas":
+            streams.append(TRAININGS)  # a column of the people report: no extra request
         self.streams = tuple(streams)
 
     # -- reports ---------------------------------------------------------------------------
@@ -255,6 +261,9 @@ class WorkdayConnector(Connector):
             prompts[prompt] = self.prompt_value(self._report("people_report"), prompt, cursor)
         stream, mapper, notes = self.iter_people(prompts, full=not incremental)
         records = list(stream)
+        if context is not None and self.config.columns.trainings:
+            # This sync's trainings stream takes them from here: the report is read once.
+            context.shared[_TRAININGS] = (mapper, not incremental)
         warnings = list(notes)
         if mapper.bad_timezones:
             sample = ", ".join(sorted(mapper.bad_timezones)[:3])
@@ -267,6 +276,28 @@ class WorkdayConnector(Connector):
             full=not incremental,
             cursor=workday_datetime(started) if self.config.updated_since_prompt else None,
             warnings=warnings,
+        )
+
+    def read_trainings(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> TrainingBatch:
+        """Trainings from the people report's ``columns.trainings`` column: the rows this
+        sync's people stream read (complete for those people; for everyone after a full
+        read), else the whole report read here."""
+        if not self.config.columns.trainings:
+            return TrainingBatch(records=[], cursor=cursor)
+        shared = context.shared.get(_TRAININGS) if context is not None else None
+        if shared is None:
+            stream, mapper, _ = self.iter_people({}, full=True)
+            for _record in stream:
+                pass
+            everyone = True
+        else:
+            mapper, everyone = shared
+        return TrainingBatch(
+            records=list(mapper.training_records),
+            cursor=None,
+            people=None if everyone else frozenset(mapper.training_people),
         )
 
     def read_reviews(

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent
+from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, TrainingRecord
 from coachbridge.errors import InputDataError
 from coachbridge_workday.config import WorkdayColumns, WorkdayConfig
 from pydantic import ValidationError
@@ -162,6 +162,9 @@ class RowMapper:
         self.absent: set[str] = set()
         self.bad_timezones: dict[str, int] = {}
         self._inactive = {s.strip().lower() for s in config.inactive_statuses}
+        # Trainings read from the people rows (when columns.trainings is set), and whose.
+        self.training_records: list[TrainingRecord] = []
+        self.training_people: set[str] = set()
 
     def _col(self, field: str) -> str | None:
         return None if field in self.absent else getattr(self.columns, field)
@@ -214,6 +217,9 @@ class RowMapper:
             "extra": {"wid": wid} if wid else {},
             "source_line": entry,
         }
+        if self.columns.trainings:
+            self.training_records.extend(self.trainings(row, entry, external_id))
+            self.training_people.add(external_id)
         try:
             return PersonRecord(**values)
         except ValidationError as exc:
@@ -224,6 +230,62 @@ class RowMapper:
             raise InputDataError(
                 f"{where}: employee {external_id!r}: column {column!r} (columns.{field}): {msg}"
             ) from None
+
+    def trainings(
+        self, row: Mapping[str, Any], entry: int, external_id: str
+    ) -> list[TrainingRecord]:
+        """The ``columns.trainings`` values of one people row.
+
+        Multi-valued like every such column (a string for one value, a list for several,
+        absent for none). A value is a training name (its dates unknown), or a group instance
+        whose sub-fields give the training (a field named like Training, Course or Name), its
+        completion (a field with "Complet" in its name) and its expiry ("Expir"). A date that
+        cannot be read is an error naming the entry and the column.
+        """
+        column = self.columns.trainings
+        if not column:
+            return []
+        value = row.get(column) if "/" not in column else get_path(row, column)
+        items = value if isinstance(value, list) else ([] if value is None else [value])
+        out: list[TrainingRecord] = []
+        where = f"{self.source} entry {entry}: employee {external_id!r}: column {column!r}"
+        for item in items:
+            if not isinstance(item, Mapping):
+                names = texts(item)
+                out.extend(
+                    TrainingRecord(person_external_id=external_id, training=n, source_line=entry)
+                    for n in names
+                )
+                continue
+            fields = {str(k).casefold(): v for k, v in item.items()}
+            name = next(
+                (
+                    text(v)
+                    for k, v in fields.items()
+                    if any(w in k for w in ("training", "course", "name", "descriptor"))
+                    and "date" not in k
+                    and text(v)
+                ),
+                None,
+            )
+            if not name:
+                continue
+            dates: dict[str, date | None] = {}
+            for key, part in (("completed_at", "complet"), ("expires_at", "expir")):
+                raw = next((text(v) for k, v in fields.items() if part in k), None)
+                dates[key] = day(raw)
+                if raw and dates[key] is None:
+                    raise InputDataError(f"{where}: {name!r}: unreadable date {raw!r}")
+            try:
+                out.append(
+                    TrainingRecord(
+                        person_external_id=external_id, training=name, source_line=entry, **dates
+                    )
+                )
+            except ValidationError as exc:
+                msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise InputDataError(f"{where}: {name!r}: {msg}") from None
+        return out
 
     def review(
         self, row: Mapping[str, Any], entry: int, source: str

@@ -85,6 +85,35 @@ class FakeBambooHR:
         self.employees[emp].update(fields, lastChanged=when)
         self.changes[emp] = ("Updated", when)
 
+    def add_training(
+        self,
+        emp: str,
+        name: str,
+        completed: str,
+        *,
+        renewable: bool = False,
+        frequency: int | None = None,
+    ) -> int:
+        """A training record of ``emp`` (the training type is made on first use); its id."""
+        type_id = next(
+            (int(k) for k, t in self.training_types.items() if t.get("name") == name), None
+        )
+        if type_id is None:
+            type_id = self.new_id()
+            kind: dict[str, Any] = {"id": type_id, "name": name, "renewable": renewable}
+            if frequency is not None:
+                kind["frequency"] = frequency
+            self.training_types[str(type_id)] = kind
+        record_id = self.new_id()
+        self.training_records[str(record_id)] = {
+            "id": record_id,
+            "employeeId": emp,
+            "completed": completed,
+            "type": type_id,
+            "notes": None,
+        }
+        return record_id
+
     def field_number(self, name: str) -> int:
         """The field's numeric id, as GET /api/v1/meta/fields lists it (stable per fake)."""
         if name not in self._field_numbers:
@@ -382,7 +411,16 @@ class FakeBambooHR:
         return self._json(request, {"id": type_id, **body}, 201)
 
     def h_list_records(self, request: Request, body: Any, emp: str) -> Response:
-        records = {k: r for k, r in self.training_records.items() if r["employeeId"] == emp}
+        if emp not in self.employees:
+            return self._refused(404, "Employee not found")
+        wanted = request.args.get("type")
+        if wanted is not None and not wanted.isdigit():
+            return self._refused(400, "type must be a training type id")
+        records = {
+            k: {**self._record_answer(r), "type": str(r["type"])}  # a string on list answers
+            for k, r in self.training_records.items()
+            if r["employeeId"] == emp and (wanted is None or str(r["type"]) == wanted)
+        }
         return self._json(request, records or [])  # [] when empty: the documented quirk
 
     def h_create_record(self, request: Request, body: Any, emp: str) -> Response:

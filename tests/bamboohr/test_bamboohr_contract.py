@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -51,12 +52,15 @@ class BambooVendor:
         del self.fake.employees[external_id]
         self.fake.changes[external_id] = ("Deleted", now_iso())
 
+    def add_training(self, external_id: str, training: str, completed_at: date) -> None:
+        self.fake.add_training(external_id, training, completed_at.isoformat())
+
     def fail_next(self, status: int) -> None:
         self.fake.throttle = [(status, None)] * 50
 
 
 class TestBambooHRContract(PeopleContract):
-    streams = ("people", "reviews")
+    streams = ("people", "reviews", "trainings")
 
     @pytest.fixture
     def vendor(self) -> Iterator[BambooVendor]:

@@ -19,6 +19,7 @@ from coachbridge.connectors import (
     ReviewBatch,
     Stream,
     SyncContext,
+    TrainingBatch,
 )
 from coachbridge.domain import PersonRecord, ReviewEvent
 from coachbridge.hris.sync import Syncer
@@ -61,6 +62,11 @@ class Recording(Connector):
     ) -> GoalBatch:
         return GoalBatch(goals=[], cursor=self._record("goals", cursor, full, context))
 
+    def read_trainings(
+        self, cursor: str | None, *, full: bool, context: SyncContext | None = None
+    ) -> TrainingBatch:
+        return TrainingBatch(records=[], cursor=self._record("trainings", cursor, full, context))
+
 
 def _cursors(db: Database, name: str) -> dict[str, str | None]:
     with db.transaction() as s:
@@ -75,14 +81,22 @@ def test_one_loop_reads_each_declared_stream_with_its_cursor_strategy(
     db.upgrade()
     conn = Recording(ConnectorConfig(plugin="rec"), ConnectorContext(name="rec"))
     Syncer(db, conn).run()
-    # People first, and one context shared by every stream of the sync; trainings not read.
+    # People first, trainings last, and one context shared by every stream of the sync.
     assert [c[:3] for c in conn.calls] == [
         ("people", None, True),
         ("reviews", None, False),
         ("goals", None, False),
+        ("trainings", None, False),
     ]
     assert len({id(c[3]) for c in conn.calls}) == 1 and conn.calls[0][3] is not None
-    assert _cursors(db, "rec") == {"people": "people-0", "reviews": "reviews-0", "goals": "goals-0"}
+    # Without programs the core names nobody's trainings: the reader reads what is cheap.
+    assert conn.calls[3][3].training_people is None
+    assert _cursors(db, "rec") == {
+        "people": "people-0",
+        "reviews": "reviews-0",
+        "goals": "goals-0",
+        "trainings": "trainings-0",
+    }
     conn.calls.clear()
     conn.round = 1
     Syncer(db, conn).run()
@@ -90,6 +104,7 @@ def test_one_loop_reads_each_declared_stream_with_its_cursor_strategy(
         ("people", "people-0", False),
         ("reviews", "reviews-0", False),
         ("goals", "goals-0", False),
+        ("trainings", "trainings-0", False),
     ]
     conn.calls.clear()
     conn.round = 2
@@ -99,8 +114,8 @@ def test_one_loop_reads_each_declared_stream_with_its_cursor_strategy(
         ("people", None, True),
         ("reviews", "reviews-1", True),
         ("goals", "goals-1", True),
+        ("trainings", "trainings-1", True),
     ]
-    assert "trainings" not in _cursors(db, "rec")
     db.dispose()
 
 

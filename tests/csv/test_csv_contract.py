@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,19 @@ class CsvExports:
             [{"id": "g1", "employee_id": "3", "title": "Lead a project"}],
             ("id", "employee_id", "title"),
         )
+        self.trainings = [
+            {"employee_id": "2", "training": "First aid", "completed_at": "2025-05-01"}
+        ]
+        self._write_trainings()
+
+    def _write_trainings(self) -> None:
+        header = ("employee_id", "training", "completed_at", "expires_at")
+        write_csv(self.folder / "trainings.csv", self.trainings, header)
+
+    def add_training(self, external_id: str, training: str, completed_at: date) -> None:
+        row = {"employee_id": external_id, "training": training}
+        self.trainings.append({**row, "completed_at": completed_at.isoformat()})
+        self._write_trainings()
 
     def _write(self) -> None:
         write_csv(self.folder / "people.csv", list(self.rows.values()))
@@ -67,7 +81,7 @@ class CsvExports:
 
 
 class TestCsvContract(PeopleContract):
-    streams = ("people", "reviews", "goals")
+    streams = ("people", "reviews", "goals", "trainings")
 
     @pytest.fixture
     def vendor(self, tmp_path: Path) -> CsvExports:
@@ -80,6 +94,7 @@ class TestCsvContract(PeopleContract):
             "people": "people.csv",
             "reviews": "reviews.csv",
             "goals": "goals.csv",
+            "trainings": "trainings.csv",
         }
 
     @pytest.fixture

@@ -29,6 +29,20 @@ def test_csv_sample_files_are_exactly_what_the_seeded_generator_writes(tmp_path:
     assert other.read_bytes() != people.read_bytes()  # the seed matters
 
 
+def test_csv_sample_trainings_are_what_their_generator_writes_and_name_known_people(
+    tmp_path: Path,
+) -> None:
+    from coachbridge.demo.sample_data.trainings import generate as generate_trainings
+
+    shipped = sample_dir()
+    path = generate_trainings(shipped / "people.csv", tmp_path)
+    assert path.read_bytes() == (shipped / "trainings.csv").read_bytes()
+    ids = {p["id"] for p in _rows(shipped / "people.csv")}
+    rows = _rows(path)
+    assert rows and {r["employee_id"] for r in rows} <= ids
+    assert {r["training"] for r in rows} == {"Coaching fundamentals", "First aid"}
+
+
 def test_csv_sample_company_is_realistic() -> None:
     people = _rows(sample_dir() / "people.csv")
     assert len(people) >= 300

@@ -32,6 +32,11 @@ def test_demo_runs_the_whole_loop_and_repeats_itself(run_cli, tmp_path: Path) ->
     assert re.search(
         r"a guide offering one of them for \d+ with the answers weighed, \d+ without", out
     )
+    # Trained guides: the export's trainings stored, the guide pool filtered by them.
+    trained = re.search(r"of the (\d+) people at levels 5-9, (\d+) hold a valid", out)
+    assert trained and 0 < int(trained[2]) < int(trained[1])
+    assert re.search(r"and (\d+) trained guides; \d+ pairings proposed, certified", out)
+    assert re.search(r"\(L\d, trained\): score 0\.\d\d = .*guide_rating", out)
     # Files: one calendar per person, a self-contained report, the config to explore with.
     calendars = sorted((tmp_path / "a" / "calendars").glob("person-*.ics"))
     assert len(calendars) > 100

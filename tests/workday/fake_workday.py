@@ -75,6 +75,8 @@ class FakeWorker:
     skills: list[str] = field(default_factory=list)
     active: bool = True
     updated: datetime = field(default_factory=lambda: datetime(2024, 1, 1, tzinfo=UTC))
+    # A multi-instance group column (Training, Completed_On, Expiration_Date) or plain names.
+    trainings: list[Any] = field(default_factory=list)
 
 
 def make_workers(n: int, seed: int = 7) -> list[FakeWorker]:
@@ -253,6 +255,7 @@ class FakeWorkday:
             "Management_Level": w.level,
             # The quirk: one value is a string, several a list, none: no key at all.
             "Skills": w.skills[0] if len(w.skills) == 1 else (w.skills or None),
+            "Trainings": w.trainings[0] if len(w.trainings) == 1 else (w.trainings or None),
         }
         return {
             k: v for k, v in row.items() if v not in (None, "", []) and k not in self.hidden_columns
