@@ -50,7 +50,12 @@ from coachbridge.programs.automation import (
     people_watermark,
     retry_unknown_person_events,
 )
-from coachbridge.programs.rules import Effects, RuleFailure, apply_rules_batch
+from coachbridge.programs.rules import (
+    Effects,
+    RuleFailure,
+    apply_rules_batch,
+    lock_rule_programs,
+)
 from coachbridge.store.tables import InboxRow
 from coachbridge_webhooks import inbox, logs
 from coachbridge_webhooks.lockfile import LockFile
@@ -309,6 +314,8 @@ class Worker:
                 .order_by(InboxRow.id)
                 .with_for_update()
             ).all()  # a row missing: another worker reclaimed it after our lease expired
+            if rows:
+                lock_rule_programs(s, self.runtime)
             to_store: list[tuple[ReviewEvent, str | None]] = []
             sync = set()
             for row in rows:

@@ -156,12 +156,15 @@ def _lock_people(s: Session, person_ids: Iterable[int]) -> dict[int, PersonRow]:
 
     Two processes planning sessions for the same person then run one after the other, so the
     second sees the first's sessions and cannot double-book. SQLite has one writer anyway.
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: it does not wait for transactions that merely
+    insert rows referring to these people (a foreign key takes ``FOR KEY SHARE``), such as a
+    worker storing review events, which could otherwise wait for this one in turn (deadlock).
     """
     stmt = (
         select(PersonRow)
         .where(PersonRow.id.in_(sorted(set(person_ids))))
         .order_by(PersonRow.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return {row.id: row for row in s.scalars(stmt)}
 

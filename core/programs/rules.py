@@ -427,6 +427,18 @@ def _enroll_new_guides(s: Session, program: Program, now: datetime) -> int:
     return added
 
 
+def lock_rule_programs(s: Session, ctx: Context) -> None:
+    """Take the row lock of every program the rules enroll into, in id order, before a unit of
+    work writes anything. A worker's batch stores review events (which key-share-lock their
+    people) before its rules take the program lock; taken first, the program locks order
+    every batch behind the one matching, instead of two batches each holding what the other
+    waits for."""
+    for program_id in sorted({rule.then.enroll for rule in ctx.config.rules}):
+        program = ctx.config.programs.get(program_id)
+        if program is not None:
+            _lock_program(s, program)
+
+
 def _lock_program(s: Session, program: Program) -> None:
     """Serialise rule work per program across workers (PostgreSQL row lock).
 

@@ -323,3 +323,37 @@ def test_a_pairings_two_messages_share_one_invitation_built_once(tmp_path, sqlit
         s.flush()
         moved = pairing_message(s, f"pairing:{pid}:learner:log", invitations=cache)
         assert moved is not None and moved.attachments[0].data != learner.attachments[0].data
+
+
+@pytest.mark.postgres
+def test_a_batch_locks_the_program_before_it_writes_and_people_without_blocking_inserts(
+    tmp_path, pg_url, monkeypatch
+):
+    """Two workers' batches must not deadlock: each takes the rules' program lock before it
+    stores anything (storing review events key-share-locks their people), and planning
+    sessions locks people FOR NO KEY UPDATE, which an insert referring to them never waits
+    for. Measured before: the second batch deadlocked and fell back to one delivery at a time."""
+    from sqlalchemy import event
+
+    env = setup(tmp_path, pg_url, monkeypatch)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(env.db.engine, "before_cursor_execute", record)
+    accept(env, "E1", "E2")
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    event.remove(env.db.engine, "before_cursor_execute", record)
+
+    def first(prefix: str, needle: str) -> int:
+        return next(
+            i for i, sql in enumerate(statements) if sql.startswith(prefix) and needle in sql
+        )
+
+    program_lock = first("SELECT programs.", "FOR UPDATE")
+    assert program_lock < first("INSERT INTO review_events", "")
+    assert "FOR NO KEY UPDATE" in statements[first("SELECT people.", "FOR ")]
+    with env.db.transaction() as s:
+        batches = set(s.scalars(select(InboxRow.processed_at)))
+    assert len(batches) == 1  # one unit of work, not one delivery at a time
