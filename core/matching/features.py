@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from coachbridge.matching.answers import AnswerSide
 from coachbridge.matching.criteria import Profile
 from numpy.typing import NDArray
 
@@ -28,6 +29,7 @@ class Side:
     tin: NDArray[np.int64]  # Euler-tour entry time in the org tree (-1: not in the tree)
     tout: NDArray[np.int64]  # Euler-tour exit time
     profiles: list[Profile] = field(default_factory=list)  # for plugin criteria
+    answers: AnswerSide | None = None  # intake answers (None: nobody's are used)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -45,6 +47,7 @@ class Side:
             tin=self.tin[rows],
             tout=self.tout[rows],
             profiles=[self.profiles[i] for i in rows.tolist()] if self.profiles else [],
+            answers=None if self.answers is None else self.answers.take(rows),
         )
 
 

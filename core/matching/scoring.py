@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from coachbridge.errors import ConfigError
-from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion
+from coachbridge.matching.answers import availability_block, goal_block, topics_block
+from coachbridge.matching.criteria import ANSWER_CRITERIA, BUILTIN_CRITERIA, Criterion
 from coachbridge.matching.features import Side
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
@@ -106,6 +108,8 @@ class Scorer:
         excluded_pairs: Mapping[int, set[int]] | None = None,
         mentoring: bool = False,
         category_table: bool = True,
+        require_common_language: bool = False,
+        require_availability_overlap: bool = False,
     ) -> None:
         self.learners = learners
         self.guides = guides
@@ -118,6 +122,16 @@ class Scorer:
         # The same exclusions as learner row -> guide rows, when the caller has them (counting
         # allowed pairs reads these instead of building a mask per block).
         self.excluded_pairs = excluded_pairs
+        # Hard constraints on the answers: a pair is refused when the criterion is exactly 0
+        # (both sides known, nothing shared); an unknown side (0.5) is never refused.
+        self.hard = tuple(
+            name
+            for name, on in (
+                ("language", require_common_language),
+                ("availability", require_availability_overlap),
+            )
+            if on
+        )
         for name in self.names:
             if name not in BUILTIN_CRITERIA and name not in self.plugins:
                 raise ConfigError(f"weights.{name}: unknown matching criterion")
@@ -126,7 +140,8 @@ class Scorer:
         if category_table:
             self._build_category_table()
         self._lang: tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]] | None
-        self._lang = _language_table(learners, guides) if "language" in self.names else None
+        wants_language = "language" in self.names or "language" in self.hard
+        self._lang = _language_table(learners, guides) if wants_language else None
 
     def _build_category_table(self) -> None:
         """Precompute the criteria that depend only on (level, time zone, department).
@@ -195,6 +210,8 @@ class Scorer:
             if lempty.any() or gempty.any():
                 _neutral(lempty[:, None] | gempty[None, :], value)
             return value
+        if name in ANSWER_CRITERIA:
+            return self._answer(name, rows)
         if name == "department_diversity":
             ld = lr.department[rows]
             value = np.not_equal.outer(ld, gd.department).astype(np.float64)
@@ -202,6 +219,30 @@ class Scorer:
                 _neutral((ld < 0)[:, None] | (gd.department < 0)[None, :], value)
             return value
         return self._plugin(name, rows)
+
+    def _answer(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """``topics``, ``goal_text`` or ``availability`` (see ``answers``); 0.5 without answers."""
+        la, ga = self.learners.answers, self.guides.answers
+        if la is None or ga is None:
+            return np.full((rows.size, len(self.guides)), 0.5)
+        cache = self.__dict__.setdefault("_answer_t", {})
+        if name not in cache:
+            # The guides' columns, transposed once and kept contiguous for the products.
+            if name == "topics":
+                cache[name] = (np.ascontiguousarray(ga.topics.T),)
+            elif name == "goal_text":
+                cache[name] = (
+                    np.ascontiguousarray(ga.goal_dense.T),
+                    sp.csr_matrix(ga.goal_sparse.T),
+                )
+            else:
+                cache[name] = (np.ascontiguousarray(ga.slots.T),)
+        parts = cache[name]
+        if name == "topics":
+            return topics_block(la, rows, parts[0], ga)
+        if name == "goal_text":
+            return goal_block(la, rows, parts[0], parts[1], ga)
+        return availability_block(la, rows, parts[0], ga)
 
     def _guide64(self, attr: str) -> NDArray[np.float64]:
         cache = self.__dict__.setdefault("_g64", {})
@@ -311,15 +352,57 @@ class Scorer:
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Hard constraints: not the same person, not anyone above in the reporting chain."""
+        """Hard constraints: not the same person, not anyone above in the reporting chain, and
+        the rules and answer constraints of ``excluded_by_rules``."""
         ok = self.chain_ok(rows)
-        if self._extra_excluded is not None:
-            ok &= ~self._extra_excluded(rows)
+        excluded = self.excluded_by_rules(rows)
+        if excluded is not None:
+            ok &= ~excluded
         return ok
 
     def excluded_by_rules(self, rows: NDArray[np.int64]) -> NDArray[np.bool_] | None:
-        """The caller's extra exclusions (forbid rules, earlier pairings) for ``rows``, if any."""
-        return None if self._extra_excluded is None else self._extra_excluded(rows)
+        """The caller's extra exclusions (forbid rules, earlier pairings) and the program's
+        answer constraints (``require_common_language``, ``require_availability_overlap``)
+        for ``rows``, if any. Every path that scores pairs (top-K, widening, pricing,
+        ``--all-pairs``, one learner) applies them through here or ``allowed``."""
+        out = None if self._extra_excluded is None else self._extra_excluded(rows)
+        for name in self.hard:
+            refused = self.criterion(name, rows) == 0.0
+            out = refused if out is None else (out | refused)
+        return out
+
+    def refused_by(self, learner_row: int, guide_row: int) -> list[str]:
+        """The answer constraints that refuse one pair (``language``, ``availability``)."""
+        rows = np.array([learner_row], dtype=np.int64)
+        return [n for n in self.hard if self.criterion(n, rows)[0, guide_row] == 0.0]
+
+    def notes(self, learner_row: int, guide_row: int) -> dict[str, str]:
+        """Why a criterion scored the neutral 0.5 for one pair: whose answer or fact is missing."""
+        la, ga = self.learners.answers, self.guides.answers
+        out: dict[str, str] = {}
+
+        def who(learner: bool, guide: bool) -> str:
+            return "both" if learner and guide else "learner" if learner else "guide"
+
+        for name in self.names:
+            if name in ANSWER_CRITERIA:
+                if la is None or ga is None:
+                    out[name] = "no answer: 0.5 (both)"
+                    continue
+                if name == "topics":
+                    lm, gm = la.topic_total[learner_row] == 0, ga.topic_total[guide_row] == 0
+                elif name == "goal_text":
+                    lm, gm = not la.has_goal[learner_row], not ga.has_goal[guide_row]
+                else:
+                    lm, gm = la.slot_minutes[learner_row] == 0, ga.slot_minutes[guide_row] == 0
+                if lm or gm:
+                    out[name] = f"no answer: 0.5 ({who(bool(lm), bool(gm))})"
+            elif name == "language":
+                lm = not self.learners.languages[learner_row].any()
+                gm = not self.guides.languages[guide_row].any()
+                if lm or gm:
+                    out[name] = f"no languages known: 0.5 ({who(bool(lm), bool(gm))})"
+        return out
 
     def chain_ok(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Not the same person and not anyone above in the reporting chain, for rows x guides."""
