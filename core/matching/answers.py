@@ -17,12 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from coachbridge.domain.profile import SLOTS, WEEKDAYS
 from coachbridge.matching.criteria import Profile
 from numpy.typing import NDArray
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 __all__ = [
+    "SLOTS",
     "SLOT_HOURS",
+    "WEEKDAYS",
     "AnswerSide",
     "answer_sides",
     "availability_block",
@@ -34,8 +37,6 @@ __all__ = [
 #: Local hours of a half-day availability slot: ``mon-am`` is Monday 08:00-12:00 in the
 #: person's own time zone, ``mon-pm`` Monday 13:00-17:00.
 SLOT_HOURS: dict[str, tuple[int, int]] = {"am": (8, 12), "pm": (13, 17)}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-SLOTS = tuple(f"{day}-{half}" for day in WEEKDAYS for half in ("am", "pm"))
 _SLOT_INDEX = {slot: i for i, slot in enumerate(SLOTS)}
 
 # TF-IDF weights (each row has unit length) become integers of QUANT_BITS bits, so a dot
