@@ -232,11 +232,11 @@ class _Planner:
         if local.weekday() >= len(WEEKDAYS):
             return False
         begin = local.hour * 60 + local.minute
-        for half, (low, high) in SLOT_HOURS.items():
-            if f"{WEEKDAYS[local.weekday()]}-{half}" in slots:
-                if low * 60 <= begin and begin + self.minutes <= high * 60:
-                    return True
-        return False
+        day = WEEKDAYS[local.weekday()]
+        return any(
+            f"{day}-{half}" in slots and low * 60 <= begin and begin + self.minutes <= high * 60
+            for half, (low, high) in SLOT_HOURS.items()
+        )
 
     def find(
         self,
