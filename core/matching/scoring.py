@@ -28,6 +28,12 @@ from threadpoolctl import threadpool_limits
 BLOCK_CELLS = 1_000_000  # scores per block: ~8 MB of float64; small blocks stay in cache
 SAMPLE_STRIDE = 16  # top-K: every 16th guide gives each learner a cut-off score first
 
+# The answer constraints, as a refused pair is explained ("the two ...").
+CONSTRAINT_TEXT = {
+    "language": "share no language (require_common_language)",
+    "availability": "share no available hours (require_availability_overlap)",
+}
+
 # Criteria that depend only on a person's level, time zone and department.
 CATEGORICAL = frozenset({"seniority", "timezone", "department_diversity"})
 

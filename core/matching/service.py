@@ -34,7 +34,7 @@ from coachbridge.matching.pool import (
     load_pool,
     unpaired_learners,
 )
-from coachbridge.matching.scoring import full_row
+from coachbridge.matching.scoring import CONSTRAINT_TEXT, full_row
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above, resolve_person
 from coachbridge.store.programs import ensure_program_row
@@ -160,7 +160,7 @@ def _apply_pins(pool: Pool, proposal: Proposal) -> tuple[set[int], dict[tuple[in
         if not allowed:
             refused = pool.scorer.refused_by(lrow, grow)
             why = (
-                "the two " + " and ".join(_REFUSED[n] for n in refused)
+                "the two " + " and ".join(CONSTRAINT_TEXT[n] for n in refused)
                 if refused
                 else "the guide is the learner's manager or above, or the two were paired before"
             )
@@ -180,12 +180,6 @@ def _apply_pins(pool: Pool, proposal: Proposal) -> tuple[set[int], dict[tuple[in
         taken.add(lrow)
         proposal.pairs.append(_pair(pool, lrow, grow, pinned=True))
     return taken, used
-
-
-_REFUSED = {
-    "language": "share no language (require_common_language)",
-    "availability": "share no available hours (require_availability_overlap)",
-}
 
 
 def _reason(pool: Pool, lrow: int) -> str:
@@ -367,7 +361,7 @@ def explain(
         elif not ok[0, grow]:
             refused = pool.scorer.refused_by(lrow, grow)
             why = (
-                "excluded: the two " + " and ".join(_REFUSED[n] for n in refused)
+                "excluded: the two " + " and ".join(CONSTRAINT_TEXT[n] for n in refused)
                 if refused
                 else "excluded: same person, reporting chain, forbid rule or earlier pairing"
             )

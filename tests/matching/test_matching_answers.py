@@ -323,3 +323,16 @@ def test_require_availability_overlap(db) -> None:
     # morning) although 11 offers a topic they picked; learner 2 did not answer: not refused.
     got = {(p.learner_id, p.guide_id) for p in proposal.pairs}
     assert (1, 10) in got and (1, 11) not in got and len(got) == 2
+
+
+def test_spreadsheet_import_refuses_a_pair_the_answers_constrain(db, tmp_path) -> None:
+    from coachbridge.errors import InputDataError
+    from coachbridge.matching.importing import import_proposal
+
+    prog = program(weights=WEIGHTS, min_score=0.0, require_common_language=True)
+    path = tmp_path / "proposal.csv"
+    path.write_text("program,learner_id,guide_id\nmentoring,1,11\n", encoding="utf-8")
+    with db.transaction() as s:
+        _people(s, prog)
+        with pytest.raises(InputDataError, match=r"proposal.csv:2: .*share no language"):
+            import_proposal(s, path, {prog.id: prog}, {}, default_program=None, now=NOW)
