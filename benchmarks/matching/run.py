@@ -449,18 +449,22 @@ N_TOPICS, GOAL_WORDS, GOAL_VOCABULARY = 40, 40, 3000
 def with_answers(learners: Side, guides: Side, seed: int) -> tuple[Side, Side, float, float]:
     """The same sides with seeded intake answers; returns them and the build's wall/CPU s.
 
-    Answers: learners pick 1-3 of 40 topics in order, guides tick 3-8; 40-word goals drawn
-    from a 3,000-word vocabulary with Zipf frequencies (word r about 1/r as common, so a few
-    words are in most texts, as in real ones); 1-3 of 5 languages, replacing the HRIS's; each
+    Answers: learners pick 1-3 of 40 topics in order, guides tick 3-8; 40-word goals, each
+    word an English stop word ("I", "to", "my", ...) with probability 0.45 (about their share
+    in English text; TF-IDF drops them), else drawn from a 3,000-word vocabulary with Zipf
+    frequencies (word r about 1/r as common, so a few words are in most texts, as in real
+    ones); 1-3 of 5 languages, replacing the HRIS's; each
     of the 10 half-day slots ticked with probability 0.4, in the person's own time zone (the
     instance's UTC offsets, half-hour ones included).
     """
     from coachbridge.matching.answers import SLOTS, answer_sides
     from coachbridge.matching.criteria import Profile
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     rng = np.random.default_rng(seed + 1)
     topics = [f"topic {i}" for i in range(N_TOPICS)]
     vocabulary = [f"word{i:04d}" for i in range(GOAL_VOCABULARY)]
+    stop = sorted(ENGLISH_STOP_WORDS)
     zipf = 1.0 / np.arange(1, GOAL_VOCABULARY + 1)
     zipf /= zipf.sum()
 
@@ -468,6 +472,8 @@ def with_answers(learners: Side, guides: Side, seed: int) -> tuple[Side, Side, f
         n = len(side)
         picks = rng.integers(1, 4, n) if learner else rng.integers(3, 9, n)
         words = rng.choice(GOAL_VOCABULARY, size=(n, GOAL_WORDS), p=zipf)
+        stops = rng.integers(0, len(stop), size=(n, GOAL_WORDS))
+        is_stop = rng.random((n, GOAL_WORDS)) < 0.45
         langs = rng.random((n, 5)) < 0.3
         langs[np.arange(n), rng.integers(0, 5, n)] = True
         slots = rng.random((n, len(SLOTS))) < 0.4
@@ -476,7 +482,12 @@ def with_answers(learners: Side, guides: Side, seed: int) -> tuple[Side, Side, f
                 int(side.ids[i]),
                 utc_offset_hours=float(side.utc_offset[i]),
                 topics=tuple(rng.choice(topics, int(picks[i]), replace=False).tolist()),
-                goal=" ".join(vocabulary[w] for w in words[i].tolist()),
+                goal=" ".join(
+                    stop[t] if st else vocabulary[w]
+                    for w, t, st in zip(
+                        words[i].tolist(), stops[i].tolist(), is_stop[i].tolist(), strict=True
+                    )
+                ),
                 availability=frozenset(s for s, on in zip(SLOTS, slots[i], strict=True) if on),
             )
             for i in range(n)

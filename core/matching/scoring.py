@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from coachbridge.errors import ConfigError
-from coachbridge.matching.answers import availability_block, goal_block, topics_block
+from coachbridge.matching.answers import (
+    availability_block,
+    availability_refused,
+    goal_block,
+    topics_block,
+)
 from coachbridge.matching.criteria import ANSWER_CRITERIA, BUILTIN_CRITERIA, Criterion
 from coachbridge.matching.features import Side
 from numpy.typing import NDArray
@@ -217,7 +222,7 @@ class Scorer:
                 _neutral(lempty[:, None] | gempty[None, :], value)
             return value
         if name in ANSWER_CRITERIA:
-            return self._answer(name, rows)
+            return self._answer(name, rows).astype(np.float64)
         if name == "department_diversity":
             ld = lr.department[rows]
             value = np.not_equal.outer(ld, gd.department).astype(np.float64)
@@ -226,14 +231,12 @@ class Scorer:
             return value
         return self._plugin(name, rows)
 
-    def _answer(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """``topics``, ``goal_text`` or ``availability`` (see ``answers``); 0.5 without answers."""
-        la, ga = self.learners.answers, self.guides.answers
-        if la is None or ga is None:
-            return np.full((rows.size, len(self.guides)), 0.5)
-        cache = self.__dict__.setdefault("_answer_t", {})
+    def _answer_t(self, name: str) -> tuple[Any, ...]:
+        """The guides' answer columns for ``name``, transposed once and kept contiguous."""
+        ga = self.guides.answers
+        assert ga is not None
+        cache = self.__dict__.setdefault("_answer_cols", {})
         if name not in cache:
-            # The guides' columns, transposed once and kept contiguous for the products.
             if name == "topics":
                 cache[name] = (np.ascontiguousarray(ga.topics.T),)
             elif name == "goal_text":
@@ -243,12 +246,40 @@ class Scorer:
                 )
             else:
                 cache[name] = (np.ascontiguousarray(ga.slots.T),)
-        parts = cache[name]
+        return cache[name]
+
+    def _answer(
+        self, name: str, rows: NDArray[np.int64], weight: float = 1.0
+    ) -> NDArray[np.float32]:
+        """``weight`` x ``topics``, ``goal_text`` or ``availability`` (see ``answers``), as
+        float32; the neutral 0.5 everywhere when the sides carry no answers."""
+        la, ga = self.learners.answers, self.guides.answers
+        if la is None or ga is None:
+            return np.full((rows.size, len(self.guides)), 0.5 * weight, dtype=np.float32)
+        parts = self._answer_t(name)
         if name == "topics":
-            return topics_block(la, rows, parts[0], ga)
+            return topics_block(la, rows, parts[0], ga, weight)
         if name == "goal_text":
-            return goal_block(la, rows, parts[0], parts[1], ga)
-        return availability_block(la, rows, parts[0], ga)
+            return goal_block(la, rows, parts[0], parts[1], ga, weight)
+        return availability_block(la, rows, parts[0], ga, weight)
+
+    def weighted(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
+        """``weight x criterion`` for ``rows`` x every guide: a pair's contribution to its score
+        (float32 for the answer criteria, see ``answers``)."""
+        if name in ANSWER_CRITERIA:
+            return self._answer(name, rows, self.weights[name])
+        part = self.criterion(name, rows)
+        part *= self.weights[name]
+        return part
+
+    def _refused(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Pairs an answer constraint refuses: both sides known, nothing shared."""
+        if name == "availability":
+            la, ga = self.learners.answers, self.guides.answers
+            if la is None or ga is None:
+                return np.zeros((rows.size, len(self.guides)), dtype=np.bool_)
+            return availability_refused(la, rows, self._answer_t(name)[0], ga)
+        return self.criterion(name, rows) == 0.0
 
     def _guide64(self, attr: str) -> NDArray[np.float64]:
         cache = self.__dict__.setdefault("_g64", {})
@@ -343,18 +374,30 @@ class Scorer:
 
     def scores(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Scores of ``rows`` x all guides (constraints not applied)."""
+        total: NDArray[np.float64] | None = None
         if self._table is not None:
             # Rows of the small table first, then a gather along the guides: far cheaper than
             # one two-dimensional fancy index over the whole block.
             total = np.take(self._table[self._lcat[rows]], self._gcat, axis=1)
             names = [n for n in self.names if n not in CATEGORICAL]
         else:
-            total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
             names = self.names
-        for name in names:
-            part = self.criterion(name, rows)
-            part *= self.weights[name]
-            total += part  # same order and rounding as ``pair_score``
+        # The answer criteria are summed among themselves first, in float32 (half the memory
+        # traffic; see ``answers``), then added once; the others one by one, in float64.
+        answers = [n for n in names if n in ANSWER_CRITERIA]
+        for name in [n for n in names if n not in ANSWER_CRITERIA]:
+            part = self.weighted(name, rows)
+            if total is None:
+                total = part  # 0.0 + part is part: one pass saved
+            else:
+                total += part  # same order and rounding as ``pair_score``
+        if total is None:
+            total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
+        if answers:
+            sub = self.weighted(answers[0], rows)
+            for name in answers[1:]:
+                sub += self.weighted(name, rows)
+            total += sub
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -373,14 +416,14 @@ class Scorer:
         ``--all-pairs``, one learner) applies them through here or ``allowed``."""
         out = None if self._extra_excluded is None else self._extra_excluded(rows)
         for name in self.hard:
-            refused = self.criterion(name, rows) == 0.0
+            refused = self._refused(name, rows)
             out = refused if out is None else (out | refused)
         return out
 
     def refused_by(self, learner_row: int, guide_row: int) -> list[str]:
         """The answer constraints that refuse one pair (``language``, ``availability``)."""
         rows = np.array([learner_row], dtype=np.int64)
-        return [n for n in self.hard if self.criterion(n, rows)[0, guide_row] == 0.0]
+        return [n for n in self.hard if self._refused(n, rows)[0, guide_row]]
 
     def notes(self, learner_row: int, guide_row: int) -> dict[str, str]:
         """Why a criterion scored the neutral 0.5 for one pair: whose answer or fact is missing."""
@@ -444,17 +487,27 @@ class Scorer:
                 assert fn is not None
                 lp, gp = self.learners.profiles[learner_row], self.guides.profiles[guide_row]
                 value = min(1.0, max(0.0, float(fn(lp, gp))))
+            elif name in ANSWER_CRITERIA:
+                out[name] = float(self.weighted(name, rows)[0, guide_row])
+                continue
             else:
                 value = float(self.criterion(name, rows)[0, guide_row])
             out[name] = self.weights[name] * value
         return out
 
     def pair_score(self, breakdown: Mapping[str, float]) -> float:
-        """The score from a breakdown, summed in the same order as ``block`` does."""
+        """The score from a breakdown, summed in the same order as ``block`` does (the answer
+        criteria, summed in float32 there, may differ from their float64 sum here in about
+        the 8th digit)."""
         total = 0.0
         for name in self.names:
-            total = total + breakdown[name]
-        return total
+            if name not in ANSWER_CRITERIA:
+                total = total + breakdown[name]
+        sub = np.float32(0.0)
+        for name in self.names:
+            if name in ANSWER_CRITERIA:
+                sub = np.float32(sub + np.float32(breakdown[name]))
+        return total + float(sub) if sub else total
 
     def blocks(self, rows: NDArray[np.int64] | None = None) -> Iterator[NDArray[np.int64]]:
         """Learner row indices in blocks small enough to score at once."""

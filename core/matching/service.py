@@ -311,6 +311,7 @@ def criterion_shares(
     because an answer (or a fact) is missing, e.g. "no answer: 0.5 (guide)".
     """
     notes = pool.scorer.notes(lrow, grow)
+    rows = np.array([lrow], dtype=np.int64)
     out = []
     for name, contribution in breakdown.items():
         weight = pool.scorer.weights[name]
@@ -318,7 +319,7 @@ def criterion_shares(
             {
                 "criterion": name,
                 "weight": weight,
-                "value": contribution / weight if weight else 0.0,
+                "value": float(pool.scorer.criterion(name, rows)[0, grow]),
                 "contribution": contribution,
                 "share": contribution / score if score else 0.0,
                 "note": notes.get(name, ""),
