@@ -40,6 +40,11 @@ __all__ = [
 SLOT_HOURS: dict[str, tuple[int, int]] = {"am": (8, 12), "pm": (13, 17)}
 _SLOT_INDEX = {slot: i for i, slot in enumerate(SLOTS)}
 
+try:  # scipy's C loop behind ``toarray`` (it adds into its output); a numpy fallback if absent
+    from scipy.sparse._sparsetools import csr_todense as _csr_add
+except ImportError:  # pragma: no cover - other scipy layouts
+    _csr_add = None
+
 # TF-IDF weights (each row has unit length) become integers of QUANT_BITS bits, so a dot
 # product of two rows is an integer below 2^24: exact in float32 too, in any summation order.
 QUANT_BITS = 11
@@ -77,6 +82,13 @@ class AnswerSide:
     # their group's columns. One product then gives the minutes two people share.
     slots: NDArray[np.float32]
     slot_minutes: NDArray[np.float64]  # minutes a week; 0: no answer or no known time zone
+
+    def factor(self, weight: float) -> NDArray[np.float32]:
+        """``_down32(weight, slot_minutes)``, kept per weight (the guides' side of a block)."""
+        cache = self.__dict__.setdefault("_factors", {})
+        if weight not in cache:
+            cache[weight] = _down32(weight, self.slot_minutes)
+        return cache[weight]
 
     def take(self, rows: NDArray[np.int64]) -> AnswerSide:
         return AnswerSide(
@@ -240,6 +252,29 @@ def answer_sides(
     )
 
 
+def _rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+    """``rows`` as a slice when they are consecutive (top-K's blocks): no copy of the index."""
+    span = rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1
+    if span and (rows.size < 3 or bool((np.diff(rows) == 1).all())):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def _add_sparse(value: NDArray[np.float32], extra: sp.csr_matrix) -> None:
+    """Add a CSR matrix of integers to ``value`` in place (a CSR product holds each cell once,
+    so a flat fancy add is exact)."""
+    data = extra.data.astype(np.float32)
+    if _csr_add is not None and value.flags.c_contiguous:
+        # scipy's own C loop (what ``toarray`` runs), which adds into the array it is given.
+        _csr_add(value.shape[0], value.shape[1], extra.indptr, extra.indices, data, value)
+        return
+    at = np.repeat(
+        np.arange(value.shape[0], dtype=np.int64) * value.shape[1], np.diff(extra.indptr)
+    )
+    at += extra.indices
+    value.reshape(-1)[at] += data
+
+
 def _unknown(
     value: NDArray[np.float32], lmask: NDArray[np.bool_], gmask: NDArray[np.bool_], half: float
 ) -> None:
@@ -284,7 +319,7 @@ def topics_block(
     ``guides_t`` is the guides' ``topics`` transposed (contiguous, kept by the scorer).
     """
     total = learners.topic_total[rows]
-    value = learners.topics[rows] @ guides_t  # integers, at most the row's total
+    value = learners.topics[_rows(rows)] @ guides_t  # integers, at most the row's total
     value *= _down32(weight, total)[:, None]
     _unknown(value, total == 0, guides.topic_total == 0, 0.5 * weight)
     return value
@@ -303,16 +338,12 @@ def goal_block(
     Common terms go through one dense product, the others through a sparse one whose few
     results are added in place; both count integers below 2^24, exact in float32.
     """
-    value = learners.goal_dense[rows] @ dense_t
+    picked = _rows(rows)
+    value = learners.goal_dense[picked] @ dense_t
     if sparse_t.nnz:
-        extra = sp.csr_matrix(learners.goal_sparse[rows] @ sparse_t)
+        extra = sp.csr_matrix(learners.goal_sparse[picked] @ sparse_t)
         if extra.nnz:
-            # A CSR product holds each (row, guide) once: a flat fancy add is exact here.
-            at = np.repeat(
-                np.arange(rows.size, dtype=np.int64) * value.shape[1], np.diff(extra.indptr)
-            )
-            at += extra.indices
-            value.reshape(-1)[at] += extra.data.astype(np.float32)
+            _add_sparse(value, extra)
     value *= _down32(weight, _UNIT * _UNIT)[0]  # the dot product is at most _UNIT^2
     _unknown(value, ~learners.has_goal[rows], ~guides.has_goal, 0.5 * weight)
     return value
@@ -327,12 +358,13 @@ def availability_block(
 ) -> NDArray[np.float32]:
     """``availability``: minutes both people are free, over the smaller of their weekly minutes.
 
-    ``1 / min(a, b)`` is ``max(1 / a, 1 / b)``: the pair's factor comes from a row and a
-    column factor in one pass. The shared minutes never exceed either total.
+    ``slots_t`` is the guides' ``slots`` transposed (kept by the scorer). ``1 / min(a, b)`` is
+    ``max(1 / a, 1 / b)``: the pair's factor comes from a row and a column factor in one
+    pass. The shared minutes never exceed either total.
     """
     lmin, gmin = learners.slot_minutes[rows], guides.slot_minutes
-    value = learners.slots[rows] @ slots_t  # minutes, integers
-    value *= np.maximum.outer(_down32(weight, lmin), _down32(weight, gmin))
+    value = learners.slots[_rows(rows)] @ slots_t  # minutes, integers
+    value *= np.maximum.outer(_down32(weight, lmin), guides.factor(weight))
     _unknown(value, lmin == 0, gmin == 0, 0.5 * weight)
     return value
 
@@ -341,7 +373,7 @@ def availability_refused(
     learners: AnswerSide, rows: NDArray[np.int64], slots_t: NDArray[np.float32], guides: AnswerSide
 ) -> NDArray[np.bool_]:
     """Pairs whose two people both answered availability and share no minute."""
-    refused = (learners.slots[rows] @ slots_t) == 0
+    refused = (learners.slots[_rows(rows)] @ slots_t) == 0
     refused &= (learners.slot_minutes[rows] > 0)[:, None]
     refused &= (guides.slot_minutes > 0)[None, :]
     return refused

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 BLOCK_CELLS = 1_000_000  # scores per block: ~8 MB of float64; small blocks stay in cache
+ANSWER_CHUNK_CELLS = 1_000_000  # answer criteria: float32 scores per chunk (one block)
 SAMPLE_STRIDE = 16  # top-K: every 16th guide gives each learner a cut-off score first
 
 # The answer constraints, as a refused pair is explained ("the two ...").
@@ -394,10 +395,15 @@ class Scorer:
         if total is None:
             total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
         if answers:
-            sub = self.weighted(answers[0], rows)
-            for name in answers[1:]:
-                sub += self.weighted(name, rows)
-            total += sub
+            # In chunks of rows whose float32 temporaries stay in a core's cache: these steps
+            # are bound by memory traffic, and a row's values do not depend on its chunk.
+            step = max(1, ANSWER_CHUNK_CELLS // max(1, len(self.guides)))
+            for start in range(0, rows.size, step):
+                chunk = rows[start : start + step]
+                sub = self.weighted(answers[0], chunk)
+                for name in answers[1:]:
+                    sub += self.weighted(name, chunk)
+                total[start : start + step] += sub
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
