@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 BLOCK_CELLS = 1_000_000  # scores per block: ~8 MB of float64; small blocks stay in cache
-ANSWER_CHUNK_CELLS = 1_000_000  # answer criteria: float32 scores per chunk (one block)
 SAMPLE_STRIDE = 16  # top-K: every 16th guide gives each learner a cut-off score first
 
 # The answer constraints, as a refused pair is explained ("the two ...").
@@ -136,6 +136,7 @@ class Scorer:
         self.excluded_pairs = excluded_pairs
         # Hard constraints on the answers: a pair is refused when the criterion is exactly 0
         # (both sides known, nothing shared); an unknown side (0.5) is never refused.
+        self._local = threading.local()  # per scoring thread: masks of its last block
         self.hard = tuple(
             name
             for name, on in (
@@ -268,13 +269,25 @@ class Scorer:
         """``weight x criterion`` for ``rows`` x every guide: a pair's contribution to its score
         (float32 for the answer criteria, see ``answers``)."""
         if name in ANSWER_CRITERIA:
-            return self._answer(name, rows, self.weights[name])
-        part = self.criterion(name, rows)
-        part *= self.weights[name]
+            part = self._answer(name, rows, self.weights[name])
+        else:
+            part = self.criterion(name, rows)
+            part *= self.weights[name]
+        if name in self.hard and self.weights[name] > 0:
+            # A constrained criterion is 0 exactly where the constraint refuses the pair: keep
+            # that mask for ``excluded_by_rules`` on the same rows (this thread's last block),
+            # instead of working the criterion out a second time.
+            local = self._local
+            if getattr(local, "rows", None) is not rows:
+                local.rows, local.masks = rows, {}
+            local.masks[name] = part == 0
         return part
 
     def _refused(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Pairs an answer constraint refuses: both sides known, nothing shared."""
+        local = self._local
+        if getattr(local, "rows", None) is rows and name in local.masks:
+            return local.masks.pop(name)
         if name == "availability":
             la, ga = self.learners.answers, self.guides.answers
             if la is None or ga is None:
@@ -395,15 +408,10 @@ class Scorer:
         if total is None:
             total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
         if answers:
-            # In chunks of rows whose float32 temporaries stay in a core's cache: these steps
-            # are bound by memory traffic, and a row's values do not depend on its chunk.
-            step = max(1, ANSWER_CHUNK_CELLS // max(1, len(self.guides)))
-            for start in range(0, rows.size, step):
-                chunk = rows[start : start + step]
-                sub = self.weighted(answers[0], chunk)
-                for name in answers[1:]:
-                    sub += self.weighted(name, chunk)
-                total[start : start + step] += sub
+            sub = self.weighted(answers[0], rows)
+            for name in answers[1:]:
+                sub += self.weighted(name, rows)
+            total += sub
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
