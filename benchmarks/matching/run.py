@@ -507,7 +507,7 @@ def with_answers(learners: Side, guides: Side, seed: int) -> tuple[Side, Side, f
     return out[0], out[1], build[0], build[1]
 
 
-def profile_speed(seed: int, repeats: int = 3) -> dict[str, Any]:
+def profile_speed(seed: int, repeats: int = 5) -> dict[str, Any]:
     """Scoring (top-2K, as the certified engine's first pass) at 20,000 x 5,000: today's
     criteria alone against the same instance with answers and the answer criteria weighted.
 
