@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -339,3 +340,45 @@ def test_spreadsheet_import_refuses_a_pair_the_answers_constrain(db, tmp_path) -
         _people(s, prog)
         with pytest.raises(InputDataError, match=r"proposal.csv:2: .*share no language"):
             import_proposal(s, path, {prog.id: prog}, {}, default_program=None, now=NOW)
+
+
+ANSWER_CONFIG = """
+[[programs]]
+id = "mentoring"
+kind = "mentoring"
+capacity = 1
+min_score = 0.0
+require_common_language = true
+[programs.weights]
+topics = 0.4
+goal_text = 0.2
+language = 0.2
+availability = 0.2
+"""
+
+
+def test_cli_explain_prints_every_share_and_the_no_answer_default(
+    run_cli, sqlite_url, tmp_path
+) -> None:
+    from coachbridge.store import Database
+
+    (tmp_path / "coachbridge.toml").write_text(ANSWER_CONFIG, encoding="utf-8")
+    database = Database(sqlite_url)
+    database.upgrade()
+    prog = program(weights=WEIGHTS, min_score=0.0, require_common_language=True, capacity=1)
+    with database.transaction() as s:
+        _people(s, prog)
+    database.dispose()
+    args = ("--config", "coachbridge.toml", "--db", sqlite_url, "match", "mentoring")
+    table = run_cli(*args, "--explain", "2")
+    assert table.exit_code == 0, table.stderr
+    assert "weight x value = contribution (share of the score)" in table.stdout
+    assert table.stdout.count("no answer: 0.5 (learner)") >= 3  # topics, goal_text, availability
+    for name in WEIGHTS:
+        assert f"    {name}" in table.stdout
+    data = json.loads(run_cli(*args, "--explain", "1", "--format", "json").stdout)
+    for alt in data:
+        assert math.fsum(c["share"] for c in alt["criteria"]) == pytest.approx(1.0)
+        assert math.fsum(c["contribution"] for c in alt["criteria"]) == pytest.approx(alt["score"])
+    outcomes = {alt["guide_id"]: alt["outcome"] for alt in data}
+    assert "share no language (require_common_language)" in outcomes[11]
