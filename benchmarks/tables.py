@@ -1,6 +1,6 @@
 """The README tables of a benchmark, built from its committed raw results (``<area>/raw/*.json``).
 
-    .venv/bin/python benchmarks/tables.py webhooks     # or bamboohr, workday, reports
+    .venv/bin/python benchmarks/tables.py webhooks     # or bamboohr, workday, reports, peer
 
 Prints Markdown; each README says which command made its tables, so every figure there can be
 traced to a raw file (named in the first column or under the table).
@@ -162,7 +162,27 @@ def reports() -> str:
     return "\n".join(out).rstrip()
 
 
+def peer() -> str:
+    out = [
+        "| raw file | people | top_k | candidate pairs | pairs | unpaired | total | wall | CPU"
+        " (candidates + solve) | peak RSS | load before / after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, r in _load("peer"):
+        for x in r["runs"]:
+            ph = x["phases"]
+            k = f"{x['top_k']:,}" + (" (every pair)" if x["complete"] else "")
+            out.append(
+                f"| `{name}` | {_n(x['people'])} | {k} | {_n(x['candidate_pairs'])} |"
+                f" {_n(x['pairs'])} | {x['unpaired']} | {x['total']:.4f} | {x['wall_s']:.1f} s |"
+                f" {x['cpu_s']:.1f} s ({ph.get('candidates_cpu', 0):.1f} + "
+                f"{ph.get('solve_cpu', 0):.1f}) | {x['peak_rss_mib']:.0f} MiB | {_load_avg(r)} |"
+            )
+    return "\n".join(out)
+
+
 AREAS: dict[str, Callable[[], str]] = {
+    "peer": peer,
     "webhooks": webhooks,
     "bamboohr": bamboohr,
     "workday": workday,

@@ -47,6 +47,13 @@ def create_app(
     from coachbridge_webhooks.feedback_bp import feedback  # the session feedback form
 
     app.register_blueprint(feedback)
+    from coachbridge_webhooks.intake_bp import intake  # the intake questionnaire
+
+    app.register_blueprint(intake)
+
+    from coachbridge_webhooks.choice_bp import choice  # the offers and requests pages
+
+    app.register_blueprint(choice)
     app.register_blueprint(observability)
     if os.environ.get(BENCH_ENV) == "1":
         app.add_url_rule("/_bench/bare", "webhooks.bare", bare, methods=["POST"])

@@ -210,6 +210,95 @@ def _feedback() -> dict[str, Any]:
     }
 
 
+def _intake() -> dict[str, Any]:
+    token = {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "description": "the signed link from the intake mail (a secret: not logged)",
+        "schema": {"type": "string", "pattern": TOKEN},
+    }
+    pages = {
+        "200": _page(
+            "the questionnaire, or the answers read-only once paired (GET); thanks (POST)"
+        ),
+        "404": _page("not a valid link, or the person is no longer enrolled"),
+        "410": _page("the link has expired (the program's link_days)"),
+        "503": _page("the questionnaire is unavailable (no [server] secret_key, or no database)"),
+    }
+    form = {
+        "type": "object",
+        "properties": {
+            "nonce": {"type": "string"},
+            "topic": {"type": "array", "items": {"type": "string"}},
+            "goal": {"type": "string", "maxLength": 1000},
+            "languages": {"type": "string"},
+            "availability": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    post_pages = dict(pages)
+    post_pages["400"] = _page(
+        "a post that did not come from the page, or an answer that does not fit (the question is named)"
+    )
+    post_pages["409"] = _page("the person is paired: the answers can no longer change")
+    post_pages["413"] = _error(413, "form larger than 64 KiB", participant=True)
+    return {
+        "parameters": [token],
+        "get": {
+            "summary": "The intake questionnaire for a mailed link",
+            "tags": ["participants"],
+            "responses": pages,
+        },
+        "post": {
+            "summary": "Answer the intake questionnaire (again, until paired)",
+            "tags": ["participants"],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": form}},
+            },
+            "responses": dict(sorted(post_pages.items())),
+        },
+    }
+
+
+def _choice(what: str, form: dict[str, Any]) -> dict[str, Any]:
+    """``/offers/{token}`` (a learner picks a guide) or ``/requests/{token}`` (a guide answers)."""
+    token = {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "description": "the signed link from the mail (a secret: not logged)",
+        "schema": {"type": "string", "pattern": TOKEN},
+    }
+    pages = {
+        "200": _page("the form (GET), or the thank-you page (POST)"),
+        "400": _page("a post that did not come from the form, or a field named as wrong"),
+        "404": _page("not a valid link"),
+        "409": _page("already answered (another tab or person answered first)"),
+        "410": _page("the time to answer is over"),
+        "503": _page("unavailable (no [server] secret_key, or no database)"),
+    }
+    post_pages = dict(pages)
+    post_pages["413"] = _error(413, "form larger than 64 KiB", participant=True)
+    return {
+        "parameters": [token],
+        "get": {
+            "summary": f"The {what} page for a mailed link",
+            "tags": ["participants"],
+            "responses": pages,
+        },
+        "post": {
+            "summary": f"Answer the {what} page",
+            "tags": ["participants"],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": form}},
+            },
+            "responses": dict(sorted(post_pages.items())),
+        },
+    }
+
+
 def build(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of ``app`` (its runtime's config decides the connector paths)."""
     rt: Runtime = app.extensions["coachbridge"]
@@ -291,6 +380,25 @@ def build(app: Flask) -> dict[str, Any]:
             }
         },
         "/feedback/{token}": _feedback(),
+        "/intake/{token}": _intake(),
+        "/offers/{token}": _choice(
+            "offers",
+            {
+                "type": "object",
+                "properties": {"nonce": {"type": "string"}, "offer": {"type": "string"}},
+            },
+        ),
+        "/requests/{token}": _choice(
+            "request",
+            {
+                "type": "object",
+                "properties": {
+                    "nonce": {"type": "string"},
+                    "answer": {"enum": ["accept", "decline"]},
+                    "reason": {"type": "string"},
+                },
+            },
+        ),
         **_webhook_paths(rt, components),
     }
     if "webhooks.bare" in app.view_functions:

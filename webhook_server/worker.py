@@ -42,7 +42,7 @@ from coachbridge import metrics
 from coachbridge.connectors import WebhookRejected
 from coachbridge.domain import ReviewEvent
 from coachbridge.errors import CoachbridgeError, UserError
-from coachbridge.hris.reviews import store_review_event
+from coachbridge.hris.reviews import store_review_events
 from coachbridge.notify.dispatch import Dispatcher
 from coachbridge.programs.automation import (
     after_commit,
@@ -309,7 +309,7 @@ class Worker:
                 .order_by(InboxRow.id)
                 .with_for_update()
             ).all()  # a row missing: another worker reclaimed it after our lease expired
-            stored = []
+            to_store: list[tuple[ReviewEvent, str | None]] = []
             sync = set()
             for row in rows:
                 batch.rows[row.id] = (row.connector, row.delivery_id)
@@ -334,10 +334,7 @@ class Worker:
                         )
                     )
                 people_from = connector.config.people_from
-                for event in events:
-                    stored.append(
-                        store_review_event(s, event, via="webhook", people_from=people_from).row
-                    )
+                to_store += [(event, people_from) for event in events]
                 if parsed.people or parsed.changed_ids:
                     # Employee changes: the connector's incremental sync brings them in (and,
                     # for a payload that named a changed rating without its value, the rating
@@ -350,6 +347,7 @@ class Worker:
                 row.last_error = None
                 row.locked_by = None
                 row.locked_at = None
+            stored = [done.row for done in store_review_events(s, to_store, via="webhook")]
             batch.effects = apply_rules_batch(
                 s, self.runtime, stored, now=now, dispatcher=self.dispatcher
             )

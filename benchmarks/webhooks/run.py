@@ -105,6 +105,15 @@ def people_csv(n: int, guides: int = 10) -> str:
     return "\n".join(rows) + "\n"
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a live process has used so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
 def wait_processed(url: str, timeout: float) -> dict:
     """Wait for the worker to settle every delivery (``seconds``: every delivery ``done``, its
     effects committed and its messages queued), then for the messages to be sent
@@ -486,6 +495,10 @@ def run_once(db: str, args: argparse.Namespace, folder: Path) -> dict:
                     f"{args.workers} separate `coachbridge worker`s, during the burst"
                 )
             results["processing"] = wait_processed(url, args.drain_timeout)
+            if extra:
+                # On a shared machine the wall time says little; the workers' own CPU seconds
+                # (from the burst to the last message) compare across runs.
+                results["processing"]["worker_cpu_seconds"] = [cpu_seconds(p.pid) for p in extra]
         else:
             # No worker ran during the burst: one processes the inbox now, so that the effects
             # of every delivery are checked in every configuration.

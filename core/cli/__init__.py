@@ -26,9 +26,11 @@ COMMAND_MODULES = (
     "coachbridge.cli.reviews_cmd",
     "coachbridge.cli.programs_cmd",
     "coachbridge.cli.matching_cmd",
+    "coachbridge.cli.offers_cmd",
     "coachbridge.cli.sessions_cmd",
     "coachbridge.cli.push_cmd",
     "coachbridge.cli.health_cmd",
+    "coachbridge.cli.participants_cmd",
     "coachbridge.cli.demo_cmd",
 )
 

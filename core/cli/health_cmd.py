@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from coachbridge.cli.app import App, pass_app
-from coachbridge.cli.output import ROW_ID, emit, format_option, to_json
+from coachbridge.cli.output import FORMATS, ROW_ID, emit, format_option, to_json
 from coachbridge.cli.people_cmd import people
 from coachbridge.cli.root import cli
 from coachbridge.domain import utc
@@ -124,7 +124,9 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             "--as-of is in the future and the check changes data: add --dry-run to see that "
             "day (or --force, on a copy of the data)"
         )
-    nudges, purged, completed, paired = run_daily(app, now=now, dry_run=dry_run)
+    daily = run_daily(app, now=now, dry_run=dry_run)
+    nudges, purged, completed, paired = daily.nudges, daily.purged, daily.completed, daily.paired
+    choices = daily.choices
     rows = [n.as_row() for n in nudges]
     emit(
         rows,
@@ -141,8 +143,22 @@ def nudge(app: App, dry_run: bool, as_of: str | None, force: bool, fmt: str) -> 
             click.echo(f"{completed} pairing(s) {verb}: their term is over", err=True)
         if paired:
             click.echo(f"{paired} learner(s) waiting for a guide paired", err=True)
+        if choices is not None and (choices.expired or choices.reminded):
+            click.echo(
+                f"offers and requests: {choices.expired} expired, {choices.started} held "
+                f"guide(s) taken, {choices.rematched} learner(s) re-matched, "
+                f"{choices.reminded} reminder(s)",
+                err=True,
+            )
         if purged:
             click.echo(f"{purged} processed webhook delivery bodies purged", err=True)
+        if daily.intake_reminders:
+            verb = "would be sent" if dry_run else "sent"
+            click.echo(
+                f"{len(daily.intake_reminders)} intake reminder(s) {verb}: people invited to a "
+                "questionnaire who have not answered",
+                err=True,
+            )
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -190,23 +206,45 @@ def _summary_row(r: dict[str, Any]) -> dict[str, Any]:
 @click.argument("program_id", metavar="[PROGRAM]", required=False)
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report to FILE.")
 @click.option("--as-of", "as_of", metavar="WHEN", help=AS_OF_HELP)
-@format_option()
+@click.option(
+    "--culture",
+    is_flag=True,
+    help="The coaching-culture view across programs: guides trained and active, their load.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "html")),
+    default="table",
+    show_default=True,
+    help="Output format (html: the page on standard output).",
+)
 @pass_app
 def report(
-    app: App, program_id: str | None, html_path: str | None, as_of: str | None, fmt: str
+    app: App,
+    program_id: str | None,
+    html_path: str | None,
+    as_of: str | None,
+    culture: bool,
+    fmt: str,
 ) -> None:
     """Outcome report of one program (default: every program), aggregates only."""
     from coachbridge.reports import program_reports, render_html
 
     now = _as_of(as_of)
-    reports = program_reports(app, program_id, now=now)
-    k = app.config.reports.min_group_size
     if html_path is not None and not html_path.strip():
         raise UserError("--html: give a file name")
+    if culture:
+        _culture(app, program_id, html_path, now, fmt)
+        return
+    reports = program_reports(app, program_id, now=now)
+    k = app.config.reports.min_group_size
     if html_path:
         _write_atomic(Path(html_path), render_html(reports, now=now, min_group_size=k))
         click.echo(f"wrote {Path(html_path).expanduser().resolve()}", err=fmt != "table")
-    if fmt == "json":
+    if fmt == "html":
+        click.echo(render_html(reports, now=now, min_group_size=k), nl=False)
+    elif fmt == "json":
         click.echo(to_json(reports[0] if program_id is not None else reports))
     else:
         rows = [_summary_row(r) for r in reports]
@@ -215,6 +253,58 @@ def report(
             for r in reports:
                 for note in r["notes"]:
                     click.echo(f"{r['program']}: {note}", err=True)
+
+
+CULTURE_COLUMNS = (
+    "program",
+    "kind",
+    "guides",
+    "guides_trained",
+    "guides_active",
+    "learners_per_guide",
+    "sessions_per_guide_per_month",
+    "guides_over_capacity",
+    "managers",
+    "managers_held_checkins",
+)
+
+
+def _culture_row(r: dict[str, Any]) -> dict[str, Any]:
+    def plain(x: Any) -> Any:
+        return "suppressed" if isinstance(x, dict) and x.get("suppressed") else x
+
+    held = r.get("managers_held_checkins") or {}
+    return {
+        "program": r["program"] or "(all)",
+        "kind": r["kind"],
+        **{c: plain(r[c]) for c in CULTURE_COLUMNS[2:8]},
+        "managers": plain(held.get("managers")),
+        "managers_held_checkins": plain(held.get("share")),
+    }
+
+
+def _culture(
+    app: App, program_id: str | None, html_path: str | None, now: datetime, fmt: str
+) -> None:
+    from coachbridge.reports import culture_view
+    from coachbridge.reports.culture import render_culture_html
+
+    if program_id is not None:
+        raise UserError("--culture covers every program: leave out PROGRAM")
+    data = culture_view(app, now=now)
+    if html_path:
+        _write_atomic(Path(html_path), render_culture_html(data))
+        click.echo(f"wrote {Path(html_path).expanduser().resolve()}", err=fmt != "table")
+    if fmt == "html":
+        click.echo(render_culture_html(data), nl=False)
+    elif fmt == "json":
+        click.echo(to_json(data))
+    else:
+        rows = [_culture_row(r) for r in (data["overall"], *data["programs"])]
+        emit(rows, fmt, CULTURE_COLUMNS)
+        if fmt == "table":
+            for note in data["notes"]:
+                click.echo(note, err=True)
 
 
 # -- audit -----------------------------------------------------------------------------------

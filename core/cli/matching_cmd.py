@@ -10,9 +10,11 @@ from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.output import emit, format_option, to_json
 from coachbridge.cli.root import cli
 from coachbridge.errors import UserError
-from coachbridge.matching.service import REASON_TEXT, explain_match, match_program
+from coachbridge.matching.managers import DECIDED_BY
+from coachbridge.matching.service import REASON_TEXT, explain_match
 from coachbridge.pairings import service
 from coachbridge.pairings.service import STATUSES
+from coachbridge.programs.choice import match_and_offer
 
 PAIRING_COLUMNS = (
     "id",
@@ -93,7 +95,9 @@ def match(
                         f"{c['contribution']:.3f} ({c['share']:6.1%}){note}"
                     )
         return
-    outcome = match_program(app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs)
+    outcome = match_and_offer(
+        app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs
+    )
     if target is not None:
         what = "allowed" if all_pairs else "candidate"
         click.echo(f"{outcome.written:,} {what} pair(s) written to {target}.", err=True)
@@ -127,21 +131,37 @@ def match(
         ("learner_id", "learner", "guide_id", "guide", "score"),
         empty="no pairs proposed",
     )
-    if pairs:
+    by_manager = outcome.guarantee == DECIDED_BY
+    if pairs and not by_manager:
         click.echo("\nWhy (weighted criteria, adding up to the score):")
         for p in pairs:
             parts = " + ".join(f"{k} {v:.3f}" for k, v in p["breakdown"].items())
             pin = " (pinned)" if p["pinned"] else ""
-            click.echo(f"  {p['learner_id']} <- {p['guide_id']}: {parts} = {p['score']:.3f}{pin}")
+            link = "&" if outcome.peer else "<-"  # a peer pair has no leader
+            click.echo(
+                f"  {p['learner_id']} {link} {p['guide_id']}: {parts} = {p['score']:.3f}{pin}"
+            )
     if unmatched:
-        click.echo("\nUnmatched learners:")
+        click.echo("\nUnpaired participants:" if outcome.peer else "\nUnmatched learners:")
         for u in unmatched:
             click.echo(
                 f"  {u['learner_id']} {u['learner']}: {u['reason']} ({REASON_TEXT[u['reason']]})"
             )
-    click.echo(f"\nMost learners matched, then the highest total score: {outcome.guarantee}.")
+    if by_manager:
+        click.echo(f"\nPairs: {outcome.guarantee}.")
+    else:
+        who = "people paired" if outcome.peer else "learners matched"
+        click.echo(f"\nMost {who}, then the highest total score: {outcome.guarantee}.")
     if outcome.created is not None:
-        click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
+        choice = app.config.program(program_id).choice
+        if mode == "active" and choice != "none":
+            # Someone answers first (the program's choice): offered or requested, not active.
+            click.echo(
+                f"\n{len(outcome.created)} pairing(s) stored, waiting for an answer "
+                f"(choice = {choice.value}): coachbridge offers {program_id}"
+            )
+        else:
+            click.echo(f"\n{len(outcome.created)} pairing(s) stored as {mode}.")
     else:
         click.echo("\n(nothing stored: use --apply or --propose)")
 

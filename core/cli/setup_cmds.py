@@ -10,6 +10,7 @@ from coachbridge.cli.root import cli
 from coachbridge.config import DEFAULT_CONFIG_NAME
 from coachbridge.connectors import CheckResult
 from coachbridge.errors import ConnectorError, UserError
+from coachbridge.matching.managers import manager_warnings
 from coachbridge.programs.service import rule_warnings
 
 EXAMPLE_CONFIG = """\
@@ -39,7 +40,7 @@ people = "people.csv"           # relative to this file
 [[programs]]
 id = "mentoring"
 name = "Mentoring"
-kind = "mentoring"              # coaching | mentoring | peer | reverse | group
+kind = "mentoring"              # coaching | mentoring | peer | reverse | group | manager
 duration_weeks = 24
 cadence_days = 14
 session_minutes = 45
@@ -115,6 +116,7 @@ def check(app: App, connector: str | None) -> None:
     if not names:
         click.echo("no connectors configured")
     _check_rules(app)
+    _check_managers(app)
     if failed:
         raise ConnectorError(f"{failed} connector(s) failed their check")
 
@@ -128,6 +130,11 @@ def _check_rules(app: App) -> None:
         f"rules: {len(config.rules)} ok" + (f", {len(warnings)} warning(s)" if warnings else "")
     )
     for line in warnings:
+        click.echo(f"  warn {line}")
+
+
+def _check_managers(app: App) -> None:
+    for line in manager_warnings(app):
         click.echo(f"  warn {line}")
 
 

@@ -43,6 +43,12 @@ def _print_report(report: SyncReport, fmt: str, verbose_changes: bool) -> None:
         click.echo(
             f"  leavers: {report.pairings_ended} pairings ended, {report.sessions_cancelled} sessions cancelled"
         )
+    if report.manager_pairings_ended or report.manager_pairings_started:
+        click.echo(
+            f"  managers changed: {report.manager_pairings_ended} manager pairings ended, "
+            f"{report.manager_pairings_started} started with the new manager, "
+            f"{report.manager_sessions_cancelled} sessions cancelled"
+        )
     if report.pairings_flagged:
         click.echo(
             f"  {report.pairings_flagged} pairings flagged for HR: guide now in the learner's reporting chain"
@@ -69,7 +75,13 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
         app.config.connector(name)
     db = app.database()
     for name in names:
-        syncer = Syncer(db, app.connector(name), progress=progress(f"syncing {name}"))
+        syncer = Syncer(
+            db,
+            app.connector(name),
+            progress=progress(f"syncing {name}"),
+            programs=app.config.programs,
+            registry=app.registry,
+        )
         report = syncer.run(full=full, dry_run=dry_run, force=force)
         if not dry_run:
             from coachbridge.programs.automation import process_review_events

@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.app import App
+from coachbridge.demo.choice import run_choice_round
+from coachbridge.demo.intake import intake_round
+from coachbridge.demo.manager import manager_coaching
+from coachbridge.demo.peer import peer_and_reverse
 from coachbridge.demo.sample_data import PEOPLE_FILE, REVIEWS_FILE, sample_dir
 from coachbridge.hris.sync import Syncer
 from coachbridge.plugins import Registry
@@ -251,9 +255,13 @@ class Demo:
         late = self._app(now_config)
         self._complete(late)
         self._review_cycle(late, TODAY, "2026-H1")
+        peer_and_reverse(late, self.registry, self.say, now=TODAY)
         self._calendars(late)
         self._health(late)
+        intake_round(late, self.registry, self.say, program_id=MENTORING, now=TODAY)
+        run_choice_round(self, late, TODAY)
         self._report(late)
+        manager_coaching(self._app, now_config, self.work, self.say, TODAY)
         return self.result
 
     # -- mentoring -------------------------------------------------------------------------

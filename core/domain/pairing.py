@@ -12,13 +12,22 @@ from pydantic import Field, model_validator
 
 class PairingStatus(StrEnum):
     PROPOSED = "proposed"
+    OFFERED = "offered"  # the learner's best guide, held while they choose among offers
+    REQUESTED = "requested"  # waiting for the guide to accept
+    WITHDRAWN = "withdrawn"  # an offered or requested pairing that never started
     ACTIVE = "active"
     PAUSED = "paused"
     COMPLETED = "completed"
     ENDED = "ended"  # ended early; ``end_reason`` says why
 
 
-OPEN_PAIRING_STATUSES = (PairingStatus.PROPOSED, PairingStatus.ACTIVE, PairingStatus.PAUSED)
+OPEN_PAIRING_STATUSES = (
+    PairingStatus.PROPOSED,
+    PairingStatus.ACTIVE,
+    PairingStatus.PAUSED,
+    PairingStatus.OFFERED,
+    PairingStatus.REQUESTED,
+)
 #: The same, as stored: the statuses of a pairing that still holds a guide's place.
 OPEN = [s.value for s in OPEN_PAIRING_STATUSES]
 

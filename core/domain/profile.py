@@ -10,6 +10,7 @@ from a spreadsheet.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
@@ -25,6 +26,32 @@ SLOTS: Final = tuple(f"{day}-{half}" for day in WEEKDAYS for half in ("am", "pm"
 GOAL_MAX_CHARS: Final = 1000
 
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+def language_codes(values: Iterable[str] | None) -> list[str]:
+    """ISO 639-1 codes for languages as an HRIS keeps them (``"German"``, ``"de"``, ``"EN"``).
+
+    Names are looked up in ISO 639 (pycountry); a value with no two-letter code is left out.
+    The page pre-fills the languages question with these, and an answer is always codes.
+    """
+    import pycountry  # its data is loaded on first use
+
+    out: list[str] = []
+    for value in values or []:
+        text = str(value).strip()
+        if not text:
+            continue
+        if _LANGUAGE.match(text.lower()):
+            found = pycountry.languages.get(alpha_2=text.lower())
+        else:
+            try:
+                found = pycountry.languages.lookup(text)
+            except LookupError:
+                found = None
+        code = getattr(found, "alpha_2", None)
+        if code and code not in out:
+            out.append(code)
+    return out
 
 
 class Intake(DomainModel):

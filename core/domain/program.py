@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from coachbridge.domain._base import YEARS, DomainModel
 from coachbridge.domain.profile import Intake
-from pydantic import Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 
 class ProgramKind(StrEnum):
@@ -17,6 +17,33 @@ class ProgramKind(StrEnum):
     PEER = "peer"
     REVERSE = "reverse"
     GROUP = "group"
+    MANAGER = "manager"
+
+
+_PEER_POOL = "use [programs.participants] (everyone is both learner and guide)"
+_MANAGER = "each learner's guide is their current manager from the HRIS: no matching"
+
+#: Keys that only some kinds take: a program of another kind that sets one is refused, naming it.
+KIND_ONLY_KEYS: dict[str, frozenset[ProgramKind]] = {
+    "max_reports": frozenset({ProgramKind.MANAGER}),
+    "participants": frozenset({ProgramKind.PEER}),
+}
+#: Keys a kind does not take, each with the reason given in the error.
+KIND_EXCLUDED_KEYS: dict[ProgramKind, dict[str, str]] = {
+    ProgramKind.MANAGER: dict.fromkeys(
+        ("guides", "capacity", "min_score", "top_k", "certify", "weights", "limits"), _MANAGER
+    ),
+    ProgramKind.PEER: {
+        "learners": _PEER_POOL,
+        "guides": _PEER_POOL,
+        "capacity": "each participant is in at most one pair",
+        "limits": "",
+        "certify": "a peer match is exact over its candidate pairs; set top_k for their number",
+    },
+}
+_KIND_CHECKED = tuple(
+    dict.fromkeys([*KIND_ONLY_KEYS, *(k for keys in KIND_EXCLUDED_KEYS.values() for k in keys)])
+)
 
 
 class Eligibility(DomainModel):
@@ -50,6 +77,15 @@ class Eligibility(DomainModel):
         ):
             raise ValueError("min_tenure_days is above max_tenure_days")
         return self
+
+
+class Choice(StrEnum):
+    """Who must agree before a pairing starts (``choice`` of a program)."""
+
+    NONE = "none"  # the optimum is paired at once (the default)
+    LEARNER_PICKS = "learner_picks"  # the learner picks among offers (the optimum held)
+    GUIDE_ACCEPTS = "guide_accepts"  # the guide accepts or declines a request
+    BOTH = "both"  # the learner picks, then the guide accepts
 
 
 class Limits(DomainModel):
@@ -86,6 +122,8 @@ class Program(DomainModel):
     working_hours: tuple[int, int] = (9, 17)
     learners: Eligibility | None = None
     guides: Eligibility | None = None
+    # A peer program's one pool: everyone admitted is both learner and guide.
+    participants: Eligibility | None = None
     weights: dict[str, float] = Field(
         default_factory=lambda: {"skills": 0.4, "seniority": 0.2, "timezone": 0.2, "language": 0.2}
     )
@@ -95,7 +133,33 @@ class Program(DomainModel):
     intake: Intake | None = None
     require_common_language: StrictBool = False
     require_availability_overlap: StrictBool = False
+    # Mutual choice before a pairing starts (coachbridge.matching.offers).
+    choice: Choice = Choice.NONE
+    offer_alternatives: int = Field(default=2, ge=0, le=10)
+    respond_within_days: int = Field(default=5, ge=1, le=90)
+    max_requests: int = Field(default=3, ge=1, le=50)
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    # Manager coaching: a manager with more reports in the program is warned about, not refused.
+    max_reports: int | None = Field(default=None, ge=1, le=10_000)
+
+    @field_validator(*_KIND_CHECKED)
+    @classmethod
+    def _applies_to_kind(cls, value: object, info: ValidationInfo) -> object:
+        """A key the program's kind does not take is an error naming the key. A value equal to
+        the default fits every kind, so that a program dumped and validated again still loads."""
+        kind = info.data.get("kind")
+        name = info.field_name or ""
+        if kind is None or value == cls.model_fields[name].get_default(call_default_factory=True):
+            return value
+        only = KIND_ONLY_KEYS.get(name)
+        if only is not None and kind not in only:
+            kinds = " or ".join(f'"{k.value}"' for k in sorted(only))
+            raise ValueError(f"applies only to kind = {kinds}, not to a {kind.value} program")
+        excluded = KIND_EXCLUDED_KEYS.get(kind, {})
+        if name in excluded:
+            why = excluded[name]
+            raise ValueError(f"does not apply to a {kind.value} program{': ' + why if why else ''}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +172,15 @@ class Program(DomainModel):
             if isinstance(start, date) and isinstance(end, date) and "duration_weeks" not in data:
                 data["duration_weeks"] = max(1, ((end - start).days + 6) // 7)
         return data
+
+    def eligibility(self, role: str) -> Eligibility | None:
+        """Who is enrolled automatically as ``role`` (``learner``/``guide``).
+
+        A peer program admits its ``participants`` in both roles.
+        """
+        if self.kind == ProgramKind.PEER:
+            return self.participants
+        return self.learners if role == "learner" else self.guides
 
     @model_validator(mode="after")
     def _dates(self) -> Program:

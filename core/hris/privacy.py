@@ -5,8 +5,8 @@ status and dates; pairings, sessions and ratings) and erases what identifies or 
 or about them: names, work email, contact and profile fields, external ids, free-text
 feedback comments and private notes, session agendas, notes and action items of their
 pairings, the free-text reasons their pairings paused or ended, their goals' texts, the
-subjects of messages sent to them, the email kept on their review events, and every raw inbox
-delivery that mentions them. Their open pairings end.
+subjects of messages sent to them, the email kept on their review events, their intake answers
+(``profiles``), and every raw inbox delivery that mentions them. Their open pairings end.
 
 ``forget`` is the use case of ``coachbridge people forget``.
 """
@@ -29,13 +29,15 @@ from coachbridge.store.tables import (
     GoalRow,
     InboxRow,
     NotificationRow,
+    OfferRow,
     PairingRow,
     PersonHistoryRow,
     PersonRow,
+    ProfileRow,
     ReviewEventRow,
     SessionRow,
 )
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 ERASED = "(erased)"
@@ -60,6 +62,7 @@ class ForgetResult:
     pairing_reasons: int = 0  # free-text reasons (end, pause, re-match) of their pairings
     pairings_ended: int = 0  # their open pairings, ended by the erasure
     inbox_deliveries: int = 0
+    profiles: int = 0  # their intake answers (and pending invitations), deleted
 
     def as_dict(self) -> dict[str, int | bool]:
         return dict(self.__dict__)
@@ -151,6 +154,21 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
         reasons = {k: ERASED for k in _FREE_TEXT_DETAILS if details.get(k)}
         if reasons:
             row.details = {**details, **reasons}
+    # A decline's reason is free text about the two people; an open offer or request of
+    # someone erased can no longer be answered (its pairing ends below).
+    s.execute(
+        update(OfferRow)
+        .where(or_(OfferRow.learner_id == person.id, OfferRow.guide_id == person.id))
+        .values(reason=None)
+    )
+    s.execute(
+        update(OfferRow)
+        .where(
+            or_(OfferRow.learner_id == person.id, OfferRow.guide_id == person.id),
+            OfferRow.status == "open",
+        )
+        .values(status="withdrawn", answered_at=now, answered_by="forget")
+    )
     # Someone erased takes part in nothing more: their open pairings end (the other person's
     # guide or learner place is freed) and future sessions are cancelled.
     from coachbridge.pairings.lifecycle import OPEN, end_pairing
@@ -193,6 +211,11 @@ def forget_person(s: Session, person: PersonRow, *, actor: str, now: datetime) -
             .values(subject_email=None, subject_external_id=None)
         ).rowcount
         or 0
+    )
+    # Intake answers are what the person told the program about themselves: deleted, with
+    # their invitations (a reminder must not reach someone erased).
+    result.profiles = (
+        s.execute(delete(ProfileRow).where(ProfileRow.person_id == person.id)).rowcount or 0
     )
     s.execute(
         update(PersonHistoryRow)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -81,39 +82,130 @@ def store_review_event(
     coaching that the first rating did not, and ``apply_rules`` keeps what a rule already did
     for this event rather than undoing it. History from before ``rules_since`` stays skipped.
     """
-    existing = stored_event(s, event)
-    if existing is not None:
-        return Stored(existing, False, _correct(s, existing, event))
-    person_id = resolve_subject(s, event, people_from)
-    if (
-        via == "sync"
-        and rules_since is not None
-        and (event.completed_at is None or event.completed_at <= rules_since)
-    ):
-        status = "skipped"
-    elif person_id is None:
-        status = "unknown_person"
-    else:
-        status = "pending"
-    row = ReviewEventRow(
-        type=event.type,
-        person_id=person_id,
-        subject_external_id=event.subject_external_id,
-        subject_email=event.subject_email,
-        cycle=event.cycle,
-        rating=event.rating,
-        raw_rating=event.raw_rating,
-        scale_min=event.scale_min,
-        scale_max=event.scale_max,
-        completed_at=event.completed_at,
-        source=event.source,
-        source_event_id=event.source_event_id,
-        via=via,
-        rules_status=status,
-    )
-    s.add(row)
+    return store_review_events(s, [(event, people_from)], via=via, rules_since=rules_since)[0]
+
+
+def store_review_events(
+    s: Session,
+    events: Sequence[tuple[ReviewEvent, str | None]],
+    *,
+    via: str,
+    rules_since: datetime | None = None,
+) -> list[Stored]:
+    """``store_review_event`` for several ``(event, people_from)`` at once, in order.
+
+    The known events and the subjects' people are read with one query each for the whole
+    batch, and the new rows written with one flush: a burst of webhook deliveries costs a
+    handful of round trips to the database, not several per event. The same event twice in
+    the batch is stored once (the second is the first's correction, if it changed).
+    """
+    known = _known_events(s, [event for event, _ in events])
+    links, emails = _subject_lookups(s, events)
+    out: list[Stored] = []
+    for event, people_from in events:
+        key = (event.source, event.source_event_id)
+        existing = known.get(key)
+        if existing is not None:
+            out.append(Stored(existing, False, _correct(s, existing, event)))
+            continue
+        person_id = _subject(event, people_from, links, emails)
+        if (
+            via == "sync"
+            and rules_since is not None
+            and (event.completed_at is None or event.completed_at <= rules_since)
+        ):
+            status = "skipped"
+        elif person_id is None:
+            status = "unknown_person"
+        else:
+            status = "pending"
+        row = ReviewEventRow(
+            type=event.type,
+            person_id=person_id,
+            subject_external_id=event.subject_external_id,
+            subject_email=event.subject_email,
+            cycle=event.cycle,
+            rating=event.rating,
+            raw_rating=event.raw_rating,
+            scale_min=event.scale_min,
+            scale_max=event.scale_max,
+            completed_at=event.completed_at,
+            source=event.source,
+            source_event_id=event.source_event_id,
+            via=via,
+            rules_status=status,
+        )
+        s.add(row)
+        known[key] = row
+        out.append(Stored(row, True, False))
     s.flush()
-    return Stored(row, True, False)
+    return out
+
+
+#: Values per ``IN (...)`` list: well inside every database's limit on bound parameters.
+_CHUNK = 5000
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    items = list(dict.fromkeys(values))
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _known_events(
+    s: Session, events: Sequence[ReviewEvent]
+) -> dict[tuple[str, str], ReviewEventRow]:
+    wanted = {(e.source, e.source_event_id) for e in events}
+    known: dict[tuple[str, str], ReviewEventRow] = {}
+    for chunk in _chunks(e.source_event_id for e in events):
+        for row in s.scalars(
+            select(ReviewEventRow)
+            .where(ReviewEventRow.source_event_id.in_(chunk))
+            .order_by(ReviewEventRow.id)
+        ):
+            key = (row.source, row.source_event_id)
+            if key in wanted:
+                known.setdefault(key, row)
+    return known
+
+
+def _subject_lookups(
+    s: Session, events: Sequence[tuple[ReviewEvent, str | None]]
+) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """(connector, external id) -> person id and lower-cased email -> lowest person id, for
+    the subjects of ``events`` that name no person id."""
+    unresolved = [(e, f) for e, f in events if e.person_id is None]
+    links: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(e.subject_external_id for e, _ in unresolved if e.subject_external_id):
+        for link in s.scalars(select(ExternalIdRow).where(ExternalIdRow.external_id.in_(chunk))):
+            links[(link.connector, link.external_id)] = link.person_id
+    emails: dict[str, int] = {}
+    for chunk in _chunks(e.subject_email.lower() for e, _ in unresolved if e.subject_email):
+        for person_id, email_key in s.execute(
+            select(PersonRow.id, PersonRow.email_key)
+            .where(PersonRow.email_key.in_(chunk))
+            .order_by(PersonRow.id)
+        ):
+            emails.setdefault(email_key, person_id)
+    return links, emails
+
+
+def _subject(
+    event: ReviewEvent,
+    people_from: str | None,
+    links: dict[tuple[str, str], int],
+    emails: dict[str, int],
+) -> int | None:
+    """``resolve_subject`` on the batch's lookups (same order: id, external id, email)."""
+    if event.person_id is not None:
+        return event.person_id
+    if event.subject_external_id:
+        for connector in (people_from, event.source):
+            if connector and (connector, event.subject_external_id) in links:
+                return links[(connector, event.subject_external_id)]
+    if event.subject_email:
+        return emails.get(event.subject_email.lower())
+    return None
 
 
 def corrections(row: ReviewEventRow, event: ReviewEvent) -> dict[str, tuple[object, object]]:

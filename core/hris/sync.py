@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,10 +29,18 @@ from coachbridge.connectors import (
     Stream,
     SyncContext,
 )
-from coachbridge.domain import PersonRecord, PersonStatus, ReviewEvent, check_reporting_tree
+from coachbridge.context import Hooks
+from coachbridge.domain import (
+    PersonRecord,
+    PersonStatus,
+    Program,
+    ReviewEvent,
+    check_reporting_tree,
+)
 from coachbridge.errors import InputDataError, RuntimeFailure, SyncAborted
 from coachbridge.pairings.goals import create_goal
 from coachbridge.pairings.lifecycle import end_pairings_of_leaver, flag_reporting_conflicts
+from coachbridge.pairings.manager_changes import follow_manager_changes
 from coachbridge.store import Database
 from coachbridge.store.tables import (
     ExternalIdRow,
@@ -141,6 +149,11 @@ class SyncReport:
     pairings_ended: int = 0
     sessions_cancelled: int = 0
     pairings_flagged: int = 0
+    # Manager programs: pairings ended because the learner moved to another manager, and the
+    # pairings started with the new manager (``pairings.manager_changes``).
+    manager_pairings_ended: int = 0
+    manager_pairings_started: int = 0
+    manager_sessions_cancelled: int = 0
     warnings: list[str] = field(default_factory=list)
     # Set by a dry run that a real run would refuse (too many leavers without --force).
     blocked: str | None = None
@@ -162,6 +175,9 @@ class SyncReport:
             "pairings_ended": self.pairings_ended,
             "sessions_cancelled": self.sessions_cancelled,
             "pairings_flagged": self.pairings_flagged,
+            "manager_pairings_ended": self.manager_pairings_ended,
+            "manager_pairings_started": self.manager_pairings_started,
+            "manager_sessions_cancelled": self.manager_sessions_cancelled,
             "warnings": self.warnings,
             "blocked": self.blocked,
         }
@@ -276,7 +292,12 @@ def _stable_id(*parts: str) -> str:
 
 
 class Syncer:
-    """Runs one sync of one connector. ``progress`` is called with (done, total) if given."""
+    """Runs one sync of one connector. ``progress`` is called with (done, total) if given.
+
+    ``programs`` (the configured ones) lets the manager programs among them follow people who
+    move to another manager, in the sync's transaction; without it nothing follows them.
+    ``registry`` (the plugins) hears of the pairings and sessions that makes after the commit.
+    """
 
     def __init__(
         self,
@@ -285,8 +306,12 @@ class Syncer:
         *,
         now: datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
+        programs: Mapping[str, Program] | None = None,
+        registry: Hooks | None = None,
     ) -> None:
         self.db = db
+        self.registry = registry
+        self.programs: list[Program] = list((programs or {}).values())
         self.connector = connector
         self.name = connector.name
         self.config: ConnectorConfig = connector.config
@@ -601,6 +626,12 @@ class Syncer:
             report.pairings_ended += ended
             report.sessions_cancelled += cancelled
         if managers_changed:
+            moves = follow_manager_changes(
+                s, self.programs, managers_changed, self.now, registry=self.registry
+            )
+            report.manager_pairings_ended += moves.ended
+            report.manager_pairings_started += len(moves.started)
+            report.manager_sessions_cancelled += moves.sessions_cancelled
             report.pairings_flagged += flag_reporting_conflicts(s, managers_changed)
 
     def _history(

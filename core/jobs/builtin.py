@@ -43,7 +43,9 @@ def sync_connector(ctx: Any, name: str) -> None:
 
     ``ctx`` is the CLI's ``App`` or the worker's runtime: ``database()``, ``connector(name)``
     and what the rules need."""
-    report = Syncer(ctx.database(), ctx.connector(name)).run(full=False)
+    report = Syncer(
+        ctx.database(), ctx.connector(name), programs=ctx.config.programs, registry=ctx.registry
+    ).run(full=False)
     log.info("scheduled sync %s: %d new, %d changed", name, len(report.new), len(report.changed))
     if report.reviews_for_rules:
         process_review_events(ctx, report.reviews_for_rules)
@@ -61,11 +63,12 @@ def program_health(ctx: Any, now: datetime) -> None:
     daily = run_daily(ctx, now=now)
     log.info(
         "program health: %d pairings completed; %d waiting learners paired; %s; "
-        "%d inbox bodies purged",
+        "%d inbox bodies purged; %d intake reminders",
         daily.completed,
         daily.paired,
         counts_by_condition(daily.nudges),
         daily.purged,
+        len(daily.intake_reminders),
     )
 
 

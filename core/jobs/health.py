@@ -11,7 +11,9 @@
   pairing with that reason and tell both people and the owner;
 - ``feedback_request``: a session ended in the last 14 days: send both people a feedback link;
 - ``waiting_for_guide``: a learner a rule enrolled has waited ``waiting_owner_days`` for a guide
-  with room (they are paired as soon as one has room): tell the owner, once per event.
+  with room (they are paired as soon as one has room): tell the owner, once per event;
+- ``manager_over_max_reports``: in a manager program, a manager has more open pairings than
+  ``max_reports``: tell the owner, once per manager and number of reports.
 
 Each message has a stable key in ``notifications`` (``health:<condition>:<pairing>:<who>``), so
 every nudge goes out at most once per condition and pairing, however often the check runs;
@@ -513,7 +515,37 @@ def find_nudges(s: Session, config: Any, *, now: datetime, dry_run: bool = False
         checker.check_pairing(programs[f.pairing.program_id], f, first)
     _feedback_requests(checker, s, programs, now)
     _waiting_for_guides(checker, s, programs, now)
+    _managers_over_max_reports(checker, s, programs)
     return checker.nudges
+
+
+def _managers_over_max_reports(checker: _Checker, s: Session, programs: dict[str, Program]) -> None:
+    """Tell the owner of a manager program about each manager above its ``max_reports``: once
+    per manager and number of reports (a manager who gains another report is named again)."""
+    from coachbridge.matching.managers import (
+        is_manager_program,
+        over_max_reports,
+        over_max_warning,
+        reports_count,
+    )
+
+    for program in programs.values():
+        if not is_manager_program(program):
+            continue
+        over = over_max_reports(program, reports_count(s, program.id))
+        checker.load_people(over)
+        for manager, reports in over.items():
+            person = checker.people.get(manager)
+            checker.add(
+                "manager_over_max_reports",
+                program,
+                None,
+                f"health:manager_over_max_reports:{program.id}:{manager}:{reports}",
+                None,
+                f"{program.name}: a manager has more reports than max_reports",
+                over_max_warning(program, manager, person.name if person else "", reports),
+                owner=True,
+            )
 
 
 def _waiting_for_guides(

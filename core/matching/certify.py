@@ -306,6 +306,12 @@ def allowed_pair_count(
     started = np.searchsorted(starts, ltin[placed], side="left")  # gtin < ltin
     ended = np.searchsorted(ends, ltin[placed], side="right")  # gtout <= ltin
     total -= int((started - ended).sum())
+    if scorer.chain_both_ways:
+        # Reverse mentoring: guides below the learner too (their entry falls inside the
+        # learner's interval).
+        below_end = np.searchsorted(starts, lr.tout[rows][placed], side="left")
+        below_start = np.searchsorted(starts, ltin[placed], side="right")
+        total -= int((below_end - below_start).sum())
     if excluded_pairs:
         wanted = set(rows.tolist())
         li: list[int] = []

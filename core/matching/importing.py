@@ -261,6 +261,8 @@ def _why_not(
         return f"learner {r.learner_id} already has an active pairing in {r.program}"
     if r.guide_id in chain_above(managers, r.learner_id):
         return f"guide {r.guide_id} is learner {r.learner_id}'s manager or above them"
+    if pool.scorer.chain_both_ways and r.learner_id in chain_above(managers, r.guide_id):
+        return f"learner {r.learner_id} is guide {r.guide_id}'s manager or above them"
     if rules.get((r.learner_id, r.guide_id)) == "forbid":
         return f"an admin forbade pairing {r.learner_id} with {r.guide_id}"
     if (r.learner_id, r.guide_id) in earlier:

@@ -41,6 +41,15 @@ def check_weights(
         )
 
 
+def scoring_settings(program: Program) -> ScoringSettings:
+    """The built-in criteria's knobs for ``program`` (reverse mentoring mirrors seniority)."""
+    return ScoringSettings(
+        seniority_best_gap=float(program.settings.get("seniority_best_gap", 2)),
+        working_hours=program.working_hours,
+        seniority_reversed=program.kind == ProgramKind.REVERSE,
+    )
+
+
 def utc_offset_hours(tz: str | None, now: datetime) -> float | None:
     """The zone's offset from UTC at ``now`` in hours, or None for a missing or unknown zone."""
     if not tz:
@@ -334,10 +343,7 @@ def load_pool(
                 out[a, list(cols)] = True
         return out
 
-    settings = ScoringSettings(
-        seniority_best_gap=float(program.settings.get("seniority_best_gap", 2)),
-        working_hours=program.working_hours,
-    )
+    settings = scoring_settings(program)
     scorer = Scorer(
         lside,
         gside,
@@ -349,6 +355,7 @@ def load_pool(
         mentoring=program.kind == ProgramKind.MENTORING,
         require_common_language=program.require_common_language,
         require_availability_overlap=program.require_availability_overlap,
+        chain_both_ways=program.kind in (ProgramKind.REVERSE, ProgramKind.PEER),
     )
     group_used: dict[tuple[int, int], int] = {}
     held = [p for p in pairings if p.status in OPEN and p.guide_id in guide_row]

@@ -103,6 +103,8 @@ class ScoringSettings:
 
     seniority_best_gap: float = 2.0
     working_hours: tuple[int, int] = (9, 17)
+    # Reverse mentoring: the guide is junior, so the gap counted is learner level minus guide's.
+    seniority_reversed: bool = False
 
 
 class Scorer:
@@ -122,6 +124,7 @@ class Scorer:
         category_table: bool = True,
         require_common_language: bool = False,
         require_availability_overlap: bool = False,
+        chain_both_ways: bool = False,
     ) -> None:
         self.learners = learners
         self.guides = guides
@@ -130,6 +133,8 @@ class Scorer:
         self.names = [n for n in weights if weights[n] != 0]
         self.weights = {n: float(weights[n]) for n in self.names}
         self.mentoring = mentoring
+        # Reverse and peer programs: the learner above the guide is refused too.
+        self.chain_both_ways = chain_both_ways
         self._extra_excluded = excluded
         # The same exclusions as learner row -> guide rows, when the caller has them (counting
         # allowed pairs reads these instead of building a mask per block).
@@ -198,7 +203,8 @@ class Scorer:
             return _overlap(lr.goals[rows], self._guide64("goals"))
         if name == "seniority":
             gap = np.subtract.outer(lr.level[rows], gd.level)
-            np.negative(gap, out=gap)  # guide level minus learner level
+            if not self.settings.seniority_reversed:
+                np.negative(gap, out=gap)  # guide level minus learner level
             best = self.settings.seniority_best_gap
             value = np.subtract(gap, best)
             np.abs(value, out=value)
@@ -415,8 +421,9 @@ class Scorer:
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Hard constraints: not the same person, not anyone above in the reporting chain, and
-        the rules and answer constraints of ``excluded_by_rules``."""
+        """Hard constraints: not the same person, not anyone above in the reporting chain
+        (with ``chain_both_ways``, neither above the other), and the rules and answer
+        constraints of ``excluded_by_rules``."""
         ok = self.chain_ok(rows)
         excluded = self.excluded_by_rules(rows)
         if excluded is not None:
@@ -483,6 +490,9 @@ class Scorer:
         ltin, gtin = lr.tin[lrows], gd.tin[grows]
         above = (gtin >= 0) & (ltin >= 0) & (gtin < ltin) & (lr.tout[lrows] <= gd.tout[grows])
         ok &= ~above
+        if self.chain_both_ways:
+            below = (gtin >= 0) & (ltin >= 0) & (ltin < gtin) & (gd.tout[grows] <= lr.tout[lrows])
+            ok &= ~below
         return ok
 
     def breakdown(self, learner_row: int, guide_row: int) -> dict[str, float]:

@@ -22,11 +22,35 @@ from typing import Any
 import numpy as np
 from coachbridge.context import Context, Hooks
 from coachbridge.domain.pairing import OPEN, Pairing, PairingStatus
-from coachbridge.domain.program import Program
+from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.errors import UserError
 from coachbridge.matching.certify import allowed_pair_count
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.engine import match_rows
+from coachbridge.matching.managers import (
+    DECIDED_BY,
+    current_managers,
+    is_manager_program,
+    manager_pairs,
+    over_max_reports,
+    over_max_warning,
+    reports_count,
+)
+from coachbridge.matching.managers import (
+    REASON_TEXT as MANAGER_REASON_TEXT,
+)
+from coachbridge.matching.offers import first_status, open_choices
+from coachbridge.matching.peer_match import (
+    NO_PARTNER,
+    ODD_ONE_OUT,
+    PARTNERS_BELOW_MIN_SCORE,
+    PARTNERS_TAKEN,
+    PeerProposal,
+    peer_allowed_pairs,
+    peer_apply,
+    peer_explain,
+    peer_propose,
+)
 from coachbridge.matching.pool import (
     Pool,
     check_weights,
@@ -57,6 +81,13 @@ REASON_TEXT = {
     EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
     "(themselves, their reporting chain, a forbid rule, an earlier pairing, or the program's "
     "require_common_language / require_availability_overlap)",
+    **MANAGER_REASON_TEXT,
+    NO_PARTNER: "nobody else is in the pool (enrolled, active, not opted out, not paired yet)",
+    ODD_ONE_OUT: "the pool has an odd number of people who can pair: everyone else is paired, "
+    "and leaving this person out gave the highest total",
+    PARTNERS_TAKEN: "every partner that fits is paired with someone else in the best overall "
+    "result (most people paired, then the highest total)",
+    PARTNERS_BELOW_MIN_SCORE: "every allowed partner scores below the program's min_score",
 }
 
 
@@ -105,10 +136,20 @@ class Proposal:
     arcs: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
     allowed_pairs: int = 0  # pairs the hard constraints allow (counted when certified)
     top_k: int = 0
+    # Set when no optimisation chose the pairs (a manager program: the HRIS's reporting lines).
+    decided_by: str | None = None
+    peer: bool = False  # a peer program: pairs within one pool (``matching.peer``)
+    peer_complete: bool = False  # peer: the candidates were every allowed pair
 
     @property
     def guarantee(self) -> str:
         """What the proposal is proved to be, in words (``match`` and the demo print it)."""
+        if self.decided_by:
+            return self.decided_by
+        if self.peer and self.peer_complete:  # solved on every pair: nothing left to price
+            return f"optimal over all {self.allowed_pairs:,} allowed pairs (every one solved)"
+        if self.peer:
+            return f"optimal within each person's {self.top_k} best partners"
         if self.certified:
             return f"certified optimal over {self.allowed_pairs:,} allowed pairs"
         return f"optimal within each learner's {self.top_k} best guides"
@@ -241,7 +282,14 @@ def propose(
     the optimisation). Every pair carries its breakdown; every unmatched learner a reason.
     ``only_learners`` restricts it to those learners (a burst of review events matched as a
     cohort); the guides' free capacity is what every open pairing leaves. Nothing is written.
+    A peer program is paired within its one pool (``peer_match.peer_propose``).
     """
+    if is_manager_program(program):
+        return propose_managers(s, program, only_learners=only_learners)
+    if program.kind == ProgramKind.PEER:
+        if only_learners is not None:  # a peer pool is paired as a whole, by ``match``
+            return Proposal(program=program.id, top_k=program.top_k, peer=True)
+        return _peer_proposal(program, peer_propose(s, program, _criteria(registry), now=now))
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners=only_learners)
     proposal = Proposal(program=program.id, top_k=program.top_k)
     taken, used = _apply_pins(pool, proposal)
@@ -255,6 +303,40 @@ def propose(
     return proposal
 
 
+def propose_managers(
+    s: Session, program: Program, *, only_learners: set[int] | None = None
+) -> Proposal:
+    """A manager program's proposal: each unpaired learner with their current manager (no
+    scores, no solve); a manager the proposal takes above ``max_reports`` is a warning."""
+    pairs, unmatched = manager_pairs(s, program, only_learners)
+    proposal = Proposal(program=program.id, top_k=program.top_k, decided_by=DECIDED_BY)
+    proposal.pairs = [ProposedPair(learner, manager, 0.0, {}) for learner, manager in pairs]
+    proposal.unmatched = [Unmatched(learner, reason) for learner, reason in unmatched]
+    over = over_max_reports(program, reports_count(s, program.id), [m for _, m in pairs])
+    names = person_names(s, set(over))
+    proposal.warnings += [
+        over_max_warning(program, m, names.get(m, ""), n) for m, n in over.items()
+    ]
+    return proposal
+
+
+def _peer_proposal(program: Program, found: PeerProposal) -> Proposal:
+    """A peer program's result as a ``Proposal`` (each pair once, the lower id as learner)."""
+    return Proposal(
+        program=program.id,
+        pairs=[ProposedPair(**p) for p in found.pairs],
+        unmatched=[Unmatched(pid, reason) for pid, reason in found.unmatched],
+        warnings=found.warnings,
+        candidates=found.candidates,
+        widened=found.widened,
+        arcs=found.arcs,
+        allowed_pairs=found.candidates if found.complete else 0,
+        top_k=program.top_k,
+        peer=True,
+        peer_complete=found.complete,
+    )
+
+
 def allowed_pairs(
     s: Session, program: Program, registry: Hooks | None, *, now: datetime
 ) -> tuple[int, Iterator[tuple[list[int], list[int], list[float]]]]:
@@ -265,8 +347,11 @@ def allowed_pairs(
     a forbid rule or an earlier pairing are left out; ``min_score`` is not applied (it is the
     solver's rule, not a hard constraint). Returns the count and an iterator of
     ``(learner ids, guide ids, scores)`` blocks, scored block-wise like matching. Refuses more
-    than ``MAX_ALL_PAIRS`` pairs.
+    than ``MAX_ALL_PAIRS`` pairs. A peer program lists each unordered pair once.
     """
+    if program.kind == ProgramKind.PEER:
+        criteria = _criteria(registry)
+        return peer_allowed_pairs(s, program, criteria, now=now, max_pairs=MAX_ALL_PAIRS)
     pool = load_pool(s, program, _criteria(registry), now=now)
     scorer = pool.scorer
     rows = np.arange(len(pool.learner_ids), dtype=np.int64)
@@ -339,6 +424,14 @@ def explain(
     limit: int = 5,
 ) -> list[Alternative]:
     """The learner's best guides by score, each with why it was not (or was) the choice."""
+    if program.kind == ProgramKind.PEER:  # the best partners, by the symmetric score
+        proposal = proposal or propose(s, program, registry, now=now)
+        partner = {p.learner_id: p.guide_id for p in proposal.pairs}
+        partner |= {p.guide_id: p.learner_id for p in proposal.pairs}
+        found = peer_explain(
+            s, program, _criteria(registry), learner_id, now=now, partner=partner, limit=limit
+        )
+        return [Alternative(**row) for row in found]
     pool = load_pool(s, program, _criteria(registry), now=now)
     lrow = pool.learner_row.get(learner_id)
     if lrow is None:
@@ -450,8 +543,19 @@ def apply(
     """
     if status not in (PairingStatus.ACTIVE.value, PairingStatus.PROPOSED.value):
         raise UserError(f"pairings are applied as active or proposed, not {status!r}")
+    if status == PairingStatus.ACTIVE.value:
+        # With a program's ``choice``, "active" means: as far as it goes before someone answers.
+        status = first_status(program)
+    now = now or datetime.now(UTC)
+    if program.kind == ProgramKind.PEER:
+        pairs = [(p.learner_id, p.guide_id, p.score, p.breakdown) for p in proposal.pairs]
+        rows = peer_apply(s, program, pairs, status=status, actor=actor, now=now)
+        announce_after_commit(s, registry, rows)
+        return rows
     ensure_program_row(s, program)
     free = free_capacity(s, program)  # as it is now, not as it was when proposed
+    if is_manager_program(program):  # no capacity: a pair holds while the manager is current
+        free = _manager_room(s, program, proposal)
     waiting = unpaired_learners(s, program)
     rows: list[PairingRow] = []
     for pair in proposal.pairs:
@@ -471,6 +575,7 @@ def apply(
         rows.append(row)
         waiting.discard(pair.learner_id)
     s.flush()
+    open_choices(s, program, _criteria(registry), rows, now=now, actor=actor)
     for row in rows:
         audit(
             s,
@@ -487,6 +592,16 @@ def apply(
     return rows
 
 
+def _manager_room(s: Session, program: Program, proposal: Proposal) -> dict[int, int]:
+    """Room per manager for the proposal's pairs whose guide is still the learner's manager."""
+    current = current_managers(s, program, [p.learner_id for p in proposal.pairs])
+    room: dict[int, int] = {}
+    for pair in proposal.pairs:
+        if current.get(pair.learner_id) == pair.guide_id:
+            room[pair.guide_id] = room.get(pair.guide_id, 0) + 1
+    return room
+
+
 def match_one(
     s: Session,
     program: Program,
@@ -496,7 +611,8 @@ def match_one(
     now: datetime,
     actor: str = "automation",
 ) -> PairingRow | None:
-    """Pair one learner with the best guide that has room, as an ACTIVE pairing.
+    """Pair one learner with the best guide that has room, as an ACTIVE pairing (or, with the
+    program's ``choice``, an ``offered`` or ``requested`` one with its offers or request).
 
     Hard constraints, pins and the fairness limit hold as in ``propose``; nobody else is moved.
     A learner who already has an active pairing in the program gets that one back (so a
@@ -511,6 +627,12 @@ def match_one(
     ).first()
     if existing is not None:
         return existing
+    if is_manager_program(program):
+        proposal = propose_managers(s, program, only_learners={learner_id})
+        rows = apply(s, program, proposal, actor=actor, now=now, registry=registry)
+        return rows[0] if rows else None
+    if program.kind == ProgramKind.PEER:
+        return None  # a peer pool is paired as a whole, by ``coachbridge match``
     ensure_program_row(s, program)
     pool = load_pool(s, program, _criteria(registry), now=now, only_learners={learner_id})
     lrow = pool.learner_row.get(learner_id)
@@ -540,18 +662,20 @@ def match_one(
         best = int(np.lexsort((guides, -scores))[0])  # highest score; ties: first enrolled
         choice = (int(guides[best]), False)
     pair = _pair(pool, lrow, choice[0], pinned=choice[1])
+    status = first_status(program)
     row = PairingRow(
         program_id=program.id,
         learner_id=learner_id,
         guide_id=pair.guide_id,
         score=pair.score,
         breakdown=pair.breakdown,
-        status=PairingStatus.ACTIVE.value,
-        activated_at=now,
+        status=status,
+        activated_at=now if status == PairingStatus.ACTIVE.value else None,
     )
     s.add(row)
     s.flush()
-    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status="active")
+    open_choices(s, program, _criteria(registry), [row], now=now, actor=actor)
+    audit(s, actor, "create_pairing", "pairing", row.id, program=program.id, status=status)
     announce_after_commit(s, registry, [row])
     return row
 
@@ -576,6 +700,7 @@ class MatchOutcome:
     certified: bool = False
     allowed_pairs: int | None = None  # with ``certified``: how many pairs it is optimal over
     written: int | None = None  # pairs written to ``candidates`` (None: no file asked for)
+    peer: bool = False  # pairs within one pool: learner_id is the lower id, no leader
 
 
 @dataclass(frozen=True)
@@ -657,6 +782,7 @@ def match_program(
         certified=proposal.certified,
         allowed_pairs=proposal.allowed_pairs if proposal.certified else None,
         written=0 if candidates is not None and written is None else written,
+        peer=proposal.peer,
     )
 
 

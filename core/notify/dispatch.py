@@ -88,13 +88,15 @@ class Dispatcher:
 
     def queue_pairing(self, s: Session, pairing_id: int, people: Mapping[str, int]) -> list[str]:
         """Queue the pairing message for each side (``{"learner": id, "guide": id}``); keys back."""
-        keys = []
-        for role, person_id in people.items():
-            for channel in self.notifiers:
-                key = pairing_key(pairing_id, role, channel)
-                keys.append(key)
-                if s.scalars(select(NotificationRow.id).where(NotificationRow.key == key)).first():
-                    continue
+        wanted = {
+            pairing_key(pairing_id, role, channel): (role, person_id, channel)
+            for role, person_id in people.items()
+            for channel in self.notifiers
+        }
+        keys = list(wanted)
+        queued = set(s.scalars(select(NotificationRow.key).where(NotificationRow.key.in_(keys))))
+        for key, (role, person_id, channel) in wanted.items():
+            if key not in queued:
                 s.add(
                     NotificationRow(
                         key=key,
@@ -117,6 +119,7 @@ class Dispatcher:
                 stmt = stmt.where(NotificationRow.key.in_(list(keys)))
             ids = list(s.scalars(stmt.order_by(NotificationRow.id).limit(limit)))
         handled = 0
+        invitations: dict[object, bytes] = {}
         for row_id in ids:
             with db.transaction() as s:
                 row = s.scalars(
@@ -126,7 +129,7 @@ class Dispatcher:
                 ).first()
                 if row is None:  # sent meanwhile by another worker
                     continue
-                self._send_row(s, row)
+                self._send_row(s, row, invitations=invitations)
                 handled += 1
         return handled
 
@@ -186,13 +189,20 @@ class Dispatcher:
             row.next_attempt_at = None
             log.warning("notification %s: giving up after %s attempts", row.key, row.attempts)
 
-    def _send_row(self, s: Session, row: NotificationRow, now: datetime | None = None) -> None:
+    def _send_row(
+        self,
+        s: Session,
+        row: NotificationRow,
+        now: datetime | None = None,
+        *,
+        invitations: dict[object, bytes] | None = None,
+    ) -> None:
         now = now or datetime.now(UTC)
         notifier = self.notifiers.get(row.channel)
         if notifier is None:
             row.status, row.detail = "skipped", f"channel {row.channel!r} is not configured"
             return
-        message = pairing_message(s, row.key)
+        message = pairing_message(s, row.key, invitations=invitations)
         if message is None:
             row.status, row.detail = "skipped", "nothing to send (pairing or person gone)"
             return

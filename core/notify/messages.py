@@ -34,8 +34,14 @@ def _zone(person: PersonRow) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def pairing_message(s: Session, key: str) -> Message | None:
-    """The message for ``key``, or None when its pairing or person no longer exists."""
+def pairing_message(
+    s: Session, key: str, *, invitations: dict[object, bytes] | None = None
+) -> Message | None:
+    """The message for ``key``, or None when its pairing or person no longer exists.
+
+    ``invitations``: a cache the caller keeps across messages. A pairing's two messages carry
+    the same invitation (the same sessions, both people as attendees), so building it once
+    halves the calendar work of a burst of new pairings."""
     parsed = parse_pairing_key(key)
     if parsed is None:
         return None
@@ -50,8 +56,11 @@ def pairing_message(s: Session, key: str) -> Message | None:
     program = s.get(ProgramRow, pairing.program_id)
     program_name = program.name if program else pairing.program_id
     kind = program.kind if program else "coaching"
-    guide_word = "mentor" if kind == "mentoring" else "coach"
+    guide_word = {"mentoring": "mentor", "reverse": "mentor", "manager": "manager"}.get(
+        kind, "coach"
+    )
     me, other = (learner, guide) if role == "learner" else (guide, learner)
+    peer = kind == "peer"  # neither is the guide: both get the same words
     sessions = list(
         s.scalars(
             select(SessionRow)
@@ -61,7 +70,13 @@ def pairing_message(s: Session, key: str) -> Message | None:
     )
     zone = _zone(me)
     lines = [f"Hello {me.preferred_name or me.first_name or me.name},", ""]
-    if role == "learner":
+    if peer:
+        lines.append(
+            f"you are now part of {program_name}. Your peer partner is {other.name}"
+            + (f" ({other.job_title})" if other.job_title else "")
+            + ": you learn from each other."
+        )
+    elif role == "learner":
         lines.append(
             f"you are now part of {program_name}. Your {guide_word} is {guide.name}"
             + (f" ({guide.job_title})" if guide.job_title else "")
@@ -87,9 +102,37 @@ def pairing_message(s: Session, key: str) -> Message | None:
     if sessions:
         from coachbridge.pairings.calendar import calendar_domain, invitation_for_sessions
 
-        invitation = invitation_for_sessions(
-            sessions, pairing, learner, guide, program, uid_domain=calendar_domain(s)
+        cache: dict[object, bytes] = {} if invitations is None else invitations
+        if "uid_domain" not in cache:
+            cache["uid_domain"] = calendar_domain(s).encode()
+        uid_domain = cache["uid_domain"].decode()
+        # Everything the invitation is made of: a change to any of it makes another entry.
+        made_of = (
+            pairing.id,
+            pairing.program_id,
+            learner.id,
+            learner.name,
+            learner.email,
+            guide.id,
+            guide.name,
+            guide.email,
+            program_name,
+            getattr(program, "kind", None),
+            getattr(program, "owner", None),
+            tuple(
+                (r.id, r.start, r.minutes, r.status, r.seq, r.agenda, r.ics_sequence, r.updated_at)
+                for r in sessions
+            ),
         )
+        invitation = cache.get(made_of)
+        if invitation is None:
+            invitation = invitation_for_sessions(
+                sessions, pairing, learner, guide, program, uid_domain=uid_domain
+            )
+            if len(cache) > 64:  # a pairing's two messages come one after the other
+                cache.clear()
+                cache["uid_domain"] = uid_domain.encode()
+            cache[made_of] = invitation
         attachments.append(
             Attachment(filename="sessions.ics", content_type="text/calendar", data=invitation)
         )
@@ -97,9 +140,11 @@ def pairing_message(s: Session, key: str) -> Message | None:
         key=key,
         to_name=me.name,
         to_email=me.email,
-        subject=f"{program_name}: your {guide_word} pairing"
+        subject=f"{program_name}: your peer partner"
+        if peer
+        else f"{program_name}: your {guide_word} pairing"
         if role == "learner"
-        else f"{program_name}: you have a new {'mentee' if kind == 'mentoring' else 'coachee'}",
+        else f"{program_name}: you have a new {'mentee' if kind in ('mentoring', 'reverse') else 'coachee'}",
         body="\n".join(lines).replace("\n\n\n", "\n\n") + "\n",
         attachments=attachments,
         recipient_id=me.id,

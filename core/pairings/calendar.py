@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from coachbridge.errors import UserError
-from coachbridge.store.tables import InstallationRow, PairingRow, PersonRow, SessionRow
+from coachbridge.store.tables import (
+    InstallationRow,
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionRow,
+)
 from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +48,7 @@ _KIND_TITLES = {
     "peer": "Peer mentoring",
     "reverse": "Reverse mentoring",
     "group": "Group mentoring",
+    "manager": "Manager check-in",
 }
 
 
@@ -130,7 +137,9 @@ def _event(info: SessionInfo) -> Event:
     cancelled = session.status == "cancelled"
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
-    organizer_email = info.owner_email or info.guide.email
+    # A peer pair has no leader: only the program owner (when set) organizes its sessions.
+    peer = _kind(info.program) == _KIND_TITLES["peer"]
+    organizer_email = info.owner_email or (None if peer else info.guide.email)
     if organizer_email:
         organizer = vCalAddress(f"mailto:{organizer_email}")
         if not info.owner_email and info.guide.name:
@@ -228,7 +237,11 @@ def write_calendars(
     by_person: dict[int, list[SessionInfo]] = {pid: [] for pid in people_ids}
     for row, pairing in found:
         if pairing.program_id not in programs:
-            programs[pairing.program_id] = program_for(pairing.program_id)
+            # A program no longer (or never) in the config: its stored row still tells the
+            # kind, so a peer pair's events name no leader.
+            programs[pairing.program_id] = program_for(pairing.program_id) or s.get(
+                ProgramRow, pairing.program_id
+            )
         program = programs[pairing.program_id]
         owner = getattr(program, "owner", None)
         info = SessionInfo(

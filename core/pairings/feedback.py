@@ -402,3 +402,21 @@ def list_feedback(ctx: Context, program_id: str | None = None) -> list[dict[str,
         ctx.config.program(program_id)
     with ctx.database().transaction() as s:
         return owner_feedback(s, program_id)
+
+
+def feedback_link(ctx: Context, session_id: int, person_ref: str) -> str:
+    """A fresh feedback link for the session's learner or guide, for HR to send again.
+
+    The link is newly signed (it works 14 days from now, once); earlier links keep working
+    until they are used or expire, and only one answer per person and session is kept.
+    """
+    server = ctx.config.server
+    _secret(server.secret_key)
+    with ctx.database().transaction() as s:
+        _session, pairing = session_context(s, session_id)
+        person = resolve_person(s, person_ref)
+        check_participant(pairing, person, session_id)
+        if person.forgotten:
+            raise UserError(f"person {person.id} has been erased")
+        audit(s, "cli", "feedback_link", "session", session_id, person=person.id)
+    return link_url(server.public_url, make_token(server.secret_key, session_id, person.id))

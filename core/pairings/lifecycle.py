@@ -6,18 +6,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from coachbridge.domain import Program
+from coachbridge.domain import Program, ProgramKind
 from coachbridge.domain.pairing import OPEN
 from coachbridge.errors import UserError
 from coachbridge.pairings.scheduling import schedule_pairings
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above
-from coachbridge.store.tables import AuditRow, PairingRow, PersonRow, SessionRow
-from sqlalchemy import select
+from coachbridge.store.tables import (
+    AuditRow,
+    OfferRow,
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+    SessionRow,
+)
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 REPORTING_FLAG = "guide is now in the learner's reporting chain; review this pairing"
+GUIDE_LEFT = "guide left the company"
 
 
 def cancel_future_sessions(s: Session, pairing: PairingRow, now: datetime) -> int:
@@ -45,7 +53,21 @@ def _cancel_future(s: Session, pairing: PairingRow, now: datetime) -> list[int]:
 def end_pairing(
     s: Session, pairing: PairingRow, reason: str, now: datetime, *, actor: str = "coachbridge"
 ) -> int:
-    """End an open pairing early with ``reason``; returns how many sessions were cancelled."""
+    """End an open pairing early with ``reason``; returns how many sessions were cancelled.
+
+    A pairing still ``offered`` or ``requested`` takes its open offers or request with it (the
+    whole round of offers: the learner is matched afresh, never twice)."""
+    if pairing.status in ("offered", "requested"):
+        rounds = select(OfferRow.round_id).where(OfferRow.pairing_id == pairing.id)
+        s.execute(
+            update(OfferRow)
+            .where(
+                or_(OfferRow.pairing_id == pairing.id, OfferRow.round_id.in_(rounds)),
+                OfferRow.status == "open",
+            )
+            .values(status="withdrawn", answered_at=now, answered_by=actor[:200])
+            .execution_options(synchronize_session=False)
+        )
     pairing.status = "ended"
     pairing.end_reason = reason
     pairing.ended_at = now
@@ -62,8 +84,8 @@ def end_pairings_of_leaver(s: Session, person: PersonRow, now: datetime) -> tupl
             (PairingRow.learner_id == person.id) | (PairingRow.guide_id == person.id),
         )
     ):
-        role = "learner" if pairing.learner_id == person.id else "guide"
-        cancelled += end_pairing(s, pairing, f"{role} left the company", now, actor="sync")
+        reason = "learner left the company" if pairing.learner_id == person.id else GUIDE_LEFT
+        cancelled += end_pairing(s, pairing, reason, now, actor="sync")
         ended += 1
     return ended, cancelled
 
@@ -78,9 +100,20 @@ def flag_reporting_conflicts(s: Session, changed: Iterable[int] | None = None) -
     managers: dict[int, int | None] = {
         pid: mid for pid, mid in s.execute(select(PersonRow.id, PersonRow.manager_id))
     }
+    # Reverse and peer pairs: neither may be above the other.
+    both_ways = set(
+        s.scalars(select(ProgramRow.id).where(ProgramRow.kind.in_(("reverse", "peer"))))
+    )
     flagged = 0
-    for pairing in s.scalars(select(PairingRow).where(PairingRow.status.in_(OPEN))):
-        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id)
+    # In a manager program the guide is the learner's manager by design.
+    managed = select(ProgramRow.id).where(ProgramRow.kind == ProgramKind.MANAGER.value)
+    for pairing in s.scalars(
+        select(PairingRow).where(PairingRow.status.in_(OPEN), PairingRow.program_id.not_in(managed))
+    ):
+        in_chain = pairing.guide_id in chain_above(managers, pairing.learner_id) or (
+            pairing.program_id in both_ways
+            and pairing.learner_id in chain_above(managers, pairing.guide_id)
+        )
         if in_chain and pairing.flag != REPORTING_FLAG:
             pairing.flag = REPORTING_FLAG
             audit(s, "sync", "flag_pairing", "pairing", pairing.id, reason=REPORTING_FLAG)

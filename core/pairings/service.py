@@ -31,7 +31,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 #: Pairing statuses, as ``--status`` filters them.
-STATUSES = ("proposed", "active", "paused", "completed", "ended")
+STATUSES = (
+    "proposed",
+    "offered",
+    "requested",
+    "active",
+    "paused",
+    "completed",
+    "ended",
+    "withdrawn",
+)
 REASON_LIMIT = 500  # the end_reason column's size
 
 

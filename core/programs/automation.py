@@ -33,6 +33,11 @@ def after_commit(ctx: Context, effects: Effects, dispatcher: Dispatcher | None =
         # All of them: a batch of review events queues far more than one round's default.
         keys = effects.notification_keys
         dispatcher.send_pending(ctx.database(), keys, limit=len(keys))
+    if effects.pairings and any(p.choice != "none" for p in ctx.config.programs.values()):
+        # Offers and requests the rules made go to the person who must answer.
+        from coachbridge.programs.choice import mail_choices
+
+        mail_choices(ctx, now=datetime.now(UTC))
     if effects.outcomes:
         _observe_review_events(ctx, effects.outcomes)
     # New pairings were announced by the matching service when their transaction committed.

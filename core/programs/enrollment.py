@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from coachbridge.domain.enrollment import Role, normalize_role
-from coachbridge.domain.program import Eligibility, Program
+from coachbridge.domain.program import Eligibility, Program, ProgramKind
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.store.audit import audit
 from coachbridge.store.programs import ensure_program_row
@@ -91,27 +91,30 @@ class EnrollResult:
     program: str
     learner: RoleCounts = field(default_factory=RoleCounts)
     guide: RoleCounts = field(default_factory=RoleCounts)
+    peer: bool = False  # one pool, ``[programs.participants]``, enrolled in both roles
 
     @property
     def added(self) -> int:
         return self.learner.added + self.guide.added
+
+    def _roles(self) -> tuple[tuple[str, RoleCounts, str], ...]:
+        if self.peer:  # both roles come from one key: speak of it once
+            return (("participants", self.learner, "participants"),)
+        return (("learners", self.learner, "learners"), ("guides", self.guide, "guides"))
 
     def matches_nobody(self) -> list[str]:
         """Messages for each role whose configured eligibility selects nobody at all."""
         return [
             f"program {self.program!r}: the [programs.{key}] eligibility matches nobody in "
             "the store; check its filters (or run a sync first)"
-            for key, counts in (("learners", self.learner), ("guides", self.guide))
+            for _, counts, key in self._roles()
             if counts.configured and counts.eligible == 0
         ]
 
     def problems(self) -> list[str]:
         """Plain-language warnings: a role without eligibility rules, rules that match nobody."""
         out = []
-        for role, counts, key in (
-            ("learners", self.learner, "learners"),
-            ("guides", self.guide, "guides"),
-        ):
+        for role, counts, key in self._roles():
             if not counts.configured:
                 out.append(
                     f"program {self.program!r} has no [programs.{key}] eligibility: "
@@ -133,15 +136,15 @@ def enroll_eligible(
     they are, so re-running never duplicates anyone and never undoes an opt-out.
     """
     ensure_program_row(s, program)
-    result = EnrollResult(program=program.id)
+    result = EnrollResult(program=program.id, peer=program.kind == ProgramKind.PEER)
     existing = {
         (row.person_id, row.role): row
         for row in s.scalars(select(EnrollmentRow).where(EnrollmentRow.program_id == program.id))
     }
     people = list(s.scalars(select(PersonRow).order_by(PersonRow.id)))
     for role, rules, counts in (
-        (Role.LEARNER, program.learners, result.learner),
-        (Role.GUIDE, program.guides, result.guide),
+        (Role.LEARNER, program.eligibility("learner"), result.learner),
+        (Role.GUIDE, program.eligibility("guide"), result.guide),
     ):
         if rules is None or role not in roles:
             continue

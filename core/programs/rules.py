@@ -22,14 +22,16 @@ Running events through this one transaction at a time, and what happens after ea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from coachbridge import metrics
 from coachbridge.context import Context, Hooks
 from coachbridge.domain import Program
+from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.rule import Rule
 from coachbridge.errors import CoachbridgeError, UserError
 from coachbridge.hris.reviews import resolve_subject
@@ -44,8 +46,8 @@ from coachbridge.store.tables import (
     ReviewEventRow,
     SessionRow,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 if TYPE_CHECKING:
     from coachbridge.notify.dispatch import Dispatcher
@@ -163,7 +165,7 @@ def _open_pairing(s: Session, program_id: str, learner_id: int) -> PairingRow | 
         .where(
             PairingRow.program_id == program_id,
             PairingRow.learner_id == learner_id,
-            PairingRow.status.in_(("proposed", "active", "paused")),
+            PairingRow.status.in_(OPEN),
         )
         .order_by(PairingRow.id)
     ).first()
@@ -249,6 +251,26 @@ def _source_key(event: ReviewEventRow, index: int) -> str:
     return f"rule:{event.id}:{index}"
 
 
+def _plan_for(rule: Rule, program: Program) -> Program:
+    if rule.then.sessions is None:
+        return program
+    return _Capped(**program.model_dump(), cap=rule.then.sessions)
+
+
+def _session_counts(s: Session, pairing_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(dict.fromkeys(pairing_ids))
+    counts = dict.fromkeys(ids, 0)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        rows = s.execute(
+            select(SessionRow.pairing_id, func.count())
+            .where(SessionRow.pairing_id.in_(chunk))
+            .group_by(SessionRow.pairing_id)
+        )
+        counts.update((pairing_id, count) for pairing_id, count in rows)
+    return counts
+
+
 def _finish_rule(
     s: Session,
     p: _Pending,
@@ -257,9 +279,15 @@ def _finish_rule(
     now: datetime,
     dispatcher: Dispatcher | None,
     effects: Effects,
+    *,
+    session_counts: Mapping[int, int] | None = None,
 ) -> None:
     """The rest of a learner rule once its learner's pairing is known (None: no guide):
-    sessions, goal, messages, each with its natural key."""
+    sessions, goal, messages, each with its natural key.
+
+    ``session_counts``: the pairing's sessions were already planned with the rest of its
+    cohort (``_plan_cohort``); this is how many it has.
+    """
     from coachbridge.pairings.scheduling import schedule_pairings
 
     rule, program, result = p.rule, p.program, p.result
@@ -271,18 +299,21 @@ def _finish_rule(
         effects.pairings.append(pairing.id)
     result.update(pairing_id=pairing.id, guide_id=pairing.guide_id)
 
-    if rule.then.sessions != 0 and pairing.status == "active":
-        plan = program
-        if rule.then.sessions is not None:
-            plan = _Capped(**program.model_dump(), cap=rule.then.sessions)
-        # Sessions start from when the pairing is made, never in the past (a synced event
-        # may have been completed months ago).
-        created = schedule_pairings(s, plan, [pairing.id], now=now)
-        effects.sessions += [row.id for row in created]
-    result["sessions"] = len(
-        list(s.scalars(select(SessionRow.id).where(SessionRow.pairing_id == pairing.id)))
-    )
+    if session_counts is not None:
+        result["sessions"] = session_counts.get(pairing.id, 0)
+    else:
+        if rule.then.sessions != 0 and pairing.status == "active":
+            # Sessions start from when the pairing is made, never in the past (a synced event
+            # may have been completed months ago).
+            created = schedule_pairings(s, _plan_for(rule, program), [pairing.id], now=now)
+            effects.sessions += [row.id for row in created]
+        result["sessions"] = _session_counts(s, [pairing.id])[pairing.id]
 
+    if pairing.status != "active":
+        # Offered to the learner or requested of the guide (the program's ``choice``): the goal
+        # and the messages wait until it starts (``finish_activated``).
+        result["result"] = pairing.status if new_pairing else f"already {pairing.status}"
+        return
     if rule.then.goal:
         key = _rule_key(p.index, rule)
         start = (now if p.retry else p.event.completed_at or now).date()
@@ -304,6 +335,35 @@ def _finish_rule(
             s, pairing.id, {"learner": pairing.learner_id, "guide": pairing.guide_id}
         )
     result["result"] = "paired" if new_pairing else "already paired"
+
+
+def finish_activated(
+    s: Session,
+    ctx: Context,
+    pairing: PairingRow,
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    effects: Effects,
+) -> bool:
+    """A pairing a rule made has just become active (its offer or request was accepted): do
+    what the rule does for a new active pairing (sessions, goal, messages), each with its
+    natural key. False when no rule made it (or that rule or event is gone)."""
+    parts = (pairing.source_key or "").split(":")
+    if len(parts) != 3 or parts[0] != "rule" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return False
+    event = s.get(ReviewEventRow, int(parts[1]))
+    index = int(parts[2])
+    if event is None or index >= len(ctx.config.rules):
+        return False
+    rule = ctx.config.rules[index]
+    program = ctx.config.programs.get(rule.then.enroll)
+    person = s.get(PersonRow, pairing.learner_id)
+    if program is None or person is None or program.id != pairing.program_id:
+        return False
+    facts = event_facts(event, person)
+    pending = _Pending(index, rule, program, event, person, facts, {}, retry=True)
+    _finish_rule(s, pending, pairing, True, now, dispatcher, effects)
+    return True
 
 
 def _apply_rule(
@@ -376,9 +436,18 @@ def _lock_program(s: Session, program: Program) -> None:
     """
     from coachbridge.store.programs import ensure_program_row
 
+    # A row lock lasts until the transaction ends: a batch of events takes it once.
+    held = _program_locks.setdefault(s.get_transaction() or s.begin(), set())
+    if program.id in held:
+        return
     if s.get(ProgramRow, program.id, with_for_update=True) is None:
         ensure_program_row(s, program)
         s.get(ProgramRow, program.id, with_for_update=True)
+    held.add(program.id)
+
+
+#: The programs whose row each open transaction has locked (entries go with the transaction).
+_program_locks: WeakKeyDictionary[SessionTransaction, set[str]] = WeakKeyDictionary()
 
 
 def _people_from(ctx: Context, source: str) -> str | None:
@@ -515,12 +584,20 @@ def apply_rules_batch(
         ran.append((event, _run_rules(s, ctx, event, person, now, dispatcher, effects, cohort)))
         event.rules_status = "processed"  # a second copy of the event in the batch is skipped
     found = _match_cohort(s, ctx, cohort, now)
+    counts = _plan_cohort(s, cohort, found, now, effects)
     done: set[tuple[str, int]] = set()
     for pending in cohort:
         key = (pending.program.id, pending.person.id)
         pairing = found.get(key)
         _finish_rule(
-            s, pending, pairing, pairing is not None and key not in done, now, dispatcher, effects
+            s,
+            pending,
+            pairing,
+            pairing is not None and key not in done,
+            now,
+            dispatcher,
+            effects,
+            session_counts=counts,
         )
         if pairing is not None:
             done.add(key)
@@ -531,6 +608,40 @@ def apply_rules_batch(
         event.outcome = {"rules": [dict(r) for r in results]}
         effects.outcomes[event.id] = event.outcome
     return effects
+
+
+def _plan_cohort(
+    s: Session,
+    cohort: list[_Pending],
+    found: Mapping[tuple[str, int], PairingRow],
+    now: datetime,
+    effects: Effects,
+) -> dict[int, int]:
+    """Plan the sessions of the cohort's pairings together, one scheduling run per program
+    and session plan (a rule's ``sessions = N``), in the cohort's order; returns each
+    pairing's session count. One run reads everyone's calendar once, where a run per pairing
+    would read it once per pairing."""
+    from coachbridge.pairings.scheduling import schedule_pairings
+
+    groups: dict[tuple[str, int | None], tuple[Program, list[int]]] = {}
+    pairing_ids: list[int] = []
+    for pending in cohort:
+        pairing = found.get((pending.program.id, pending.person.id))
+        if pairing is None:
+            continue
+        pairing_ids.append(pairing.id)
+        if pending.rule.then.sessions == 0 or pairing.status != "active":
+            continue
+        group = groups.setdefault(
+            (pending.program.id, pending.rule.then.sessions),
+            (_plan_for(pending.rule, pending.program), []),
+        )
+        if pairing.id not in group[1]:
+            group[1].append(pairing.id)
+    for plan, ids in groups.values():
+        created = schedule_pairings(s, plan, ids, now=now)
+        effects.sessions += [row.id for row in created]
+    return _session_counts(s, pairing_ids)
 
 
 def _match_cohort(
@@ -606,7 +717,7 @@ def retry_no_guide(
             s, ctx, index, rule, event, person, facts, now, dispatcher, effects, retry=True
         )
         results.append(result)
-        paired += result.get("result") == "paired"
+        paired += result.get("result") in ("paired", "offered", "requested")
     if paired:
         event.outcome = {**(event.outcome or {}), "rules": results}
         effects.outcomes[event.id] = event.outcome  # observers hear of it only when it changed

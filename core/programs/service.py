@@ -16,6 +16,7 @@ from typing import Any
 from coachbridge.config import Config
 from coachbridge.context import Context, check_program
 from coachbridge.domain.enrollment import normalize_role
+from coachbridge.domain.program import ProgramKind
 from coachbridge.errors import UserError
 from coachbridge.matching.pool import free_capacity
 from coachbridge.programs import enrollment
@@ -156,7 +157,12 @@ def _rule_warnings(config: Config, enrolled_guides: Callable[[str], int]) -> lis
         {r.then.enroll for r in config.rules if r.then.role.value == "learner"}
     ):
         program = config.programs.get(program_id)
-        if program is not None and program.guides is None and enrolled_guides(program_id) == 0:
+        if (
+            program is not None
+            and program.kind != ProgramKind.MANAGER  # its guides are the learners' managers
+            and program.guides is None
+            and enrolled_guides(program_id) == 0
+        ):
             out.append(
                 f"program {program_id!r}: rules enroll learners, but it has no enrolled guide "
                 "and no [programs.guides] to enroll from, so each such event ends 'no guide "

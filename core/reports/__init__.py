@@ -10,9 +10,10 @@ from coachbridge.domain.program import Program
 from coachbridge.errors import NotFoundError
 from coachbridge.reports.data import load_company, load_program
 from coachbridge.reports.measures import program_report
+from coachbridge.reports.topics import intake_summary
 from sqlalchemy.orm import Session
 
-__all__ = ["build_reports", "program_reports", "render_html"]
+__all__ = ["build_reports", "culture_view", "program_reports", "render_html"]
 
 
 def build_reports(
@@ -20,10 +21,17 @@ def build_reports(
 ) -> list[dict[str, Any]]:
     """One report dict per program, from a single read of the company's people and history."""
     company = load_company(s)
-    return [
-        program_report(company, load_program(s, p.id), p, min_group_size=min_group_size, now=now)
-        for p in programs
-    ]
+    reports = []
+    for p in programs:
+        report = program_report(
+            company, load_program(s, p.id), p, min_group_size=min_group_size, now=now
+        )
+        # The intake questionnaire's answers: counts only, suppressed like every figure.
+        intake = intake_summary(s, p, min_group_size=min_group_size)
+        if intake is not None:
+            report["intake"] = intake
+        reports.append(report)
+    return reports
 
 
 def program_reports(
@@ -38,6 +46,19 @@ def program_reports(
             raise NotFoundError("no programs are configured: add [[programs]] to the config")
     with ctx.database().transaction() as s:
         return build_reports(s, programs, min_group_size=ctx.config.reports.min_group_size, now=now)
+
+
+def culture_view(ctx: Context, *, now: datetime) -> dict[str, Any]:
+    """The coaching-culture view across every configured program (``report --culture``)."""
+    from coachbridge.reports.culture import culture_report
+
+    programs = list(ctx.config.programs.values())
+    if not programs:
+        raise NotFoundError("no programs are configured: add [[programs]] to the config")
+    with ctx.database().transaction() as s:
+        return culture_report(
+            s, programs, min_group_size=ctx.config.reports.min_group_size, now=now
+        )
 
 
 def render_html(reports: list[dict[str, Any]], *, now: datetime, min_group_size: int) -> str:

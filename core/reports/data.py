@@ -14,6 +14,7 @@ from coachbridge.store.tables import (
     EnrollmentRow,
     FeedbackRow,
     GoalRow,
+    OfferRow,
     PairingRow,
     PersonHistoryRow,
     PersonRow,
@@ -192,6 +193,12 @@ class ProgramData:
     enrolled_learners: set[int] = field(default_factory=set)
     ever_enrolled: set[int] = field(default_factory=set)
     goals: list[tuple[int, float, str]] = field(default_factory=list)  # (owner, progress, status)
+    enrolled_at: dict[int, datetime] = field(default_factory=dict)  # learner -> enrolled
+    # Offers and requests (coachbridge.matching.offers): kind, rank, round, status, reason,
+    # who answered ("daily" when the time ran out).
+    offers: list[tuple[str, int, int | None, str, str | None, str | None]] = field(
+        default_factory=list
+    )
 
 
 def load_program(s: Session, program_id: str) -> ProgramData:
@@ -236,11 +243,16 @@ def load_program(s: Session, program_id: str) -> ProgramData:
             )
         )
     ]
-    for person_id, role, opted_out in conn.execute(
-        select(EnrollmentRow.person_id, EnrollmentRow.role, EnrollmentRow.opted_out).where(
-            EnrollmentRow.program_id == program_id
-        )
+    for person_id, role, opted_out, enrolled in conn.execute(
+        select(
+            EnrollmentRow.person_id,
+            EnrollmentRow.role,
+            EnrollmentRow.opted_out,
+            EnrollmentRow.created_at,
+        ).where(EnrollmentRow.program_id == program_id)
     ):
+        if role == "learner" and enrolled is not None:
+            data.enrolled_at[person_id] = enrolled
         data.ever_enrolled.add(person_id)
         if role == "learner" and not opted_out:
             data.enrolled_learners.add(person_id)
@@ -250,6 +262,19 @@ def load_program(s: Session, program_id: str) -> ProgramData:
             select(GoalRow.owner_id, GoalRow.progress, GoalRow.status).where(
                 (GoalRow.program_id == program_id) | GoalRow.pairing_id.in_(pairing_ids)
             )
+        )
+    ]
+    data.offers = [
+        tuple(row)  # type: ignore[misc]
+        for row in s.execute(
+            select(
+                OfferRow.kind,
+                OfferRow.rank,
+                OfferRow.round_id,
+                OfferRow.status,
+                OfferRow.reason,
+                OfferRow.answered_by,
+            ).where(OfferRow.program_id == program_id)
         )
     ]
     return data

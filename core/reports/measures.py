@@ -75,8 +75,9 @@ def _participant_group(program: Program, data: ProgramData) -> tuple[Group, set[
 
 def _retention(
     company: Company, group: Group, today: date
-) -> tuple[Curve | None, Estimate, list[float]]:
-    """The group's survival curve, its 12-month estimate and the days departures fell on."""
+) -> tuple[Curve | None, Estimate, list[float], float]:
+    """The group's survival curve, its 12-month estimate, the days departures fell on and the
+    longest follow-up (days)."""
     durations: list[float] = []
     events: list[bool] = []
     for pid, day in group.index.items():
@@ -93,8 +94,8 @@ def _retention(
     curve = kaplan_meier(durations, events)
     departures = [d for d, e in zip(durations, events, strict=True) if e]
     if curve is None:
-        return None, Estimate(None, None, 0), departures
-    return curve, survival_at(curve, durations, YEAR_DAYS), departures
+        return None, Estimate(None, None, 0), departures, 0.0
+    return curve, survival_at(curve, durations, YEAR_DAYS), departures, max(durations)
 
 
 def _rating_change(company: Company, group: Group, now: datetime) -> Estimate:
@@ -154,21 +155,29 @@ def _result(name: str, p: Estimate, c: Estimate, sup: Suppressor) -> dict[str, A
     return {"participants": ps, "comparison": cs, "conclusion": _conclusion(ps, cs, sup.k, name)}
 
 
-#: Days between the points of a published retention curve.
-CURVE_STEP_DAYS = 30
+#: Days between the points of a published retention curve (quarters of the year).
+CURVE_STEP_DAYS = 91
 
 
-def _curve_dict(curve: Curve | None, departures: list[float], sup: Suppressor) -> dict[str, Any]:
-    """The curve at monthly points. Each step of a survival curve is someone leaving on that
-    day, so a point is shown only when no departure, or ``min_group_size`` or more, lie
-    between it and the point before; the others are left out (the curve holds its level)."""
+def _curve_dict(
+    curve: Curve | None, departures: list[float], sup: Suppressor, followed: float = YEAR_DAYS
+) -> dict[str, Any]:
+    """The curve at quarterly points, up to 12 months (or the longest follow-up).
+
+    Each step of a survival curve is someone leaving on that day, so a quarter's point is shown
+    only when no departure, or ``min_group_size`` or more, lie between it and the point shown
+    before; the 12-month point is always shown, since the retention table beside the chart
+    publishes that very value. The curve therefore reaches the table's figure coarsely instead
+    of stopping at the first small step."""
     if curve is None or curve.n < sup.k:
         return SUPPRESSED.copy()
+    end = int(min(followed, YEAR_DAYS))
     points = [0]
-    end = min(max(curve.times), YEAR_DAYS)
-    for day in range(CURVE_STEP_DAYS, int(end) + 1, CURVE_STEP_DAYS):
+    for day in [*range(CURVE_STEP_DAYS, end, CURVE_STEP_DAYS), end]:
+        if day <= points[-1]:
+            continue
         since = sum(1 for d in departures if points[-1] < d <= day)
-        if since == 0 or not sup.small(since):
+        if since == 0 or not sup.small(since) or day == YEAR_DAYS:
             points.append(day)
     index = [max(i for i, t in enumerate(curve.times) if t <= day) for day in points]
     return {
@@ -177,6 +186,64 @@ def _curve_dict(curve: Curve | None, departures: list[float], sup: Suppressor) -
         "survival": [round(curve.survival[i], 4) for i in index],
         "low": [round(curve.low[i], 4) for i in index],
         "high": [round(curve.high[i], 4) for i in index],
+    }
+
+
+def _share(hits: int, n: int, sup: Suppressor) -> Any:
+    """A share with its n, or the marker when fewer than ``min_group_size`` are behind it."""
+    if n == 0:
+        return {"share": None, "n": 0}
+    return sup.figure({"share": round(hits / n, 3), "n": n}, n)
+
+
+def _choice(program: Program, data: ProgramData, sup: Suppressor) -> dict[str, Any] | None:
+    """Mutual choice before pairings start: time to match, offers and requests accepted, first
+    offers chosen, decline reasons counted. Aggregates only, each suppressed below k; None for
+    a program that never made an offer or request."""
+    if program.choice == "none" and not data.offers:
+        return None
+    days = [
+        (p.activated_at - data.enrolled_at[p.learner_id]).total_seconds() / 86400
+        for p in data.pairings.values()
+        if p.activated_at is not None
+        and p.learner_id in data.enrolled_at
+        and p.activated_at >= data.enrolled_at[p.learner_id]
+    ]
+    rounds: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
+    requests = []
+    for kind, rank, round_id, status, _reason, by in data.offers:
+        if kind == "offer" and round_id is not None:
+            rounds[round_id].append((rank, status, by))
+        elif kind == "request" and status != "open":
+            requests.append(status)
+    closed = [r for r in rounds.values() if all(st != "open" for _rk, st, _by in r)]
+    # A round is accepted when the learner (or HR for them) picked an option; a round that ran
+    # out of time took the held guide without a choice.
+    picked = [rk for r in closed for rk, st, by in r if st == "accepted" and by != "daily"]
+    reasons = Counter(
+        " ".join(reason.lower().split())
+        for _k, _r, _id, status, reason, _by in data.offers
+        if status == "declined" and reason
+    )
+    shown = {r: c for r, c in sorted(reasons.items()) if not sup.small(c)}
+    rest = sum(c for r, c in reasons.items() if r not in shown)
+    if rest:
+        # The reasons too rare to show, together; hidden too when they are fewer than k.
+        shown["(other reasons)"] = sup.count(rest)
+    return {
+        "mode": program.choice.value if hasattr(program.choice, "value") else str(program.choice),
+        "days_to_match": sup.figure(
+            {"median": round(statistics.median(days), 1), "n": len(days)} if days else None,
+            len(days),
+        )
+        if days
+        else {"median": None, "n": 0},
+        "offers_accepted": _share(len(picked), len(closed), sup),
+        "chose_first_offer": _share(sum(1 for rk in picked if rk == 1), len(picked), sup),
+        "requests_accepted": _share(
+            sum(1 for st in requests if st == "accepted"), len(requests), sup
+        ),
+        "decline_reasons": shown,
     }
 
 
@@ -336,8 +403,8 @@ def program_report(
     else:
         comparison = Group({}, {})
         comp = None
-    p_curve, p_ret, p_left = _retention(company, group, today)
-    c_curve, c_ret, c_left = _retention(company, comparison, today)
+    p_curve, p_ret, p_left, p_followed = _retention(company, group, today)
+    c_curve, c_ret, c_left, c_followed = _retention(company, comparison, today)
     retention = _result("12-month retention", p_ret, c_ret, sup)
     rating_change = _result(
         "review rating change",
@@ -474,8 +541,12 @@ def program_report(
         "sessions_over_time": over_time,
         "rating_distribution": rating_distribution,
         "retention_curves": {
-            "participants": SUPPRESSED.copy() if too_small else _curve_dict(p_curve, p_left, sup),
-            "comparison": SUPPRESSED.copy() if too_small else _curve_dict(c_curve, c_left, sup),
+            "participants": SUPPRESSED.copy()
+            if too_small
+            else _curve_dict(p_curve, p_left, sup, p_followed),
+            "comparison": SUPPRESSED.copy()
+            if too_small
+            else _curve_dict(c_curve, c_left, sup, c_followed),
         },
         "attention": {
             k: SUPPRESSED.copy() for k in ("flagged", "paused", "no_first_session", "stalled")
@@ -488,4 +559,11 @@ def program_report(
         "by_location": [] if too_small else _breakdown("location", locations, data, learners, sup),
         "notes": notes,
     }
+    choice = _choice(program, data, sup)
+    if choice is not None:
+        report["choice"] = (
+            {k: SUPPRESSED.copy() for k in choice if k != "mode"} | {"mode": choice["mode"]}
+            if too_small
+            else choice
+        )
     return report

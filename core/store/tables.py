@@ -419,3 +419,38 @@ class ConnectorTokenRow(Base):
     origin: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+
+
+class OfferRow(Base):
+    """One option put to the person who must answer before a pairing starts
+    (``coachbridge.matching.offers``): an ``offer`` of a guide to a learner (rank 1 is the
+    optimum, whose place is held by an ``offered`` pairing; higher ranks are alternatives, held
+    by nothing), or a ``request`` to a guide to accept a learner (its ``requested`` pairing)."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        Index("ix_offers_program_learner", "program_id", "learner_id"),
+        Index("ix_offers_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # offer | request
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    guide_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    # Offers: 1 for the optimum, 2.. for alternatives, best first; requests: the learner's
+    # n-th request in the program.
+    rank: Mapped[int] = mapped_column(Integer)
+    # The offers made to one learner at once share the id of that round's rank-1 offer.
+    round_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    pairing_id: Mapped[int | None] = mapped_column(ForeignKey("pairings.id"), index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    breakdown: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # open | accepted | declined | expired | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    reason: Mapped[str | None] = mapped_column(Text)  # a decline's reason, for the owner
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    reminded_at: Mapped[datetime | None] = mapped_column()

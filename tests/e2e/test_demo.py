@@ -26,6 +26,12 @@ def test_demo_runs_the_whole_loop_and_repeats_itself(run_cli, tmp_path: Path) ->
     assert len(fired) == 2 and all(int(n) > 0 for n in fired)
     assert all(int(m) > 0 and int(s) == 6 * int(m) for m, s in matched)
     assert re.search(r"9 leavers", out)
+    # The intake round: some never answer, two reminders at most, the topics comparison shown.
+    assert re.search(r"answered within a day, \d+ after a reminder, [1-9]\d* never", out)
+    assert re.search(r"reminders sent: [1-9]\d* after 5 days, [1-9]\d* after 10, 0 after 15", out)
+    assert re.search(
+        r"a guide offering one of them for \d+ with the answers weighed, \d+ without", out
+    )
     # Files: one calendar per person, a self-contained report, the config to explore with.
     calendars = sorted((tmp_path / "a" / "calendars").glob("person-*.ics"))
     assert len(calendars) > 100

@@ -80,11 +80,15 @@ def test_nothing_about_fewer_than_five_can_be_worked_out(db: Database) -> None:
     # One goal completed is one person.
     goals = r["behaviour"]["goals"]
     assert goals["created"] == 12 and goals["completed"] == HIDDEN
-    # The curve: monthly points, none showing the single departure on day 40.
+    # The curve: quarterly points, none before 12 months showing the single departure on day
+    # 40; the 12-month point is the retention table's own figure, never contradicted.
     curve = r["retention_curves"]["participants"]
     assert curve["n"] == 12
-    assert all(day % 30 == 0 for day in curve["days"])
-    assert set(curve["survival"]) == {1.0}
+    assert all(day % 91 == 0 or day == 365 for day in curve["days"])
+    assert set(curve["survival"][:-1]) == {1.0}
+    table = r["retention_12m"]["participants"]["value"]
+    if table is not None:
+        assert curve["days"][-1] == 365.0 and curve["survival"][-1] == table
 
 
 def test_a_curve_shows_departures_in_fives(db: Database) -> None:
@@ -99,10 +103,38 @@ def test_a_curve_shows_departures_in_fives(db: Database) -> None:
             p = w.person("Lea", level=3, hire=date(2020, 1, 1), termination=leaves)
             w.pair(p, guide, made=datetime(2025, 1, 1, tzinfo=UTC))
     with db.transaction() as s:
-        curve = build_reports(s, [prog], min_group_size=5, now=NOW)[0]["retention_curves"][
-            "participants"
-        ]
+        r = build_reports(s, [prog], min_group_size=5, now=NOW)[0]
+    curve = r["retention_curves"]["participants"]
     points = dict(zip(curve["days"], curve["survival"], strict=True))
-    assert points[30.0] == 1.0 and points[60.0] == 0.75  # five of twenty: shown
-    assert 120.0 not in points and 90.0 in points  # the lone departure's month is left out
-    assert min(curve["survival"]) == 0.75
+    assert points[0.0] == 1.0 and points[91.0] == 0.75  # five of twenty: shown
+    # The lone departure's quarters are left out; the curve still reaches 12 months, where it
+    # shows the retention table's figure (which counts that departure too).
+    assert 182.0 not in points and 273.0 not in points
+    assert points[365.0] == r["retention_12m"]["participants"]["value"] == 0.7
+
+
+def test_the_chart_reaches_the_tables_12_month_value(db: Database) -> None:
+    """Fewer departures than min_group_size in the whole year (the demo's case): the curve is
+    not cut at the first small step; its last point is the 12-month value of the table."""
+    from coachbridge.reports.charts import retention_curves
+
+    prog = program(start=START, end=END)
+    with db.transaction() as s:
+        w = World(s, prog, now=NOW)
+        guide = w.person("Guide", level=6)
+        for i in range(20):
+            days = {0: 45, 1: 150, 2: 300}.get(i)
+            leaves = START + timedelta(days=days) if days is not None else None
+            p = w.person("Lea", level=3, hire=date(2020, 1, 1), termination=leaves)
+            w.pair(p, guide, made=datetime(2025, 1, 1, tzinfo=UTC))
+    with db.transaction() as s:
+        r = build_reports(s, [prog], min_group_size=5, now=NOW)[0]
+    curve = r["retention_curves"]["participants"]
+    table = r["retention_12m"]["participants"]
+    assert table["value"] == 0.85 and table["n"] == 20
+    assert curve["days"][-1] == 365.0
+    assert curve["survival"][-1] == table["value"]
+    # Before 12 months no point shows any of the three departures.
+    assert set(curve["survival"][:-1]) == {1.0}
+    svg = retention_curves(r["retention_curves"])
+    assert svg is not None and "Retention over 12 months" in svg

@@ -46,7 +46,7 @@ level = [5, 9]
 
 [[programs]]
 id = "open"
-kind = "peer"
+kind = "mentoring"
 [programs.guides]
 level = [1, 9]
 """

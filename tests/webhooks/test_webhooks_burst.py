@@ -283,3 +283,43 @@ def test_every_message_a_batch_queues_is_sent_after_its_commit(tmp_path, sqlite_
     with env.db.transaction() as s:
         statuses = list(s.scalars(select(NotificationRow.status)))
     assert len(statuses) == 220 and set(statuses) == {"sent"}
+
+
+def test_a_pairings_two_messages_share_one_invitation_built_once(tmp_path, sqlite_url, monkeypatch):
+    """The learner's and the guide's message carry the same invitation: a burst builds it once
+    per pairing, and a change to the sessions builds it again."""
+    from coachbridge.notify.messages import pairing_message
+    from coachbridge.pairings import calendar
+
+    env = setup(tmp_path, sqlite_url, monkeypatch)
+    built: list[int] = []
+    real = calendar.invitation_for_sessions
+
+    def counting(sessions, pairing, *args, **kwargs):
+        built.append(pairing.id)
+        return real(sessions, pairing, *args, **kwargs)
+
+    monkeypatch.setattr(calendar, "invitation_for_sessions", counting)
+    accept(env, "E1", "E2")
+    Worker(env.runtime(), worker_id="w", scheduler=False, share_writes=False).drain()
+    with env.db.transaction() as s:
+        pairing_ids = list(s.scalars(select(PairingRow.id)))
+        sent = list(s.scalars(select(NotificationRow.status)))
+    assert len(pairing_ids) == 2 and sent == ["sent"] * 4
+    assert sorted(built) == sorted(pairing_ids)  # once per pairing, not once per message
+
+    cache: dict[object, bytes] = {}
+    pid = pairing_ids[0]
+    with env.db.transaction() as s:
+        learner = pairing_message(s, f"pairing:{pid}:learner:log", invitations=cache)
+        guide = pairing_message(s, f"pairing:{pid}:guide:log", invitations=cache)
+        assert learner is not None and guide is not None
+        assert learner.attachments[0].data == guide.attachments[0].data
+        first = s.scalars(
+            select(SessionRow).where(SessionRow.pairing_id == pid).order_by(SessionRow.start)
+        ).first()
+        assert first is not None
+        first.start += timedelta(hours=1)
+        s.flush()
+        moved = pairing_message(s, f"pairing:{pid}:learner:log", invitations=cache)
+        assert moved is not None and moved.attachments[0].data != learner.attachments[0].data
