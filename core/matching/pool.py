@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from coachbridge.domain.pairing import OPEN
-from coachbridge.domain.profile import ProfileAnswer
+from coachbridge.domain.profile import ProfileAnswer, language_code
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.domain.training import training_key
 from coachbridge.errors import ConfigError
@@ -194,6 +194,9 @@ def _profile(
         langs = norm_tags(answer.languages)
     else:
         langs = norm_tags(person.languages) | norm_tags(prefs.get("language"))
+    # An answer gives ISO 639-1 codes, an HRIS often names ("German"): compared as codes,
+    # where ISO 639 has one, so that "de" and "German" are one language.
+    langs = frozenset(language_code(tag) or tag for tag in langs)
     return Profile(
         person_id=person.id,
         level=person.level,

@@ -382,3 +382,26 @@ def test_cli_explain_prints_every_share_and_the_no_answer_default(
         assert math.fsum(c["contribution"] for c in alt["criteria"]) == pytest.approx(alt["score"])
     outcomes = {alt["guide_id"]: alt["outcome"] for alt in data}
     assert "share no language (require_common_language)" in outcomes[11]
+
+
+def test_an_answered_code_and_an_hris_language_name_are_one_language(db) -> None:
+    """Answers are ISO 639-1 codes; HRIS exports often name languages ("German"): the two
+    are compared as codes, for the criterion and for the common-language rule."""
+    prog = program(
+        weights={"language": 1.0}, min_score=0.0, require_common_language=True, capacity=1
+    )
+    with db.transaction() as s:
+        person(s, 1, level=2, languages=["English"])
+        person(s, 10, level=5, languages=["German", "Klingon"])  # no ISO 639-1 code: kept
+        person(s, 11, level=5, languages=["French"])
+        enroll(s, prog, 1, "learner")
+        enroll(s, prog, 10, "guide")
+        enroll(s, prog, 11, "guide")
+        answer(s, prog, 1, languages=["de"])
+        pool = load_pool(s, prog, {}, now=NOW)
+        lrow = pool.learner_row[1]
+        assert pool.scorer.breakdown(lrow, pool.guide_row[10])["language"] == 1.0
+        assert pool.scorer.breakdown(lrow, pool.guide_row[11])["language"] == 0.0
+        proposal = propose(s, prog, registry(), now=NOW)
+    assert [(p.learner_id, p.guide_id) for p in proposal.pairs] == [(1, 10)]
+    assert proposal.allowed_pairs == 1  # 1-11 shares no language: refused
