@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/matching/run.py              # all three sizes + the cut cost
     .venv/bin/python benchmarks/matching/run.py --sizes small,medium
     .venv/bin/python benchmarks/matching/run.py --sizes "" --no-cut --full-set  # ~10 GB
+    .venv/bin/python benchmarks/matching/run.py --sizes "" --no-cut --profiles  # intake answers
 
 
 Each size runs in its own process so that its peak memory (max RSS) is its own. Instances are
@@ -441,6 +442,133 @@ def plugin_speed(seed: int, sample_rows: int = 200) -> dict[str, Any]:
     return out
 
 
+PROFILE_WEIGHTS = {"topics": 0.3, "goal_text": 0.2, "availability": 0.2}
+N_TOPICS, GOAL_WORDS, GOAL_VOCABULARY = 40, 40, 3000
+
+
+def with_answers(learners: Side, guides: Side, seed: int) -> tuple[Side, Side, float, float]:
+    """The same sides with seeded intake answers; returns them and the build's wall/CPU s.
+
+    Answers: learners pick 1-3 of 40 topics in order, guides tick 3-8; 40-word goals, each
+    word an English stop word ("I", "to", "my", ...) with probability 0.45 (about their share
+    in English text; TF-IDF drops them), else drawn from a 3,000-word vocabulary with Zipf
+    frequencies (word r about 1/r as common, so a few words are in most texts, as in real
+    ones); 1-3 of 5 languages, replacing the HRIS's; each
+    of the 10 half-day slots ticked with probability 0.4, in the person's own time zone (the
+    instance's UTC offsets, half-hour ones included).
+    """
+    from coachbridge.matching.answers import SLOTS, answer_sides
+    from coachbridge.matching.criteria import Profile
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    rng = np.random.default_rng(seed + 1)
+    topics = [f"topic {i}" for i in range(N_TOPICS)]
+    vocabulary = [f"word{i:04d}" for i in range(GOAL_VOCABULARY)]
+    stop = sorted(ENGLISH_STOP_WORDS)
+    zipf = 1.0 / np.arange(1, GOAL_VOCABULARY + 1)
+    zipf /= zipf.sum()
+
+    def answered(side: Side, learner: bool) -> tuple[list[Profile], np.ndarray]:
+        n = len(side)
+        picks = rng.integers(1, 4, n) if learner else rng.integers(3, 9, n)
+        words = rng.choice(GOAL_VOCABULARY, size=(n, GOAL_WORDS), p=zipf)
+        stops = rng.integers(0, len(stop), size=(n, GOAL_WORDS))
+        is_stop = rng.random((n, GOAL_WORDS)) < 0.45
+        langs = rng.random((n, 5)) < 0.3
+        langs[np.arange(n), rng.integers(0, 5, n)] = True
+        slots = rng.random((n, len(SLOTS))) < 0.4
+        profiles = [
+            Profile(
+                int(side.ids[i]),
+                utc_offset_hours=float(side.utc_offset[i]),
+                topics=tuple(rng.choice(topics, int(picks[i]), replace=False).tolist()),
+                goal=" ".join(
+                    stop[t] if st else vocabulary[w]
+                    for w, t, st in zip(
+                        words[i].tolist(), stops[i].tolist(), is_stop[i].tolist(), strict=True
+                    )
+                ),
+                availability=frozenset(s for s, on in zip(SLOTS, slots[i], strict=True) if on),
+            )
+            for i in range(n)
+        ]
+        return profiles, langs.astype(np.float32)
+
+    lprof, llang = answered(learners, True)
+    gprof, glang = answered(guides, False)
+    t, c = time.perf_counter(), time.process_time()
+    la, ga = answer_sides(lprof, gprof, frozenset(PROFILE_WEIGHTS))
+    build = (time.perf_counter() - t, time.process_time() - c)
+    out = []
+    for side, answers, langs in ((learners, la, llang), (guides, ga, glang)):
+        copy = side.take(np.arange(len(side), dtype=np.int64))
+        copy.languages, copy.answers = langs, answers  # the answers' languages replace the HRIS's
+        out.append(copy)
+    return out[0], out[1], build[0], build[1]
+
+
+def profile_speed(seed: int, repeats: int = 5) -> dict[str, Any]:
+    """Scoring (top-2K, as the certified engine's first pass) at 20,000 x 5,000: today's
+    criteria alone against the same instance with answers and the answer criteria weighted.
+
+    Both scorers run in this one process, alternately, ``repeats`` times each, so that the
+    shared machine's load falls on both alike; the figures are each one's best wall and CPU
+    time (and all of them), and the ratios of those. A third variant adds the two answer
+    constraints (``require_common_language``, ``require_availability_overlap``).
+    """
+    n_learners, n_guides, _ = SIZES["medium"]
+    learners, guides, _ = make_instance(n_learners, n_guides, seed)
+    plearners, pguides, build_wall, build_cpu = with_answers(learners, guides, seed)
+    weights = WEIGHTS | PROFILE_WEIGHTS
+    scorers = {
+        "today": Scorer(learners, guides, WEIGHTS),
+        "answers": Scorer(plearners, pguides, weights),
+        "answers + constraints": Scorer(
+            plearners,
+            pguides,
+            weights,
+            require_common_language=True,
+            require_availability_overlap=True,
+        ),
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in scorers}
+    sums: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, scorer in scorers.items():
+            t, c = time.perf_counter(), time.process_time()
+            cands = top_k(scorer, 2 * K, 0.0)
+            times[name].append((time.perf_counter() - t, time.process_time() - c))
+            sums[name] = math.fsum(cands.score.tolist())
+            del cands
+    out: dict[str, Any] = {
+        "profile_speed": {
+            "learners": n_learners,
+            "guides": n_guides,
+            "k": 2 * K,
+            "repeats": repeats,
+            "answer_build_seconds": build_wall,
+            "answer_build_cpu_seconds": build_cpu,
+            "goal_vocabulary": GOAL_VOCABULARY,
+            "dense_goal_terms": int(pguides.answers.goal_dense.shape[1]),  # type: ignore[union-attr]
+        }
+    }
+    for name in scorers:
+        out["profile_speed"][name] = {
+            "wall": min(w for w, _ in times[name]),
+            "cpu": min(c for _, c in times[name]),
+            "walls": [w for w, _ in times[name]],
+            "cpus": [c for _, c in times[name]],
+            "total_of_scores": sums[name],
+        }
+    base = out["profile_speed"]["today"]
+    for name in scorers:
+        f = out["profile_speed"][name]
+        f["ratio_wall"] = f["wall"] / base["wall"]
+        f["ratio_cpu"] = f["cpu"] / base["cpu"]
+    out["load_average"] = list(os.getloadavg())
+    return out
+
+
 FULL_SCALE = 1e9  # integer cost units per score point (scores are at most the weight sum, 1.0)
 FULL_ARC_CHUNK = 5_000_000  # arcs per ``flows``/``tail``/``head`` read-back
 
@@ -692,6 +820,24 @@ def markdown(results: list[dict[str, Any]]) -> str:
                     f"{f['wall']:.1f} ({f['cpu']:.1f}) | {f['cpu_vs_built_in']:.2f}x | "
                     f"{f['measured_rows']:,}{'' if f['measured_rows'] == ps['learners'] else ' (scaled up)'} |"
                 )
+        if "profile_speed" in r:
+            ps = r["profile_speed"]
+            lines += [
+                "",
+                f"Scoring (top-{ps['k']}) at {ps['learners']:,} x {ps['guides']:,} with intake "
+                f"answers, best of {ps['repeats']} alternating runs in one process, wall s (cpu); "
+                f"building the answer arrays (TF-IDF fit included) took "
+                f"{ps['answer_build_seconds']:.1f} s ({ps['answer_build_cpu_seconds']:.1f}):",
+                "",
+                "| variant | scoring | ratio to today (wall) | ratio to today (CPU) |",
+                "| --- | --- | --- | --- |",
+            ]
+            for name in ("today", "answers", "answers + constraints"):
+                f = ps[name]
+                lines.append(
+                    f"| {name} | {f['wall']:.2f} ({f['cpu']:.2f}) | {f['ratio_wall']:.2f}x | "
+                    f"**{f['ratio_cpu']:.2f}x** |"
+                )
         if "certified" in r and "full_set" in r:
             c = r["certified"]
             lines += [
@@ -757,6 +903,11 @@ def main() -> None:
         "--plugins", action="store_true", help="also time a plugin criterion's two forms"
     )
     parser.add_argument(
+        "--profiles",
+        action="store_true",
+        help="also time scoring with intake answers (topics, goal_text, availability) vs today",
+    )
+    parser.add_argument(
         "--top-k-only",
         action="store_true",
         help="run the sizes without certification (certify = false), as before",
@@ -782,6 +933,9 @@ def main() -> None:
     if args.child == "plugins":
         print(json.dumps(plugin_speed(args.seed)))
         return
+    if args.child == "profiles":
+        print(json.dumps(profile_speed(args.seed)))
+        return
     if args.child:
         size, _, mode = args.child.partition(":")
         print(json.dumps(run_size(size, args.seed, certify=mode != "top-k")))
@@ -792,6 +946,8 @@ def main() -> None:
         jobs.insert(0, "assign")
     if args.plugins:
         jobs.insert(0, "plugins")
+    if args.profiles:
+        jobs.insert(0, "profiles")
     if not args.no_cut:
         jobs.append("cut")
     if args.full_set:

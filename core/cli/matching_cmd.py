@@ -84,6 +84,16 @@ def match(
             table_columns=("guide_id", "guide", "score", "outcome"),
             empty="no guides enrolled",
         )
+        if fmt == "table" and why.alternatives:
+            click.echo("\nEach criterion: weight x value = contribution (share of the score):")
+            for a in why.alternatives:
+                click.echo(f"  guide {a['guide_id']} {a['guide']}: score {a['score']:.3f}")
+                for c in a["criteria"]:
+                    note = f"  {c['note']}" if c["note"] else ""
+                    click.echo(
+                        f"    {c['criterion']:<22} {c['weight']:.2f} x {c['value']:.3f} = "
+                        f"{c['contribution']:.3f} ({c['share']:6.1%}){note}"
+                    )
         return
     outcome = match_and_offer(
         app, program_id, store_as=mode, candidates=target, all_pairs=all_pairs

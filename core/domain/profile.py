@@ -9,6 +9,7 @@ from a spreadsheet.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -28,27 +29,35 @@ GOAL_MAX_CHARS: Final = 1000
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 
 
+@functools.lru_cache(maxsize=4096)
+def language_code(value: str) -> str | None:
+    """The ISO 639-1 code of one language as an HRIS or a person writes it (``"German"``,
+    ``"de"``, ``"EN"``), or None when ISO 639 has no two-letter code for it."""
+    import pycountry  # its data is loaded on first use
+
+    text = value.strip()
+    if not text:
+        return None
+    if _LANGUAGE.match(text.lower()):
+        found = pycountry.languages.get(alpha_2=text.lower())
+    else:
+        try:
+            found = pycountry.languages.lookup(text)
+        except LookupError:
+            found = None
+    code = getattr(found, "alpha_2", None)
+    return str(code) if code else None
+
+
 def language_codes(values: Iterable[str] | None) -> list[str]:
     """ISO 639-1 codes for languages as an HRIS keeps them (``"German"``, ``"de"``, ``"EN"``).
 
     Names are looked up in ISO 639 (pycountry); a value with no two-letter code is left out.
     The page pre-fills the languages question with these, and an answer is always codes.
     """
-    import pycountry  # its data is loaded on first use
-
     out: list[str] = []
     for value in values or []:
-        text = str(value).strip()
-        if not text:
-            continue
-        if _LANGUAGE.match(text.lower()):
-            found = pycountry.languages.get(alpha_2=text.lower())
-        else:
-            try:
-                found = pycountry.languages.lookup(text)
-            except LookupError:
-                found = None
-        code = getattr(found, "alpha_2", None)
+        code = language_code(str(value))
         if code and code not in out:
             out.append(code)
     return out

@@ -271,7 +271,8 @@ def allowed_pair_count(
     free: NDArray[np.int64],
     excluded_pairs: Mapping[int, set[int]] | None = None,
 ) -> int:
-    """How many (learner, guide) pairs the hard constraints allow, without scoring any.
+    """How many (learner, guide) pairs the hard constraints allow (without scoring any, unless
+    the program constrains answers: then block by block, with the mask scoring applies).
 
     Learners ``rows`` times guides with a free place, less the same person, less every guide
     above the learner (reporting-chain intervals nest, so a guide that starts before the
@@ -279,6 +280,16 @@ def allowed_pair_count(
     and earlier pairings (``excluded_pairs``: learner row -> guide rows) not already counted.
     """
     guide_ok = free > 0
+    if scorer.hard:
+        # Answer constraints (common language, availability overlap) depend on both people's
+        # answers: count them block-wise with the very mask scoring applies.
+        count = 0
+        with threadpool_limits(limits=1, user_api="blas"):
+            for block in scorer.blocks(rows):
+                ok = scorer.allowed(block)
+                ok &= guide_ok[None, :]
+                count += int(np.count_nonzero(ok))
+        return count
     lr, gd = scorer.learners, scorer.guides
     open_rows = np.flatnonzero(guide_ok)
     total = rows.size * open_rows.size

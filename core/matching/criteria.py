@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BUILTIN_CRITERIA", "Criterion", "Profile"]
+__all__ = ["ANSWER_CRITERIA", "BUILTIN_CRITERIA", "Criterion", "Profile"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class Profile:
     languages: frozenset[str] = field(default_factory=frozenset)
     wants: frozenset[str] = field(default_factory=frozenset)
     offers: frozenset[str] = field(default_factory=frozenset)
+    # The person's intake answer in this program (docs/participants.md); empty when none.
+    # ``languages`` above already holds the answer's languages when it gave some.
+    topics: tuple[str, ...] = ()  # a learner's picks in priority order; a guide's offers
+    goal: str | None = None  # the learner's goal; the guide's "how I can help"
+    availability: frozenset[str] = field(default_factory=frozenset)  # mon-am .. fri-pm
 
 
 @dataclass(frozen=True)
@@ -77,5 +82,12 @@ BUILTIN_CRITERIA: frozenset[str] = frozenset(
         "language",
         "department_diversity",
         "guide_rating",
+        "topics",
+        "goal_text",
+        "availability",
     }
 )
+
+#: The criteria that read participants' intake answers (``language`` reads them too, when an
+#: answer gives languages, and falls back to the HRIS's).
+ANSWER_CRITERIA: frozenset[str] = frozenset({"topics", "goal_text", "availability"})

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from coachbridge.matching.answers import AnswerSide
 from coachbridge.matching.criteria import Profile
 from numpy.typing import NDArray
 
@@ -29,6 +30,7 @@ class Side:
     tout: NDArray[np.int64]  # Euler-tour exit time
     profiles: list[Profile] = field(default_factory=list)  # for plugin criteria
     rating: NDArray[np.float64] | None = None  # guides: received rating on 0..1, NaN unknown
+    answers: AnswerSide | None = None  # intake answers (None: nobody's are used)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -47,6 +49,7 @@ class Side:
             tout=self.tout[rows],
             profiles=[self.profiles[i] for i in rows.tolist()] if self.profiles else [],
             rating=None if self.rating is None else self.rating[rows],
+            answers=None if self.answers is None else self.answers.take(rows),
         )
 
 

@@ -22,6 +22,7 @@ from coachbridge.domain.program import Program
 from coachbridge.errors import InputDataError
 from coachbridge.matching.criteria import Criterion
 from coachbridge.matching.pool import free_capacity, load_pool
+from coachbridge.matching.scoring import CONSTRAINT_TEXT
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above, find_person
 from coachbridge.store.tables import PairingRow, PairRuleRow, PersonRow
@@ -266,4 +267,8 @@ def _why_not(
         return f"an admin forbade pairing {r.learner_id} with {r.guide_id}"
     if (r.learner_id, r.guide_id) in earlier:
         return f"{r.learner_id} and {r.guide_id} were paired before in {r.program}"
+    refused = pool.scorer.refused_by(pool.learner_row[r.learner_id], pool.guide_row[r.guide_id])
+    if refused:
+        why = " and ".join(CONSTRAINT_TEXT[n] for n in refused)
+        return f"{r.learner_id} and {r.guide_id} {why}"
     return None

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from coachbridge.domain.pairing import OPEN
+from coachbridge.domain.profile import ProfileAnswer, language_code
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.domain.training import training_key
 from coachbridge.errors import ConfigError
-from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion, Profile
+from coachbridge.matching.answers import answer_sides
+from coachbridge.matching.criteria import ANSWER_CRITERIA, BUILTIN_CRITERIA, Criterion, Profile
 from coachbridge.matching.features import Side, Vocabulary, euler_intervals, norm_tags
 from coachbridge.matching.scoring import Scorer, ScoringSettings
 from coachbridge.store.eligibility import (
@@ -27,6 +29,7 @@ from coachbridge.store.eligibility import (
     needs_facts,
     stored_training_names,
 )
+from coachbridge.store.profiles import answered_profiles
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
 from numpy.typing import NDArray
 from sqlalchemy import func, or_, select
@@ -177,10 +180,23 @@ class Pool:
         return code if code >= 0 else 1_000_000_000 + learner_row
 
 
-def _profile(person: PersonRow, prefs: Mapping[str, object], now: datetime) -> Profile:
+def _profile(
+    person: PersonRow,
+    prefs: Mapping[str, object],
+    now: datetime,
+    answer: ProfileAnswer | None = None,
+) -> Profile:
     tz = prefs.get("timezone") if isinstance(prefs.get("timezone"), str) else None
     tz = tz or person.timezone
-    langs = norm_tags(person.languages) | norm_tags(prefs.get("language"))
+    if answer is not None and answer.languages is not None:
+        # Languages given in an answer replace the HRIS's (and the enrollment preference):
+        # for scoring and for ``require_common_language`` alike.
+        langs = norm_tags(answer.languages)
+    else:
+        langs = norm_tags(person.languages) | norm_tags(prefs.get("language"))
+    # An answer gives ISO 639-1 codes, an HRIS often names ("German"): compared as codes,
+    # where ISO 639 has one, so that "de" and "German" are one language.
+    langs = frozenset(language_code(tag) or tag for tag in langs)
     return Profile(
         person_id=person.id,
         level=person.level,
@@ -194,6 +210,9 @@ def _profile(person: PersonRow, prefs: Mapping[str, object], now: datetime) -> P
         languages=langs,
         wants=norm_tags(prefs.get("wants")),
         offers=norm_tags(prefs.get("offers")),
+        topics=tuple(answer.topics) if answer is not None else (),
+        goal=answer.goal if answer is not None else None,
+        availability=frozenset(answer.availability) if answer is not None else frozenset(),
     )
 
 
@@ -301,8 +320,15 @@ def load_pool(
         elif e.role == "guide" and e.person_id not in unqualified:
             guides.append(e)
 
-    lprof = [_profile(people[e.person_id], e.preferences or {}, now) for e in learners]
-    gprof = [_profile(people[e.person_id], e.preferences or {}, now) for e in guides]
+    answers = answered_profiles(s, program.id, [e.person_id for e in [*learners, *guides]])
+    lprof = [
+        _profile(people[e.person_id], e.preferences or {}, now, answers.get(e.person_id))
+        for e in learners
+    ]
+    gprof = [
+        _profile(people[e.person_id], e.preferences or {}, now, answers.get(e.person_id))
+        for e in guides
+    ]
     lgoals = [norm_tags((e.preferences or {}).get("goals")) for e in learners]
     topics, langs = Vocabulary(), Vocabulary()
     for p in lprof:
@@ -339,6 +365,11 @@ def load_pool(
     if program.weights.get("guide_rating"):
         min_ratings = program.guides.min_ratings if program.guides is not None else 5
         gside.rating = rating_scores(s, [e.person_id for e in guides], min_ratings)
+    needed = {n for n in ANSWER_CRITERIA if program.weights.get(n)}
+    if program.require_availability_overlap:
+        needed.add("availability")
+    if needed:
+        lside.answers, gside.answers = answer_sides(lprof, gprof, frozenset(needed))
     learner_row = {e.person_id: i for i, e in enumerate(learners)}
     guide_row = {e.person_id: j for j, e in enumerate(guides)}
     free = np.array(
@@ -383,6 +414,8 @@ def load_pool(
         excluded=excluded,
         excluded_pairs=forbidden,
         mentoring=program.kind == ProgramKind.MENTORING,
+        require_common_language=program.require_common_language,
+        require_availability_overlap=program.require_availability_overlap,
         chain_both_ways=program.kind in (ProgramKind.REVERSE, ProgramKind.PEER),
     )
     group_used: dict[tuple[int, int], int] = {}

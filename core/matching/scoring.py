@@ -11,20 +11,34 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from coachbridge.errors import ConfigError
-from coachbridge.matching.criteria import BUILTIN_CRITERIA, Criterion
+from coachbridge.matching.answers import (
+    availability_block,
+    availability_refused,
+    goal_block,
+    topics_block,
+)
+from coachbridge.matching.criteria import ANSWER_CRITERIA, BUILTIN_CRITERIA, Criterion
 from coachbridge.matching.features import Side
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 BLOCK_CELLS = 1_000_000  # scores per block: ~8 MB of float64; small blocks stay in cache
 SAMPLE_STRIDE = 16  # top-K: every 16th guide gives each learner a cut-off score first
+
+# The answer constraints, as a refused pair is explained ("the two ...").
+CONSTRAINT_TEXT = {
+    "language": "share no language (require_common_language)",
+    "availability": "share no available hours (require_availability_overlap)",
+}
 
 # Criteria that depend only on a person's level, time zone and department.
 CATEGORICAL = frozenset({"seniority", "timezone", "department_diversity"})
@@ -108,6 +122,8 @@ class Scorer:
         excluded_pairs: Mapping[int, set[int]] | None = None,
         mentoring: bool = False,
         category_table: bool = True,
+        require_common_language: bool = False,
+        require_availability_overlap: bool = False,
         chain_both_ways: bool = False,
     ) -> None:
         self.learners = learners
@@ -123,6 +139,17 @@ class Scorer:
         # The same exclusions as learner row -> guide rows, when the caller has them (counting
         # allowed pairs reads these instead of building a mask per block).
         self.excluded_pairs = excluded_pairs
+        # Hard constraints on the answers: a pair is refused when the criterion is exactly 0
+        # (both sides known, nothing shared); an unknown side (0.5) is never refused.
+        self._local = threading.local()  # per scoring thread: masks of its last block
+        self.hard = tuple(
+            name
+            for name, on in (
+                ("language", require_common_language),
+                ("availability", require_availability_overlap),
+            )
+            if on
+        )
         for name in self.names:
             if name not in BUILTIN_CRITERIA and name not in self.plugins:
                 raise ConfigError(f"weights.{name}: unknown matching criterion")
@@ -131,7 +158,8 @@ class Scorer:
         if category_table:
             self._build_category_table()
         self._lang: tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]] | None
-        self._lang = _language_table(learners, guides) if "language" in self.names else None
+        wants_language = "language" in self.names or "language" in self.hard
+        self._lang = _language_table(learners, guides) if wants_language else None
 
     def _build_category_table(self) -> None:
         """Precompute the criteria that depend only on (level, time zone, department).
@@ -209,6 +237,8 @@ class Scorer:
                 known = ~np.isnan(gd.rating)
                 value[:, known] = gd.rating[known]
             return value
+        if name in ANSWER_CRITERIA:
+            return self._answer(name, rows).astype(np.float64)
         if name == "department_diversity":
             ld = lr.department[rows]
             value = np.not_equal.outer(ld, gd.department).astype(np.float64)
@@ -216,6 +246,68 @@ class Scorer:
                 _neutral((ld < 0)[:, None] | (gd.department < 0)[None, :], value)
             return value
         return self._plugin(name, rows)
+
+    def _answer_t(self, name: str) -> tuple[Any, ...]:
+        """The guides' answer columns for ``name``, transposed once and kept contiguous."""
+        ga = self.guides.answers
+        assert ga is not None
+        cache = self.__dict__.setdefault("_answer_cols", {})
+        if name not in cache:
+            if name == "topics":
+                cache[name] = (np.ascontiguousarray(ga.topics.T),)
+            elif name == "goal_text":
+                cache[name] = (
+                    np.ascontiguousarray(ga.goal_dense.T),
+                    sp.csr_matrix(ga.goal_sparse.T),
+                )
+            else:
+                cache[name] = (np.ascontiguousarray(ga.slots.T),)
+        return cache[name]
+
+    def _answer(
+        self, name: str, rows: NDArray[np.int64], weight: float = 1.0
+    ) -> NDArray[np.float32]:
+        """``weight`` x ``topics``, ``goal_text`` or ``availability`` (see ``answers``), as
+        float32; the neutral 0.5 everywhere when the sides carry no answers."""
+        la, ga = self.learners.answers, self.guides.answers
+        if la is None or ga is None:
+            return np.full((rows.size, len(self.guides)), 0.5 * weight, dtype=np.float32)
+        parts = self._answer_t(name)
+        if name == "topics":
+            return topics_block(la, rows, parts[0], ga, weight)
+        if name == "goal_text":
+            return goal_block(la, rows, parts[0], parts[1], ga, weight)
+        return availability_block(la, rows, parts[0], ga, weight)
+
+    def weighted(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
+        """``weight x criterion`` for ``rows`` x every guide: a pair's contribution to its score
+        (float32 for the answer criteria, see ``answers``)."""
+        if name in ANSWER_CRITERIA:
+            part = self._answer(name, rows, self.weights[name])
+        else:
+            part = self.criterion(name, rows)
+            part *= self.weights[name]
+        if name in self.hard and self.weights[name] > 0:
+            # A constrained criterion is 0 exactly where the constraint refuses the pair: keep
+            # that mask for ``excluded_by_rules`` on the same rows (this thread's last block),
+            # instead of working the criterion out a second time.
+            local = self._local
+            if getattr(local, "rows", None) is not rows:
+                local.rows, local.masks = rows, {}
+            local.masks[name] = part == 0
+        return part
+
+    def _refused(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Pairs an answer constraint refuses: both sides known, nothing shared."""
+        local = self._local
+        if getattr(local, "rows", None) is rows and name in local.masks:
+            return local.masks.pop(name)
+        if name == "availability":
+            la, ga = self.learners.answers, self.guides.answers
+            if la is None or ga is None:
+                return np.zeros((rows.size, len(self.guides)), dtype=np.bool_)
+            return availability_refused(la, rows, self._answer_t(name)[0], ga)
+        return self.criterion(name, rows) == 0.0
 
     def _guide64(self, attr: str) -> NDArray[np.float64]:
         cache = self.__dict__.setdefault("_g64", {})
@@ -310,31 +402,85 @@ class Scorer:
 
     def scores(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Scores of ``rows`` x all guides (constraints not applied)."""
+        total: NDArray[np.float64] | None = None
         if self._table is not None:
             # Rows of the small table first, then a gather along the guides: far cheaper than
             # one two-dimensional fancy index over the whole block.
             total = np.take(self._table[self._lcat[rows]], self._gcat, axis=1)
             names = [n for n in self.names if n not in CATEGORICAL]
         else:
-            total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
             names = self.names
-        for name in names:
-            part = self.criterion(name, rows)
-            part *= self.weights[name]
-            total += part  # same order and rounding as ``pair_score``
+        # The answer criteria are summed among themselves first, in float32 (half the memory
+        # traffic; see ``answers``), then added once; the others one by one, in float64.
+        answers = [n for n in names if n in ANSWER_CRITERIA]
+        for name in [n for n in names if n not in ANSWER_CRITERIA]:
+            part = self.weighted(name, rows)
+            if total is None:
+                total = part  # 0.0 + part is part: one pass saved
+            else:
+                total += part  # same order and rounding as ``pair_score``
+        if total is None:
+            total = np.zeros((rows.size, len(self.guides)), dtype=np.float64)
+        if answers:
+            sub = self.weighted(answers[0], rows)
+            for name in answers[1:]:
+                sub += self.weighted(name, rows)
+            total += sub
         return total
 
     def allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Hard constraints: not the same person, not anyone above in the reporting chain
-        (with ``chain_both_ways``, neither above the other)."""
+        (with ``chain_both_ways``, neither above the other), and the rules and answer
+        constraints of ``excluded_by_rules``."""
         ok = self.chain_ok(rows)
-        if self._extra_excluded is not None:
-            ok &= ~self._extra_excluded(rows)
+        excluded = self.excluded_by_rules(rows)
+        if excluded is not None:
+            ok &= ~excluded
         return ok
 
     def excluded_by_rules(self, rows: NDArray[np.int64]) -> NDArray[np.bool_] | None:
-        """The caller's extra exclusions (forbid rules, earlier pairings) for ``rows``, if any."""
-        return None if self._extra_excluded is None else self._extra_excluded(rows)
+        """The caller's extra exclusions (forbid rules, earlier pairings) and the program's
+        answer constraints (``require_common_language``, ``require_availability_overlap``)
+        for ``rows``, if any. Every path that scores pairs (top-K, widening, pricing,
+        ``--all-pairs``, one learner) applies them through here or ``allowed``."""
+        out = None if self._extra_excluded is None else self._extra_excluded(rows)
+        for name in self.hard:
+            refused = self._refused(name, rows)
+            out = refused if out is None else (out | refused)
+        return out
+
+    def refused_by(self, learner_row: int, guide_row: int) -> list[str]:
+        """The answer constraints that refuse one pair (``language``, ``availability``)."""
+        rows = np.array([learner_row], dtype=np.int64)
+        return [n for n in self.hard if self._refused(n, rows)[0, guide_row]]
+
+    def notes(self, learner_row: int, guide_row: int) -> dict[str, str]:
+        """Why a criterion scored the neutral 0.5 for one pair: whose answer or fact is missing."""
+        la, ga = self.learners.answers, self.guides.answers
+        out: dict[str, str] = {}
+
+        def who(learner: bool, guide: bool) -> str:
+            return "both" if learner and guide else "learner" if learner else "guide"
+
+        for name in self.names:
+            if name in ANSWER_CRITERIA:
+                if la is None or ga is None:
+                    out[name] = "no answer: 0.5 (both)"
+                    continue
+                if name == "topics":
+                    lm, gm = la.topic_total[learner_row] == 0, ga.topic_total[guide_row] == 0
+                elif name == "goal_text":
+                    lm, gm = not la.has_goal[learner_row], not ga.has_goal[guide_row]
+                else:
+                    lm, gm = la.slot_minutes[learner_row] == 0, ga.slot_minutes[guide_row] == 0
+                if lm or gm:
+                    out[name] = f"no answer: 0.5 ({who(bool(lm), bool(gm))})"
+            elif name == "language":
+                lm = not self.learners.languages[learner_row].any()
+                gm = not self.guides.languages[guide_row].any()
+                if lm or gm:
+                    out[name] = f"no languages known: 0.5 ({who(bool(lm), bool(gm))})"
+        return out
 
     def chain_ok(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Not the same person and not anyone above in the reporting chain, for rows x guides."""
@@ -373,17 +519,27 @@ class Scorer:
                 assert fn is not None
                 lp, gp = self.learners.profiles[learner_row], self.guides.profiles[guide_row]
                 value = min(1.0, max(0.0, float(fn(lp, gp))))
+            elif name in ANSWER_CRITERIA:
+                out[name] = float(self.weighted(name, rows)[0, guide_row])
+                continue
             else:
                 value = float(self.criterion(name, rows)[0, guide_row])
             out[name] = self.weights[name] * value
         return out
 
     def pair_score(self, breakdown: Mapping[str, float]) -> float:
-        """The score from a breakdown, summed in the same order as ``block`` does."""
+        """The score from a breakdown, summed in the same order as ``block`` does (the answer
+        criteria, summed in float32 there, may differ from their float64 sum here in about
+        the 8th digit)."""
         total = 0.0
         for name in self.names:
-            total = total + breakdown[name]
-        return total
+            if name not in ANSWER_CRITERIA:
+                total = total + breakdown[name]
+        sub = np.float32(0.0)
+        for name in self.names:
+            if name in ANSWER_CRITERIA:
+                sub = np.float32(sub + np.float32(breakdown[name]))
+        return total + float(sub) if sub else total
 
     def blocks(self, rows: NDArray[np.int64] | None = None) -> Iterator[NDArray[np.int64]]:
         """Learner row indices in blocks small enough to score at once."""

@@ -59,7 +59,7 @@ from coachbridge.matching.pool import (
     load_pool,
     unpaired_learners,
 )
-from coachbridge.matching.scoring import full_row
+from coachbridge.matching.scoring import CONSTRAINT_TEXT, full_row
 from coachbridge.store.audit import audit
 from coachbridge.store.people import chain_above, resolve_person
 from coachbridge.store.programs import ensure_program_row
@@ -80,7 +80,8 @@ REASON_TEXT = {
     GUIDES_FULL: "every guide that fits is full or taken by a better overall assignment",
     BELOW_MIN_SCORE: "every allowed guide scores below the program's min_score",
     EXCLUDED_BY_CONSTRAINT: "every guide is excluded by a hard constraint "
-    "(themselves, their reporting chain, a forbid rule or an earlier pairing)",
+    "(themselves, their reporting chain, a forbid rule, an earlier pairing, or the program's "
+    "require_common_language / require_availability_overlap)",
     **MANAGER_REASON_TEXT,
     NO_PARTNER: "nobody else is in the pool (enrolled, active, not opted out, not paired yet)",
     ODD_ONE_OUT: "the pool has an odd number of people who can pair: everyone else is paired, "
@@ -201,10 +202,13 @@ def _apply_pins(pool: Pool, proposal: Proposal) -> tuple[set[int], dict[tuple[in
             continue
         allowed = pool.scorer.allowed(np.array([lrow], dtype=np.int64))[0, grow]
         if not allowed:
-            proposal.warnings.append(
-                f"pin {learner_id}->{guide_id}: the guide is the learner's manager or above, "
-                f"or the two were paired before; pin skipped"
+            refused = pool.scorer.refused_by(lrow, grow)
+            why = (
+                "the two " + " and ".join(CONSTRAINT_TEXT[n] for n in refused)
+                if refused
+                else "the guide is the learner's manager or above, or the two were paired before"
             )
+            proposal.warnings.append(f"pin {learner_id}->{guide_id}: {why}; pin skipped")
             continue
         if pool.free[grow] <= 0:
             proposal.warnings.append(f"pin {learner_id}->{guide_id}: the guide is full; skipped")
@@ -416,6 +420,34 @@ class Alternative:
     breakdown: dict[str, float]
     allowed: bool
     why_not: str
+    criteria: list[dict[str, Any]] = field(default_factory=list)
+
+
+def criterion_shares(
+    pool: Pool, lrow: int, grow: int, breakdown: Mapping[str, float], score: float
+) -> list[dict[str, Any]]:
+    """Every weighted criterion of one pair: its value, weight, contribution and share.
+
+    ``share`` is the contribution over the score (the shares add up to 1, as the
+    contributions add up to the score); ``note`` says when the value is the neutral 0.5
+    because an answer (or a fact) is missing, e.g. "no answer: 0.5 (guide)".
+    """
+    notes = pool.scorer.notes(lrow, grow)
+    rows = np.array([lrow], dtype=np.int64)
+    out = []
+    for name, contribution in breakdown.items():
+        weight = pool.scorer.weights[name]
+        out.append(
+            {
+                "criterion": name,
+                "weight": weight,
+                "value": float(pool.scorer.criterion(name, rows)[0, grow]),
+                "contribution": contribution,
+                "share": contribution / score if score else 0.0,
+                "note": notes.get(name, ""),
+            }
+        )
+    return out
 
 
 def explain(
@@ -458,7 +490,12 @@ def explain(
         if chosen.get(learner_id) == gid:
             why = "chosen"
         elif not ok[0, grow]:
-            why = "excluded: same person, reporting chain, forbid rule or earlier pairing"
+            refused = pool.scorer.refused_by(lrow, grow)
+            why = (
+                "excluded: the two " + " and ".join(CONSTRAINT_TEXT[n] for n in refused)
+                if refused
+                else "excluded: same person, reporting chain, forbid rule or earlier pairing"
+            )
         elif score < program.min_score:
             why = f"score below min_score {program.min_score}"
         elif pool.free[grow] <= 0:
@@ -468,8 +505,16 @@ def explain(
         else:
             why = "another guide gave a better overall assignment"
         breakdown = pool.scorer.breakdown(lrow, grow)
+        total = pool.scorer.pair_score(breakdown)
         out.append(
-            Alternative(gid, pool.scorer.pair_score(breakdown), breakdown, bool(ok[0, grow]), why)
+            Alternative(
+                gid,
+                total,
+                breakdown,
+                bool(ok[0, grow]),
+                why,
+                criterion_shares(pool, lrow, grow, breakdown, total),
+            )
         )
     return out
 
@@ -824,6 +869,7 @@ def explain_match(
                 "guide": names.get(a.guide_id, ""),
                 "score": a.score,
                 "breakdown": a.breakdown,
+                "criteria": a.criteria,
                 "outcome": a.why_not,
             }
             for a in alternatives

@@ -4,7 +4,9 @@ A pairing gets ``program.sessions_planned`` sessions, one per cadence period. Ea
 the earliest free slot of its period that is
 
 * inside working hours in both people's time zones (else, when those never overlap, inside
-  the learner's working hours),
+  the learner's working hours), and when both people answered the program's availability
+  question (intake), preferably inside a half-day slot both named (``mon-am`` is 08:00-12:00,
+  ``mon-pm`` 13:00-17:00 in each person's own zone; see ``matching.answers``),
 * on a weekday and not a public holiday of the program's calendar in both local zones,
 * clear of every other scheduled or held session of either person, in any program.
 
@@ -28,8 +30,10 @@ from coachbridge.domain.program import Program
 from coachbridge.domain.session import Session as SessionModel
 from coachbridge.domain.session import SessionStatus
 from coachbridge.errors import ConfigError, NotFoundError, UserError
+from coachbridge.matching.answers import SLOT_HOURS, WEEKDAYS
 from coachbridge.pairings.terms import term_end
 from coachbridge.store.audit import audit
+from coachbridge.store.profiles import answered_profiles
 from coachbridge.store.tables import (
     CircleRow,
     PairingRow,
@@ -192,6 +196,8 @@ class _Planner:
     minutes: int
     is_holiday: Callable[[date], bool]
     busy: dict[int, list[Interval]] = field(default_factory=dict)
+    # Each person's answered availability (``mon-am`` ..), for those who gave one.
+    available: dict[int, frozenset[str]] = field(default_factory=dict)
     # Slots that pass every check but "is anyone busy", per (zones, day, both-hours): shared
     # by all pairings in the same two zones, so each day is worked out once per run.
     _static: dict[tuple[ZoneInfo, ZoneInfo, date, bool], tuple[datetime, ...]] = field(
@@ -243,6 +249,18 @@ class _Planner:
             self._static[key] = slots
         return slots
 
+    def _available(self, start: datetime, zone: ZoneInfo, slots: frozenset[str]) -> bool:
+        """Whether the session lies inside one of the person's answered half-day slots."""
+        local = start.astimezone(zone)
+        if local.weekday() >= len(WEEKDAYS):
+            return False
+        begin = local.hour * 60 + local.minute
+        day = WEEKDAYS[local.weekday()]
+        return any(
+            f"{day}-{half}" in slots and low * 60 <= begin and begin + self.minutes <= high * 60
+            for half, (low, high) in SLOT_HOURS.items()
+        )
+
     def find(
         self,
         people: tuple[int, int],
@@ -255,12 +273,23 @@ class _Planner:
         learner_zone, guide_zone = zones
         length = timedelta(minutes=self.minutes)
         busy = [self.busy.get(pid, []) for pid in people]
-        # Both people's working hours first; the learner's alone only when that finds nothing.
-        for both in (True, False):
+        answered = [self.available.get(pid) for pid in people]
+        # When both answered availability, a time inside both people's slots (and working
+        # hours) first; then both people's working hours; the learner's alone only when that
+        # finds nothing.
+        passes = [(True, False), (False, False)]
+        if answered[0] and answered[1]:
+            passes.insert(0, (True, True))
+        for both, preferred in passes:
             day = first_day
             while day <= last_day:
                 for start in self._slots(learner_zone, guide_zone, day, both):
                     if start < earliest:
+                        continue
+                    if preferred and not (
+                        self._available(start, learner_zone, answered[0])  # type: ignore[arg-type]
+                        and self._available(start, guide_zone, answered[1])  # type: ignore[arg-type]
+                    ):
                         continue
                     end = start + length
                     if any(_overlaps(intervals, start, end) for intervals in busy):
@@ -338,6 +367,11 @@ def schedule_pairings(
         minutes=program.session_minutes,
         is_holiday=is_holiday,
         busy=_busy_by_person(s, people_ids, earliest),
+        available={
+            pid: frozenset(answer.availability)
+            for pid, answer in answered_profiles(s, program.id, people_ids).items()
+            if answer.availability
+        },
     )
     created: list[SessionRow] = []
     cadence = timedelta(days=program.cadence_days)
