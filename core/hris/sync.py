@@ -337,14 +337,14 @@ class Syncer:
         *,
         now: datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
-        programs: Mapping[str, Program] | None = None,
+        programs: Mapping[str, Program] | Iterable[Program] | None = None,
         registry: Hooks | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
-        self.programs: list[Program] | None = (
-            list(programs.values()) if programs is not None else None
-        )
+        if isinstance(programs, Mapping):
+            programs = programs.values()
+        self.programs: list[Program] | None = list(programs) if programs is not None else None
         self.connector = connector
         self.name = connector.name
         self.config: ConnectorConfig = connector.config

@@ -4,8 +4,8 @@ For each configured program, and for all of them together (each person counted o
 
 * ``guides``: people who guide in it: enrolled as a guide (active, not opted out) or the guide
   of an open pairing (in a manager program: the managers with a pairing);
-* ``guides_trained``: of those, how many hold a training record (``trained_guides``; ``null``
-  when this database keeps no training records);
+* ``guides_trained``: of those, how many hold a training record unexpired on the report's date
+  (``trained_guides``; ``null`` while no connector has stored any training record);
 * ``guides_active``: guides who held at least one session in the window (the
   ``window_days`` before the report's moment);
 * ``learners_per_guide``: open pairings (active or paused) per guide with one;
@@ -26,14 +26,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.reports.suppress import SUPPRESSED, Suppressor, is_suppressed
-from coachbridge.store.tables import Base, EnrollmentRow, PairingRow, PersonRow, SessionRow
-from sqlalchemy import select
+from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, SessionRow, TrainingRow
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 __all__ = ["WINDOW_DAYS", "culture_report", "render_culture_html", "trained_guides"]
@@ -42,18 +42,26 @@ WINDOW_DAYS = 90
 MONTH_DAYS = 30
 
 
-def trained_guides(s: Session, guide_ids: set[int]) -> set[int] | None:
-    """The guides among ``guide_ids`` with any training record, or None when the store keeps
-    no training records (no ``trainings`` table with a ``person_id`` in its schema)."""
-    table = Base.metadata.tables.get("trainings")
-    if table is None or "person_id" not in table.c:
+def trained_guides(s: Session, guide_ids: set[int], today: date) -> set[int] | None:
+    """The guides among ``guide_ids`` who hold a training record unexpired on ``today``, or
+    None while the store keeps no training record at all (no connector reads trainings yet:
+    the figure is unknown, not zero)."""
+    if s.scalar(select(TrainingRow.id).limit(1)) is None:
         return None
     ids = sorted(guide_ids)
     found: set[int] = set()
-    column = table.c["person_id"]
     for start in range(0, len(ids), 900):
         part = ids[start : start + 900]
-        found.update(s.scalars(select(column).where(column.in_(part)).distinct()))
+        found.update(
+            s.scalars(
+                select(TrainingRow.person_id)
+                .where(
+                    TrainingRow.person_id.in_(part),
+                    or_(TrainingRow.expires_at.is_(None), TrainingRow.expires_at >= today),
+                )
+                .distinct()
+            )
+        )
     return found
 
 
@@ -192,11 +200,11 @@ def culture_report(
     overall = _Figures()
     for _, f in per_program:
         overall.add(f)
-    trained = trained_guides(s, overall.guides)
+    trained = trained_guides(s, overall.guides, now.date())
     notes = []
     if trained is None:
         notes.append(
-            "guides_trained: this database keeps no training records yet, so it is not measured"
+            "guides_trained: no connector has stored training records yet, so it is not measured"
         )
     rows = [
         {"program": p.id, "name": p.name, "kind": p.kind.value} | _row(f, trained, k, window_days)

@@ -51,9 +51,12 @@ def test_0008_down_and_up_keeps_rows(db_url: str) -> None:
                     "INSERT INTO feedback (id, session_id, pairing_id, from_person_id, rating, created_at, updated_at) VALUES (1, 1, 1, 1, 5, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 )
             )
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0004")
+        # Down to just below 0008 (later migrations first, each step in its own transaction:
+        # on SQLite 0008's downgrade must be its transaction's first write).
+        for target in ("0008", "0006"):
+            with db.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, target)
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM pairings")).scalar() == 1
             assert conn.execute(text("SELECT count(*) FROM sessions")).scalar() == 1

@@ -148,42 +148,43 @@ def test_culture_report_usage_errors(tmp_path: Path, db_url: str, run_cli) -> No
     assert "no programs are configured" in none.stderr
 
 
-def test_trained_guides_counts_training_records_once_the_table_exists(db: Database) -> None:
-    """The trainings table arrives with training records (issue 19); until then the figure is
-    null. With it in the schema, a guide with any record counts once."""
-    from coachbridge.reports.culture import trained_guides
-    from coachbridge.store.tables import Base, PersonRow
-    from sqlalchemy import Column, ForeignKey, Integer, String, Table
+def test_trained_guides_counts_unexpired_training_records(db: Database) -> None:
+    """Until a connector stores a training record the figure is unknown (None); then a guide
+    counts when they hold a record unexpired on the day, however many."""
+    from datetime import date
 
+    from coachbridge.reports.culture import trained_guides
+    from coachbridge.store.tables import PersonRow, TrainingRow
+
+    today = date(2026, 12, 1)
     with db.transaction() as s:
-        people = [PersonRow(first_name=f"P{i}") for i in range(3)]
+        people = [PersonRow(first_name=f"P{i}") for i in range(4)]
         s.add_all(people)
         s.flush()
         ids = [p.id for p in people]
-        assert trained_guides(s, set(ids)) is None
-    table = Table(
-        "trainings",
-        Base.metadata,
-        Column("id", Integer, primary_key=True),
-        Column("person_id", ForeignKey("people.id")),
-        Column("training", String(200)),
-    )
-    try:
-        table.create(db.engine)
-        with db.transaction() as s:
-            s.execute(
-                table.insert(),
-                [
-                    {"person_id": ids[0], "training": "Coaching fundamentals"},
-                    {"person_id": ids[0], "training": "Coaching fundamentals"},
-                    {"person_id": ids[1], "training": "Mentoring 101"},
-                ],
+        assert trained_guides(s, set(ids), today) is None
+
+        def record(pid: int, name: str, expires: date | None, key: str) -> TrainingRow:
+            return TrainingRow(
+                person_id=pid,
+                training=name,
+                completed_at=date(2025, 1, 1),
+                expires_at=expires,
+                source="hr",
+                record_key=key,
             )
-            assert trained_guides(s, {ids[0], ids[2]}) == {ids[0]}
-            assert trained_guides(s, set(ids)) == {ids[0], ids[1]}
-    finally:
-        Base.metadata.remove(table)
-        table.drop(db.engine)
+
+        s.add_all(
+            [
+                record(ids[0], "Coaching fundamentals", None, "a"),
+                record(ids[0], "Coaching fundamentals", date(2027, 1, 1), "b"),
+                record(ids[1], "Mentoring 101", date(2026, 12, 1), "c"),  # expires today: valid
+                record(ids[2], "Mentoring 101", date(2026, 11, 30), "d"),  # expired
+            ]
+        )
+        s.flush()
+        assert trained_guides(s, {ids[0], ids[3]}, today) == {ids[0]}
+        assert trained_guides(s, set(ids), today) == {ids[0], ids[1]}
 
 
 def test_a_part_is_hidden_when_it_or_the_rest_is_too_few(
