@@ -6,6 +6,8 @@ arrays), so that both measure the same code.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ import numpy as np
 from coachbridge import metrics
 from coachbridge.matching.certify import Pricer, allowed_pair_count, scale_for
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
-from coachbridge.matching.solver import max_matching_arrays, solve_arrays
+from coachbridge.matching.solver import ScoreScale, max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
@@ -27,6 +29,11 @@ DIRECT_ROWS = 500
 # Certification keeps each learner's RESERVE x top_k best guides: top_k of them for the solve,
 # the rest priced from memory (only learners whose bound could still win are scored again).
 RESERVE = 2
+# Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
+# over at most this many solves of the sample.
+ESTIMATE_PAIRS = 50_000_000
+ESTIMATE_ROUNDS = 4
+ESTIMATE_RESERVE = 8
 
 
 @dataclass
@@ -121,6 +128,7 @@ def match_rows(
     group_used: dict[tuple[int, int], int] | None = None,
     widen: bool = True,
     certify: bool = True,
+    estimate: bool = True,
 ) -> EngineResult:
     """Match learner ``rows`` (default: all) to guides with ``free`` places.
 
@@ -131,7 +139,9 @@ def match_rows(
     best total among those; with ``certify`` its duals price every left-out allowed pair, and
     pairs that could improve it are added and solved again until none is left, which proves
     the result optimal over every allowed pair. Without ``certify`` the result is optimal on
-    the lists (each learner's K best guides plus widening's arcs), as before.
+    the lists (each learner's K best guides plus widening's arcs), as before. ``estimate``
+    (with ``certify``) starts from guide prices estimated on a sample of the learners
+    (``estimate_heads``); the result is the same either way, only the work differs.
     """
     n_learners = len(scorer.learners)
     rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
@@ -144,12 +154,17 @@ def match_rows(
     scale = scale_for(scorer, min_score, n_learners, free.size, n_groups)
     pricer: Pricer | None = None
     if certify:
-        # Each learner's RESERVE x K best guides: the K best go to the solve, the rest are
+        # Starting guide potentials from a sample of the learners (``estimate_heads``), so
+        # the lists already rank guides by score less an estimated price: popular guides no
+        # longer crowd every list, and few rows need scoring again. Not with a fairness
+        # limit (the heads depend on the group there).
+        head = None
+        if estimate and limit is None:
+            head = estimate_heads(scorer, free, rows, k=k, min_score=min_score, scale=scale)
+        # Each learner's RESERVE x K best keys: the K best go to the solve, the rest are
         # priced from memory, so few learners need their whole row scored again.
-        lists = top_k(scorer, RESERVE * k, min_score, rows=rows, guide_ok=guide_ok)
         pricer = Pricer(
             scorer,
-            lists,
             k=k,
             reserve_k=RESERVE * k,
             scale=scale,
@@ -157,9 +172,9 @@ def match_rows(
             min_score=min_score,
             rows=rows,
             groups=groups if limit is not None else None,
+            head=head,
         )
         cands = pricer.lists
-        del lists
     else:
         cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
     clock.lap("candidates")
@@ -204,27 +219,34 @@ def match_rows(
         return result
 
     assert pricer is not None
-    if widen:
-        # Widening only needs the matched count: a plain maximum flow starts it, and the one
-        # min-cost solve runs on the final lists (certification then settles the score).
-        result.match = max_matching(
-            result.candidates,
-            free,
-            n_learners,
-            min_score,
-            groups=groups,
-            limit=limit,
-            group_used=group_used,
-        )
-        # Widening scores single learners (one small matrix product each): BLAS threads only
-        # add overhead there, as in ``top_k``.
-        with threadpool_limits(limits=1, user_api="blas"):
-            _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
-        if result.widened:
-            pricer.forget(result.candidates)
-        clock.lap("widen")
+    to_widen = widen
     while True:
         solution = solve(duals=True)
+        if to_widen:
+            to_widen = False
+            # The solve's matching is a maximum one of the lists. When it matches every
+            # learner or fills every place it is maximum overall; otherwise widening extends
+            # the lists until it is (then the solve runs again).
+            if len(result.match) < min(rows.size, int(free.sum())):
+                # Widening scores single learners (one small matrix product each): BLAS
+                # threads only add overhead there, as in ``top_k``.
+                with threadpool_limits(limits=1, user_api="blas"):
+                    _widen(
+                        result,
+                        scorer,
+                        free,
+                        rows,
+                        k,
+                        min_score,
+                        groups,
+                        group_of,
+                        limit,
+                        group_used,
+                    )
+                clock.lap("widen")
+                if result.widened:
+                    pricer.forget(result.candidates)
+                    continue
         if solution.duals is None:
             break  # no usable arc at all: the lists then hold every allowed pair (none)
         found = pricer.price(result.candidates, solution.duals, per_learner=max(1, k))
@@ -245,6 +267,77 @@ def match_rows(
     result.seconds = clock.seconds
     metrics.matching_solved(sum(clock.seconds[p] for p in ("candidates", "solve", "widen")))
     return result
+
+
+def estimate_heads(
+    scorer: Scorer,
+    free: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    *,
+    k: int,
+    min_score: float,
+    scale: ScoreScale,
+) -> NDArray[np.int64] | None:
+    """Guide potentials estimated on a sample of the learners, or None when not worth it.
+
+    Every ``step``-th learner (``step`` the median free capacity) against every guide with
+    its places scaled down alike: one scan keeps each sampled learner's
+    ``ESTIMATE_RESERVE x k`` best guides, then a few rounds (``ESTIMATE_ROUNDS``) solve and
+    price those pairs like the full problem: the duals of that smaller market approximate the
+    full one's. They only steer which pairs are looked at first; certification of the full
+    problem does not depend on them.
+    """
+    open_ = free > 0
+    step = int(np.median(free[open_])) if open_.any() else 0
+    if step < 2 or rows.size * int(open_.sum()) < ESTIMATE_PAIRS:
+        return None
+    sample = rows[::step]
+    share = np.cumsum(free * (sample.size / rows.size))
+    small = np.diff(np.floor(np.concatenate([[0.0], share]))).astype(np.int64)
+    small[~open_] = 0
+    n_learners = len(scorer.learners)
+    # One scan of the sample, keeping each learner's ESTIMATE_RESERVE x K best guides; the
+    # rounds then price that reserve only (no row is scored again): an estimate needs no proof.
+    pricer = Pricer(
+        scorer,
+        k=k,
+        reserve_k=ESTIMATE_RESERVE * k,
+        scale=scale,
+        free=small,
+        min_score=min_score,
+        rows=sample,
+        groups=None,
+    )
+    arcs = pricer.lists
+    head = None
+    for _ in range(ESTIMATE_ROUNDS):
+        solution = solve_arrays(
+            arcs.learner,
+            arcs.guide,
+            arcs.score,
+            small,
+            n_learners=n_learners,
+            min_score=min_score,
+            scale=scale,
+            duals=True,
+        )
+        if solution.duals is None:
+            return None
+        head = solution.duals.guide
+        found = pricer.price(arcs, solution.duals, per_learner=max(1, k), rescore=False)
+        if os.environ.get("COACHBRIDGE_DEBUG_ESTIMATE"):
+            print("estimate round", found.score.size, pricer.priced_rows, file=sys.stderr)
+        if not found.score.size:
+            break
+        arcs = arcs.extend(found)
+    if head is None:
+        return None
+    head = head.copy()
+    has = small > 0
+    # A guide without a place in the sample: as if it had a place left (no price).
+    if has.any() and (open_ & ~has).any():
+        head[open_ & ~has] = head[has].max()
+    return head
 
 
 class _Clock:
