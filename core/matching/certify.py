@@ -358,7 +358,7 @@ class Pricer:
                 rank = np.arange(ro.size) - np.searchsorted(ro, ro, side="left")
                 best[by_value[rank < first]] = True
             top = np.full(block.size, LOW, dtype=np.int64)
-            if first:
+            if first and scores.shape[1]:
                 top = scale.profit(scores.max(axis=1))
             return block[ri], ci.astype(np.int64), sc, value, bound, best, top
 
@@ -415,7 +415,7 @@ def _row_best(
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, cut
     dense = np.ones(n_rows, dtype=np.bool_)
-    if n_cols >= 4 * width * SAMPLE_STRIDE:
+    if n_cols >= 2 * width * SAMPLE_STRIDE:
         sample = key[:, ::SAMPLE_STRIDE]
         w = sample.shape[1]
         j = min(w, -(-3 * width // SAMPLE_STRIDE) + 1)

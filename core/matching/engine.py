@@ -6,8 +6,6 @@ arrays), so that both measure the same code.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +24,13 @@ ROW_CACHE = 2048  # full candidate rows kept between searches
 # Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
 # 25,000 guides) before paying for a max-flow run (about 3 s at 100,000 x 25,000).
 DIRECT_ROWS = 500
-# Certification keeps each learner's RESERVE x top_k best guides: top_k of them for the solve,
-# the rest priced from memory (only learners whose bound could still win are scored again).
-RESERVE = 2
+# Certification keeps each learner's RESERVE x top_k best guides, priced from memory round after
+# round (only learners whose bound could still win are scored again) ...
+RESERVE = 4
+# ... and the solve starts from each learner's LISTS_PERCENT % x top_k best (at least 5, or
+# all top_k): by score less the estimated price they rarely need more, and pricing adds any
+# pair that could still improve the total.
+LISTS_PERCENT = 40
 # Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
 # over at most this many solves of the sample.
 ESTIMATE_PAIRS = 50_000_000
@@ -161,11 +163,12 @@ def match_rows(
         head = None
         if estimate and limit is None:
             head = estimate_heads(scorer, free, rows, k=k, min_score=min_score, scale=scale)
-        # Each learner's RESERVE x K best keys: the K best go to the solve, the rest are
-        # priced from memory, so few learners need their whole row scored again.
+        clock.lap("estimate")
+        # Each learner's RESERVE x K best keys: the best go to the solve, the rest are priced
+        # from memory, so few learners need their whole row scored again.
         pricer = Pricer(
             scorer,
-            k=k,
+            k=max(min(k, 5), k * LISTS_PERCENT // 100),
             reserve_k=RESERVE * k,
             scale=scale,
             free=free,
@@ -325,8 +328,6 @@ def estimate_heads(
             return None
         head = solution.duals.guide
         found = pricer.price(arcs, solution.duals, per_learner=max(1, k), rescore=False)
-        if os.environ.get("COACHBRIDGE_DEBUG_ESTIMATE"):
-            print("estimate round", found.score.size, pricer.priced_rows, file=sys.stderr)
         if not found.score.size:
             break
         arcs = arcs.extend(found)
@@ -346,7 +347,7 @@ class _Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._wall, self._cpu = time.perf_counter(), time.process_time()
-        for phase in ("candidates", "solve", "widen", "certify"):
+        for phase in ("estimate", "candidates", "solve", "widen", "certify"):
             self.seconds[phase] = self.seconds[f"{phase}_cpu"] = 0.0
 
     def lap(self, phase: str) -> None:
