@@ -47,6 +47,7 @@ def scale_for(
 
 LOW = -(2**62)  # "no left-out pair": the learner holds every allowed pair (room to add to it)
 SAMPLE_STRIDE = 16  # as in ``top_k``: every 16th guide gives each row a first cut-off
+GUIDE_FILL = 2  # the first lists give each guide at least this many arcs per free place
 EPS_UNITS = 4.0  # float keys within this many integer units of the cut-off are kept as well
 
 
@@ -101,7 +102,7 @@ class Pricer:
         self.bound[rows] = kept.bound
         self.top_profit[rows] = kept.top
         # Each learner's ``k`` best go to the solve, the rest to the reserve.
-        first = kept.first
+        first = kept.first | _guide_fill(kept, first=kept.first, free=free, per_place=GUIDE_FILL)
         self.lists = CandidateArrays(kept.learner[first], kept.guide[first], kept.score[first])
         self.reserve = CandidateArrays(kept.learner[~first], kept.guide[~first], kept.score[~first])
 
@@ -376,6 +377,31 @@ class Pricer:
                 empty, empty, np.empty(0), empty, empty, np.empty(0, dtype=np.bool_), empty
             )
         return _Kept(*(np.concatenate([p[i] for p in parts]) for i in range(7)))
+
+
+def _guide_fill(
+    kept: _Kept, *, first: NDArray[np.bool_], free: NDArray[np.int64], per_place: int
+) -> NDArray[np.bool_]:
+    """Kept pairs to add to the lists so that each guide has ``per_place`` arcs per free place.
+
+    A guide the price estimate made too dear would otherwise be in almost no list: the solve
+    leaves it empty, its price drops to zero, and every learner's bound fails the screening.
+    Its best pairs by key among the kept ones give the solve the choice.
+    """
+    out = np.zeros(first.size, dtype=np.bool_)
+    if not first.size:
+        return out
+    have = np.bincount(kept.guide[first], minlength=free.size)
+    want = np.maximum(per_place * free - have, 0)
+    pos = np.flatnonzero(~first & (want[kept.guide] > 0))
+    if not pos.size:
+        return out
+    order = np.lexsort((kept.learner[pos], -kept.value[pos], kept.guide[pos]))
+    pos = pos[order]
+    g = kept.guide[pos]
+    rank = np.arange(g.size) - np.searchsorted(g, g, side="left")
+    out[pos[rank < want[g]]] = True
+    return out
 
 
 @dataclass

@@ -34,7 +34,7 @@ LISTS_PERCENT = 40
 # Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
 # over at most this many solves of the sample.
 ESTIMATE_PAIRS = 50_000_000
-ESTIMATE_ROUNDS = 4
+ESTIMATE_ROUNDS = 3
 ESTIMATE_RESERVE = 8
 
 
@@ -168,7 +168,7 @@ def match_rows(
         # from memory, so few learners need their whole row scored again.
         pricer = Pricer(
             scorer,
-            k=max(min(k, 5), k * LISTS_PERCENT // 100),
+            k=_list_size(k),
             reserve_k=RESERVE * k,
             scale=scale,
             free=free,
@@ -272,6 +272,11 @@ def match_rows(
     return result
 
 
+def _list_size(k: int) -> int:
+    """How many of each learner's best keys the first solve takes (see LISTS_PERCENT)."""
+    return max(min(k, 5), k * LISTS_PERCENT // 100)
+
+
 def estimate_heads(
     scorer: Scorer,
     free: NDArray[np.int64],
@@ -303,7 +308,7 @@ def estimate_heads(
     # rounds then price that reserve only (no row is scored again): an estimate needs no proof.
     pricer = Pricer(
         scorer,
-        k=k,
+        k=_list_size(k),
         reserve_k=ESTIMATE_RESERVE * k,
         scale=scale,
         free=small,
