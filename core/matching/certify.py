@@ -1,6 +1,6 @@
-"""Certification: prove the top-K solve optimal over every allowed pair, or make it so.
+"""Certification: prove the solve optimal over every allowed pair, or make it so.
 
-The solve sees each learner's K best guides (plus widening's arcs). Its dual values (node
+The solve sees a list of guides per learner (plus widening's arcs). Its dual values (node
 potentials, ``solver.Duals``) price every pair it did not see: a left-out pair ``(l, g)`` with
 a positive reduced profit could improve the total, so it is added and the problem solved
 again. When no left-out pair has one, every arc of the full graph has a non-negative reduced
@@ -9,9 +9,11 @@ duality; the matched count is already the maximum the full set allows, which wid
 
 Pricing is block-wise like scoring and never builds the learners x guides matrix. It is exact:
 scores become the same integers the solve used (``ScoreScale``), potentials are integers, and
-the comparison is integer arithmetic. A learner needs its row scored only when even its K-th
-best score could beat the cheapest head potential; every other learner is certified from its
-top-K list alone (no left-out pair of theirs scores above the K-th best).
+every comparison that decides anything is integer arithmetic. Lists and reserves are ranked by
+score plus guide potential (an estimate of the final prices at first, see
+``engine.estimate_heads``); a learner needs its row scored again only when its bound could
+still beat what it has (``Pricer``); every other learner is certified from its lists and
+reserve alone.
 """
 
 from __future__ import annotations

@@ -268,7 +268,9 @@ def match_rows(
     result.allowed_pairs = allowed_pair_count(scorer, rows, free, scorer.excluded_pairs)
     clock.lap("certify")
     result.seconds = clock.seconds
-    metrics.matching_solved(sum(clock.seconds[p] for p in ("candidates", "solve", "widen")))
+    metrics.matching_solved(
+        sum(clock.seconds[p] for p in ("estimate", "candidates", "solve", "widen"))
+    )
     return result
 
 
