@@ -51,6 +51,12 @@ LOW = -(2**62)  # "no left-out pair": the learner holds every allowed pair (room
 SAMPLE_STRIDE = 16  # as in ``top_k``: every 16th guide gives each row a first cut-off
 GUIDE_FILL = 2  # the first lists give each guide at least this many arcs per free place
 EPS_UNITS = 4.0  # float keys within this many integer units of the cut-off are kept as well
+# Screening by hot columns (``Pricer._hot_columns``): from this many failing rows, with these
+# numbers of hot guides tried, in blocks of this many cells, scores raised by this margin.
+HOT_MIN_ROWS = 1000
+HOT_STEPS = (16, 64, 256, 1024)
+HOT_BLOCK_CELLS = 4_000_000
+HOT_MARGIN = 1e-9
 
 
 class Pricer:
@@ -145,6 +151,8 @@ class Pricer:
         reach = self.bound[rows] + rise[self.bound_heads[rows]]
         if duals.limit is None:
             reach = np.minimum(reach, self._hot_reach(rows, duals.guide))
+            if rescore:
+                reach = self._hot_columns(rows, reach, arcs, duals)
         need = rows[reach > top + duals.learner[rows]] if rescore else rows[:0]
         n = len(self.scorer.learners)
         if need.size:
@@ -206,6 +214,92 @@ class Pricer:
                 cold = bound + rise_sorted[j] if j < n_open else np.full_like(bound, LOW)
                 reach = np.minimum(reach, np.maximum(cold, best + hot_max[j - 1]))
             out[sel] = reach
+        return out
+
+    def _hot_columns(
+        self, rows: NDArray[np.int64], reach: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
+    ) -> NDArray[np.int64]:
+        """A third screening bound: the guides whose potential rose most, scored apart.
+
+        When a few guides' potentials rose far (the estimate overpriced them), ``B + max rise``
+        fails for most learners. For the ``j`` guides with the largest rise (``j`` chosen to
+        score the fewest pairs) every learner's pairs with them are bounded from above by
+        scoring just those columns (a scorer over those guides; a margin covers the last-bit
+        differences of that arithmetic, and the bound only decides whether a row is scored
+        again, exactly, never whether a pair is left out); its other pairs by ``B`` plus the
+        largest remaining rise. Built-in criteria only (a plugin's columns cost what its rows
+        do).
+        """
+        scorer, scale = self.scorer, self.scale
+        guide_ok = self.free > 0
+        n_open = int(guide_ok.sum())
+        util = scale.top + duals.learner[rows]
+        fail = reach > util
+        if scorer.plugins or int(fail.sum()) < HOT_MIN_ROWS or n_open < 2 * HOT_STEPS[0]:
+            return reach
+        open_idx = np.flatnonzero(guide_ok)
+        which = self.bound_heads[rows]
+        used = np.unique(which).tolist()
+        rises = {i: (duals.guide - self.heads[i])[open_idx] for i in used}
+        orders = {i: np.argsort(-rises[i], kind="stable") for i in used}
+        bound = self.bound[rows]
+        best: tuple[int, NDArray[np.int64], NDArray[np.int64]] | None = None
+        best_cost = int(fail.sum()) * n_open
+        for j in HOT_STEPS:
+            if j >= n_open // 2:
+                break
+            hot = np.unique(np.concatenate([open_idx[orders[i][:j]] for i in used]))
+            cold = np.full(rows.size, LOW, dtype=np.int64)
+            is_hot = np.zeros(self.free.size, dtype=np.bool_)
+            is_hot[hot] = True
+            for i in used:
+                r = duals.guide - self.heads[i]
+                cold_rise = int(r[guide_ok & ~is_hot].max())
+                sel = which == i
+                cold[sel] = bound[sel] + cold_rise
+            cost = int((fail & (cold > util)).sum()) * n_open + hot.size * int(fail.sum())
+            if cost < best_cost:
+                best, best_cost = (j, hot, cold), cost
+        if best is None:
+            return reach
+        _, hot, cold = best
+        check = np.flatnonzero(fail & (cold <= util))
+        if not check.size:
+            return reach
+        sub = Scorer(
+            scorer.learners, scorer.guides.take(hot), scorer.weights, settings=scorer.settings
+        )
+        hot_pos = np.full(self.free.size, -1, dtype=np.int64)
+        hot_pos[hot] = np.arange(hot.size)
+        row_pos = np.full(len(scorer.learners), -1, dtype=np.int64)
+        row_pos[rows[check]] = np.arange(check.size)
+        # Pairs the solve holds or the reserve prices exactly are left out of this bound.
+        skip_r: list[NDArray[np.int64]] = []
+        skip_c: list[NDArray[np.int64]] = []
+        for pairs in (arcs, self.reserve):
+            rp, hp = row_pos[pairs.learner], hot_pos[pairs.guide]
+            keep = (rp >= 0) & (hp >= 0)
+            skip_r.append(rp[keep])
+            skip_c.append(hp[keep])
+        sr, sc = np.concatenate(skip_r), np.concatenate(skip_c)
+        order = np.argsort(sr, kind="stable")
+        sr, sc = sr[order], sc[order]
+        margin = HOT_MARGIN * (1.0 + sum(abs(w) for w in scorer.weights.values()))
+        head = duals.guide[hot]
+        hot_reach = np.empty(check.size, dtype=np.int64)
+        size = max(1, HOT_BLOCK_CELLS // max(1, hot.size))
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, check.size, size):
+                part = np.arange(start, min(start + size, check.size))
+                upper = sub.scores(rows[check[part]])
+                upper += margin
+                value = np.ceil((upper - scale.lo) * scale.scale).astype(np.int64) + 1
+                value += head[None, :]
+                lo_i, hi_i = np.searchsorted(sr, [part[0], part[-1] + 1])
+                value[sr[lo_i:hi_i] - part[0], sc[lo_i:hi_i]] = LOW
+                hot_reach[part] = value.max(axis=1)
+        out = reach.copy()
+        out[check] = np.minimum(reach[check], np.maximum(cold[check], hot_reach))
         return out
 
     def _price_reserve(self, duals: Duals) -> tuple[NDArray[Any], ...]:

@@ -109,12 +109,17 @@ def test_bounds_cover_every_pair_left_out(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("hot", [False, True])
 def test_certified_with_estimated_prices_equals_the_all_pairs_optimum(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, hot: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The price estimate on a sample runs on these small instances too, and the lists are
-    # short against many guides: the optimum needs pairs far down the score lists.
+    # short against many guides: the optimum needs pairs far down the score lists. With
+    # ``hot`` the screening by hot columns runs whenever a row fails the plain one.
     monkeypatch.setattr("coachbridge.matching.engine.ESTIMATE_PAIRS", 0)
+    if hot:
+        monkeypatch.setattr("coachbridge.matching.certify.HOT_MIN_ROWS", 0)
+        monkeypatch.setattr("coachbridge.matching.certify.HOT_STEPS", (1, 4, 16))
     rng = np.random.default_rng(seed)
     n_learners, n_guides = int(rng.integers(20, 120)), int(rng.integers(130, 300))
     scorer, free = _instance(seed, n_learners, n_guides)
