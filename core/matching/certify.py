@@ -235,7 +235,8 @@ class Pricer:
         n_open = int(guide_ok.sum())
         util = scale.top + duals.learner[rows]
         fail = reach > util
-        if scorer.plugins or int(fail.sum()) < HOT_MIN_ROWS or n_open < 2 * HOT_STEPS[0]:
+        plugin = any(name in scorer.plugins for name in scorer.names)
+        if plugin or int(fail.sum()) < HOT_MIN_ROWS or n_open < 2 * HOT_STEPS[0]:
             return reach
         open_idx = np.flatnonzero(guide_ok)
         which = self.bound_heads[rows]
@@ -267,7 +268,11 @@ class Pricer:
         if not check.size:
             return reach
         sub = Scorer(
-            scorer.learners, scorer.guides.take(hot), scorer.weights, settings=scorer.settings
+            scorer.learners,
+            scorer.guides.take(hot),
+            scorer.weights,
+            plugins=scorer.plugins,
+            settings=scorer.settings,
         )
         hot_pos = np.full(self.free.size, -1, dtype=np.int64)
         hot_pos[hot] = np.arange(hot.size)
