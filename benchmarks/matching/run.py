@@ -46,6 +46,7 @@ WEIGHTS = {
 }
 DIM = 32
 K = 50
+PHASES = ("estimate", "candidates", "widen", "solve", "certify")  # the engine's clock
 
 
 def make_instance(n_learners: int, n_guides: int, seed: int) -> tuple[Side, Side, float]:
@@ -167,13 +168,16 @@ def peak_mib() -> float:
 
 
 def run_size(name: str, seed: int, certify: bool = True) -> dict[str, Any]:
+    load_before = list(os.getloadavg())
     n_learners, n_guides, cap = SIZES[name]
     t0 = time.perf_counter()
     learners, guides, forbidden = make_instance(n_learners, n_guides, seed)
     gen = time.perf_counter() - t0
     scorer = Scorer(learners, guides, WEIGHTS)
     free = np.full(n_guides, cap, dtype=np.int64)
+    t_call, c_call = time.perf_counter(), time.process_time()
     res = match_rows(scorer, free, k=K, min_score=0.0, certify=certify)
+    call = (time.perf_counter() - t_call, time.process_time() - c_call)
     cands = res.candidates
     coachbridge_peak = peak_mib()  # before the comparison solvers add their own graphs
     out: dict[str, Any] = {
@@ -188,23 +192,26 @@ def run_size(name: str, seed: int, certify: bool = True) -> dict[str, Any]:
         "candidate_seconds": res.seconds["candidates"],
         "candidate_cpu_seconds": res.seconds["candidates_cpu"],
         "arcs": int(cands.score.size),
+        # The whole ``match_rows`` call, as the process saw it (wall, CPU of all its threads).
+        "match_rows_seconds": call[0],
+        "match_rows_cpu_seconds": call[1],
         "coachbridge": {
             "solve_seconds": res.seconds["solve"],
             "solve_cpu_seconds": res.seconds["solve_cpu"],
             "widen_seconds": res.seconds["widen"],
             "widen_cpu_seconds": res.seconds["widen_cpu"],
-            "end_to_end_seconds": sum(res.seconds[p] for p in ("candidates", "widen", "solve")),
+            "end_to_end_seconds": sum(
+                res.seconds[p] for p in ("estimate", "candidates", "widen", "solve")
+            ),
             "end_to_end_cpu_seconds": sum(
-                res.seconds[f"{p}_cpu"] for p in ("candidates", "widen", "solve")
+                res.seconds[f"{p}_cpu"] for p in ("estimate", "candidates", "widen", "solve")
             ),
             "certify_seconds": res.seconds["certify"],
             "certify_cpu_seconds": res.seconds["certify_cpu"],
-            "end_to_end_seconds_all": sum(
-                res.seconds[p] for p in ("candidates", "widen", "solve", "certify")
-            ),
-            "end_to_end_cpu_seconds_all": sum(
-                res.seconds[f"{p}_cpu"] for p in ("candidates", "widen", "solve", "certify")
-            ),
+            "estimate_seconds": res.seconds["estimate"],
+            "estimate_cpu_seconds": res.seconds["estimate_cpu"],
+            "end_to_end_seconds_all": sum(res.seconds[p] for p in PHASES),
+            "end_to_end_cpu_seconds_all": sum(res.seconds[f"{p}_cpu"] for p in PHASES),
             "widened_arcs": res.widened,
             "certified": res.certified,
             "allowed_pairs": res.allowed_pairs,
@@ -234,6 +241,7 @@ def run_size(name: str, seed: int, certify: bool = True) -> dict[str, Any]:
     }
     out["peak_mib"] = peak_mib()
     out["load_average"] = list(os.getloadavg())
+    out["load_average_before"] = load_before
     return out
 
 
@@ -767,9 +775,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
             "",
             "coachbridge end to end (scoring + widening + solves + certification), wall s (cpu):",
             "",
-            "| instance | mode | candidates | widening | solves | certification | end to end "
-            "| solves run | priced arcs | guarantee |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| instance | mode | price estimate | candidates | widening | solves | certification "
+            "| end to end | solves run | priced arcs | rows scored again | peak MiB | load | guarantee |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in phases:
             c = r["coachbridge"]
@@ -778,15 +786,19 @@ def markdown(results: list[dict[str, Any]]) -> str:
             guarantee = (
                 f"certified over {c['allowed_pairs']:,} pairs" if certified else f"top-{K} lists"
             )
+            load = r.get("load_average_before", r["load_average"])[0]
             lines.append(
                 f"| {label} | {'certify' if r.get('certify', False) else 'top-K'} | "
+                f"{c.get('estimate_seconds', 0):.1f} ({c.get('estimate_cpu_seconds', 0):.1f}) | "
                 f"{r['candidate_seconds']:.1f} ({r['candidate_cpu_seconds']:.1f}) | "
                 f"{c['widen_seconds']:.1f} ({c['widen_cpu_seconds']:.1f}) | "
                 f"{c['solve_seconds']:.1f} ({c['solve_cpu_seconds']:.1f}) | "
                 f"{c.get('certify_seconds', 0):.1f} ({c.get('certify_cpu_seconds', 0):.1f}) | "
                 f"**{c.get('end_to_end_seconds_all', c['end_to_end_seconds']):.1f}** "
                 f"({c.get('end_to_end_cpu_seconds_all', c['end_to_end_cpu_seconds']):.1f}) | "
-                f"{c.get('solves', '')} | {c.get('priced_arcs', 0):,} | {guarantee} |"
+                f"{c.get('solves', '')} | {c.get('priced_arcs', 0):,} | "
+                f"{c.get('priced_rows', 0):,} | {r.get('peak_mib_coachbridge', 0):,.0f} | "
+                f"{load:.1f}–{r['load_average'][0]:.1f} | {guarantee} |"
             )
     for r in results:
         if "assign_speed" in r:

@@ -1,6 +1,6 @@
-"""Certification: prove the top-K solve optimal over every allowed pair, or make it so.
+"""Certification: prove the solve optimal over every allowed pair, or make it so.
 
-The solve sees each learner's K best guides (plus widening's arcs). Its dual values (node
+The solve sees a list of guides per learner (plus widening's arcs). Its dual values (node
 potentials, ``solver.Duals``) price every pair it did not see: a left-out pair ``(l, g)`` with
 a positive reduced profit could improve the total, so it is added and the problem solved
 again. When no left-out pair has one, every arc of the full graph has a non-negative reduced
@@ -9,14 +9,19 @@ duality; the matched count is already the maximum the full set allows, which wid
 
 Pricing is block-wise like scoring and never builds the learners x guides matrix. It is exact:
 scores become the same integers the solve used (``ScoreScale``), potentials are integers, and
-the comparison is integer arithmetic. A learner needs its row scored only when even its K-th
-best score could beat the cheapest head potential; every other learner is certified from its
-top-K list alone (no left-out pair of theirs scores above the K-th best).
+every comparison that decides anything is integer arithmetic. Lists and reserves are ranked by
+score plus guide potential (an estimate of the final prices at first, see
+``engine.estimate_heads``); a learner needs its row scored again only when its bound could
+still beat what it has (``Pricer``); every other learner is certified from its lists and
+reserve alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,26 +48,41 @@ def scale_for(
 
 
 LOW = -(2**62)  # "no left-out pair": the learner holds every allowed pair (room to add to it)
+SAMPLE_STRIDE = 16  # as in ``top_k``: every 16th guide gives each row a first cut-off
+GUIDE_FILL = 2  # the first lists give each guide at least this many arcs per free place
+EPS_UNITS = 4.0  # float keys within this many integer units of the cut-off are kept as well
+# Screening by hot columns (``Pricer._hot_columns``): from this many failing rows, with these
+# numbers of hot guides tried, in blocks of this many cells, scores raised by this margin.
+HOT_MIN_ROWS = 1000
+HOT_STEPS = (16, 64, 256, 1024)
+HOT_BLOCK_CELLS = 4_000_000
+HOT_MARGIN = 1e-9
 
 
 class Pricer:
     """Prices left-out pairs round after round, scoring as few learner rows as it can.
 
-    It starts from each learner's ``reserve_k`` best guides (``top_k`` with the larger K): the
-    ``k`` best go to the solve, the rest are kept as a reserve priced from memory. Each learner
-    has a bound ``B`` with ``P(l, g) + h(g) <= B`` for every pair it does not hold, where ``h``
-    is a vector of guide potentials recorded when the bound was set (zero at the start, where
-    ``B`` is the profit of the last guide held). Under new potentials ``h'`` such a pair prices
-    at most ``B + max(h' - h) - (top + d(l))``, so only a learner for whom that is positive has
-    its row scored again; the row then refills the reserve with the pairs that price best under
-    the current potentials and sets a bound relative to them, so later rounds (whose potentials
-    move little) rarely score it again. With a fairness limit, bounds stay on scores alone.
+    Pairs are ranked by a *key*, a learner's score plus the guide's potential ``h`` (zero, an
+    estimate, or the last solve's duals): under prices close to the final ones a learner's
+    useful guides are the ones with the best keys, not the best scores (a few popular guides
+    would fill every score list). The first scan keeps each learner's ``reserve_k`` best keys
+    under the starting potentials: the ``k`` best go to the solve, the rest are a reserve priced
+    from memory. Each learner has a bound ``B`` with ``P(l, g) + h(g) <= B`` for every pair it
+    does not hold, ``h`` being the potential vector recorded with the bound. Under new
+    potentials ``h'`` such a pair prices at most ``B + max(h' - h) - (top + d(l))``, so only a
+    learner for whom that is positive has its row scored again; the row then refills the
+    reserve with its best keys under the current potentials and sets a bound relative to them,
+    so later rounds (whose potentials move little) rarely score it again. With a fairness limit
+    the head of a pair depends on the learner's group, and bounds are kept on scores alone.
+
+    Selection uses float keys (fast), every comparison that decides anything is exact: kept
+    pairs are priced in integers, and the bound is set a few integer units above what any pair
+    below the float cut-off can reach (``EPS_UNITS``; the float rounding is far smaller).
     """
 
     def __init__(
         self,
         scorer: Scorer,
-        lists: CandidateArrays,
         *,
         k: int,
         reserve_k: int,
@@ -71,26 +91,28 @@ class Pricer:
         min_score: float,
         rows: NDArray[np.int64],
         groups: NDArray[np.int64] | None,
+        head: NDArray[np.int64] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.scorer, self.scale, self.free, self.min_score = scorer, scale, free, min_score
         self.rows, self.groups, self.k, self.reserve_k = rows, groups, k, reserve_k
+        self.workers = workers or min(4, os.cpu_count() or 1)
         n = len(scorer.learners)
-        order = np.lexsort((lists.guide, -lists.score, lists.learner))
-        learner, guide, score = lists.learner[order], lists.guide[order], lists.score[order]
-        rank = np.arange(learner.size) - np.searchsorted(learner, learner, side="left")
-        first = rank < k
-        self.lists = CandidateArrays(learner[first], guide[first], score[first])
-        self.reserve = CandidateArrays(learner[~first], guide[~first], score[~first])
-        count = np.bincount(learner, minlength=n)
-        worst = np.full(n, np.inf)
-        np.minimum.at(worst, learner, score)
+        head0 = np.zeros(free.size, dtype=np.int64) if head is None else head.astype(np.int64)
+        # The guide potentials each bound is relative to (index 0: the starting ones).
+        self.heads: list[NDArray[np.int64]] = [head0]
         self.bound = np.full(n, LOW, dtype=np.int64)
-        full = count >= reserve_k
-        self.bound[full] = scale.profit(worst[full])
-        # The guide potentials each bound is relative to: zeros for the score-only bounds.
-        self.heads: list[NDArray[np.int64]] = [np.zeros(free.size, dtype=np.int64)]
+        # Each learner's best profit over every guide (an upper bound on any of its pairs).
+        self.top_profit = np.full(n, LOW, dtype=np.int64)
         self.bound_heads = np.zeros(n, dtype=np.int64)  # index into ``heads``
         self.priced_rows = 0
+        kept = self._scan(rows, None, lambda grp: head0, relative=True, first=k)
+        self.bound[rows] = kept.bound
+        self.top_profit[rows] = kept.top
+        # Each learner's ``k`` best go to the solve, the rest to the reserve.
+        first = kept.first | _guide_fill(kept, first=kept.first, free=free, per_place=GUIDE_FILL)
+        self.lists = CandidateArrays(kept.learner[first], kept.guide[first], kept.score[first])
+        self.reserve = CandidateArrays(kept.learner[~first], kept.guide[~first], kept.score[~first])
 
     def forget(self, arcs: CandidateArrays) -> None:
         """Drop reserve pairs the solve now holds (e.g. ones widening added)."""
@@ -102,11 +124,14 @@ class Pricer:
         )
         self.reserve = _subset(self.reserve, ~held)
 
-    def price(self, arcs: CandidateArrays, duals: Duals, *, per_learner: int) -> CandidateArrays:
+    def price(
+        self, arcs: CandidateArrays, duals: Duals, *, per_learner: int, rescore: bool = True
+    ) -> CandidateArrays:
         """Left-out pairs with a positive reduced profit under ``duals`` (the best per learner).
 
         ``arcs`` are the pairs the solve had. An empty result certifies the solve over every
-        allowed pair.
+        allowed pair. ``rescore = False`` prices the reserve alone (no row is scored again):
+        an estimate, which certifies nothing.
         """
         scale, free = self.scale, self.free
         guide_ok = free > 0
@@ -118,12 +143,17 @@ class Pricer:
         if duals.limit is not None and duals.group_potential.size:
             head_max = max(head_max, int(duals.group_potential.max()))
         rise = np.array(
-            [head_max] + [int((duals.guide - h)[guide_ok].max()) for h in self.heads[1:]],
-            dtype=np.int64,
+            [int((duals.guide - h)[guide_ok].max()) for h in self.heads], dtype=np.int64
         )
+        if duals.limit is not None:
+            rise[0] = head_max - int(self.heads[0][guide_ok].min())
         rows = self.rows
         reach = self.bound[rows] + rise[self.bound_heads[rows]]
-        need = rows[reach > top + duals.learner[rows]]
+        if duals.limit is None:
+            reach = np.minimum(reach, self._hot_reach(rows, duals.guide))
+            if rescore:
+                reach = self._hot_columns(rows, reach, arcs, duals)
+        need = rows[reach > top + duals.learner[rows]] if rescore else rows[:0]
         n = len(self.scorer.learners)
         if need.size:
             # Those rows are scored in full below; their reserve is rebuilt from them.
@@ -132,7 +162,7 @@ class Pricer:
             self.reserve = _subset(self.reserve, ~drop[self.reserve.learner])
         found = [self._price_reserve(duals)]
         if need.size:
-            found.append(self._price_rows(need, arcs, duals, per_learner))
+            found.append(self._price_rows(need, arcs, duals))
             self.priced_rows += int(need.size)
         learner = np.concatenate([f[0] for f in found])
         guide = np.concatenate([f[1] for f in found])
@@ -155,6 +185,128 @@ class Pricer:
             self.reserve = _subset(self.reserve, ~moved)
         return added
 
+    def _hot_reach(self, rows: NDArray[np.int64], head: NDArray[np.int64]) -> NDArray[np.int64]:
+        """A second screening bound: the few guides whose potential rose most, apart.
+
+        One guide whose potential rose far would make every learner's ``B + max rise`` pass.
+        So for the ``j`` guides with the largest rise (``j`` = 1, 2, 4, ...) a learner's pairs
+        with them are bounded by its best profit over all guides (``top_profit``) plus their
+        largest new potential, and its other pairs by ``B`` plus the next rise; the smallest
+        of these over ``j`` bounds every left-out pair of the learner as well.
+        """
+        guide_ok = self.free > 0
+        out = np.full(rows.size, np.iinfo(np.int64).max, dtype=np.int64)
+        which = self.bound_heads[rows]
+        h_now = head[guide_ok]
+        for idx in np.unique(which).tolist():
+            sel = which == idx
+            rise = h_now - self.heads[idx][guide_ok]
+            order = np.argsort(-rise, kind="stable")
+            rise_sorted = rise[order]
+            hot_max = np.maximum.accumulate(h_now[order])
+            n_open = rise_sorted.size
+            steps = [1 << i for i in range(max(1, n_open.bit_length()))]
+            steps = [j for j in steps if j < n_open] + [n_open]
+            bound = self.bound[rows[sel]]
+            best = self.top_profit[rows[sel]]
+            reach = np.full(bound.size, np.iinfo(np.int64).max, dtype=np.int64)
+            for j in steps:
+                cold = bound + rise_sorted[j] if j < n_open else np.full_like(bound, LOW)
+                reach = np.minimum(reach, np.maximum(cold, best + hot_max[j - 1]))
+            out[sel] = reach
+        return out
+
+    def _hot_columns(
+        self, rows: NDArray[np.int64], reach: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
+    ) -> NDArray[np.int64]:
+        """A third screening bound: the guides whose potential rose most, scored apart.
+
+        When a few guides' potentials rose far (the estimate overpriced them), ``B + max rise``
+        fails for most learners. For the ``j`` guides with the largest rise (``j`` chosen to
+        score the fewest pairs) every learner's pairs with them are bounded from above by
+        scoring just those columns (a scorer over those guides; a margin covers the last-bit
+        differences of that arithmetic, and the bound only decides whether a row is scored
+        again, exactly, never whether a pair is left out); its other pairs by ``B`` plus the
+        largest remaining rise. Built-in criteria only (a plugin's columns cost what its rows
+        do).
+        """
+        scorer, scale = self.scorer, self.scale
+        guide_ok = self.free > 0
+        n_open = int(guide_ok.sum())
+        util = scale.top + duals.learner[rows]
+        fail = reach > util
+        plugin = any(name in scorer.plugins for name in scorer.names)
+        if plugin or int(fail.sum()) < HOT_MIN_ROWS or n_open < 2 * HOT_STEPS[0]:
+            return reach
+        open_idx = np.flatnonzero(guide_ok)
+        which = self.bound_heads[rows]
+        used = np.unique(which).tolist()
+        rises = {i: (duals.guide - self.heads[i])[open_idx] for i in used}
+        orders = {i: np.argsort(-rises[i], kind="stable") for i in used}
+        bound = self.bound[rows]
+        best: tuple[int, NDArray[np.int64], NDArray[np.int64]] | None = None
+        best_cost = int(fail.sum()) * n_open
+        for j in HOT_STEPS:
+            if j >= n_open // 2:
+                break
+            hot = np.unique(np.concatenate([open_idx[orders[i][:j]] for i in used]))
+            cold = np.full(rows.size, LOW, dtype=np.int64)
+            is_hot = np.zeros(self.free.size, dtype=np.bool_)
+            is_hot[hot] = True
+            for i in used:
+                r = duals.guide - self.heads[i]
+                cold_rise = int(r[guide_ok & ~is_hot].max())
+                sel = which == i
+                cold[sel] = bound[sel] + cold_rise
+            cost = int((fail & (cold > util)).sum()) * n_open + hot.size * int(fail.sum())
+            if cost < best_cost:
+                best, best_cost = (j, hot, cold), cost
+        if best is None:
+            return reach
+        _, hot, cold = best
+        check = np.flatnonzero(fail & (cold <= util))
+        if not check.size:
+            return reach
+        sub = Scorer(
+            scorer.learners,
+            scorer.guides.take(hot),
+            scorer.weights,
+            plugins=scorer.plugins,
+            settings=scorer.settings,
+        )
+        hot_pos = np.full(self.free.size, -1, dtype=np.int64)
+        hot_pos[hot] = np.arange(hot.size)
+        row_pos = np.full(len(scorer.learners), -1, dtype=np.int64)
+        row_pos[rows[check]] = np.arange(check.size)
+        # Pairs the solve holds or the reserve prices exactly are left out of this bound.
+        skip_r: list[NDArray[np.int64]] = []
+        skip_c: list[NDArray[np.int64]] = []
+        for pairs in (arcs, self.reserve):
+            rp, hp = row_pos[pairs.learner], hot_pos[pairs.guide]
+            keep = (rp >= 0) & (hp >= 0)
+            skip_r.append(rp[keep])
+            skip_c.append(hp[keep])
+        sr, sc = np.concatenate(skip_r), np.concatenate(skip_c)
+        order = np.argsort(sr, kind="stable")
+        sr, sc = sr[order], sc[order]
+        margin = HOT_MARGIN * (1.0 + sum(abs(w) for w in scorer.weights.values()))
+        head = duals.guide[hot]
+        hot_reach = np.empty(check.size, dtype=np.int64)
+        size = max(1, HOT_BLOCK_CELLS // max(1, hot.size))
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, check.size, size):
+                part = np.arange(start, min(start + size, check.size))
+                upper = sub.scores(rows[check[part]])
+                upper += margin
+                value = np.ceil((upper - scale.lo) * scale.scale).astype(np.int64) + 1
+                value += head[None, :]
+                lo_i, hi_i = np.searchsorted(sr, [part[0], part[-1] + 1])
+                value[sr[lo_i:hi_i] - part[0], sc[lo_i:hi_i]] = LOW
+                hot_reach[part] = value.max(axis=1)
+        out = reach.copy()
+        out[check] = np.minimum(reach[check], np.maximum(cold[check], hot_reach))
+        return out
+
     def _price_reserve(self, duals: Duals) -> tuple[NDArray[Any], ...]:
         r = self.reserve
         if not r.score.size:
@@ -167,89 +319,268 @@ class Pricer:
         return r.learner[bad], r.guide[bad], r.score[bad], reduced[bad]
 
     def _price_rows(
-        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals, per_learner: int
+        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
     ) -> tuple[NDArray[Any], ...]:
-        scorer, scale = self.scorer, self.scale
-        guide_ok = self.free > 0
         n_guides = self.free.size
         guide_idx = np.arange(n_guides, dtype=np.int64)
-        # The solve's arcs, by learner, to leave them out of the pricing.
-        order = np.argsort(arcs.learner, kind="stable")
-        indptr = np.searchsorted(
-            arcs.learner[order], np.arange(len(scorer.learners) + 1, dtype=np.int64)
-        )
-        out: list[tuple[NDArray[Any], ...]] = []
-        refill: list[CandidateArrays] = [self.reserve]
         # Bounds relative to the guide potentials, unless a fairness limit makes heads depend
-        # on the learner's group as well (then they stay on scores alone).
+        # on the learner's group as well (then they are turned into bounds on scores alone).
         relative = self.groups is None or duals.limit is None
         if relative:
             self.heads.append(duals.guide.copy())
-        with threadpool_limits(limits=1, user_api="blas"):
-            for block in scorer.blocks(need):
-                scores = scorer.scores(block)
-                ok = scorer.allowed(block)
-                ok &= scores >= self.min_score
-                ok &= guide_ok[None, :]
+
+            def head(grp: int | None) -> NDArray[np.int64]:
+                return duals.guide
+
+        else:
+            cache: dict[int | None, NDArray[np.int64]] = {}
+
+            def head(grp: int | None) -> NDArray[np.int64]:
+                if grp not in cache:
+                    g = None if grp is None else np.full(n_guides, grp, dtype=np.int64)
+                    cache[grp] = duals.head_of(guide_idx, g)
+                return cache[grp]
+
+        kept = self._scan(need, arcs, head, relative=relative)
+        self.bound[need] = kept.bound
+        self.bound_heads[need] = len(self.heads) - 1 if relative else 0
+        self.reserve = CandidateArrays(
+            np.concatenate([self.reserve.learner, kept.learner]),
+            np.concatenate([self.reserve.guide, kept.guide]),
+            np.concatenate([self.reserve.score, kept.score]),
+        )
+        reduced = kept.value - (self.scale.top + duals.learner[kept.learner])
+        bad = reduced > 0
+        return kept.learner[bad], kept.guide[bad], kept.score[bad], reduced[bad]
+
+    def _scan(
+        self,
+        rows: NDArray[np.int64],
+        held: CandidateArrays | None,
+        head: Callable[[int | None], NDArray[np.int64]],
+        *,
+        relative: bool,
+        first: int = 0,
+    ) -> _Kept:
+        """Score ``rows`` block-wise and keep each row's ``reserve_k`` best keys (plus ties).
+
+        ``head(group)`` gives the integer guide potentials for learners of ``group`` (None
+        without groups); ``held`` pairs (the solve's arcs) are left out. Returns the kept
+        pairs with their exact ``P + head`` (``first`` marks each row's ``first`` best of them)
+        and, per row, a bound on ``P + head`` of every pair not kept and not held (``LOW``
+        when the row kept all of them). With ``relative = False`` the bound is turned into a
+        bound on ``P`` alone.
+        """
+        scorer, scale = self.scorer, self.scale
+        n_guides = self.free.size
+        guide_drop = ~(self.free > 0)
+        any_drop = bool(guide_drop.any())
+        floor = sum(min(0.0, w) for w in scorer.weights.values())
+        check_min = bool(self.min_score > floor)
+        indptr = order = None
+        if held is not None and held.score.size:
+            # The held arcs by learner, to leave them out.
+            order = np.argsort(held.learner, kind="stable")
+            indptr = np.searchsorted(
+                held.learner[order], np.arange(len(scorer.learners) + 1, dtype=np.int64)
+            )
+        groups = self.groups
+        width = min(self.reserve_k, n_guides)
+        unusable = np.iinfo(np.int64).min // 8
+        # Float heads and the float rounding they can bring (see the class docstring).
+        heads_f: dict[int | None, NDArray[np.float64]] = {}
+        grps: list[int | None] = [None]
+        if groups is not None and not relative:
+            grps = [int(g) for g in np.unique(groups[rows]).tolist()]
+        magnitude = abs(scale.lo) + abs(scale.hi) + 1.0
+        for grp in grps:
+            h = head(grp)
+            usable = h > unusable
+            hf = np.where(usable, h / scale.scale, -np.inf)
+            heads_f[grp] = hf
+            if usable.any():
+                magnitude = max(magnitude, float(np.abs(hf[usable]).max()) + abs(scale.lo) + 1)
+        eps_units = EPS_UNITS + 8.0 * magnitude * scale.scale * 2.0**-52
+        eps_f = eps_units / scale.scale
+
+        def one(block: NDArray[np.int64]) -> tuple[NDArray[Any], ...]:
+            scores = scorer.scores(block)
+            if groups is not None and not relative:
+                block_groups = groups[block]
+                key = np.empty_like(scores)
+                for grp in np.unique(block_groups).tolist():
+                    sel = block_groups == grp
+                    key[sel] = scores[sel] + heads_f[int(grp)][None, :]
+            else:
+                key = scores + heads_f[None][None, :]
+            rules = scorer.excluded_by_rules(block)
+            if rules is not None:
+                key[rules] = -np.inf
+            if any_drop:
+                key[:, guide_drop] = -np.inf
+            if check_min:
+                key[scores < self.min_score] = -np.inf
+            if indptr is not None and order is not None:
                 starts, ends = indptr[block], indptr[block + 1]
                 counts = ends - starts
                 total = int(counts.sum())
                 pos = np.repeat(np.arange(block.size), counts)
                 offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
-                held = order[offsets + np.arange(total)]
-                ok[pos, arcs.guide[held]] = False
-                if self.groups is None or duals.limit is None:
-                    head = np.broadcast_to(duals.head_of(guide_idx, None), scores.shape)
-                else:
-                    head = np.empty(scores.shape, dtype=np.int64)
-                    block_groups = self.groups[block]
-                    for grp in np.unique(block_groups).tolist():
-                        head[block_groups == grp] = duals.head_of(
-                            guide_idx, np.full(n_guides, grp, dtype=np.int64)
-                        )
-                # Reduced profit of the arc l -> head: P - (top + d(l) - d(head)), exact int64.
-                reduced = scale.profit(scores)
-                reduced -= (scale.top + duals.learner[block])[:, None]
-                reduced += head
-                # Each row's ``per_learner`` largest positive reduced profits (at company scale
-                # a first round finds hundreds of millions: never collect them all).
-                bad = np.where(ok, reduced, 0)
-                width = min(per_learner, n_guides)
-                part = np.argpartition(bad, n_guides - width, axis=1)[:, n_guides - width :]
-                vals = np.take_along_axis(bad, part, axis=1)
-                hit = vals > 0
-                r = np.broadcast_to(np.arange(block.size)[:, None], part.shape)[hit]
-                c = part[hit].astype(np.int64)
-                out.append((block[r], c, scores[r, c], vals[hit]))
-                # The reserve: each row's pairs it does not hold that price best under these
-                # potentials (violating ones included: those the solve does not take this round
-                # stay priced from here); the bound is relative to the same potentials. One
-                # partial selection per row, as in ``top_k``: never a sort of the block.
-                key = scale.profit(scores)
-                if relative:
-                    key += duals.guide[None, :]
-                key[~ok] = LOW
-                width = min(self.reserve_k, n_guides)
-                part = np.argpartition(key, n_guides - width, axis=1)[:, n_guides - width :]
-                vals = np.take_along_axis(key, part, axis=1)
-                keep = vals > LOW
-                rr = np.broadcast_to(np.arange(block.size)[:, None], part.shape)[keep]
-                cc = part[keep].astype(np.int64)
-                refill.append(CandidateArrays(block[rr], cc, scores[rr, cc]))
-                last = np.where(keep, vals, np.iinfo(np.int64).max).min(axis=1)
-                bound = np.full(block.size, LOW, dtype=np.int64)
-                more = ok.sum(axis=1) > width
-                bound[more] = last[more]
-                self.bound[block] = bound
-                self.bound_heads[block] = len(self.heads) - 1 if relative else 0
-        self.reserve = CandidateArrays(
-            np.concatenate([f.learner for f in refill]),
-            np.concatenate([f.guide for f in refill]),
-            np.concatenate([f.score for f in refill]),
-        )
-        if not out:
-            return _none()
-        return tuple(np.concatenate([f[i] for f in out]) for i in range(4))
+                key[pos, held.guide[order[offsets + np.arange(total)]]] = -np.inf  # type: ignore[union-attr]
+
+            def valid(ri: NDArray[np.int64], ci: NDArray[np.int64]) -> NDArray[np.bool_]:
+                return scorer.pairs_ok(block[ri], ci)
+
+            ri, ci, cut = _row_best(key, width, eps_f, valid)
+            sc = scores[ri, ci]
+            if groups is not None and not relative:
+                hv = np.empty(ri.size, dtype=np.int64)
+                rg = groups[block[ri]]
+                for grp in np.unique(rg).tolist():
+                    sel = rg == grp
+                    hv[sel] = head(int(grp))[ci[sel]]
+            else:
+                hv = head(None)[ci]
+            value = scale.profit(sc) + hv
+            bound = np.full(block.size, LOW, dtype=np.int64)
+            has = np.isfinite(cut)
+            bound[has] = np.ceil((cut[has] - scale.lo) * scale.scale - eps_units + 1.0).astype(
+                np.int64
+            )
+            if not relative and has.any():
+                # P + h(g) <= B for every pair left out, so P <= B - min h.
+                for pos in np.flatnonzero(has).tolist():
+                    h = head(int(groups[block[pos]]))  # type: ignore[index]
+                    ok = (h > unusable) & ~guide_drop
+                    bound[pos] -= int(h[ok].min()) if ok.any() else 0
+            best = np.zeros(ri.size, dtype=np.bool_)
+            if first:
+                by_value = np.lexsort((ci, -value, ri))
+                ro = ri[by_value]
+                rank = np.arange(ro.size) - np.searchsorted(ro, ro, side="left")
+                best[by_value[rank < first]] = True
+            top = np.full(block.size, LOW, dtype=np.int64)
+            if first and scores.shape[1]:
+                top = scale.profit(scores.max(axis=1))
+            return block[ri], ci.astype(np.int64), sc, value, bound, best, top
+
+        blocks = list(scorer.blocks(rows))
+        # The blocks are the parallelism (as in ``top_k``); BLAS threads only contend.
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.workers > 1 and len(blocks) > 1:
+                with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                    parts = list(pool.map(one, blocks))
+            else:
+                parts = [one(b) for b in blocks]
+        if not parts:
+            empty = np.empty(0, dtype=np.int64)
+            return _Kept(
+                empty, empty, np.empty(0), empty, empty, np.empty(0, dtype=np.bool_), empty
+            )
+        return _Kept(*(np.concatenate([p[i] for p in parts]) for i in range(7)))
+
+
+def _guide_fill(
+    kept: _Kept, *, first: NDArray[np.bool_], free: NDArray[np.int64], per_place: int
+) -> NDArray[np.bool_]:
+    """Kept pairs to add to the lists so that each guide has ``per_place`` arcs per free place.
+
+    A guide the price estimate made too dear would otherwise be in almost no list: the solve
+    leaves it empty, its price drops to zero, and every learner's bound fails the screening.
+    Its best pairs by key among the kept ones give the solve the choice.
+    """
+    out = np.zeros(first.size, dtype=np.bool_)
+    if not first.size:
+        return out
+    have = np.bincount(kept.guide[first], minlength=free.size)
+    want = np.maximum(per_place * free - have, 0)
+    pos = np.flatnonzero(~first & (want[kept.guide] > 0))
+    if not pos.size:
+        return out
+    order = np.lexsort((kept.learner[pos], -kept.value[pos], kept.guide[pos]))
+    pos = pos[order]
+    g = kept.guide[pos]
+    rank = np.arange(g.size) - np.searchsorted(g, g, side="left")
+    out[pos[rank < want[g]]] = True
+    return out
+
+
+@dataclass
+class _Kept:
+    """What ``Pricer._scan`` kept: pairs, their exact ``P + head``, and each row's bound."""
+
+    learner: NDArray[np.int64]
+    guide: NDArray[np.int64]
+    score: NDArray[np.float64]
+    value: NDArray[np.int64]
+    bound: NDArray[np.int64]  # per scanned row, in the order of the rows
+    first: NDArray[np.bool_]  # among each row's ``first`` best (by ``value``, then guide)
+    top: NDArray[np.int64]  # per scanned row: its best profit over every guide (with ``first``)
+
+
+def _row_best(
+    key: NDArray[np.float64],
+    width: int,
+    eps: float,
+    valid: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.bool_]],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Each row's ``width`` largest keys plus every key within ``eps`` below the smallest.
+
+    ``key`` is -inf where there is no pair; ``valid(ri, ci)`` (broadcasting) tells which other
+    positions are pairs (the reporting-chain test, run only on the few candidates). Returns
+    the kept positions and each row's cut-off (the ``width``-th largest valid key; -inf when
+    the row has no more than ``width`` valid keys, all of them kept). Every valid position
+    not kept has a key below ``cut - eps``. A sample of every ``SAMPLE_STRIDE``-th column gives
+    each row a first cut-off that, as a rule, a few times ``width`` keys reach, so no full
+    selection runs over the row (rows where it fails get one).
+    """
+    n_rows, n_cols = key.shape
+    cut = np.full(n_rows, -np.inf)
+    out_r: list[NDArray[np.int64]] = []
+    out_c: list[NDArray[np.int64]] = []
+    if not n_cols or width < 1:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, cut
+    dense = np.ones(n_rows, dtype=np.bool_)
+    if n_cols >= 2 * width * SAMPLE_STRIDE:
+        sample = key[:, ::SAMPLE_STRIDE]
+        w = sample.shape[1]
+        j = min(w, -(-3 * width // SAMPLE_STRIDE) + 1)
+        first = np.partition(sample, w - j, axis=1)[:, w - j]
+        first[~np.isfinite(first)] = np.inf  # too few keys in the sample: full selection
+        ri, ci = np.nonzero(key >= first[:, None])
+        ok = valid(ri, ci)
+        ri, ci = ri[ok], ci[ok]
+        vals = key[ri, ci]
+        order = np.lexsort((-vals, ri))
+        ri, ci, vals = ri[order], ci[order], vals[order]
+        start = np.searchsorted(ri, np.arange(n_rows))
+        count = np.bincount(ri, minlength=n_rows)
+        has = count >= width
+        c = np.full(n_rows, -np.inf)
+        c[has] = vals[start[has] + width - 1]
+        # The band below the cut-off must lie among the candidates (above the first cut-off).
+        good = has & (c - eps >= first)
+        sel = good[ri] & (vals >= (c - eps)[ri])
+        out_r.append(ri[sel])
+        out_c.append(ci[sel])
+        cut[good] = c[good]
+        dense = ~good
+    redo = np.flatnonzero(dense)
+    if redo.size:
+        sub = key[redo]
+        ok = valid(redo[:, None], np.arange(n_cols, dtype=np.int64)[None, :])
+        sub[~ok] = -np.inf
+        if width < n_cols:
+            c = np.partition(sub, n_cols - width, axis=1)[:, n_cols - width]
+        else:
+            c = np.full(redo.size, -np.inf)
+        thr = np.where(np.isfinite(c), c - eps, -np.inf)
+        r, cc = np.nonzero(np.isfinite(sub) & (sub >= thr[:, None]))
+        out_r.append(redo[r])
+        out_c.append(cc)
+        cut[redo] = c
+    return np.concatenate(out_r).astype(np.int64), np.concatenate(out_c).astype(np.int64), cut
 
 
 def _subset(arrays: CandidateArrays, keep: NDArray[np.bool_]) -> CandidateArrays:

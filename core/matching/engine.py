@@ -15,7 +15,7 @@ import numpy as np
 from coachbridge import metrics
 from coachbridge.matching.certify import Pricer, allowed_pair_count, scale_for
 from coachbridge.matching.scoring import CandidateArrays, Scorer, full_row, top_k
-from coachbridge.matching.solver import max_matching_arrays, solve_arrays
+from coachbridge.matching.solver import ScoreScale, max_matching_arrays, solve_arrays
 from coachbridge.matching.widen import augmenting_path
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
@@ -24,9 +24,18 @@ ROW_CACHE = 2048  # full candidate rows kept between searches
 # Left-out learners up to which widening tries one-arc paths (one full row each, a few ms at
 # 25,000 guides) before paying for a max-flow run (about 3 s at 100,000 x 25,000).
 DIRECT_ROWS = 500
-# Certification keeps each learner's RESERVE x top_k best guides: top_k of them for the solve,
-# the rest priced from memory (only learners whose bound could still win are scored again).
-RESERVE = 2
+# Certification keeps each learner's RESERVE x top_k best guides, priced from memory round after
+# round (only learners whose bound could still win are scored again) ...
+RESERVE = 4
+# ... and the solve starts from each learner's LISTS_PERCENT % x top_k best (at least 5, or
+# all top_k): by score less the estimated price they rarely need more, and pricing adds any
+# pair that could still improve the total.
+LISTS_PERCENT = 40
+# Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
+# over at most this many solves of the sample.
+ESTIMATE_PAIRS = 50_000_000
+ESTIMATE_ROUNDS = 3
+ESTIMATE_RESERVE = 8
 
 
 @dataclass
@@ -121,6 +130,7 @@ def match_rows(
     group_used: dict[tuple[int, int], int] | None = None,
     widen: bool = True,
     certify: bool = True,
+    estimate: bool = True,
 ) -> EngineResult:
     """Match learner ``rows`` (default: all) to guides with ``free`` places.
 
@@ -131,7 +141,9 @@ def match_rows(
     best total among those; with ``certify`` its duals price every left-out allowed pair, and
     pairs that could improve it are added and solved again until none is left, which proves
     the result optimal over every allowed pair. Without ``certify`` the result is optimal on
-    the lists (each learner's K best guides plus widening's arcs), as before.
+    the lists (each learner's K best guides plus widening's arcs), as before. ``estimate``
+    (with ``certify``) starts from guide prices estimated on a sample of the learners
+    (``estimate_heads``); the result is the same either way, only the work differs.
     """
     n_learners = len(scorer.learners)
     rows = np.arange(n_learners, dtype=np.int64) if rows is None else rows
@@ -144,22 +156,28 @@ def match_rows(
     scale = scale_for(scorer, min_score, n_learners, free.size, n_groups)
     pricer: Pricer | None = None
     if certify:
-        # Each learner's RESERVE x K best guides: the K best go to the solve, the rest are
-        # priced from memory, so few learners need their whole row scored again.
-        lists = top_k(scorer, RESERVE * k, min_score, rows=rows, guide_ok=guide_ok)
+        # Starting guide potentials from a sample of the learners (``estimate_heads``), so
+        # the lists already rank guides by score less an estimated price: popular guides no
+        # longer crowd every list, and few rows need scoring again. Not with a fairness
+        # limit (the heads depend on the group there).
+        head = None
+        if estimate and limit is None:
+            head = estimate_heads(scorer, free, rows, k=k, min_score=min_score, scale=scale)
+        clock.lap("estimate")
+        # Each learner's RESERVE x K best keys: the best go to the solve, the rest are priced
+        # from memory, so few learners need their whole row scored again.
         pricer = Pricer(
             scorer,
-            lists,
-            k=k,
+            k=_list_size(k),
             reserve_k=RESERVE * k,
             scale=scale,
             free=free,
             min_score=min_score,
             rows=rows,
             groups=groups if limit is not None else None,
+            head=head,
         )
         cands = pricer.lists
-        del lists
     else:
         cands = top_k(scorer, k, min_score, rows=rows, guide_ok=guide_ok)
     clock.lap("candidates")
@@ -204,27 +222,34 @@ def match_rows(
         return result
 
     assert pricer is not None
-    if widen:
-        # Widening only needs the matched count: a plain maximum flow starts it, and the one
-        # min-cost solve runs on the final lists (certification then settles the score).
-        result.match = max_matching(
-            result.candidates,
-            free,
-            n_learners,
-            min_score,
-            groups=groups,
-            limit=limit,
-            group_used=group_used,
-        )
-        # Widening scores single learners (one small matrix product each): BLAS threads only
-        # add overhead there, as in ``top_k``.
-        with threadpool_limits(limits=1, user_api="blas"):
-            _widen(result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used)
-        if result.widened:
-            pricer.forget(result.candidates)
-        clock.lap("widen")
+    to_widen = widen
     while True:
         solution = solve(duals=True)
+        if to_widen:
+            to_widen = False
+            # The solve's matching is a maximum one of the lists. When it matches every
+            # learner or fills every place it is maximum overall; otherwise widening extends
+            # the lists until it is (then the solve runs again).
+            if len(result.match) < min(rows.size, int(free.sum())):
+                # Widening scores single learners (one small matrix product each): BLAS
+                # threads only add overhead there, as in ``top_k``.
+                with threadpool_limits(limits=1, user_api="blas"):
+                    _widen(
+                        result,
+                        scorer,
+                        free,
+                        rows,
+                        k,
+                        min_score,
+                        groups,
+                        group_of,
+                        limit,
+                        group_used,
+                    )
+                clock.lap("widen")
+                if result.widened:
+                    pricer.forget(result.candidates)
+                    continue
         if solution.duals is None:
             break  # no usable arc at all: the lists then hold every allowed pair (none)
         found = pricer.price(result.candidates, solution.duals, per_learner=max(1, k))
@@ -243,8 +268,84 @@ def match_rows(
     result.allowed_pairs = allowed_pair_count(scorer, rows, free, scorer.excluded_pairs)
     clock.lap("certify")
     result.seconds = clock.seconds
-    metrics.matching_solved(sum(clock.seconds[p] for p in ("candidates", "solve", "widen")))
+    metrics.matching_solved(
+        sum(clock.seconds[p] for p in ("estimate", "candidates", "solve", "widen"))
+    )
     return result
+
+
+def _list_size(k: int) -> int:
+    """How many of each learner's best keys the first solve takes (see LISTS_PERCENT)."""
+    return max(min(k, 5), k * LISTS_PERCENT // 100)
+
+
+def estimate_heads(
+    scorer: Scorer,
+    free: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    *,
+    k: int,
+    min_score: float,
+    scale: ScoreScale,
+) -> NDArray[np.int64] | None:
+    """Guide potentials estimated on a sample of the learners, or None when not worth it.
+
+    Every ``step``-th learner (``step`` the median free capacity) against every guide with
+    its places scaled down alike: one scan keeps each sampled learner's
+    ``ESTIMATE_RESERVE x k`` best guides, then a few rounds (``ESTIMATE_ROUNDS``) solve and
+    price those pairs like the full problem: the duals of that smaller market approximate the
+    full one's. They only steer which pairs are looked at first; certification of the full
+    problem does not depend on them.
+    """
+    open_ = free > 0
+    step = int(np.median(free[open_])) if open_.any() else 0
+    if step < 2 or rows.size * int(open_.sum()) < ESTIMATE_PAIRS:
+        return None
+    sample = rows[::step]
+    share = np.cumsum(free * (sample.size / rows.size))
+    small = np.diff(np.floor(np.concatenate([[0.0], share]))).astype(np.int64)
+    small[~open_] = 0
+    n_learners = len(scorer.learners)
+    # One scan of the sample, keeping each learner's ESTIMATE_RESERVE x K best guides; the
+    # rounds then price that reserve only (no row is scored again): an estimate needs no proof.
+    pricer = Pricer(
+        scorer,
+        k=_list_size(k),
+        reserve_k=ESTIMATE_RESERVE * k,
+        scale=scale,
+        free=small,
+        min_score=min_score,
+        rows=sample,
+        groups=None,
+    )
+    arcs = pricer.lists
+    head = None
+    for _ in range(ESTIMATE_ROUNDS):
+        solution = solve_arrays(
+            arcs.learner,
+            arcs.guide,
+            arcs.score,
+            small,
+            n_learners=n_learners,
+            min_score=min_score,
+            scale=scale,
+            duals=True,
+        )
+        if solution.duals is None:
+            return None
+        head = solution.duals.guide
+        found = pricer.price(arcs, solution.duals, per_learner=max(1, k), rescore=False)
+        if not found.score.size:
+            break
+        arcs = arcs.extend(found)
+    if head is None:
+        return None
+    head = head.copy()
+    has = small > 0
+    # A guide without a place in the sample: as if it had a place left (no price).
+    if has.any() and (open_ & ~has).any():
+        head[open_ & ~has] = head[has].max()
+    return head
 
 
 class _Clock:
@@ -253,7 +354,7 @@ class _Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._wall, self._cpu = time.perf_counter(), time.process_time()
-        for phase in ("candidates", "solve", "widen", "certify"):
+        for phase in ("estimate", "candidates", "solve", "widen", "certify"):
             self.seconds[phase] = self.seconds[f"{phase}_cpu"] = 0.0
 
     def lap(self, phase: str) -> None:

@@ -41,7 +41,10 @@ def _total(scorer: Scorer, match: dict[int, int]) -> float:
     return math.fsum(float(scores[x, g]) for x, g in match.items())
 
 
-def test_certification_finds_the_optimum_the_top_k_lists_miss() -> None:
+@pytest.mark.parametrize("fill", [0, 2])
+def test_certification_finds_the_optimum_the_top_k_lists_miss(
+    fill: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One place per guide, each learner's list holds its two best guides (K = 2):
     #   A: g0 1.0, g1 0.99 (listed), g2 0.98 (left out)
     #   B: g0 0.9, g1 0.5 (listed), g2 0.0
@@ -59,10 +62,15 @@ def test_certification_finds_the_optimum_the_top_k_lists_miss() -> None:
     plain = match_rows(scorer, free, k=2, min_score=0.0, certify=False)
     assert plain.match == {0: 1, 1: 0, 2: 2} and not plain.certified and plain.widened == 0
     assert _total(scorer, plain.match) == pytest.approx(2.39)
+    # Without the guide fill (each guide's best pairs added to the first lists) pricing has to
+    # find the missing pair; with it, g2's best learner A is in the lists from the start.
+    monkeypatch.setattr("coachbridge.matching.certify.GUIDE_FILL", fill)
     certified = match_rows(scorer, free, k=2, min_score=0.0)
     assert certified.widened == 0
     assert certified.match == {0: 2, 1: 0, 2: 1}
-    assert certified.certified and certified.priced >= 1 and certified.pricing_rounds >= 1
+    assert certified.certified
+    if not fill:
+        assert certified.priced >= 1 and certified.pricing_rounds >= 1
     assert _total(scorer, certified.match) == pytest.approx(2.78)
     assert certified.scores == {0: 0.98, 1: 0.9, 2: 0.9}  # as the criterion gave them
     assert certified.allowed_pairs == 9
