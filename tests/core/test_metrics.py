@@ -147,7 +147,7 @@ def test_a_matching_run_is_timed() -> None:
     assert result.match
     count, total = "coachbridge_matching_seconds_count", "coachbridge_matching_seconds_sum"
     assert value(after, count) - value(before, count) == 1
-    took = sum(result.seconds[p] for p in ("candidates", "solve", "widen"))
+    took = sum(result.seconds[p] for p in ("estimate", "candidates", "solve", "widen"))
     assert value(after, total) - value(before, total) == pytest.approx(took)
 
 
