@@ -374,6 +374,16 @@ def _optimise_circles(
     return result
 
 
+def _manager_blocks(
+    pairs: list[tuple[int, int]],
+) -> tuple[int, Iterator[tuple[list[int], list[int], list[float]]]]:
+    """A manager program's pairs as candidate blocks (score 0: nothing was scored)."""
+    pairs = sorted(pairs)
+    return len(pairs), iter(
+        [([lid for lid, _ in pairs], [gid for _, gid in pairs], [0.0] * len(pairs))]
+    )
+
+
 def allowed_pairs(
     s: Session, program: Program, registry: Hooks | None, *, now: datetime
 ) -> tuple[int, Iterator[tuple[list[int], list[int], list[float]]]]:
@@ -389,6 +399,9 @@ def allowed_pairs(
     if program.kind == ProgramKind.PEER:
         criteria = _criteria(registry)
         return peer_allowed_pairs(s, program, criteria, now=now, max_pairs=MAX_ALL_PAIRS)
+    if is_manager_program(program):
+        # No matching: the one pair a waiting learner can have is with their current manager.
+        return _manager_blocks(manager_pairs(s, program)[0])
     pool = load_pool(s, program, _criteria(registry), now=now)
     scorer = pool.scorer
     rows = np.arange(len(pool.learner_ids), dtype=np.int64)
@@ -803,6 +816,10 @@ def match_program(
             lids, gids, scores = proposal.arcs
             write_pairs(candidates, iter([(lids.tolist(), gids.tolist(), scores.tolist())]))
             written = int(scores.size)
+        elif candidates is not None and not all_pairs and proposal.decided_by:
+            # A manager program scores nothing: its candidates are the pairs the HRIS decides.
+            written, blocks = _manager_blocks([(p.learner_id, p.guide_id) for p in proposal.pairs])
+            write_pairs(candidates, blocks)
         created = None
         if store_as is not None:
             rows = apply(

@@ -317,3 +317,24 @@ def test_observers_hear_of_the_pairing_a_sync_starts(tmp_path: Path, db_url: str
         ).one()
     assert recorder.sessions and set(recorder.sessions) == {new}
     app.close()
+
+
+def test_candidates_of_a_manager_program_are_each_learner_with_their_manager(
+    tmp_path: Path, db_url: str, run_cli
+) -> None:
+    """Nothing is scored in a manager program: `--candidates` (and `--all-pairs`) write the
+    pairs the HRIS decides, score 0, so an audit sees what the program would do."""
+    world = start(tmp_path, db_url, run_cli)
+    pid = world.pid
+    expected = {(pid(str(i)), pid("2")) for i in range(4, 9)} | {
+        (pid(str(i)), pid("3")) for i in (9, 10)
+    }
+    for extra in ((), ("--all-pairs",)):
+        path = tmp_path / f"candidates{len(extra)}.csv"
+        out = world.run("match", "team-coaching", "--candidates", str(path), *extra)
+        assert "7 " in out.stderr
+        lines = path.read_text().splitlines()
+        assert lines[0] == "learner_id,guide_id,score"
+        rows = [line.split(",") for line in lines[1:]]
+        assert {(int(a), int(b)) for a, b, _ in rows} == expected
+        assert {float(score) for _, _, score in rows} == {0.0}
