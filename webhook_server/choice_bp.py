@@ -11,6 +11,7 @@ Every answer under these paths carries the participant page headers (``participa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from coachbridge.links import LinkError
@@ -23,23 +24,15 @@ from coachbridge.programs.choice import (
     offers_page,
     request_page,
 )
-from coachbridge_webhooks.participant import (
-    answer,
-    harden,
-    limit_form,
-    message,
-    not_from_form,
-    render_page,
-    server_secret,
-)
+from coachbridge_webhooks import participant
 from flask import Blueprint, Response, current_app, request
 
 log = logging.getLogger("coachbridge.programs.choice")
 
 choice = Blueprint("choice", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-harden(choice, "/offers/", "/requests/")
-limit_form(choice)
+participant.harden(choice, "/offers/", "/requests/")
+participant.limit_form(choice)
 
 
 def _ctx() -> Any:
@@ -47,11 +40,11 @@ def _ctx() -> Any:
 
 
 def _secret() -> Any:
-    return server_secret(_ctx())
+    return participant.server_secret(_ctx())
 
 
 def _guarded(handler: Any, token: str) -> Response:
-    return answer(
+    return participant.answer(
         lambda: handler(token),
         log=log,
         page_name="choice pages",
@@ -77,7 +70,7 @@ def _offers_form(
     token: str, status: int = 200, error: str | None = None, chosen: str = ""
 ) -> Response:
     page = offers_page(_ctx(), token)
-    return render_page(
+    return participant.render_page(
         "choice_offers.html",
         status,
         page=page,
@@ -87,13 +80,21 @@ def _offers_form(
     )
 
 
-def _offers(token: str) -> Response:
+def _refused(token: str, form: Callable[[str], Response], load: Any, where: str) -> Response | None:
+    """The page to answer a GET (the form) or a post refused; None for a post to act on."""
     secret = _secret()
     if request.method == "GET":
-        return _offers_form(token)
-    offers_page(_ctx(), token)  # a forged, expired or answered link says so first
+        return form(token)
+    load(_ctx(), token)  # a forged, expired or answered link says so first
     if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return not_from_form("offers page")
+        return participant.not_from_form(where)
+    return None
+
+
+def _offers(token: str) -> Response:
+    refused = _refused(token, _offers_form, offers_page, "offers page")
+    if refused is not None:
+        return refused
     chosen = request.form.get("offer", "")
     if not chosen:
         return _offers_form(token, 400, "offer: choose one of the offers.")
@@ -109,7 +110,7 @@ def _offers(token: str) -> Response:
         if answer.pairing_status == "requested"
         else "Thank you: your choice is recorded. You will get your sessions by mail."
     )
-    return message(200, "Thank you", text)
+    return participant.message(200, "Thank you", text)
 
 
 # -- /requests/<token> -----------------------------------------------------------------------
@@ -123,7 +124,7 @@ def _request_form(
     token: str, status: int = 200, error: str | None = None, values: dict[str, str] | None = None
 ) -> Response:
     page = request_page(_ctx(), token)
-    return render_page(
+    return participant.render_page(
         "choice_request.html",
         status,
         page=page,
@@ -135,12 +136,9 @@ def _request_form(
 
 
 def _request(token: str) -> Response:
-    secret = _secret()
-    if request.method == "GET":
-        return _request_form(token)
-    request_page(_ctx(), token)  # a forged, expired or answered link says so first
-    if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return not_from_form("request page")
+    refused = _refused(token, _request_form, request_page, "request page")
+    if refused is not None:
+        return refused
     answer_value = request.form.get("answer", "")
     reason = request.form.get("reason") or None
     values = {"answer": answer_value, "reason": reason or ""}
@@ -153,7 +151,9 @@ def _request(token: str) -> Response:
             raise
         return _request_form(token, 400, str(exc), values)
     if answer_value == "accept":
-        return message(200, "Thank you", "You have accepted. You will get the sessions by mail.")
-    return message(
+        return participant.message(
+            200, "Thank you", "You have accepted. You will get the sessions by mail."
+        )
+    return participant.message(
         200, "Thank you", "You have declined; we will find someone else. Thank you for telling us."
     )

@@ -29,23 +29,15 @@ from coachbridge.pairings.feedback import (
     read_token,
 )
 from coachbridge.store.tables import PersonRow, SessionRow
-from coachbridge_webhooks.participant import (
-    answer,
-    harden,
-    limit_form,
-    message,
-    not_from_form,
-    render_page,
-    server_secret,
-)
+from coachbridge_webhooks import participant
 from flask import Blueprint, Response, current_app, request
 
 log = logging.getLogger("coachbridge.pairings.feedback")
 
 feedback = Blueprint("feedback", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-harden(feedback, "/feedback/")
-limit_form(feedback)
+participant.harden(feedback, "/feedback/")
+participant.limit_form(feedback)
 
 RATINGS = (
     (1, "1 – poor"),
@@ -84,7 +76,7 @@ def _form(
     error: str | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return render_page(
+    return participant.render_page(
         "feedback_form.html",
         status,
         token=token,
@@ -100,7 +92,7 @@ def _form(
 @feedback.route("/feedback/<token>", methods=["GET", "POST"])
 def feedback_page(token: str) -> Response:
     """Show the form for a valid unused link, or record its answer."""
-    return answer(
+    return participant.answer(
         lambda: _handle(token),
         log=log,
         page_name="feedback form",
@@ -110,9 +102,11 @@ def feedback_page(token: str) -> Response:
 
 def _handle(token: str) -> Response:
     rt = _runtime()
-    secret = server_secret(rt)
+    secret = participant.server_secret(rt)
     if len(token) > 1000:
-        return message(404, "This link cannot be used", "this feedback link is not valid")
+        return participant.message(
+            404, "This link cannot be used", "this feedback link is not valid"
+        )
     link = read_token(secret, token)
     db = rt.database()
     with db.transaction() as s:
@@ -122,7 +116,7 @@ def _handle(token: str) -> Response:
     if used is not None:
         # Never the private note: a used link is opened again by mail forwards and link
         # scanners too. The note is shown once, in the answer to the post that saved it.
-        return message(
+        return participant.message(
             409,
             "You have already answered",
             "This link has been used; each link works once. Thank you for your answer.",
@@ -131,7 +125,7 @@ def _handle(token: str) -> Response:
         return _form(token, secret, context)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):
-        return not_from_form("feedback form")
+        return participant.not_from_form("feedback form")
     outcome = form.get("outcome", "")
     rating = form.get("rating") or None
     comment = form.get("comment")
@@ -163,10 +157,10 @@ def _handle(token: str) -> Response:
         return _form(token, secret, context, 400, str(exc), values)
     except CoachbridgeError as exc:
         log.warning("feedback answer failed: %s", exc)
-        return message(503, "Feedback is not available", "Please try again later.")
+        return participant.message(503, "Feedback is not available", "Please try again later.")
     text = {
         Outcome.HELD.value: "Your answer has been recorded. Thank you!",
         Outcome.MISSED.value: "Recorded: the session was missed. Thank you for telling us.",
         Outcome.RESCHEDULED.value: "Recorded: the session moved. Thank you for telling us.",
     }[outcome]
-    return message(200, "Thank you", text, note=(private_note or "").strip() or None)
+    return participant.message(200, "Thank you", text, note=(private_note or "").strip() or None)

@@ -28,21 +28,14 @@ from coachbridge.programs.intake import (
     read_token,
     save_intake,
 )
-from coachbridge_webhooks.participant import (
-    answer,
-    harden,
-    limit_form,
-    message,
-    not_from_form,
-    server_secret,
-)
+from coachbridge_webhooks import participant
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 
 log = logging.getLogger("coachbridge.programs.intake")
 
 intake = Blueprint("intake", __name__, template_folder="templates")
-harden(intake, "/intake/")
-limit_form(intake)
+participant.harden(intake, "/intake/")
+participant.limit_form(intake)
 
 DAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday"}
 HALVES = {"am": "morning", "pm": "afternoon"}
@@ -124,7 +117,7 @@ def _read_only(view: IntakeView) -> Response:
 @intake.route("/intake/<token>", methods=["GET", "POST"])
 def intake_page(token: str) -> Response:
     """Show the questionnaire for a valid link, or record its answer."""
-    return answer(
+    return participant.answer(
         lambda: _handle(token),
         log=log,
         page_name="intake page",
@@ -135,7 +128,7 @@ def intake_page(token: str) -> Response:
 
 def _handle(token: str) -> Response:
     rt = _runtime()
-    secret = server_secret(rt)
+    secret = participant.server_secret(rt)
     programs = rt.config.programs
     link = read_token(secret, token, programs)
     db = rt.database()
@@ -145,7 +138,7 @@ def _handle(token: str) -> Response:
         return _read_only(view) if view.paired else _form(token, secret, view)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):
-        return not_from_form("questionnaire page")
+        return participant.not_from_form("questionnaire page")
     topics = [t for t in form.getlist("topic") if t.strip()]
     # Browsers send a new line as CR LF; the limit counts characters as the page's field does.
     goal = form.get("goal", "").replace("\r\n", "\n") or None
@@ -179,8 +172,10 @@ def _handle(token: str) -> Response:
         return _form(token, secret, view, status=400, error=exc, values=values)
     except CoachbridgeError as exc:
         log.warning("intake answer failed: %s", exc)
-        return message(503, "The questionnaire is not available", "Please try again later.")
-    return message(
+        return participant.message(
+            503, "The questionnaire is not available", "Please try again later."
+        )
+    return participant.message(
         200,
         "Thank you",
         "Your answers have been saved. You can change them with the same link until you "
