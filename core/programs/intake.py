@@ -343,6 +343,39 @@ def _deliver(
         notifier.close()
 
 
+_ASK = "a few questions before you are paired"
+
+
+def _invitation(
+    ctx: Context,
+    program: Program,
+    person: PersonRow,
+    role: str,
+    key: str,
+    now: datetime,
+    *,
+    reminder: bool,
+    dry_run: bool,
+) -> SentInvitation:
+    """An invitation or reminder with a freshly signed link; on a dry run, without its mail."""
+    kind = "reminder" if reminder else "invitation"
+    item = SentInvitation(program.id, person.id, person.email, role, kind, key=key)
+    server = ctx.config.server
+    url = link_url(server.public_url, make_token(server.secret_key, person.id, program.id, now=now))
+    item._message = Message(
+        key=key,
+        to_name=person.name,
+        to_email=person.email,
+        subject=f"{program.name}: {'a reminder, ' if reminder else ''}{_ASK}",
+        body=_message_text(program, person, url, reminder=reminder),
+        recipient_id=person.id,
+    )
+    if dry_run:
+        item.status = "dry-run"
+        item._message = None
+    return item
+
+
 def _notifiers(ctx: Context) -> list[Notifier]:
     return list(
         build_notifiers(ctx.config.notify, ctx.registry.notifiers, ctx.config.label).values()
@@ -403,22 +436,10 @@ def send_invitations(
                     SentInvitation(program.id, person.id, None, role, "invitation", "no email")
                 )
                 continue
-            url = link_url(
-                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            items.append(
+                _invitation(ctx, program, person, role, key, now, reminder=False, dry_run=dry_run)
             )
-            item = SentInvitation(program.id, person.id, person.email, role, "invitation", key=key)
-            item._message = Message(
-                key=key,
-                to_name=person.name,
-                to_email=person.email,
-                subject=f"{program.name}: a few questions before you are paired",
-                body=_message_text(program, person, url, reminder=False),
-                recipient_id=person.id,
-            )
-            items.append(item)
             if dry_run:
-                item.status = "dry-run"
-                item._message = None
                 continue
             if profile is None:
                 profile = ProfileRow(program_id=program.id, person_id=person.id)
@@ -495,22 +516,10 @@ def send_reminders(ctx: Context, *, now: datetime, dry_run: bool = False) -> lis
             key = f"intake:remind:{program.id}:{person.id}:{invited:%Y%m%dT%H%M%S}:{number}"
             if key in existing:
                 continue
-            url = link_url(
-                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            items.append(
+                _invitation(ctx, program, person, role, key, now, reminder=True, dry_run=dry_run)
             )
-            item = SentInvitation(program.id, person.id, person.email, role, "reminder", key=key)
-            item._message = Message(
-                key=key,
-                to_name=person.name,
-                to_email=person.email,
-                subject=f"{program.name}: a reminder, a few questions before you are paired",
-                body=_message_text(program, person, url, reminder=True),
-                recipient_id=person.id,
-            )
-            items.append(item)
             if dry_run:
-                item.status = "dry-run"
-                item._message = None
                 continue
             row.reminders_sent = number
             row.last_reminded_at = now
