@@ -25,14 +25,12 @@ from coachbridge.programs.choice import (
     request_page,
 )
 from coachbridge_webhooks import participant
-from flask import Blueprint, Response, current_app, request
+from flask import Response, current_app, request
 
 log = logging.getLogger("coachbridge.programs.choice")
 
-choice = Blueprint("choice", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-participant.harden(choice, "/offers/", "/requests/")
-participant.limit_form(choice)
+choice = participant.blueprint("choice", __name__, "/offers/", "/requests/")
 
 
 def _ctx() -> Any:

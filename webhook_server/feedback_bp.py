@@ -30,14 +30,12 @@ from coachbridge.pairings.feedback import (
 )
 from coachbridge.store.tables import PersonRow, SessionRow
 from coachbridge_webhooks import participant
-from flask import Blueprint, Response, current_app, request
+from flask import Response, current_app, request
 
 log = logging.getLogger("coachbridge.pairings.feedback")
 
-feedback = Blueprint("feedback", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-participant.harden(feedback, "/feedback/")
-participant.limit_form(feedback)
+feedback = participant.blueprint("feedback", __name__, "/feedback/")
 
 RATINGS = (
     (1, "1 – poor"),

@@ -29,13 +29,11 @@ from coachbridge.programs.intake import (
     save_intake,
 )
 from coachbridge_webhooks import participant
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from flask import Response, current_app, make_response, render_template, request
 
 log = logging.getLogger("coachbridge.programs.intake")
 
-intake = Blueprint("intake", __name__, template_folder="templates")
-participant.harden(intake, "/intake/")
-participant.limit_form(intake)
+intake = participant.blueprint("intake", __name__, "/intake/")
 
 DAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday"}
 HALVES = {"am": "morning", "pm": "afternoon"}

@@ -4,7 +4,8 @@ Their address carries a secret token, so nothing may leak it (no referrer, no ca
 may frame them (clickjacking a one-time answer), and they load nothing from anywhere: the
 Content-Security-Policy allows only the page's own inline style, by a fresh nonce per response,
 and form posts back to this server. A later participant blueprint gets the same by calling
-``harden(blueprint, "/its-prefix/")``.
+``harden(blueprint, "/its-prefix/")``, or is made with it (and the form limit) by
+``blueprint(name, __name__, "/its-prefix/")``.
 
 The pages also answer alike: a small body limit (``limit_form``), a plain message page
 (``message``), the same refusal of a post without its form nonce (``not_from_form``), and one
@@ -80,6 +81,15 @@ def limit_form(blueprint: Blueprint, max_bytes: int = MAX_FORM_BYTES) -> None:
         request.max_content_length = max_bytes
 
     blueprint.before_request(_limit_body)
+
+
+def blueprint(name: str, import_name: str, *prefixes: str) -> Blueprint:
+    """A participant blueprint with its ``templates``, hardened under ``prefixes``, its forms
+    limited (``harden`` and ``limit_form``)."""
+    made = Blueprint(name, import_name, template_folder="templates")
+    harden(made, *prefixes)
+    limit_form(made)
+    return made
 
 
 def render_page(template: str, status: int, **context: Any) -> Response:
