@@ -11,12 +11,12 @@ Every answer under these paths carries the participant page headers (``participa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable
+from coachbridge.links import LinkError
 from coachbridge.programs.choice import (
     MAX_REASON,
-    ChoiceError,
     answer_offers_link,
     answer_request_link,
     check_form_nonce,
@@ -24,61 +24,37 @@ from coachbridge.programs.choice import (
     offers_page,
     request_page,
 )
-from coachbridge_webhooks.participant import harden
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from coachbridge_webhooks import participant
+from flask import Response, current_app, request
 
 log = logging.getLogger("coachbridge.programs.choice")
 
-choice = Blueprint("choice", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-harden(choice, "/offers/", "/requests/")
-
-#: A few short fields; the webhook route's larger body limit does not apply here.
-MAX_FORM_BYTES = 64 * 1024
-
-
-@choice.before_request
-def _limit_body() -> None:
-    request.max_content_length = MAX_FORM_BYTES
+choice = participant.blueprint("choice", __name__, "/offers/", "/requests/")
 
 
 def _ctx() -> Any:
     return current_app.extensions["coachbridge"]
 
 
-def _page(template: str, status: int, **context: Any) -> Response:
-    return make_response(render_template(template, **context), status)
-
-
-def _message(status: int, title: str, text: str) -> Response:
-    return _page("feedback_message.html", status, title=title, text=text, note=None)
-
-
 def _secret() -> Any:
-    secret = _ctx().config.server.secret_key
-    if secret is None:
-        raise ConfigError("[server] secret_key is not set")
-    return secret
+    return participant.server_secret(_ctx())
 
 
 def _guarded(handler: Any, token: str) -> Response:
-    try:
-        return handler(token)
-    except ChoiceError as exc:
-        titles = {
+    return participant.answer(
+        lambda: handler(token),
+        log=log,
+        page_name="choice pages",
+        unavailable="Not available",
+        titles={
             404: "This link cannot be used",
             409: "This has already been answered",
             410: "The time to answer is over",
-        }
-        return _message(exc.status, titles.get(exc.status, "Please check your answer"), str(exc))
-    except ConfigError:
-        log.warning("choice pages: [server] secret_key is not set")
-        return _message(503, "Not available", "Please try again later.")
-    except DatabaseUnavailable:
-        return _message(503, "Not available", "Please try again in a few minutes.")
-    except CoachbridgeError as exc:
-        log.warning("choice answer failed: %s", exc)
-        return _message(503, "Not available", "Please try again later.")
+        },
+        title="Please check your answer",
+        failures="choice answer failed: %s",
+    )
 
 
 # -- /offers/<token> -------------------------------------------------------------------------
@@ -92,7 +68,7 @@ def _offers_form(
     token: str, status: int = 200, error: str | None = None, chosen: str = ""
 ) -> Response:
     page = offers_page(_ctx(), token)
-    return _page(
+    return participant.render_page(
         "choice_offers.html",
         status,
         page=page,
@@ -102,21 +78,27 @@ def _offers_form(
     )
 
 
-def _offers(token: str) -> Response:
+def _refused(token: str, form: Callable[[str], Response], load: Any, where: str) -> Response | None:
+    """The page to answer a GET (the form) or a post refused; None for a post to act on."""
     secret = _secret()
     if request.method == "GET":
-        return _offers_form(token)
-    offers_page(_ctx(), token)  # a forged, expired or answered link says so first
+        return form(token)
+    load(_ctx(), token)  # a forged, expired or answered link says so first
     if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return _message(
-            400, "Please use the form", "This answer did not come from the offers page."
-        )
+        return participant.not_from_form(where)
+    return None
+
+
+def _offers(token: str) -> Response:
+    refused = _refused(token, _offers_form, offers_page, "offers page")
+    if refused is not None:
+        return refused
     chosen = request.form.get("offer", "")
     if not chosen:
         return _offers_form(token, 400, "offer: choose one of the offers.")
     try:
         answer = answer_offers_link(_ctx(), token, chosen)
-    except ChoiceError as exc:
+    except LinkError as exc:
         if exc.status != 400:
             raise
         return _offers_form(token, 400, str(exc), chosen)
@@ -126,7 +108,7 @@ def _offers(token: str) -> Response:
         if answer.pairing_status == "requested"
         else "Thank you: your choice is recorded. You will get your sessions by mail."
     )
-    return _message(200, "Thank you", text)
+    return participant.message(200, "Thank you", text)
 
 
 # -- /requests/<token> -----------------------------------------------------------------------
@@ -140,7 +122,7 @@ def _request_form(
     token: str, status: int = 200, error: str | None = None, values: dict[str, str] | None = None
 ) -> Response:
     page = request_page(_ctx(), token)
-    return _page(
+    return participant.render_page(
         "choice_request.html",
         status,
         page=page,
@@ -152,14 +134,9 @@ def _request_form(
 
 
 def _request(token: str) -> Response:
-    secret = _secret()
-    if request.method == "GET":
-        return _request_form(token)
-    request_page(_ctx(), token)  # a forged, expired or answered link says so first
-    if not check_form_nonce(secret, token, request.form.get("nonce")):
-        return _message(
-            400, "Please use the form", "This answer did not come from the request page."
-        )
+    refused = _refused(token, _request_form, request_page, "request page")
+    if refused is not None:
+        return refused
     answer_value = request.form.get("answer", "")
     reason = request.form.get("reason") or None
     values = {"answer": answer_value, "reason": reason or ""}
@@ -167,12 +144,14 @@ def _request(token: str) -> Response:
         return _request_form(token, 400, "answer: choose accept or decline.", values)
     try:
         answer_request_link(_ctx(), token, accept_it=answer_value == "accept", reason=reason)
-    except ChoiceError as exc:
+    except LinkError as exc:
         if exc.status != 400:
             raise
         return _request_form(token, 400, str(exc), values)
     if answer_value == "accept":
-        return _message(200, "Thank you", "You have accepted. You will get the sessions by mail.")
-    return _message(
+        return participant.message(
+            200, "Thank you", "You have accepted. You will get the sessions by mail."
+        )
+    return participant.message(
         200, "Thank you", "You have declined; we will find someone else. Thank you for telling us."
     )

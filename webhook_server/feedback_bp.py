@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable, UserError
+from coachbridge.errors import CoachbridgeError, UserError
+from coachbridge.links import LinkError
 from coachbridge.pairings.feedback import (
-    LinkError,
     Outcome,
     answer_link,
     check_form_nonce,
@@ -29,14 +29,13 @@ from coachbridge.pairings.feedback import (
     read_token,
 )
 from coachbridge.store.tables import PersonRow, SessionRow
-from coachbridge_webhooks.participant import harden
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from coachbridge_webhooks import participant
+from flask import Response, current_app, request
 
 log = logging.getLogger("coachbridge.pairings.feedback")
 
-feedback = Blueprint("feedback", __name__, template_folder="templates")
 # The token is a secret: no caching, no referrer, no framing, nothing loaded from elsewhere.
-harden(feedback, "/feedback/")
+feedback = participant.blueprint("feedback", __name__, "/feedback/")
 
 RATINGS = (
     (1, "1 – poor"),
@@ -52,22 +51,8 @@ OUTCOMES = (
 )
 
 
-#: Answers are a few short fields; the webhook route's larger body limit does not apply here.
-MAX_FORM_BYTES = 64 * 1024
-
-
-@feedback.before_request
-def _limit_body() -> None:
-    # Werkzeug answers 413 when a form body is larger than this (the app sets no global limit).
-    request.max_content_length = MAX_FORM_BYTES
-
-
 def _runtime() -> Any:
     return current_app.extensions["coachbridge"]
-
-
-def _page(template: str, status: int, **context: Any) -> Response:
-    return make_response(render_template(template, **context), status)
 
 
 def session_time(session: SessionRow, person: PersonRow) -> str:
@@ -81,10 +66,6 @@ def session_time(session: SessionRow, person: PersonRow) -> str:
     return f"{local:%A %d %B %Y, %H:%M} ({zone.key})"
 
 
-def _message(status: int, title: str, text: str, note: str | None = None) -> Response:
-    return _page("feedback_message.html", status, title=title, text=text, note=note)
-
-
 def _form(
     token: str,
     secret: Any,
@@ -93,7 +74,7 @@ def _form(
     error: str | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _page(
+    return participant.render_page(
         "feedback_form.html",
         status,
         token=token,
@@ -109,24 +90,21 @@ def _form(
 @feedback.route("/feedback/<token>", methods=["GET", "POST"])
 def feedback_page(token: str) -> Response:
     """Show the form for a valid unused link, or record its answer."""
-    try:
-        return _handle(token)
-    except LinkError as exc:
-        return _message(exc.status, "This link cannot be used", str(exc))
-    except ConfigError:
-        log.warning("feedback form: [server] secret_key is not set")
-        return _message(503, "Feedback is not available", "Please try again later.")
-    except DatabaseUnavailable:
-        return _message(503, "Feedback is not available", "Please try again in a few minutes.")
+    return participant.answer(
+        lambda: _handle(token),
+        log=log,
+        page_name="feedback form",
+        unavailable="Feedback is not available",
+    )
 
 
 def _handle(token: str) -> Response:
     rt = _runtime()
-    secret = rt.config.server.secret_key
-    if secret is None:
-        raise ConfigError("[server] secret_key is not set")
+    secret = participant.server_secret(rt)
     if len(token) > 1000:
-        return _message(404, "This link cannot be used", "this feedback link is not valid")
+        return participant.message(
+            404, "This link cannot be used", "this feedback link is not valid"
+        )
     link = read_token(secret, token)
     db = rt.database()
     with db.transaction() as s:
@@ -136,7 +114,7 @@ def _handle(token: str) -> Response:
     if used is not None:
         # Never the private note: a used link is opened again by mail forwards and link
         # scanners too. The note is shown once, in the answer to the post that saved it.
-        return _message(
+        return participant.message(
             409,
             "You have already answered",
             "This link has been used; each link works once. Thank you for your answer.",
@@ -145,9 +123,7 @@ def _handle(token: str) -> Response:
         return _form(token, secret, context)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):
-        return _message(
-            400, "Please use the form", "This answer did not come from the feedback form."
-        )
+        return participant.not_from_form("feedback form")
     outcome = form.get("outcome", "")
     rating = form.get("rating") or None
     comment = form.get("comment")
@@ -179,10 +155,10 @@ def _handle(token: str) -> Response:
         return _form(token, secret, context, 400, str(exc), values)
     except CoachbridgeError as exc:
         log.warning("feedback answer failed: %s", exc)
-        return _message(503, "Feedback is not available", "Please try again later.")
+        return participant.message(503, "Feedback is not available", "Please try again later.")
     text = {
         Outcome.HELD.value: "Your answer has been recorded. Thank you!",
         Outcome.MISSED.value: "Recorded: the session was missed. Thank you for telling us.",
         Outcome.RESCHEDULED.value: "Recorded: the session moved. Thank you for telling us.",
     }[outcome]
-    return _message(200, "Thank you", text, note=(private_note or "").strip() or None)
+    return participant.message(200, "Thank you", text, note=(private_note or "").strip() or None)

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coachbridge.domain.profile import SLOTS
-from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable
+from coachbridge.errors import CoachbridgeError
+from coachbridge.links import LinkError
 from coachbridge.programs.intake import (
     AnswerError,
-    IntakeLinkError,
     IntakeView,
     check_form_nonce,
     form_nonce,
@@ -28,16 +28,12 @@ from coachbridge.programs.intake import (
     read_token,
     save_intake,
 )
-from coachbridge_webhooks.participant import harden
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from coachbridge_webhooks import participant
+from flask import Response, current_app, make_response, render_template, request
 
 log = logging.getLogger("coachbridge.programs.intake")
 
-intake = Blueprint("intake", __name__, template_folder="templates")
-harden(intake, "/intake/")
-
-#: Answers are a few short fields; the webhook route's larger body limit does not apply here.
-MAX_FORM_BYTES = 64 * 1024
+intake = participant.blueprint("intake", __name__, "/intake/")
 
 DAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday"}
 HALVES = {"am": "morning", "pm": "afternoon"}
@@ -55,19 +51,8 @@ def slot_label(slot: str) -> str:
     return f"{DAYS[day]} {HALVES[half]}"
 
 
-@intake.before_request
-def _limit_body() -> None:
-    request.max_content_length = MAX_FORM_BYTES
-
-
 def _runtime() -> Any:
     return current_app.extensions["coachbridge"]
-
-
-def _message(status: int, title: str, text: str) -> Response:
-    return make_response(
-        render_template("feedback_message.html", title=title, text=text, note=None), status
-    )
 
 
 def _values(view: IntakeView) -> dict[str, Any]:
@@ -130,27 +115,18 @@ def _read_only(view: IntakeView) -> Response:
 @intake.route("/intake/<token>", methods=["GET", "POST"])
 def intake_page(token: str) -> Response:
     """Show the questionnaire for a valid link, or record its answer."""
-    try:
-        return _handle(token)
-    except IntakeLinkError as exc:
-        title = (
-            "Your answers can no longer change" if exc.status == 409 else "This link cannot be used"
-        )
-        return _message(exc.status, title, str(exc))
-    except ConfigError:
-        log.warning("intake page: [server] secret_key is not set")
-        return _message(503, "The questionnaire is not available", "Please try again later.")
-    except DatabaseUnavailable:
-        return _message(
-            503, "The questionnaire is not available", "Please try again in a few minutes."
-        )
+    return participant.answer(
+        lambda: _handle(token),
+        log=log,
+        page_name="intake page",
+        unavailable="The questionnaire is not available",
+        titles={409: "Your answers can no longer change"},
+    )
 
 
 def _handle(token: str) -> Response:
     rt = _runtime()
-    secret = rt.config.server.secret_key
-    if secret is None:
-        raise ConfigError("[server] secret_key is not set")
+    secret = participant.server_secret(rt)
     programs = rt.config.programs
     link = read_token(secret, token, programs)
     db = rt.database()
@@ -160,9 +136,7 @@ def _handle(token: str) -> Response:
         return _read_only(view) if view.paired else _form(token, secret, view)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):
-        return _message(
-            400, "Please use the form", "This answer did not come from the questionnaire page."
-        )
+        return participant.not_from_form("questionnaire page")
     topics = [t for t in form.getlist("topic") if t.strip()]
     # Browsers send a new line as CR LF; the limit counts characters as the page's field does.
     goal = form.get("goal", "").replace("\r\n", "\n") or None
@@ -190,14 +164,16 @@ def _handle(token: str) -> Response:
                 availability=availability,
                 now=datetime.now(UTC),
             )
-    except IntakeLinkError:
+    except LinkError:
         raise
     except AnswerError as exc:
         return _form(token, secret, view, status=400, error=exc, values=values)
     except CoachbridgeError as exc:
         log.warning("intake answer failed: %s", exc)
-        return _message(503, "The questionnaire is not available", "Please try again later.")
-    return _message(
+        return participant.message(
+            503, "The questionnaire is not available", "Please try again later."
+        )
+    return participant.message(
         200,
         "Thank you",
         "Your answers have been saved. You can change them with the same link until you "

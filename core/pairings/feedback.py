@@ -13,8 +13,6 @@ notification. The comment goes to the program owner only.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from coachbridge.context import Context
-from coachbridge.errors import ConfigError, NotFoundError, UserError
+from coachbridge.errors import NotFoundError, UserError
+from coachbridge.links import LinkForged, LinkSigner, LinkUsed
 from coachbridge.store.audit import audit
 from coachbridge.store.people import resolve_person
 from coachbridge.store.tables import (
@@ -33,15 +32,20 @@ from coachbridge.store.tables import (
     SessionAttendanceRow,
     SessionRow,
 )
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 LINK_MAX_AGE_SECONDS = 14 * 24 * 3600
 MAX_TEXT = 5000
-_SALT = "coachbridge.pairings.feedback-link"
-_FORM_SALT = b"coachbridge.pairings.feedback-form"
+#: The salts of feedback links: never change them (links already mailed carry them).
+LINKS = LinkSigner(
+    salt="coachbridge.pairings.feedback-link",
+    form_salt=b"coachbridge.pairings.feedback-form",
+    what="feedback links",
+    invalid="this feedback link is not valid",
+    timed=True,
+)
 
 
 class Outcome(StrEnum):
@@ -50,24 +54,6 @@ class Outcome(StrEnum):
     HELD = "held"
     MISSED = "missed"
     RESCHEDULED = "rescheduled"
-
-
-class LinkError(UserError):
-    """A feedback link that cannot be used. ``status`` is the HTTP status the form answers with."""
-
-    status = 400
-
-
-class LinkForged(LinkError):
-    status = 404
-
-
-class LinkExpired(LinkError):
-    status = 410
-
-
-class LinkUsed(LinkError):
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -82,24 +68,10 @@ class FeedbackLink:
         return f"<FeedbackLink session={self.session_id} person={self.person_id}>"
 
 
-def _secret(secret_key: Any) -> str:
-    value = secret_key.get_secret_value() if hasattr(secret_key, "get_secret_value") else secret_key
-    if not value:
-        raise ConfigError(
-            "[server] secret_key is not set: feedback links need it (e.g. "
-            'secret_key = "${COACHBRIDGE_SECRET_KEY}")'
-        )
-    return str(value)
-
-
-def _serializer(secret_key: Any) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_secret(secret_key), salt=_SALT)
-
-
 def make_token(secret_key: Any, session_id: int, person_id: int) -> str:
     """A signed token naming ``session_id`` and ``person_id`` with a fresh random nonce."""
     payload = {"s": int(session_id), "p": int(person_id), "n": secrets.token_urlsafe(16)}
-    return str(_serializer(secret_key).dumps(payload))
+    return LINKS.sign(secret_key, payload)
 
 
 def link_url(public_url: str, token: str) -> str:
@@ -109,12 +81,12 @@ def link_url(public_url: str, token: str) -> str:
 
 def read_token(secret_key: Any, token: str, *, max_age: int = LINK_MAX_AGE_SECONDS) -> FeedbackLink:
     """Check the signature and age of ``token``; raise ``LinkForged`` or ``LinkExpired``."""
-    try:
-        data = _serializer(secret_key).loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise LinkExpired("this feedback link has expired (links work for 14 days)") from None
-    except BadSignature:
-        raise LinkForged("this feedback link is not valid") from None
+    data = LINKS.read(
+        secret_key,
+        token,
+        max_age=max_age,
+        expired="this feedback link has expired (links work for 14 days)",
+    )
     try:
         return FeedbackLink(int(data["s"]), int(data["p"]), str(data["n"]))
     except (KeyError, TypeError, ValueError):
@@ -123,13 +95,12 @@ def read_token(secret_key: Any, token: str, *, max_age: int = LINK_MAX_AGE_SECON
 
 def form_nonce(secret_key: Any, token: str) -> str:
     """The hidden form field that must come back with a POST (ties the post to the page)."""
-    key = hashlib.sha256(_FORM_SALT + _secret(secret_key).encode()).digest()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return LINKS.form_nonce(secret_key, token)
 
 
 def check_form_nonce(secret_key: Any, token: str, value: str | None) -> bool:
     """True when ``value`` is the form nonce for ``token`` (constant-time comparison)."""
-    return bool(value) and hmac.compare_digest(form_nonce(secret_key, token), str(value))
+    return LINKS.check_form_nonce(secret_key, token, value)
 
 
 def _clean_text(value: str | None, what: str) -> str | None:
@@ -420,7 +391,7 @@ def feedback_link(ctx: Context, session_id: int, person_ref: str) -> str:
     until they are used or expire, and only one answer per person and session is kept.
     """
     server = ctx.config.server
-    _secret(server.secret_key)
+    LINKS.secret(server.secret_key)
     with ctx.database().transaction() as s:
         _session, pairing = session_context(s, session_id)
         person = resolve_person(s, person_ref)

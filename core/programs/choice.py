@@ -19,12 +19,11 @@ matched. Here they are answered (``accept``, ``decline``: the CLI, and the parti
 Every answer runs in one transaction that first takes the program's row lock (PostgreSQL; on
 SQLite the claim below takes the database's write lock) and then claims the option with a
 conditional update (``status = 'open'`` and not expired): of two answers to the same offer, the
-later one finds it answered (``ChoiceAnswered``, HTTP 409) and writes nothing.
+later one finds it answered (``LinkUsed``, HTTP 409) and writes nothing.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any
 from coachbridge.context import Context
 from coachbridge.domain.pairing import OPEN, PairingStatus
 from coachbridge.domain.program import Choice, Program
-from coachbridge.errors import ConfigError, UserError
+from coachbridge.links import LinkError, LinkExpired, LinkForged, LinkSigner, LinkUsed
 from coachbridge.matching.offers import OFFER, REQUEST, make_request
 from coachbridge.matching.pool import free_capacity
 from coachbridge.matching.service import (
@@ -44,22 +43,16 @@ from coachbridge.matching.service import (
     match_program,
 )
 from coachbridge.notify.base import Message
-from coachbridge.pairings.feedback import form_nonce
 from coachbridge.programs.rules import Effects, finish_activated
 from coachbridge.store.audit import audit
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import NotificationRow, OfferRow, PairingRow, PersonRow, ProgramRow
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 __all__ = [
     "MAX_REASON",
     "Answer",
-    "ChoiceAnswered",
-    "ChoiceError",
-    "ChoiceExpired",
-    "ChoiceNotFound",
     "ChoiceRun",
     "OfferPage",
     "RequestPage",
@@ -82,58 +75,32 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_REASON = 1000
-_SALT = "coachbridge.programs.choice-link"
+#: The salt of offer and request links: never change it (links already mailed carry it). Their
+#: forms' nonces are derived as the feedback form's are, with its salt.
+LINKS = LinkSigner(
+    salt="coachbridge.programs.choice-link",
+    form_salt=b"coachbridge.pairings.feedback-form",
+    what="offer and request links",
+    max_length=1000,
+)
 OFFER_STATUSES = ("open", "accepted", "declined", "expired", "withdrawn")
 
 
-class ChoiceError(UserError):
-    """An offer or request that cannot be answered; ``status`` is the page's HTTP status."""
-
-    status = 400
-
-
-class ChoiceNotFound(ChoiceError):
-    status = 404
-
-
-class ChoiceExpired(ChoiceError):
-    status = 410
-
-
-class ChoiceAnswered(ChoiceError):
-    status = 409
-
-
 # -- links -----------------------------------------------------------------------------------
-def _serializer(secret_key: Any) -> URLSafeSerializer:
-    value = secret_key.get_secret_value() if hasattr(secret_key, "get_secret_value") else secret_key
-    if not value:
-        raise ConfigError(
-            "[server] secret_key is not set: offer and request links need it (e.g. "
-            'secret_key = "${COACHBRIDGE_SECRET_KEY}")'
-        )
-    return URLSafeSerializer(str(value), salt=_SALT)
-
-
 def offers_token(secret_key: Any, program_id: str, learner_id: int) -> str:
     """The learner's one link to their offers in a program (it lasts as long as they do)."""
-    return str(_serializer(secret_key).dumps({"k": "o", "g": program_id, "p": int(learner_id)}))
+    return LINKS.sign(secret_key, {"k": "o", "g": program_id, "p": int(learner_id)})
 
 
 def request_token(secret_key: Any, offer_id: int) -> str:
     """The guide's link to one request."""
-    return str(_serializer(secret_key).dumps({"k": "r", "o": int(offer_id)}))
+    return LINKS.sign(secret_key, {"k": "r", "o": int(offer_id)})
 
 
 def _read(secret_key: Any, token: str) -> dict[str, Any]:
-    if len(token) > 1000:
-        raise ChoiceNotFound("this link is not valid")
-    try:
-        data = _serializer(secret_key).loads(token)
-    except BadSignature:
-        raise ChoiceNotFound("this link is not valid") from None
+    data = LINKS.read(secret_key, token)
     if not isinstance(data, dict):
-        raise ChoiceNotFound("this link is not valid")
+        raise LinkForged("this link is not valid")
     return data
 
 
@@ -154,12 +121,14 @@ def _option_url(ctx: Context, row: OfferRow) -> str | None:
     return _url(ctx.config.server.public_url, "requests", request_token(secret, row.id))
 
 
+def form_nonce(secret_key: Any, token: str) -> str:
+    """The hidden form field a post from ``token``'s page must carry."""
+    return LINKS.form_nonce(secret_key, token)
+
+
 def check_form_nonce(secret_key: Any, token: str, value: str | None) -> bool:
     """True when ``value`` is the form nonce of ``token``'s page (constant-time; any text)."""
-    if not value:
-        return False
-    expected = form_nonce(secret_key, token).encode()
-    return hmac.compare_digest(expected, str(value).encode("utf-8", "surrogatepass"))
+    return LINKS.check_form_nonce(secret_key, token, value)
 
 
 # -- listing ---------------------------------------------------------------------------------
@@ -216,7 +185,7 @@ class Answer:
 def _program(ctx: Context, program_id: str) -> Program:
     program = ctx.config.programs.get(program_id)
     if program is None:
-        raise ChoiceError(f"program {program_id!r} is no longer configured")
+        raise LinkError(f"program {program_id!r} is no longer configured")
     return program
 
 
@@ -241,13 +210,13 @@ def _claim(
         select(OfferRow).where(OfferRow.id == offer_id).execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if row is None:
-        raise ChoiceNotFound(f"unknown offer id {offer_id}")
+        raise LinkForged(f"unknown offer id {offer_id}")
     if done.rowcount != 1:
         if row.status == "expired":
-            raise ChoiceExpired(f"offer {offer_id} expired at {row.expires_at.isoformat()}")
+            raise LinkExpired(f"offer {offer_id} expired at {row.expires_at.isoformat()}")
         if row.status != "open":
-            raise ChoiceAnswered(f"offer {offer_id} has already been answered ({row.status})")
-        raise ChoiceExpired(f"offer {offer_id} expired at {row.expires_at.isoformat()}")
+            raise LinkUsed(f"offer {offer_id} has already been answered ({row.status})")
+        raise LinkExpired(f"offer {offer_id} expired at {row.expires_at.isoformat()}")
     return row
 
 
@@ -400,7 +369,7 @@ def _accept_in(
     if row.kind == REQUEST:
         pairing = _pairing(s, row.pairing_id)
         if pairing is None or pairing.status != PairingStatus.REQUESTED.value:
-            raise ChoiceAnswered(f"offer {row.id}: its pairing is no longer waiting for an answer")
+            raise LinkUsed(f"offer {row.id}: its pairing is no longer waiting for an answer")
         _activate(s, ctx, program, pairing, now, effects, actor)
         return Answer(
             row.id, row.kind, "accepted", pairing.id, pairing.status, "the pairing has started"
@@ -409,7 +378,7 @@ def _accept_in(
     held = _pairing(s, first.pairing_id if first is not None else None)
     if row.rank == 1:
         if held is None or held.status != PairingStatus.OFFERED.value:
-            raise ChoiceAnswered(f"offer {row.id}: this place is no longer held")
+            raise LinkUsed(f"offer {row.id}: this place is no longer held")
         pairing = held
     else:
         other = s.scalar(
@@ -421,9 +390,9 @@ def _accept_in(
             )
         )
         if other is not None:
-            raise ChoiceAnswered(f"offer {row.id}: the learner has a guide already")
+            raise LinkUsed(f"offer {row.id}: the learner has a guide already")
         if free_capacity(s, program).get(row.guide_id, 0) <= 0:
-            raise ChoiceAnswered(f"offer {row.id}: that guide's last place was just taken")
+            raise LinkUsed(f"offer {row.id}: that guide's last place was just taken")
         key = None
         if held is not None and held.status == PairingStatus.OFFERED.value:
             key = held.source_key
@@ -523,7 +492,7 @@ def _answer(
         # Read outside the claim (no lock yet): which program's lock to take.
         program_id = s.scalar(select(OfferRow.program_id).where(OfferRow.id == offer_id))
         if program_id is None:
-            raise ChoiceNotFound(f"unknown offer id {offer_id}")
+            raise LinkForged(f"unknown offer id {offer_id}")
         program = _program(ctx, program_id)
         _lock(s, program)
         values: dict[str, Any] = {}
@@ -542,7 +511,7 @@ def _clean_reason(reason: str | None) -> str | None:
         return None
     reason = reason.strip()
     if len(reason) > MAX_REASON:
-        raise ChoiceError(f"reason: longer than {MAX_REASON} characters")
+        raise LinkError(f"reason: longer than {MAX_REASON} characters")
     return reason
 
 
@@ -610,14 +579,14 @@ def _offers_link(ctx: Context, token: str) -> tuple[str, int]:
         or not isinstance(data.get("g"), str)
         or not isinstance(data.get("p"), int)
     ):
-        raise ChoiceNotFound("this link is not valid")
+        raise LinkForged("this link is not valid")
     return data["g"], data["p"]
 
 
 def _state(rows: list[OfferRow], now: datetime) -> list[OfferRow]:
     """The rows still open; raise 410/409/404 when none is."""
     if not rows:
-        raise ChoiceNotFound("this link is not valid")
+        raise LinkForged("this link is not valid")
     live = [r for r in rows if r.status == "open" and r.expires_at > now]
     if live:
         return live
@@ -626,19 +595,19 @@ def _state(rows: list[OfferRow], now: datetime) -> list[OfferRow]:
     if any(
         r.status == "expired" or (r.status == "open" and r.expires_at <= now) for r in last_round
     ) and not any(r.status in ("accepted", "declined") for r in last_round):
-        raise ChoiceExpired("the time to answer is over")
-    raise ChoiceAnswered("this has already been answered")
+        raise LinkExpired("the time to answer is over")
+    raise LinkUsed("this has already been answered")
 
 
 def offers_page(ctx: Context, token: str, *, now: datetime | None = None) -> OfferPage:
-    """The learner's open offers, or ``ChoiceNotFound``/``ChoiceExpired``/``ChoiceAnswered``."""
+    """The learner's open offers, or ``LinkForged``/``LinkExpired``/``LinkUsed``."""
     now = now or datetime.now(UTC)
     program_id, learner_id = _offers_link(ctx, token)
     with ctx.database().transaction() as s:
         learner = s.get(PersonRow, learner_id)
         program = ctx.config.programs.get(program_id)
         if learner is None or learner.forgotten or program is None:
-            raise ChoiceNotFound("this link is not valid")
+            raise LinkForged("this link is not valid")
         rows = list(
             s.scalars(
                 select(OfferRow).where(
@@ -683,16 +652,16 @@ def answer_offers_link(
     try:
         chosen = int(str(offer_id))
     except (TypeError, ValueError):
-        raise ChoiceError("offer: choose one of the offers") from None
+        raise LinkError("offer: choose one of the offers") from None
 
     def mine(row: OfferRow) -> None:
         if row.kind != OFFER or row.program_id != program_id or row.learner_id != learner_id:
-            raise ChoiceError("offer: choose one of the offers")
+            raise LinkError("offer: choose one of the offers")
 
     with ctx.database().transaction() as s:
         owner = s.scalar(select(OfferRow.learner_id).where(OfferRow.id == chosen))
     if owner != learner_id:
-        raise ChoiceError("offer: choose one of the offers")
+        raise LinkError("offer: choose one of the offers")
     return _answer(
         ctx, chosen, True, reason=None, actor=f"link:learner:{learner_id}", now=now, check=mine
     )
@@ -701,22 +670,22 @@ def answer_offers_link(
 def _request_link(ctx: Context, token: str) -> int:
     data = _read(ctx.config.server.secret_key, token)
     if data.get("k") != "r" or not isinstance(data.get("o"), int):
-        raise ChoiceNotFound("this link is not valid")
+        raise LinkForged("this link is not valid")
     return int(data["o"])
 
 
 def request_page(ctx: Context, token: str, *, now: datetime | None = None) -> RequestPage:
-    """The request a guide's link names, or ``ChoiceNotFound``/``ChoiceExpired``/``ChoiceAnswered``."""
+    """The request a guide's link names, or ``LinkForged``/``LinkExpired``/``LinkUsed``."""
     now = now or datetime.now(UTC)
     offer_id = _request_link(ctx, token)
     with ctx.database().transaction() as s:
         row = s.get(OfferRow, offer_id)
         if row is None or row.kind != REQUEST:
-            raise ChoiceNotFound("this link is not valid")
+            raise LinkForged("this link is not valid")
         program = ctx.config.programs.get(row.program_id)
         learner, guide = s.get(PersonRow, row.learner_id), s.get(PersonRow, row.guide_id)
         if program is None or learner is None or guide is None or guide.forgotten:
-            raise ChoiceNotFound("this link is not valid")
+            raise LinkForged("this link is not valid")
         _state([row], now)
         return RequestPage(
             guide.name,
@@ -743,12 +712,12 @@ def answer_request_link(
 
     def is_request(row: OfferRow) -> None:
         if row.kind != REQUEST:
-            raise ChoiceNotFound("this link is not valid")
+            raise LinkForged("this link is not valid")
 
     with ctx.database().transaction() as s:
         guide = s.scalar(select(OfferRow.guide_id).where(OfferRow.id == offer_id))
     if guide is None:
-        raise ChoiceNotFound("this link is not valid")
+        raise LinkForged("this link is not valid")
     return _answer(
         ctx,
         offer_id,

@@ -15,8 +15,6 @@ row carries their text; the audit row names the fields that changed and who chan
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.profile import ProfileAnswer, language_codes
 from coachbridge.domain.program import Program
 from coachbridge.errors import ConfigError, UserError
+from coachbridge.links import LinkExpired, LinkForged, LinkSigner, LinkUsed
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.notify.dispatch import build_notifiers
 from coachbridge.store.audit import audit
@@ -40,7 +39,6 @@ from coachbridge.store.tables import (
     PersonRow,
     ProfileRow,
 )
-from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,11 +48,7 @@ __all__ = [
     "MAX_REMINDERS",
     "AnswerError",
     "IntakeLink",
-    "IntakeLinkError",
     "IntakeView",
-    "LinkExpired",
-    "LinkForged",
-    "LinkLocked",
     "SentInvitation",
     "build_answer",
     "check_form_nonce",
@@ -76,28 +70,15 @@ log = logging.getLogger("coachbridge.programs.intake")
 
 #: Reminders after the invitation, at most; each ``remind_after_days`` after the one before.
 MAX_REMINDERS = 2
-_SALT = "coachbridge.programs.intake-link"
-_FORM_SALT = b"coachbridge.programs.intake-form"
-
-
-class IntakeLinkError(UserError):
-    """An intake link that cannot be used; ``status`` is the HTTP status the page answers."""
-
-    status = 400
-
-
-class LinkForged(IntakeLinkError):
-    status = 404
-
-
-class LinkExpired(IntakeLinkError):
-    status = 410
-
-
-class LinkLocked(IntakeLinkError):
-    """The person is paired: the answer can no longer change."""
-
-    status = 409
+#: The salts of intake links: never change them (links already mailed carry them). The
+#: token's age is checked against the program's ``link_days`` from its signed ``t``.
+LINKS = LinkSigner(
+    salt="coachbridge.programs.intake-link",
+    form_salt=b"coachbridge.programs.intake-form",
+    what="intake links",
+    invalid="this intake link is not valid",
+    max_length=1000,
+)
 
 
 class AnswerError(UserError):
@@ -121,29 +102,13 @@ class IntakeLink:
         return f"<IntakeLink program={self.program_id} person={self.person_id}>"
 
 
-def _secret(secret_key: Any) -> str:
-    value = secret_key.get_secret_value() if hasattr(secret_key, "get_secret_value") else secret_key
-    if not value:
-        raise ConfigError(
-            "[server] secret_key is not set: intake links need it (e.g. "
-            'secret_key = "${COACHBRIDGE_SECRET_KEY}")'
-        )
-    return str(value)
-
-
-def _serializer(secret_key: Any) -> URLSafeSerializer:
-    return URLSafeSerializer(_secret(secret_key), salt=_SALT)
-
-
 def make_token(
     secret_key: Any, person_id: int, program_id: str, *, now: datetime | None = None
 ) -> str:
     """A signed token naming one person and one program, and when it was made (signed in, so
     that its age can be checked; the caller's clock, so that a run on a fixed clock agrees)."""
     made = int((now or datetime.now(UTC)).timestamp())
-    return str(
-        _serializer(secret_key).dumps({"p": int(person_id), "g": str(program_id), "t": made})
-    )
+    return LINKS.sign(secret_key, {"p": int(person_id), "g": str(program_id), "t": made})
 
 
 def link_url(public_url: str, token: str) -> str:
@@ -158,13 +123,11 @@ def read_token(
 
     ``LinkForged`` for a bad signature or a program without an intake; ``LinkExpired`` when older.
     """
-    if len(token) > 1000:
-        raise LinkForged("this intake link is not valid")
     try:
-        data = _serializer(secret_key).loads(token)
+        data = LINKS.read(secret_key, token)
         link = IntakeLink(int(data["p"]), str(data["g"]))
         signed_at = datetime.fromtimestamp(int(data["t"]), UTC)
-    except (BadSignature, KeyError, TypeError, ValueError, OverflowError, OSError):
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
         raise LinkForged("this intake link is not valid") from None
     program = programs.get(link.program_id)
     if program is None or program.intake is None:
@@ -181,13 +144,12 @@ def read_token(
 
 def form_nonce(secret_key: Any, token: str) -> str:
     """The hidden form field a post must carry: ties the post to a page served for the link."""
-    key = hashlib.sha256(_FORM_SALT + _secret(secret_key).encode()).digest()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return LINKS.form_nonce(secret_key, token)
 
 
 def check_form_nonce(secret_key: Any, token: str, value: str | None) -> bool:
     """True when ``value`` is the form nonce of ``token`` (constant-time comparison)."""
-    return bool(value) and hmac.compare_digest(form_nonce(secret_key, token), str(value))
+    return LINKS.check_form_nonce(secret_key, token, value)
 
 
 def intake_program(ctx: Context, program_id: str) -> Program:
@@ -282,7 +244,7 @@ def intake_links(
     """
     program = intake_program(ctx, program_id)
     server = ctx.config.server
-    _secret(server.secret_key)
+    LINKS.secret(server.secret_key)
     with ctx.database().transaction() as s:
         rows = []
         for person, role, profile in _participants(s, program.id):
@@ -381,6 +343,39 @@ def _deliver(
         notifier.close()
 
 
+_ASK = "a few questions before you are paired"
+
+
+def _invitation(
+    ctx: Context,
+    program: Program,
+    person: PersonRow,
+    role: str,
+    key: str,
+    now: datetime,
+    *,
+    reminder: bool,
+    dry_run: bool,
+) -> SentInvitation:
+    """An invitation or reminder with a freshly signed link; on a dry run, without its mail."""
+    kind = "reminder" if reminder else "invitation"
+    item = SentInvitation(program.id, person.id, person.email, role, kind, key=key)
+    server = ctx.config.server
+    url = link_url(server.public_url, make_token(server.secret_key, person.id, program.id, now=now))
+    item._message = Message(
+        key=key,
+        to_name=person.name,
+        to_email=person.email,
+        subject=f"{program.name}: {'a reminder, ' if reminder else ''}{_ASK}",
+        body=_message_text(program, person, url, reminder=reminder),
+        recipient_id=person.id,
+    )
+    if dry_run:
+        item.status = "dry-run"
+        item._message = None
+    return item
+
+
 def _notifiers(ctx: Context) -> list[Notifier]:
     return list(
         build_notifiers(ctx.config.notify, ctx.registry.notifiers, ctx.config.label).values()
@@ -420,7 +415,7 @@ def send_invitations(
     now = now or datetime.now(UTC)
     program = intake_program(ctx, program_id)
     server = ctx.config.server
-    _secret(server.secret_key)
+    LINKS.secret(server.secret_key)
     notifiers = [] if dry_run else _notifiers(ctx)
     items: list[SentInvitation] = []
     unmailable: list[SentInvitation] = []
@@ -441,22 +436,10 @@ def send_invitations(
                     SentInvitation(program.id, person.id, None, role, "invitation", "no email")
                 )
                 continue
-            url = link_url(
-                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            items.append(
+                _invitation(ctx, program, person, role, key, now, reminder=False, dry_run=dry_run)
             )
-            item = SentInvitation(program.id, person.id, person.email, role, "invitation", key=key)
-            item._message = Message(
-                key=key,
-                to_name=person.name,
-                to_email=person.email,
-                subject=f"{program.name}: a few questions before you are paired",
-                body=_message_text(program, person, url, reminder=False),
-                recipient_id=person.id,
-            )
-            items.append(item)
             if dry_run:
-                item.status = "dry-run"
-                item._message = None
                 continue
             if profile is None:
                 profile = ProfileRow(program_id=program.id, person_id=person.id)
@@ -533,22 +516,10 @@ def send_reminders(ctx: Context, *, now: datetime, dry_run: bool = False) -> lis
             key = f"intake:remind:{program.id}:{person.id}:{invited:%Y%m%dT%H%M%S}:{number}"
             if key in existing:
                 continue
-            url = link_url(
-                server.public_url, make_token(server.secret_key, person.id, program.id, now=now)
+            items.append(
+                _invitation(ctx, program, person, role, key, now, reminder=True, dry_run=dry_run)
             )
-            item = SentInvitation(program.id, person.id, person.email, role, "reminder", key=key)
-            item._message = Message(
-                key=key,
-                to_name=person.name,
-                to_email=person.email,
-                subject=f"{program.name}: a reminder, a few questions before you are paired",
-                body=_message_text(program, person, url, reminder=True),
-                recipient_id=person.id,
-            )
-            items.append(item)
             if dry_run:
-                item.status = "dry-run"
-                item._message = None
                 continue
             row.reminders_sent = number
             row.last_reminded_at = now
@@ -722,10 +693,10 @@ def save_intake(
     availability: Sequence[str],
     now: datetime,
 ) -> bool:
-    """Record the answer posted on the page; ``LinkLocked`` once the person is paired."""
+    """Record the answer posted on the page; ``LinkUsed`` (409) once the person is paired."""
     program, person, role = _load(s, programs, link)
     if is_paired(s, program.id, person.id):
-        raise LinkLocked(
+        raise LinkUsed(
             "you have been paired in this program, so your answers can no longer change; "
             "write to the program owner if something important changed"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from coachbridge.links import LinkUsed
 from coachbridge.matching.service import match_program
 from coachbridge.programs import choice
 from coachbridge.store import Database
@@ -65,7 +66,7 @@ def test_two_answers_to_one_offer_make_one_pairing(db: Database) -> None:
         won = [r for r in results if isinstance(r, choice.Answer)]
         lost = [r for r in results if isinstance(r, Exception)]
         assert len(won) == 1, results
-        assert len(lost) == 2 and all(isinstance(e, choice.ChoiceAnswered) for e in lost), lost
+        assert len(lost) == 2 and all(isinstance(e, LinkUsed) for e in lost), lost
         assert all(e.status == 409 for e in lost)  # type: ignore[attr-defined]
         with db.transaction() as s:
             active = list(
@@ -93,7 +94,7 @@ def test_two_learners_racing_for_one_free_place(db: Database) -> None:
     results = _race(*[(lambda o=o: choice.accept(ctx, o.id, now=NOW)) for o in alts])
     won = [r for r in results if isinstance(r, choice.Answer)]
     assert len(won) == 1, results
-    assert isinstance(next(r for r in results if r not in won), choice.ChoiceAnswered)
+    assert isinstance(next(r for r in results if r not in won), LinkUsed)
     with db.transaction() as s:
         taken = list(
             s.scalars(

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from coachbridge.errors import UserError
 from coachbridge.jobs.daily import run_daily
+from coachbridge.links import LinkExpired, LinkForged, LinkUsed
 from coachbridge.matching.service import match_program
 from coachbridge.programs import choice
 from coachbridge.store import Database
@@ -71,7 +72,7 @@ def test_accepting_the_optimum_starts_the_pairing_at_once(db: Database) -> None:
     # The other options closed with it; the pairing messages were queued and sent.
     assert {o.status for o in _offers(ctx) if o.id != first.id} == {"withdrawn"}
     assert _count(ctx, NotificationRow, NotificationRow.key.like(f"pairing:{pairing.id}:%")) == 2
-    with pytest.raises(choice.ChoiceAnswered):
+    with pytest.raises(LinkUsed):
         choice.accept(ctx, first.id, now=NOW)
 
 
@@ -93,7 +94,7 @@ def test_picking_an_alternative_releases_the_held_place(db: Database) -> None:
     # The guide is full now: the alternative disappeared from the other learner's offers.
     after = {o.id: o for o in _offers(ctx)}
     assert after[b.id].status == "withdrawn"
-    with pytest.raises(choice.ChoiceAnswered):
+    with pytest.raises(LinkUsed):
         choice.accept(ctx, b.id, now=NOW)
 
 
@@ -174,7 +175,7 @@ def test_request_expiry_rematches_in_the_daily_run(db: Database) -> None:
     offers = _offers(ctx)
     assert offers[0].status == "expired" and offers[1].status == "open"
     assert offers[1].guide_id != req.guide_id
-    with pytest.raises(choice.ChoiceExpired):
+    with pytest.raises(LinkExpired):
         choice.accept(ctx, req.id, now=NOW + timedelta(days=6))
 
 
@@ -183,9 +184,9 @@ def test_expired_and_unknown_offers_are_refused_and_change_nothing(db: Database)
     company(ctx, learners=1, guides=2)
     match_program(ctx, "mentoring", store_as="active", now=NOW)
     first = next(o for o in _offers(ctx) if o.rank == 1)
-    with pytest.raises(choice.ChoiceExpired):
+    with pytest.raises(LinkExpired):
         choice.accept(ctx, first.id, now=NOW + timedelta(days=30))
-    with pytest.raises(choice.ChoiceNotFound, match="unknown offer id 999"):
+    with pytest.raises(LinkForged, match="unknown offer id 999"):
         choice.decline(ctx, 999, now=NOW)
     with pytest.raises(UserError, match="reason"):
         choice.decline(ctx, first.id, reason="x" * 1001, now=NOW)
@@ -230,7 +231,7 @@ def test_rematching_an_offered_pairing_withdraws_its_round(db: Database) -> None
     rows = {o.id: o for o in _offers(ctx)}
     assert rows[first.id].status == "withdrawn" and rows[alt.id].status == "withdrawn"
     # The old alternative cannot give the learner a second guide.
-    with pytest.raises(choice.ChoiceAnswered):
+    with pytest.raises(LinkUsed):
         choice.accept(ctx, alt.id, now=NOW)
     fresh = [o for o in rows.values() if o.status == "open"]
     assert fresh and all(o.round_id != first.id for o in fresh)

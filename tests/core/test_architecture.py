@@ -63,6 +63,7 @@ PUBLIC_MODULES = (
     "coachbridge.errors",
     "coachbridge.hookspecs",
     "coachbridge.http",
+    "coachbridge.links",
     "coachbridge.mapping",
     "coachbridge.markers",
     "coachbridge.matching.criteria",

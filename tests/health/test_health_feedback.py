@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 from coachbridge.errors import NotFoundError, UserError
+from coachbridge.links import LinkExpired, LinkForged, LinkUsed
 from coachbridge.pairings.feedback import (
-    LinkExpired,
-    LinkForged,
-    LinkUsed,
     answer_link,
     check_form_nonce,
     form_nonce,

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from coachbridge.errors import ConfigError, InputDataError, NotFoundError, UserError
 from coachbridge.hris.privacy import forget
+from coachbridge.links import LinkExpired, LinkForged
 from coachbridge.programs.intake import (
     MAX_REMINDERS,
-    LinkExpired,
-    LinkForged,
     intake_links,
     make_token,
     read_token,
