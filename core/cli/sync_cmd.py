@@ -85,8 +85,9 @@ def sync(app: App, connector: str | None, full: bool, dry_run: bool, force: bool
         )
         report = syncer.run(full=full, dry_run=dry_run, force=force)
         if not dry_run:
-            from coachbridge.programs.automation import process_review_events
+            from coachbridge.programs.automation import announce_pairings, process_review_events
 
+            announce_pairings(app, report.manager_pairing_ids)
             # Also retries events that waited for a person this sync may have just brought.
             process_review_events(app, report.reviews_for_rules)
         _print_report(report, fmt, verbose_changes=dry_run)

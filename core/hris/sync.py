@@ -172,6 +172,7 @@ class SyncReport:
     # pairings started with the new manager (``pairings.manager_changes``).
     manager_pairings_ended: int = 0
     manager_pairings_started: int = 0
+    manager_pairing_ids: list[int] = field(default_factory=list)  # the started ones, to announce
     manager_sessions_cancelled: int = 0
     warnings: list[str] = field(default_factory=list)
     # Set by a dry run that a real run would refuse (too many leavers without --force).
@@ -671,6 +672,7 @@ class Syncer:
             )
             report.manager_pairings_ended += moves.ended
             report.manager_pairings_started += len(moves.started)
+            report.manager_pairing_ids += moves.started
             report.manager_sessions_cancelled += moves.sessions_cancelled
             report.pairings_flagged += flag_reporting_conflicts(s, managers_changed)
 

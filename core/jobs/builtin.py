@@ -23,7 +23,7 @@ from coachbridge.hris.sync import Syncer
 from coachbridge.jobs.daily import run_daily
 from coachbridge.jobs.health import counts_by_condition
 from coachbridge.markers import hookimpl
-from coachbridge.programs.automation import process_review_events
+from coachbridge.programs.automation import announce_pairings, process_review_events
 from coachbridge.schedules import Job, JobRun
 
 log = logging.getLogger("coachbridge.scheduler")
@@ -47,6 +47,7 @@ def sync_connector(ctx: Any, name: str) -> None:
         ctx.database(), ctx.connector(name), programs=ctx.config.programs, registry=ctx.registry
     ).run(full=False)
     log.info("scheduled sync %s: %d new, %d changed", name, len(report.new), len(report.changed))
+    announce_pairings(ctx, report.manager_pairing_ids)
     if report.reviews_for_rules:
         process_review_events(ctx, report.reviews_for_rules)
 

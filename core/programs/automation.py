@@ -84,6 +84,30 @@ def _observe_review_events(ctx: Context, outcomes: dict[int, dict[str, Any]]) ->
         ctx.registry.review_event(model, outcomes[row.id])
 
 
+def announce_pairings(ctx: Context, pairing_ids: Sequence[int]) -> int:
+    """Mail both sides of each active pairing the "you have been paired" message (with its
+    sessions' invitation), after the commit that made the pairings; returns how many messages
+    were queued. A message's key names its pairing, side and channel, so announcing a pairing
+    again sends nothing new. For pairings made outside matching and the rules, such as the
+    ones a sync starts when someone moves to another manager."""
+    if not pairing_ids:
+        return 0
+    from coachbridge.store.tables import PairingRow
+
+    dispatcher = dispatcher_for(ctx)
+    keys: list[str] = []
+    with ctx.database().transaction() as s:
+        for pairing_id in dict.fromkeys(pairing_ids):
+            row = s.get(PairingRow, pairing_id)
+            if row is None or row.status != "active":
+                continue
+            people = {"learner": row.learner_id, "guide": row.guide_id}
+            keys += dispatcher.queue_pairing(s, row.id, people)
+    if keys:
+        dispatcher.send_pending(ctx.database(), keys, limit=len(keys))
+    return len(keys)
+
+
 def dispatcher_for(ctx: Context) -> Dispatcher:
     """The notification dispatcher for the config's ``[notify.*]`` sections."""
     from coachbridge.notify.dispatch import Dispatcher, build_notifiers

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from coachbridge.store import Database
-from coachbridge.store.tables import AuditRow, ExternalIdRow, PairingRow, SessionRow
+from coachbridge.store.tables import (
+    AuditRow,
+    ExternalIdRow,
+    NotificationRow,
+    PairingRow,
+    SessionRow,
+)
 from sqlalchemy import func, select
 
 from tests.csv.csv_helpers import person, write_config, write_csv
@@ -152,6 +158,19 @@ def test_a_sync_that_moves_a_person_ends_and_restarts_their_pairing_once(
             select(func.count()).select_from(AuditRow).where(AuditRow.action == "create_pairing")
         )
         total_sessions = s.scalar(select(func.count()).select_from(SessionRow))
+    # Both people of the new pairing are told, with its check-ins' invitation, once.
+    with world.db.transaction() as s:
+        sent = {
+            n.key: n.status
+            for n in s.scalars(
+                select(NotificationRow).where(NotificationRow.key.like(f"pairing:{rows[1].id}:%"))
+            )
+        }
+        messages = s.scalar(select(func.count()).select_from(NotificationRow))
+    assert sent == {
+        f"pairing:{rows[1].id}:learner:log": "sent",
+        f"pairing:{rows[1].id}:guide:log": "sent",
+    }
     # The other pairings are untouched.
     others = [p for p in world.pairings() if p[0] != five]
     assert all(status == "active" for _, _, status, _ in others)
@@ -170,6 +189,8 @@ def test_a_sync_that_moves_a_person_ends_and_restarts_their_pairing_once(
             == audits
         )
     assert len(world.pairings()) == 8
+    with world.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(NotificationRow)) == messages
 
 
 def test_a_leaving_manager_and_a_later_new_manager(tmp_path: Path, db_url: str, run_cli) -> None:
