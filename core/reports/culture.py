@@ -31,9 +31,11 @@ from typing import Any
 
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
+from coachbridge.domain.training import training_counts
 from coachbridge.reports.suppress import SUPPRESSED, Suppressor, is_suppressed
-from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, SessionRow, TrainingRow
-from sqlalchemy import or_, select
+from coachbridge.store.eligibility import stored_training_names, trainings_of
+from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow, SessionRow
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 __all__ = ["WINDOW_DAYS", "culture_report", "render_culture_html", "trained_guides"]
@@ -43,26 +45,17 @@ MONTH_DAYS = 30
 
 
 def trained_guides(s: Session, guide_ids: set[int], today: date) -> set[int] | None:
-    """The guides among ``guide_ids`` who hold a training record unexpired on ``today``, or
-    None while the store keeps no training record at all (no connector reads trainings yet:
-    the figure is unknown, not zero)."""
-    if s.scalar(select(TrainingRow.id).limit(1)) is None:
+    """The guides among ``guide_ids`` holding a training that counts on ``today`` (its latest
+    record unexpired, as the guide filters judge it), or None while the store keeps no
+    training record at all (no connector reads trainings yet: unknown, not zero)."""
+    if stored_training_names(s) is None:
         return None
-    ids = sorted(guide_ids)
-    found: set[int] = set()
-    for start in range(0, len(ids), 900):
-        part = ids[start : start + 900]
-        found.update(
-            s.scalars(
-                select(TrainingRow.person_id)
-                .where(
-                    TrainingRow.person_id.in_(part),
-                    or_(TrainingRow.expires_at.is_(None), TrainingRow.expires_at >= today),
-                )
-                .distinct()
-            )
-        )
-    return found
+    held = trainings_of(s, guide_ids)
+    return {
+        pid
+        for pid, by_name in held.items()
+        if any(training_counts(done, expires, today=today) for done, expires in by_name.values())
+    }
 
 
 @dataclass

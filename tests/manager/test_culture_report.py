@@ -150,7 +150,8 @@ def test_culture_report_usage_errors(tmp_path: Path, db_url: str, run_cli) -> No
 
 def test_trained_guides_counts_unexpired_training_records(db: Database) -> None:
     """Until a connector stores a training record the figure is unknown (None); then a guide
-    counts when they hold a record unexpired on the day, however many."""
+    counts when a training's latest record counts on the day, as the guide filters judge it
+    (an expiry day itself no longer counts)."""
     from datetime import date
 
     from coachbridge.reports.culture import trained_guides
@@ -177,9 +178,9 @@ def test_trained_guides_counts_unexpired_training_records(db: Database) -> None:
         s.add_all(
             [
                 record(ids[0], "Coaching fundamentals", None, "a"),
-                record(ids[0], "Coaching fundamentals", date(2027, 1, 1), "b"),
-                record(ids[1], "Mentoring 101", date(2026, 12, 1), "c"),  # expires today: valid
-                record(ids[2], "Mentoring 101", date(2026, 11, 30), "d"),  # expired
+                record(ids[0], "Mentoring 101", date(2027, 1, 1), "b"),
+                record(ids[1], "Mentoring 101", date(2026, 12, 2), "c"),
+                record(ids[2], "Mentoring 101", date(2026, 12, 1), "d"),  # expires today: not
             ]
         )
         s.flush()
