@@ -29,7 +29,7 @@ from coachbridge import metrics
 from coachbridge.config import validation_problems
 from coachbridge.errors import CoachbridgeError, ConfigError
 from coachbridge.notify.base import Notifier
-from coachbridge.notify.messages import pairing_key, pairing_message
+from coachbridge.notify.messages import InvitationCache, pairing_key, pairing_message
 from coachbridge.store import Database
 from coachbridge.store.tables import NotificationRow
 from pydantic import ValidationError
@@ -119,7 +119,7 @@ class Dispatcher:
                 stmt = stmt.where(NotificationRow.key.in_(list(keys)))
             ids = list(s.scalars(stmt.order_by(NotificationRow.id).limit(limit)))
         handled = 0
-        invitations: dict[object, bytes] = {}
+        invitations = InvitationCache()
         for row_id in ids:
             with db.transaction() as s:
                 row = s.scalars(
@@ -195,7 +195,7 @@ class Dispatcher:
         row: NotificationRow,
         now: datetime | None = None,
         *,
-        invitations: dict[object, bytes] | None = None,
+        invitations: InvitationCache | None = None,
     ) -> None:
         now = now or datetime.now(UTC)
         notifier = self.notifiers.get(row.channel)

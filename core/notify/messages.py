@@ -7,6 +7,8 @@ Private session notes are never part of any message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbridge.notify.base import Attachment, Message
@@ -40,14 +42,54 @@ def _zone(person: PersonRow) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@dataclass
+class InvitationCache:
+    """Invitations built during one sending round, by everything they are made of. A
+    pairing's two messages (and a circle's learners' messages) carry the same invitation, so
+    building it once saves most of the calendar work of a burst of new pairings."""
+
+    uid_domain: str | None = None  # ``calendar_domain`` of the database, read once
+    built: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+
+
+def _invitation_key(
+    pairing: PairingRow,
+    learner: PersonRow,
+    guide: PersonRow,
+    program: ProgramRow | None,
+    sessions: list[SessionRow],
+    attendees: dict[int, list[PersonRow]] | None,
+) -> tuple[Any, ...]:
+    """What an invitation is made of: a change to any of it builds another one."""
+    meetings = tuple(
+        (r.id, r.start, r.minutes, r.status, r.seq, r.agenda, r.ics_sequence, r.updated_at)
+        for r in sessions
+    )
+    shown = (
+        pairing.program_id,
+        getattr(program, "name", None),
+        getattr(program, "kind", None),
+        getattr(program, "owner", None),
+        guide.id,
+        guide.name,
+        guide.email,
+        meetings,
+    )
+    if attendees is None:
+        return ("pair", pairing.id, learner.id, learner.name, learner.email, *shown)
+    who = tuple(
+        (sid, tuple((p.id, p.name, p.email) for p in people))
+        for sid, people in sorted(attendees.items())
+    )
+    return ("circle", pairing.circle_id, *shown, who)
+
+
 def pairing_message(
-    s: Session, key: str, *, invitations: dict[object, bytes] | None = None
+    s: Session, key: str, *, invitations: InvitationCache | None = None
 ) -> Message | None:
     """The message for ``key``, or None when its pairing or person no longer exists.
 
-    ``invitations``: a cache the caller keeps across messages. A pairing's two messages carry
-    the same invitation (the same sessions, both people as attendees), so building it once
-    halves the calendar work of a burst of new pairings."""
+    ``invitations``: the cache a caller sending several messages keeps across them."""
     parsed = parse_pairing_key(key)
     if parsed is None:
         return None
@@ -114,37 +156,13 @@ def pairing_message(
     if sessions:
         from coachbridge.pairings.calendar import calendar_domain, invitation_for_sessions
 
-        cache: dict[object, bytes] = {} if invitations is None else invitations
-        if "uid_domain" not in cache:
-            cache["uid_domain"] = calendar_domain(s).encode()
-        uid_domain = cache["uid_domain"].decode()
-        # Everything the invitation is made of: a change to any of it makes another entry.
-        made_of = (
-            pairing.id,
-            pairing.program_id,
-            learner.id,
-            learner.name,
-            learner.email,
-            guide.id,
-            guide.name,
-            guide.email,
-            program_name,
-            getattr(program, "kind", None),
-            getattr(program, "owner", None),
-            tuple(
-                (r.id, r.start, r.minutes, r.status, r.seq, r.agenda, r.ics_sequence, r.updated_at)
-                for r in sessions
-            ),
-        )
+        cache = invitations if invitations is not None else InvitationCache()
+        if cache.uid_domain is None:
+            cache.uid_domain = calendar_domain(s)
         # A circle's meetings list every attendee: one invitation for the whole circle.
         attendees = _attendees(s, sessions) if pairing.circle_id is not None else None
-        if attendees is not None:
-            who = tuple(
-                (sid, tuple((p.id, p.name, p.email) for p in people))
-                for sid, people in sorted(attendees.items())
-            )
-            made_of = ("circle", pairing.circle_id, made_of[8:], who)
-        invitation = cache.get(made_of)
+        made_of = _invitation_key(pairing, learner, guide, program, sessions, attendees)
+        invitation = cache.built.get(made_of)
         if invitation is None:
             invitation = invitation_for_sessions(
                 sessions,
@@ -152,13 +170,12 @@ def pairing_message(
                 learner,
                 guide,
                 program,
-                uid_domain=uid_domain,
+                uid_domain=cache.uid_domain,
                 attendees=attendees,
             )
-            if len(cache) > 64:  # a pairing's two messages come one after the other
-                cache.clear()
-                cache["uid_domain"] = uid_domain.encode()
-            cache[made_of] = invitation
+            if len(cache.built) >= 64:  # a pairing's two messages come one after the other
+                cache.built.clear()
+            cache.built[made_of] = invitation
         attachments.append(
             Attachment(filename="sessions.ics", content_type="text/calendar", data=invitation)
         )

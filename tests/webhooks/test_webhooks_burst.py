@@ -288,7 +288,7 @@ def test_every_message_a_batch_queues_is_sent_after_its_commit(tmp_path, sqlite_
 def test_a_pairings_two_messages_share_one_invitation_built_once(tmp_path, sqlite_url, monkeypatch):
     """The learner's and the guide's message carry the same invitation: a burst builds it once
     per pairing, and a change to the sessions builds it again."""
-    from coachbridge.notify.messages import pairing_message
+    from coachbridge.notify.messages import InvitationCache, pairing_message
     from coachbridge.pairings import calendar
 
     env = setup(tmp_path, sqlite_url, monkeypatch)
@@ -308,7 +308,7 @@ def test_a_pairings_two_messages_share_one_invitation_built_once(tmp_path, sqlit
     assert len(pairing_ids) == 2 and sent == ["sent"] * 4
     assert sorted(built) == sorted(pairing_ids)  # once per pairing, not once per message
 
-    cache: dict[object, bytes] = {}
+    cache = InvitationCache()
     pid = pairing_ids[0]
     with env.db.transaction() as s:
         learner = pairing_message(s, f"pairing:{pid}:learner:log", invitations=cache)
