@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from coachbridge.context import Context
 from coachbridge.domain import ReviewEvent
 from coachbridge.store.audit import audit
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.people import resolve_person
 from coachbridge.store.tables import EnrollmentRow, ExternalIdRow, PersonRow, ReviewEventRow
 from sqlalchemy import select
@@ -142,22 +143,12 @@ def store_review_events(
     return out
 
 
-#: Values per ``IN (...)`` list: well inside every database's limit on bound parameters.
-_CHUNK = 5000
-
-
-def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
-    items = list(dict.fromkeys(values))
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 def _known_events(
     s: Session, events: Sequence[ReviewEvent]
 ) -> dict[tuple[str, str], ReviewEventRow]:
     wanted = {(e.source, e.source_event_id) for e in events}
     known: dict[tuple[str, str], ReviewEventRow] = {}
-    for chunk in _chunks(e.source_event_id for e in events):
+    for chunk in in_chunks(e.source_event_id for e in events):
         for row in s.scalars(
             select(ReviewEventRow)
             .where(ReviewEventRow.source_event_id.in_(chunk))
@@ -176,11 +167,11 @@ def _subject_lookups(
     the subjects of ``events`` that name no person id."""
     unresolved = [(e, f) for e, f in events if e.person_id is None]
     links: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(e.subject_external_id for e, _ in unresolved if e.subject_external_id):
+    for chunk in in_chunks(e.subject_external_id for e, _ in unresolved if e.subject_external_id):
         for link in s.scalars(select(ExternalIdRow).where(ExternalIdRow.external_id.in_(chunk))):
             links[(link.connector, link.external_id)] = link.person_id
     emails: dict[str, int] = {}
-    for chunk in _chunks(e.subject_email.lower() for e, _ in unresolved if e.subject_email):
+    for chunk in in_chunks(e.subject_email.lower() for e, _ in unresolved if e.subject_email):
         for person_id, email_key in s.execute(
             select(PersonRow.id, PersonRow.email_key)
             .where(PersonRow.email_key.in_(chunk))

@@ -18,6 +18,7 @@ from coachbridge.context import Context
 from coachbridge.domain.pairing import OPEN
 from coachbridge.domain.program import Program, ProgramKind
 from coachbridge.matching.pool import unpaired_learners
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -79,14 +80,12 @@ def current_managers(
     if not ids:
         return {}
     managers: dict[int, int | None] = {}
-    for chunk in range(0, len(ids), 900):
-        part = ids[chunk : chunk + 900]
+    for part in in_chunks(ids):
         stmt = select(PersonRow.id, PersonRow.manager_id).where(PersonRow.id.in_(part))
         managers.update((pid, manager) for pid, manager in s.execute(stmt))
     wanted = sorted({m for m in managers.values() if m is not None})
     usable: set[int] = set()
-    for chunk in range(0, len(wanted), 900):
-        part = wanted[chunk : chunk + 900]
+    for part in in_chunks(wanted):
         usable.update(
             s.scalars(
                 select(PersonRow.id).where(

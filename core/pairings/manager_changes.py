@@ -37,6 +37,7 @@ from coachbridge.matching.service import announce_after_commit
 from coachbridge.pairings.lifecycle import GUIDE_LEFT, end_pairing
 from coachbridge.pairings.scheduling import schedule_pairings, session_model
 from coachbridge.store.audit import audit
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import EnrollmentRow, PairingRow, PersonRow
 from sqlalchemy import event, select
@@ -63,8 +64,7 @@ class ManagerMoves:
 
 def _enrolled_learners(s: Session, program_id: str, people: list[int]) -> set[int]:
     out: set[int] = set()
-    for chunk in range(0, len(people), 900):
-        part = people[chunk : chunk + 900]
+    for part in in_chunks(people):
         out.update(
             s.scalars(
                 select(EnrollmentRow.person_id)

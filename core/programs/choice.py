@@ -45,6 +45,7 @@ from coachbridge.matching.service import (
 from coachbridge.notify.base import Message
 from coachbridge.programs.rules import Effects, finish_activated
 from coachbridge.store.audit import audit
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import NotificationRow, OfferRow, PairingRow, PersonRow, ProgramRow
 from sqlalchemy import select, update
@@ -947,11 +948,9 @@ def mail_choices(ctx: Context, *, now: datetime, reminders: Iterable[int] = ()) 
         ]
         wanted += [f"choice:remind:{rid}" for rid in reminders]
         existing = set()
-        for i in range(0, len(wanted), 500):
+        for part in in_chunks(wanted):
             existing |= set(
-                s.scalars(
-                    select(NotificationRow.key).where(NotificationRow.key.in_(wanted[i : i + 500]))
-                )
+                s.scalars(select(NotificationRow.key).where(NotificationRow.key.in_(part)))
             )
         new = [k for k in wanted if k not in existing]
         for k in new:

@@ -30,6 +30,7 @@ from coachbridge.links import LinkExpired, LinkForged, LinkSigner, LinkUsed
 from coachbridge.notify.base import Message, Notifier
 from coachbridge.notify.dispatch import build_notifiers
 from coachbridge.store.audit import audit
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.profiles import profile_answer
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import (
@@ -214,9 +215,7 @@ def _participants(s: Session, program_id: str) -> list[tuple[PersonRow, str, Pro
         return []
     people: dict[int, PersonRow] = {}
     profiles: dict[int, ProfileRow] = {}
-    ids = list(roles)
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+    for chunk in in_chunks(roles):
         for person in s.scalars(select(PersonRow).where(PersonRow.id.in_(chunk))):
             people[person.id] = person
         for row in s.scalars(
@@ -226,7 +225,7 @@ def _participants(s: Session, program_id: str) -> list[tuple[PersonRow, str, Pro
         ):
             profiles[row.person_id] = row
     out = []
-    for pid in ids:
+    for pid in roles:
         person = people.get(pid)
         if person is None or person.forgotten or person.status != "active":
             continue

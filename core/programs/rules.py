@@ -37,6 +37,7 @@ from coachbridge.errors import CoachbridgeError, UserError
 from coachbridge.hris.reviews import resolve_subject
 from coachbridge.pairings.goals import TEXT_LIMIT, create_goal
 from coachbridge.store.audit import audit
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.people import people_state
 from coachbridge.store.tables import (
     AuditRow,
@@ -258,10 +259,8 @@ def _plan_for(rule: Rule, program: Program) -> Program:
 
 
 def _session_counts(s: Session, pairing_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(dict.fromkeys(pairing_ids))
-    counts = dict.fromkeys(ids, 0)
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
+    counts = dict.fromkeys(pairing_ids, 0)
+    for chunk in in_chunks(counts):
         rows = s.execute(
             select(SessionRow.pairing_id, func.count())
             .where(SessionRow.pairing_id.in_(chunk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from coachbridge.domain.profile import ProfileAnswer
+from coachbridge.store.chunks import in_chunks
 from coachbridge.store.tables import ProfileRow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,10 +36,8 @@ def answered_profiles(
     )
     if person_ids is None:
         return {row.person_id: profile_answer(row) for row in session.scalars(query)}
-    ids = list(dict.fromkeys(person_ids))
     answers: dict[int, ProfileAnswer] = {}
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
+    for chunk in in_chunks(person_ids):
         for row in session.scalars(query.where(ProfileRow.person_id.in_(chunk))):
             answers[row.person_id] = profile_answer(row)
     return answers
