@@ -51,6 +51,12 @@ LOW = -(2**62)  # "no left-out pair": the learner holds every allowed pair (room
 SAMPLE_STRIDE = 16  # as in ``top_k``: every 16th guide gives each row a first cut-off
 GUIDE_FILL = 2  # the first lists give each guide at least this many arcs per free place
 EPS_UNITS = 4.0  # float keys within this many integer units of the cut-off are kept as well
+# Keys only select (every decision is then made on exact integers), so they are float32: half
+# the memory traffic of the selection passes, which cost about what scoring does. Each key is
+# a score and a potential each rounded to float32, then added in float32: within 3 units of
+# the last place of the largest, which this (8 of them, 2^-24 each) covers.
+KEY_DTYPE = np.float32
+KEY_ROUNDING = 8.0 * 2.0**-24
 # Screening by hot columns (``Pricer._hot_columns``): from this many failing rows, with these
 # numbers of hot guides tried, in blocks of this many cells, scores raised by this margin.
 HOT_MIN_ROWS = 1000
@@ -118,20 +124,26 @@ class Pricer:
         """Drop reserve pairs the solve now holds (e.g. ones widening added)."""
         if not self.reserve.score.size or not arcs.score.size:
             return
-        width = max(int(self.free.size), 1)
-        held = np.isin(
-            self.reserve.learner * width + self.reserve.guide, arcs.learner * width + arcs.guide
-        )
+        held = _held(self.reserve, arcs, len(self.scorer.learners), int(self.free.size))
         self.reserve = _subset(self.reserve, ~held)
 
     def price(
-        self, arcs: CandidateArrays, duals: Duals, *, per_learner: int, rescore: bool = True
+        self,
+        arcs: CandidateArrays,
+        duals: Duals,
+        *,
+        per_learner: int,
+        rescore: bool = True,
+        margin: float = 0.0,
     ) -> CandidateArrays:
         """Left-out pairs with a positive reduced profit under ``duals`` (the best per learner).
 
         ``arcs`` are the pairs the solve had. An empty result certifies the solve over every
         allowed pair. ``rescore = False`` prices the reserve alone (no row is scored again):
-        an estimate, which certifies nothing.
+        an estimate, which certifies nothing. When some pair has a positive reduced profit,
+        the pairs it can see within ``margin`` (a share of the score range) below zero come
+        along: the next solve moves the prices a little, and those are the pairs that would
+        turn positive then, each a further solve otherwise.
         """
         scale, free = self.scale, self.free
         guide_ok = free > 0
@@ -160,15 +172,16 @@ class Pricer:
             drop = np.zeros(n, dtype=np.bool_)
             drop[need] = True
             self.reserve = _subset(self.reserve, ~drop[self.reserve.learner])
-        found = [self._price_reserve(duals)]
+        floor = -int(margin * top)
+        found = [self._price_reserve(duals, floor)]
         if need.size:
-            found.append(self._price_rows(need, arcs, duals))
+            found.append(self._price_rows(need, arcs, duals, floor))
             self.priced_rows += int(need.size)
         learner = np.concatenate([f[0] for f in found])
         guide = np.concatenate([f[1] for f in found])
         score = np.concatenate([f[2] for f in found])
         reduced = np.concatenate([f[3] for f in found])
-        if not learner.size:
+        if not learner.size or not (reduced > 0).any():
             return CandidateArrays.empty()
         # The largest reduced profits of each learner first; keep ``per_learner`` of them.
         order = np.lexsort((guide, -reduced, learner))
@@ -177,10 +190,7 @@ class Pricer:
         take = rank < per_learner
         added = CandidateArrays(learner[take], guide[take], score[take])
         # Pairs moving to the solve leave the reserve (the rest stay there).
-        width = max(int(free.size), 1)
-        moved = np.isin(
-            self.reserve.learner * width + self.reserve.guide, added.learner * width + added.guide
-        )
+        moved = _held(self.reserve, added, n, int(free.size))
         if moved.any():
             self.reserve = _subset(self.reserve, ~moved)
         return added
@@ -307,7 +317,7 @@ class Pricer:
         out[check] = np.minimum(reach[check], np.maximum(cold[check], hot_reach))
         return out
 
-    def _price_reserve(self, duals: Duals) -> tuple[NDArray[Any], ...]:
+    def _price_reserve(self, duals: Duals, floor: int) -> tuple[NDArray[Any], ...]:
         r = self.reserve
         if not r.score.size:
             return _none()
@@ -315,11 +325,11 @@ class Pricer:
         reduced -= self.scale.top + duals.learner[r.learner]
         groups = self.groups[r.learner] if self.groups is not None else None
         reduced += duals.head_of(r.guide, groups)
-        bad = reduced > 0
+        bad = reduced > floor
         return r.learner[bad], r.guide[bad], r.score[bad], reduced[bad]
 
     def _price_rows(
-        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals
+        self, need: NDArray[np.int64], arcs: CandidateArrays, duals: Duals, floor: int
     ) -> tuple[NDArray[Any], ...]:
         n_guides = self.free.size
         guide_idx = np.arange(n_guides, dtype=np.int64)
@@ -350,7 +360,7 @@ class Pricer:
             np.concatenate([self.reserve.score, kept.score]),
         )
         reduced = kept.value - (self.scale.top + duals.learner[kept.learner])
-        bad = reduced > 0
+        bad = reduced > floor
         return kept.learner[bad], kept.guide[bad], kept.score[bad], reduced[bad]
 
     def _scan(
@@ -400,19 +410,20 @@ class Pricer:
             heads_f[grp] = hf
             if usable.any():
                 magnitude = max(magnitude, float(np.abs(hf[usable]).max()) + abs(scale.lo) + 1)
-        eps_units = EPS_UNITS + 8.0 * magnitude * scale.scale * 2.0**-52
+        # Rounding: the float64 arithmetic on cut-offs, and the keys themselves (KEY_DTYPE).
+        eps_units = EPS_UNITS + 8.0 * magnitude * scale.scale * (2.0**-52 + KEY_ROUNDING)
         eps_f = eps_units / scale.scale
 
         def one(block: NDArray[np.int64]) -> tuple[NDArray[Any], ...]:
             scores = scorer.scores(block)
             if groups is not None and not relative:
                 block_groups = groups[block]
-                key = np.empty_like(scores)
+                key = np.empty(scores.shape, dtype=KEY_DTYPE)
                 for grp in np.unique(block_groups).tolist():
                     sel = block_groups == grp
                     key[sel] = scores[sel] + heads_f[int(grp)][None, :]
             else:
-                key = scores + heads_f[None][None, :]
+                key = np.add(scores, heads_f[None][None, :], dtype=KEY_DTYPE)
             rules = scorer.excluded_by_rules(block)
             if rules is not None:
                 key[rules] = -np.inf
@@ -455,10 +466,7 @@ class Pricer:
                     bound[pos] -= int(h[ok].min()) if ok.any() else 0
             best = np.zeros(ri.size, dtype=np.bool_)
             if first:
-                by_value = np.lexsort((ci, -value, ri))
-                ro = ri[by_value]
-                rank = np.arange(ro.size) - np.searchsorted(ro, ro, side="left")
-                best[by_value[rank < first]] = True
+                best = _first_best(ri, ci, value, block.size, first)
             top = np.full(block.size, LOW, dtype=np.int64)
             if first and scores.shape[1]:
                 top = scale.profit(scores.max(axis=1))
@@ -519,7 +527,7 @@ class _Kept:
 
 
 def _row_best(
-    key: NDArray[np.float64],
+    key: NDArray[np.floating[Any]],
     width: int,
     eps: float,
     valid: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.bool_]],
@@ -532,7 +540,8 @@ def _row_best(
     the row has no more than ``width`` valid keys, all of them kept). Every valid position
     not kept has a key below ``cut - eps``. A sample of every ``SAMPLE_STRIDE``-th column gives
     each row a first cut-off that, as a rule, a few times ``width`` keys reach, so no full
-    selection runs over the row (rows where it fails get one).
+    selection runs over the row (rows where it fails get one). Kept positions come row by row;
+    within a row in no particular order.
     """
     n_rows, n_cols = key.shape
     cut = np.full(n_rows, -np.inf)
@@ -548,17 +557,16 @@ def _row_best(
         j = min(w, -(-3 * width // SAMPLE_STRIDE) + 1)
         first = np.partition(sample, w - j, axis=1)[:, w - j]
         first[~np.isfinite(first)] = np.inf  # too few keys in the sample: full selection
-        ri, ci = np.nonzero(key >= first[:, None])
+        # Flat positions, then rows and columns: numpy's two-dimensional ``nonzero`` costs
+        # several times as much over a whole block.
+        flat = np.flatnonzero(key >= first[:, None])
+        ri, ci = np.divmod(flat, n_cols)
         ok = valid(ri, ci)
-        ri, ci = ri[ok], ci[ok]
-        vals = key[ri, ci]
-        order = np.lexsort((-vals, ri))
-        ri, ci, vals = ri[order], ci[order], vals[order]
-        start = np.searchsorted(ri, np.arange(n_rows))
-        count = np.bincount(ri, minlength=n_rows)
+        ri, ci, vals = ri[ok], ci[ok], key.reshape(-1)[flat[ok]]
+        c, count = _kth_largest(vals, ri, n_rows, width, -np.inf)
         has = count >= width
-        c = np.full(n_rows, -np.inf)
-        c[has] = vals[start[has] + width - 1]
+        c = c.astype(np.float64)
+        c[~has] = -np.inf
         # The band below the cut-off must lie among the candidates (above the first cut-off).
         good = has & (c - eps >= first)
         sel = good[ri] & (vals >= (c - eps)[ri])
@@ -572,7 +580,7 @@ def _row_best(
         ok = valid(redo[:, None], np.arange(n_cols, dtype=np.int64)[None, :])
         sub[~ok] = -np.inf
         if width < n_cols:
-            c = np.partition(sub, n_cols - width, axis=1)[:, n_cols - width]
+            c = np.partition(sub, n_cols - width, axis=1)[:, n_cols - width].astype(np.float64)
         else:
             c = np.full(redo.size, -np.inf)
         thr = np.where(np.isfinite(c), c - eps, -np.inf)
@@ -581,6 +589,74 @@ def _row_best(
         out_c.append(cc)
         cut[redo] = c
     return np.concatenate(out_r).astype(np.int64), np.concatenate(out_c).astype(np.int64), cut
+
+
+def _kth_largest(
+    vals: NDArray[Any], rows: NDArray[np.int64], n_rows: int, k: int, low: Any
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Each row's ``k``-th largest of ``vals`` (``rows`` gives each value's row), and counts.
+
+    Rows with fewer than ``k`` values get ``low``. The values are laid out one row each in
+    a matrix padded with ``low`` and selected in place: no sort of every value.
+    """
+    count = np.bincount(rows, minlength=n_rows)
+    out = np.full(n_rows, low, dtype=vals.dtype)
+    widest = int(count.max(initial=0))
+    if widest < k:
+        return out, count
+    order = np.argsort(rows, kind="stable")  # rows usually come sorted: then a linear pass
+    r = rows[order]
+    start = np.cumsum(count) - count
+    table = np.full((n_rows, widest), low, dtype=vals.dtype)
+    table[r, np.arange(r.size) - start[r]] = vals[order]
+    kth = np.partition(table, widest - k, axis=1)[:, widest - k]
+    has = count >= k
+    out[has] = kth[has]
+    return out, count
+
+
+def _first_best(
+    ri: NDArray[np.int64],
+    ci: NDArray[np.int64],
+    value: NDArray[np.int64],
+    n_rows: int,
+    first: int,
+) -> NDArray[np.bool_]:
+    """Each row's ``first`` best positions by ``value``, ties to the lower column."""
+    low = np.iinfo(np.int64).min
+    kth, _ = _kth_largest(value, ri, n_rows, first, low)
+    best = value > kth[ri]
+    tie = np.flatnonzero(value == kth[ri])
+    if tie.size:
+        room = first - np.bincount(ri[best], minlength=n_rows)
+        tie = tie[np.lexsort((ci[tie], ri[tie]))]
+        rt = ri[tie]
+        rank = np.arange(rt.size) - np.searchsorted(rt, rt, side="left")
+        best[tie[rank < room[rt]]] = True
+    return best
+
+
+def _held(
+    pairs: CandidateArrays, others: CandidateArrays, n_learners: int, n_guides: int
+) -> NDArray[np.bool_]:
+    """Which of ``pairs`` are among ``others``.
+
+    The reserve holds millions of pairs and ``others`` few learners' worth: only the pairs of
+    those learners are compared (``np.isin`` over all of them sorts millions of keys a round).
+    """
+    out = np.zeros(pairs.score.size, dtype=np.bool_)
+    if not pairs.score.size or not others.score.size:
+        return out
+    of_theirs = np.zeros(n_learners, dtype=np.bool_)
+    of_theirs[others.learner] = True
+    pos = np.flatnonzero(of_theirs[pairs.learner])
+    width = max(n_guides, 1)
+    keys = pairs.learner[pos] * width + pairs.guide[pos]
+    # Binary search in the few sorted keys of ``others`` (``np.isin`` would sort both).
+    theirs = np.sort(others.learner * width + others.guide)
+    at = np.minimum(np.searchsorted(theirs, keys), theirs.size - 1)
+    out[pos[theirs[at] == keys]] = True
+    return out
 
 
 def _subset(arrays: CandidateArrays, keep: NDArray[np.bool_]) -> CandidateArrays:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,16 +26,20 @@ ROW_CACHE = 2048  # full candidate rows kept between searches
 DIRECT_ROWS = 500
 # Certification keeps each learner's RESERVE x top_k best guides, priced from memory round after
 # round (only learners whose bound could still win are scored again) ...
-RESERVE = 4
+RESERVE = 3
 # ... and the solve starts from each learner's LISTS_PERCENT % x top_k best (at least 5, or
 # all top_k): by score less the estimated price they rarely need more, and pricing adds any
 # pair that could still improve the total.
-LISTS_PERCENT = 40
+LISTS_PERCENT = 24
 # Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
 # over at most this many solves of the sample.
 ESTIMATE_PAIRS = 50_000_000
 ESTIMATE_ROUNDS = 3
 ESTIMATE_RESERVE = 8
+# Once pricing finds a pair that improves the total, the pairs within this share of the score
+# range below zero come along to the next solve (``Pricer.price``): at 100,000 x 25,000 that
+# spares a third solve.
+PRICE_MARGIN = 0.005
 
 
 @dataclass
@@ -222,37 +226,40 @@ def match_rows(
         return result
 
     assert pricer is not None
-    to_widen = widen
+    if widen:
+        # Whether the lists can match as many learners as the full candidate set: a plain
+        # maximum flow (a tenth of a min-cost solve) tells before the first solve, so that
+        # widening, when needed, does not cost a solve of its own.
+        result.match = max_matching(
+            result.candidates,
+            free,
+            n_learners,
+            min_score,
+            groups=groups,
+            limit=limit,
+            group_used=group_used,
+        )
+        if len(result.match) < min(rows.size, int(free.sum())):
+            listed = result.candidates.score.size  # widening appends its arcs after these
+            # Widening scores single learners (one small matrix product each): BLAS threads
+            # only add overhead there, as in ``top_k``.
+            with threadpool_limits(limits=1, user_api="blas"):
+                _widen(
+                    result, scorer, free, rows, k, min_score, groups, group_of, limit, group_used
+                )
+            if result.widened:
+                c = result.candidates
+                pricer.forget(
+                    CandidateArrays(c.learner[listed:], c.guide[listed:], c.score[listed:])
+                )
+        clock.lap("widen")
     while True:
         solution = solve(duals=True)
-        if to_widen:
-            to_widen = False
-            # The solve's matching is a maximum one of the lists. When it matches every
-            # learner or fills every place it is maximum overall; otherwise widening extends
-            # the lists until it is (then the solve runs again).
-            if len(result.match) < min(rows.size, int(free.sum())):
-                # Widening scores single learners (one small matrix product each): BLAS
-                # threads only add overhead there, as in ``top_k``.
-                with threadpool_limits(limits=1, user_api="blas"):
-                    _widen(
-                        result,
-                        scorer,
-                        free,
-                        rows,
-                        k,
-                        min_score,
-                        groups,
-                        group_of,
-                        limit,
-                        group_used,
-                    )
-                clock.lap("widen")
-                if result.widened:
-                    pricer.forget(result.candidates)
-                    continue
         if solution.duals is None:
             break  # no usable arc at all: the lists then hold every allowed pair (none)
-        found = pricer.price(result.candidates, solution.duals, per_learner=max(1, k))
+        found = pricer.price(
+            result.candidates, solution.duals, per_learner=max(1, k), margin=PRICE_MARGIN
+        )
         clock.lap("certify")
         if not found.score.size:
             break
@@ -320,13 +327,17 @@ def estimate_heads(
     )
     arcs = pricer.lists
     head = None
+    # The sample's solves number the sampled learners alone: every other learner would be a
+    # node the flow still has to visit (four in five of them), for nothing.
+    local = np.full(n_learners, -1, dtype=np.int64)
+    local[sample] = np.arange(sample.size, dtype=np.int64)
     for _ in range(ESTIMATE_ROUNDS):
         solution = solve_arrays(
-            arcs.learner,
+            local[arcs.learner],
             arcs.guide,
             arcs.score,
             small,
-            n_learners=n_learners,
+            n_learners=int(sample.size),
             min_score=min_score,
             scale=scale,
             duals=True,
@@ -334,7 +345,10 @@ def estimate_heads(
         if solution.duals is None:
             return None
         head = solution.duals.guide
-        found = pricer.price(arcs, solution.duals, per_learner=max(1, k), rescore=False)
+        learner_potential = np.zeros(n_learners, dtype=np.int64)
+        learner_potential[sample] = solution.duals.learner
+        duals = replace(solution.duals, learner=learner_potential)
+        found = pricer.price(arcs, duals, per_learner=max(1, k), rescore=False)
         if not found.score.size:
             break
         arcs = arcs.extend(found)
