@@ -99,9 +99,11 @@ class Pricer:
         groups: NDArray[np.int64] | None,
         head: NDArray[np.int64] | None = None,
         workers: int | None = None,
+        screen: bool = True,
     ) -> None:
         self.scorer, self.scale, self.free, self.min_score = scorer, scale, free, min_score
         self.rows, self.groups, self.k, self.reserve_k = rows, groups, k, reserve_k
+        self.screen = screen
         self.workers = workers or min(4, os.cpu_count() or 1)
         n = len(scorer.learners)
         head0 = np.zeros(free.size, dtype=np.int64) if head is None else head.astype(np.int64)
@@ -112,7 +114,9 @@ class Pricer:
         self.top_profit = np.full(n, LOW, dtype=np.int64)
         self.bound_heads = np.zeros(n, dtype=np.int64)  # index into ``heads``
         self.priced_rows = 0
-        kept = self._scan(rows, None, lambda grp: head0, relative=True, first=k)
+        # ``screen``: rows may be scored again later (not for an estimate, which prices its
+        # reserve alone): keep each one's best profit for the screening bounds.
+        kept = self._scan(rows, None, lambda grp: head0, relative=True, first=k, best_profit=screen)
         self.bound[rows] = kept.bound
         self.top_profit[rows] = kept.top
         # Each learner's ``k`` best go to the solve, the rest to the reserve.
@@ -160,12 +164,15 @@ class Pricer:
         if duals.limit is not None:
             rise[0] = head_max - int(self.heads[0][guide_ok].min())
         rows = self.rows
-        reach = self.bound[rows] + rise[self.bound_heads[rows]]
-        if duals.limit is None:
-            reach = np.minimum(reach, self._hot_reach(rows, duals.guide))
-            if rescore:
+        need = rows[:0]
+        if rescore:
+            if not self.screen:
+                raise ValueError("a Pricer made with screen=False prices its reserve alone")
+            reach = self.bound[rows] + rise[self.bound_heads[rows]]
+            if duals.limit is None:
+                reach = np.minimum(reach, self._hot_reach(rows, duals.guide))
                 reach = self._hot_columns(rows, reach, arcs, duals)
-        need = rows[reach > top + duals.learner[rows]] if rescore else rows[:0]
+            need = rows[reach > top + duals.learner[rows]]
         n = len(self.scorer.learners)
         if need.size:
             # Those rows are scored in full below; their reserve is rebuilt from them.
@@ -371,6 +378,7 @@ class Pricer:
         *,
         relative: bool,
         first: int = 0,
+        best_profit: bool = False,
     ) -> _Kept:
         """Score ``rows`` block-wise and keep each row's ``reserve_k`` best keys (plus ties).
 
@@ -379,7 +387,8 @@ class Pricer:
         pairs with their exact ``P + head`` (``first`` marks each row's ``first`` best of them)
         and, per row, a bound on ``P + head`` of every pair not kept and not held (``LOW``
         when the row kept all of them). With ``relative = False`` the bound is turned into a
-        bound on ``P`` alone.
+        bound on ``P`` alone. ``best_profit``: also each row's best profit over every guide
+        (else ``LOW``).
         """
         scorer, scale = self.scorer, self.scale
         n_guides = self.free.size
@@ -468,7 +477,7 @@ class Pricer:
             if first:
                 best = _first_best(ri, ci, value, block.size, first)
             top = np.full(block.size, LOW, dtype=np.int64)
-            if first and scores.shape[1]:
+            if best_profit and scores.shape[1]:
                 top = scale.profit(scores.max(axis=1))
             return block[ri], ci.astype(np.int64), sc, value, bound, best, top
 

@@ -35,7 +35,7 @@ LISTS_PERCENT = 24
 # Starting prices are estimated on a sample from this many (learner, open guide) pairs up,
 # over at most this many solves of the sample.
 ESTIMATE_PAIRS = 50_000_000
-ESTIMATE_ROUNDS = 3
+ESTIMATE_ROUNDS = 2
 ESTIMATE_RESERVE = 8
 # Once pricing finds a pair that improves the total, the pairs within this share of the score
 # range below zero come along to the next solve (``Pricer.price``): the prices move a little
@@ -326,6 +326,7 @@ def estimate_heads(
         min_score=min_score,
         rows=sample,
         groups=None,
+        screen=False,
     )
     arcs = pricer.lists
     head = None
