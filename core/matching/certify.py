@@ -196,10 +196,14 @@ class Pricer:
         rank = np.arange(learner.size) - np.searchsorted(learner, learner, side="left")
         take = rank < per_learner
         added = CandidateArrays(learner[take], guide[take], score[take])
-        # Pairs moving to the solve leave the reserve (the rest stay there).
-        moved = _held(self.reserve, added, n, int(free.size))
-        if moved.any():
-            self.reserve = _subset(self.reserve, ~moved)
+        # Pairs moving to the solve leave the reserve (the rest stay there): certification
+        # must never count a pair the solve has as left out. An estimate lets them stay
+        # (millions of pairs to copy a round): at worst it finds again a pair its solve
+        # already has, which the union drops, and it only steers.
+        if rescore or margin:
+            moved = _held(self.reserve, added, n, int(free.size))
+            if moved.any():
+                self.reserve = _subset(self.reserve, ~moved)
         return added
 
     def _hot_reach(self, rows: NDArray[np.int64], head: NDArray[np.int64]) -> NDArray[np.int64]:
