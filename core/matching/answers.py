@@ -35,6 +35,7 @@ __all__ = [
     "answer_sides",
     "availability_block",
     "availability_refused",
+    "block_rows",
     "goal_block",
     "slot_windows",
     "topics_block",
@@ -56,9 +57,10 @@ except ImportError:  # pragma: no cover - other scipy layouts: scipy's public op
 QUANT_BITS = 11
 _UNIT = float(1 << QUANT_BITS)
 # A term goes to the dense product when the shares of learners and of guides whose text holds
-# it multiply to more than this (a sparse product costs about 800x a dense one per term pair,
-# measured): a few very common terms, most of the work of a sparse product.
-DENSE_SHARE = 1e-3
+# it multiply to more than this (a sparse product costs about 300x a dense one per term pair,
+# measured at 20,000 x 5,000; 1e-3 to 4e-3 all within 10%): a few very common terms, most of
+# the work of a sparse product.
+DENSE_SHARE = 3e-3
 
 
 def slot_windows(slot: str) -> tuple[int, int]:
@@ -212,47 +214,6 @@ def _shared_minutes(a: int, o: int) -> NDArray[np.float32]:
     return np.maximum(both, 0).astype(np.float32)
 
 
-class SlotTable:
-    """The guides' side of ``availability`` for one set of guides, built as blocks need it.
-
-    For each learner time zone, the minutes each of its ten slots shares with each guide
-    (integers); one product of a learner's own slots (0/1) with it gives the minutes the two
-    share, over ten terms instead of ten per guide time zone. And per weight and weekly
-    minutes of a learner, the pair factors against every guide.
-    """
-
-    def __init__(self, guides: AnswerSide) -> None:
-        self.guides = guides
-        self.unknown = guides.slot_minutes == 0
-        offsets = guides.offset[~self.unknown]
-        self._zones = [
-            (o, np.flatnonzero(~self.unknown & (guides.offset == o)))
-            for o in np.unique(offsets).tolist()
-        ]
-        self._shared: dict[int, NDArray[np.float32]] = {}
-        self._factors: dict[tuple[float, float], NDArray[np.float32]] = {}
-
-    def shared(self, a: int) -> NDArray[np.float32]:
-        """Minutes each slot of a learner ``a`` minutes ahead of UTC shares with each guide."""
-        table = self._shared.get(a)
-        if table is None:
-            table = np.zeros((len(SLOTS), self.unknown.size), dtype=np.float32)
-            for o, cols in self._zones:
-                table[:, cols] = _shared_minutes(a, o) @ self.guides.slots[cols].T
-            self._shared[a] = table  # threads may both build it: the same values
-        return table
-
-    def factors(self, weight: float, minutes: float) -> NDArray[np.float32]:
-        """``max(_down32(weight, minutes), _down32(weight, guide's minutes))`` per guide:
-        ``weight / min(learner's, guide's minutes)``, rounded down."""
-        key = (weight, minutes)
-        row = self._factors.get(key)
-        if row is None:
-            row = np.maximum(_down32(weight, minutes), self.guides.factor(weight))
-            self._factors[key] = row
-        return row
-
-
 def _no_terms(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((n, 1), dtype=np.float32)
 
@@ -289,7 +250,7 @@ def answer_sides(
     )
 
 
-def _rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+def block_rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
     """``rows`` as a slice when they are consecutive (top-K's blocks): no copy of the index."""
     span = rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1
     if span and (rows.size < 3 or bool((np.diff(rows) == 1).all())):
@@ -397,10 +358,13 @@ def _down32(weight: float, divisor: NDArray[np.float64] | float) -> NDArray[np.f
     return out
 
 
+# -- what a scorer keeps per criterion, built once for its learners and guides ------------------
+
+
 class TopicTable:
-    """Both sides of ``topics`` for one scorer: the learners' picks as a sparse matrix (1 to 3
-    of the topics each, typically: a product over them alone beats a dense one) and the
-    guides' topics transposed."""
+    """``topics`` for one scorer: the learners' picks as a sparse matrix (1 to 3 of the topics
+    each, typically: a product over them alone beats a dense one), the guides' topics
+    transposed, and each learner's factor per weight."""
 
     def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
         self.learners = sp.csr_matrix(learners.topics, dtype=np.float32)
@@ -418,34 +382,145 @@ class TopicTable:
 
 
 class GoalTable:
-    """Both sides of ``goal_text`` for one scorer: the guides' common terms transposed, their
-    other terms as a sparse matrix of terms x guides, and per learner the number of products
-    of its other terms with the guides' (it sizes a block's sparse product)."""
+    """``goal_text`` for one scorer: the guides' common terms transposed, their other terms as
+    a sparse matrix of terms x guides, and per learner the number of products of its other
+    terms with the guides' (it sizes a block's sparse product)."""
 
     def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
+        self.dense = learners.goal_dense
         self.dense_t = np.ascontiguousarray(guides.goal_dense.T)
-        self.sparse_t = sp.csr_matrix(guides.goal_sparse.T, dtype=np.float32)
         self.learners = sp.csr_matrix(learners.goal_sparse, dtype=np.float32)
+        self.sparse_t = sp.csr_matrix(guides.goal_sparse.T, dtype=np.float32)
         per_term = np.diff(self.sparse_t.indptr)
         at = np.concatenate([[0], np.cumsum(per_term[self.learners.indices], dtype=np.int64)])
         self.products = at[self.learners.indptr[1:]] - at[self.learners.indptr[:-1]]
+        self.known = learners.has_goal
         self.unknown = ~guides.has_goal
+        self._scales: dict[float, np.float32] = {}
+
+    def scale(self, weight: float) -> np.float32:
+        """``weight`` over the largest dot product, rounded down (kept per weight)."""
+        if weight not in self._scales:
+            self._scales[weight] = _down32(weight, _UNIT * _UNIT)[0]
+        return self._scales[weight]
+
+
+class SlotTable:
+    """``availability`` for one scorer, the guides' side built as blocks need it.
+
+    For each learner time zone, the minutes each of its ten slots shares with each guide
+    (integers); one product of a learner's own slots (0/1) with it gives the minutes the two
+    share, over ten terms instead of ten per guide time zone. And per weight and weekly
+    minutes of a learner, the pair factors against every guide.
+    """
+
+    def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
+        self.learners, self.guides = learners, guides
+        self.unknown = guides.slot_minutes == 0
+        offsets = guides.offset[~self.unknown]
+        self._zones = [
+            (o, np.flatnonzero(~self.unknown & (guides.offset == o)))
+            for o in np.unique(offsets).tolist()
+        ]
+        self._shared: dict[int, NDArray[np.float32]] = {}
+        self._factors: dict[tuple[float, float], NDArray[np.float32]] = {}
+
+    def shared(self, a: int) -> NDArray[np.float32]:
+        """Minutes each slot of a learner ``a`` minutes ahead of UTC shares with each guide."""
+        table = self._shared.get(a)
+        if table is None:
+            table = np.zeros((len(SLOTS), self.unknown.size), dtype=np.float32)
+            for o, cols in self._zones:
+                table[:, cols] = _shared_minutes(a, o) @ self.guides.slots[cols].T
+            self._shared[a] = table  # threads may both build it: the same values
+        return table
+
+    def factors(self, weight: float, minutes: float) -> NDArray[np.float32]:
+        """``max(_down32(weight, minutes), _down32(weight, guide's minutes))`` per guide:
+        ``weight / min(learner's, guide's minutes)``, rounded down."""
+        key = (weight, minutes)
+        row = self._factors.get(key)
+        if row is None:
+            row = np.maximum(_down32(weight, minutes), self.guides.factor(weight))
+            self._factors[key] = row
+        return row
+
+    def runs(self, rows: NDArray[np.int64]) -> _ZoneRuns:
+        """The block's answered rows grouped by time zone and, within one, weekly minutes."""
+        lmin = self.learners.slot_minutes[rows]
+        known = np.flatnonzero(lmin > 0)
+        if known.size == 0:
+            return _ZoneRuns(known, [], rows.size)
+        zone, mins = self.learners.offset[rows[known]], lmin[known]
+        sort = np.lexsort((mins, zone))
+        order, zone, mins = known[sort], zone[sort], mins[sort]
+        new_zone = zone[1:] != zone[:-1]
+        zones = [0, *(np.flatnonzero(new_zone) + 1).tolist(), order.size]
+        cuts = [0, *(np.flatnonzero(new_zone | (mins[1:] != mins[:-1])) + 1).tolist()]
+        groups = []
+        for a, b in pairwise(zones):
+            inner = [c for c in cuts if a <= c < b]
+            steps = [(c, d, float(mins[c])) for c, d in pairwise([*inner, b])]
+            groups.append((a, b, int(zone[a]), steps))
+        return _ZoneRuns(order, groups, rows.size)
+
+    def minutes(
+        self,
+        rows: NDArray[np.int64],
+        runs: _ZoneRuns,
+        buf: NDArray[np.float32],
+        weight: float | None,
+    ) -> None:
+        """Minutes each answered row (in ``runs.order``) shares with every guide, into
+        ``buf``: one product of ten terms per time zone of the block, integers (exact); with a
+        ``weight``, times the pair factors at once, while the zone's rows are in cache."""
+        picked = rows[runs.order]
+        for a, b, zone, steps in runs.zones:
+            np.matmul(self.learners.slots[picked[a:b]], self.shared(zone), out=buf[a:b])
+            if weight is not None:
+                for c, d, minutes in steps:
+                    buf[c:d] *= self.factors(weight, minutes)
+
+
+@dataclass
+class _ZoneRuns:
+    """A block's answered rows (``order``: positions in the block) grouped as ``zones``:
+    ``(start, end, zone, steps)``, ``steps`` the ``(start, end, minutes)`` runs of the zone's
+    rows with the same weekly minutes (positions in ``order``)."""
+
+    order: NDArray[np.int64]
+    zones: list[tuple[int, int, int, list[tuple[int, int, float]]]]
+    size: int  # rows in the block
+
+    @property
+    def in_place(self) -> bool:
+        """Every row answered and already in order: nothing to scatter back."""
+        return self.order.size == self.size and bool((np.diff(self.order) > 0).all())
+
+
+def _block(
+    rows: NDArray[np.int64], n_cols: int, out: NDArray[np.float32] | None
+) -> NDArray[np.float32]:
+    return np.empty((rows.size, n_cols), dtype=np.float32) if out is None else out
+
+
+# -- the criteria, block by block -----------------------------------------------------------------
 
 
 def topics_block(
-    learners: AnswerSide,
-    rows: NDArray[np.int64],
     table: TopicTable,
+    rows: NDArray[np.int64],
     weight: float = 1.0,
     out: NDArray[np.float32] | None = None,
+    picked: NDArray[np.int64] | slice | None = None,
 ) -> NDArray[np.float32]:
     """``topics``: the weight of the learner's picks the guide offers, over all their weight.
 
-    ``table`` is kept by the scorer. The value is written to ``out`` when given (a scorer's
-    scratch block: no fresh memory).
+    Written to ``out`` when given (a scorer's scratch block: no fresh memory); ``picked`` is
+    ``block_rows(rows)`` if the caller has it.
     """
-    picked = _rows(rows)
-    value = np.empty((rows.size, table.unknown.size), np.float32) if out is None else out
+    picked = block_rows(rows) if picked is None else picked
+    value = _block(rows, table.unknown.size, out)
     value.fill(0.0)
     _add_times_dense(value, table.learners, picked, table.guides_t)  # integers, <= the total
     value *= table.factors(weight)[picked][:, None]
@@ -454,118 +529,62 @@ def topics_block(
 
 
 def goal_block(
-    learners: AnswerSide,
-    rows: NDArray[np.int64],
     table: GoalTable,
+    rows: NDArray[np.int64],
     weight: float = 1.0,
     out: NDArray[np.float32] | None = None,
+    picked: NDArray[np.int64] | slice | None = None,
 ) -> NDArray[np.float32]:
     """``goal_text``: cosine similarity of the quantised TF-IDF rows (both have unit length).
 
-    Common terms go through one dense product, the others through a sparse one whose few
-    results are added in place; both count integers below 2^24, exact in float32.
+    Common terms go through one dense product, the others through a sparse one added in
+    place; both count integers below 2^24, exact in float32.
     """
-    picked = _rows(rows)
-    dense = learners.goal_dense[picked]
-    value = dense @ table.dense_t if out is None else np.matmul(dense, table.dense_t, out=out)
+    picked = block_rows(rows) if picked is None else picked
+    value = _block(rows, table.unknown.size, out)
+    np.matmul(table.dense[picked], table.dense_t, out=value)
     bound = int(table.products[picked].sum())
     _add_times_sparse(value, table.learners, picked, table.sparse_t, bound)
-    value *= _down32(weight, _UNIT * _UNIT)[0]  # the dot product is at most _UNIT^2
-    _unknown(value, ~learners.has_goal[rows], table.unknown, 0.5 * weight)
+    value *= table.scale(weight)  # the dot product is at most _UNIT^2
+    _unknown(value, ~table.known[picked], table.unknown, 0.5 * weight)
     return value
 
 
-@dataclass
-class _ZoneRuns:
-    """A block's answered rows (``order``, positions in the block) grouped by time zone and,
-    within a zone, by weekly minutes; ``zones`` and ``minutes`` are ``(start, end, value)``
-    runs of ``order``."""
-
-    order: NDArray[np.int64]
-    zones: list[tuple[int, int, int]]
-    minutes: list[tuple[int, int, float]]
-    size: int  # rows in the block
-
-    @property
-    def in_place(self) -> bool:
-        """Every row answered and already in order: no scattering back."""
-        return self.order.size == self.size and bool((np.diff(self.order) > 0).all())
-
-
-def _zone_runs(learners: AnswerSide, rows: NDArray[np.int64]) -> _ZoneRuns:
-    lmin = learners.slot_minutes[rows]
-    known = np.flatnonzero(lmin > 0)
-    if known.size == 0:
-        return _ZoneRuns(known, [], [], rows.size)
-    zone, mins = learners.offset[rows[known]], lmin[known]
-    sort = np.lexsort((mins, zone))
-    order, zone, mins = known[sort], zone[sort], mins[sort]
-    zone_change = zone[1:] != zone[:-1]
-    cuts = [0, *(np.flatnonzero(zone_change) + 1).tolist(), order.size]
-    zones = [(a, b, int(zone[a])) for a, b in pairwise(cuts)]
-    cuts = [0, *(np.flatnonzero(zone_change | (mins[1:] != mins[:-1])) + 1).tolist(), order.size]
-    return _ZoneRuns(order, zones, [(a, b, float(mins[a])) for a, b in pairwise(cuts)], rows.size)
-
-
-def _shared_block(
-    learners: AnswerSide,
-    rows: NDArray[np.int64],
-    table: SlotTable,
-    runs: _ZoneRuns,
-    buf: NDArray[np.float32],
-) -> None:
-    """Minutes each answered row (in ``runs.order``) shares with every guide, into ``buf``:
-    one product of ten terms per time zone of the block, integers (exact)."""
-    picked = rows[runs.order]
-    for a, b, zone in runs.zones:
-        np.matmul(learners.slots[picked[a:b]], table.shared(zone), out=buf[a:b])
-
-
-def _work(work: NDArray[np.float32] | None, n_rows: int, n_cols: int) -> NDArray[np.float32]:
-    if work is not None:
-        return work[:n_rows]
-    return np.empty((n_rows, n_cols), dtype=np.float32)
-
-
 def availability_block(
-    learners: AnswerSide,
-    rows: NDArray[np.int64],
     table: SlotTable,
+    rows: NDArray[np.int64],
     weight: float = 1.0,
     out: NDArray[np.float32] | None = None,
     work: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """``availability``: minutes both people are free, over the smaller of their weekly minutes.
 
-    ``table`` is the guides' side (kept by the scorer). ``1 / min(a, b)`` is ``max(1 / a,
-    1 / b)``; rows grouped by zone and weekly minutes share one row of pair factors per
-    group, multiplied in place right after that zone's product. The shared minutes never
-    exceed either total. ``out`` and ``work`` (as many rows) are scratch blocks to use, if given.
+    ``1 / min(a, b)`` is ``max(1 / a, 1 / b)``: rows of one zone and weekly minutes share one
+    row of pair factors. The shared minutes never exceed either total. ``out`` and ``work``
+    (as many rows) are scratch blocks to use, if given.
     """
-    n_guides = table.unknown.size
-    value = np.empty((rows.size, n_guides), dtype=np.float32) if out is None else out
-    runs = _zone_runs(learners, rows)
-    buf = value if runs.in_place else _work(work, runs.order.size, n_guides)
-    _shared_block(learners, rows, table, runs, buf)
-    for a, b, minutes in runs.minutes:
-        buf[a:b] *= table.factors(weight, minutes)
-    if not runs.in_place:
+    value = _block(rows, table.unknown.size, out)
+    runs = table.runs(rows)
+    if runs.in_place:
+        table.minutes(rows, runs, value, weight)
+    else:
+        spare = None if work is None else work[: runs.order.size]
+        buf = _block(runs.order, table.unknown.size, spare)
+        table.minutes(rows, runs, buf, weight)
         value[runs.order] = buf
-    _unknown(value, learners.slot_minutes[rows] == 0, table.unknown, 0.5 * weight)
+    _unknown(value, table.learners.slot_minutes[rows] == 0, table.unknown, 0.5 * weight)
     return value
 
 
 def availability_refused(
-    learners: AnswerSide,
-    rows: NDArray[np.int64],
-    table: SlotTable,
-    work: NDArray[np.float32] | None = None,
+    table: SlotTable, rows: NDArray[np.int64], work: NDArray[np.float32] | None = None
 ) -> NDArray[np.bool_]:
     """Pairs whose two people both answered availability and share no minute."""
     refused = np.zeros((rows.size, table.unknown.size), dtype=np.bool_)
-    runs = _zone_runs(learners, rows)
-    buf = _work(work, runs.order.size, table.unknown.size)
-    _shared_block(learners, rows, table, runs, buf)
+    runs = table.runs(rows)
+    spare = None if work is None else work[: runs.order.size]
+    buf = _block(runs.order, table.unknown.size, spare)
+    table.minutes(rows, runs, buf, None)
     refused[runs.order] = buf == 0
     refused[:, table.unknown] = False
     return refused

@@ -25,6 +25,7 @@ from coachbridge.matching.answers import (
     TopicTable,
     availability_block,
     availability_refused,
+    block_rows,
     goal_block,
     topics_block,
 )
@@ -261,7 +262,7 @@ class Scorer:
             elif name == "goal_text":
                 cache[name] = GoalTable(la, ga)
             else:
-                cache[name] = SlotTable(ga)
+                cache[name] = SlotTable(la, ga)
         return cache[name]
 
     def _answer(
@@ -271,10 +272,12 @@ class Scorer:
         weight: float = 1.0,
         out: NDArray[np.float32] | None = None,
         work: NDArray[np.float32] | None = None,
+        picked: NDArray[np.int64] | slice | None = None,
     ) -> NDArray[np.float32]:
         """``weight`` x ``topics``, ``goal_text`` or ``availability`` (see ``answers``), as
         float32; the neutral 0.5 everywhere when the sides carry no answers. Written to
-        ``out`` when given (``work``: another scratch block of as many rows)."""
+        ``out`` when given (``work``: another scratch block of as many rows; ``picked``:
+        ``answers.block_rows(rows)``)."""
         la, ga = self.learners.answers, self.guides.answers
         if la is None or ga is None:
             if out is None:
@@ -283,10 +286,10 @@ class Scorer:
             return out
         table = self._answer_t(name)
         if name == "topics":
-            return topics_block(la, rows, table, weight, out)
+            return topics_block(table, rows, weight, out, picked)
         if name == "goal_text":
-            return goal_block(la, rows, table, weight, out)
-        return availability_block(la, rows, table, weight, out, work)
+            return goal_block(table, rows, weight, out, picked)
+        return availability_block(table, rows, weight, out, work)
 
     def weighted(self, name: str, rows: NDArray[np.int64]) -> NDArray[np.floating[Any]]:
         """``weight x criterion`` for ``rows`` x every guide: a pair's contribution to its score
@@ -325,8 +328,10 @@ class Scorer:
         """Add the answer criteria to ``total``: summed among themselves in float32 first (in
         the order of ``names``, as ``pair_score`` does), in this thread's scratch blocks."""
         sub, part, work = self._scratch(rows.size)
+        picked = block_rows(rows)
         for i, name in enumerate(names):
-            value = self._answer(name, rows, self.weights[name], sub if i == 0 else part, work)
+            out = sub if i == 0 else part
+            value = self._answer(name, rows, self.weights[name], out, work, picked)
             self._keep_mask(name, rows, value)
             if i:
                 sub += value
@@ -341,7 +346,7 @@ class Scorer:
             la, ga = self.learners.answers, self.guides.answers
             if la is None or ga is None:
                 return np.zeros((rows.size, len(self.guides)), dtype=np.bool_)
-            return availability_refused(la, rows, self._answer_t(name))
+            return availability_refused(self._answer_t(name), rows)
         return self.criterion(name, rows) == 0.0
 
     def _guide64(self, attr: str) -> NDArray[np.float64]:
