@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,9 +29,13 @@ __all__ = [
     "SLOT_HOURS",
     "WEEKDAYS",
     "AnswerSide",
+    "GoalTable",
+    "SlotTable",
+    "TopicTable",
     "answer_sides",
     "availability_block",
     "availability_refused",
+    "block_rows",
     "goal_block",
     "slot_windows",
     "topics_block",
@@ -40,19 +46,21 @@ __all__ = [
 SLOT_HOURS: dict[str, tuple[int, int]] = {"am": (8, 12), "pm": (13, 17)}
 _SLOT_INDEX = {slot: i for i, slot in enumerate(SLOTS)}
 
-try:  # scipy's C loop behind ``toarray`` (it adds into its output); a numpy fallback if absent
-    from scipy.sparse._sparsetools import csr_todense as _csr_add
-except ImportError:  # pragma: no cover - other scipy layouts
-    _csr_add = None
+try:  # scipy's C loops behind its sparse products and ``toarray``, called on a block's rows
+    # directly: they add into the array they are given (no product matrix, no fresh block).
+    from scipy.sparse._sparsetools import csr_matmat, csr_matvecs, csr_todense
+except ImportError:  # pragma: no cover - other scipy layouts: scipy's public operations
+    csr_matmat = csr_matvecs = csr_todense = None
 
 # TF-IDF weights (each row has unit length) become integers of QUANT_BITS bits, so a dot
 # product of two rows is an integer below 2^24: exact in float32 too, in any summation order.
 QUANT_BITS = 11
 _UNIT = float(1 << QUANT_BITS)
 # A term goes to the dense product when the shares of learners and of guides whose text holds
-# it multiply to more than this (a sparse product costs about 800x a dense one per term pair,
-# measured): a few very common terms, most of the work of a sparse product.
-DENSE_SHARE = 1e-3
+# it multiply to more than this (a sparse product costs about 300x a dense one per term pair,
+# measured at 20,000 x 5,000; 1e-3 to 4e-3 all within 10%): a few very common terms, most of
+# the work of a sparse product.
+DENSE_SHARE = 3e-3
 
 
 def slot_windows(slot: str) -> tuple[int, int]:
@@ -75,12 +83,13 @@ class AnswerSide:
     topics: NDArray[np.float32]
     topic_total: NDArray[np.float64]  # sum of the row's weights; 0: no topics answered
     goal_dense: NDArray[np.float32]  # quantised TF-IDF weights of the common terms
-    goal_sparse: sp.csr_matrix  # the same for every other term (float64, integer values)
+    goal_sparse: sp.csr_matrix  # the same for every other term (float32, integer values)
     has_goal: NDArray[np.bool_]  # a goal text with at least one word that counts
-    # availability: learners hold, per guide time-zone group, the minutes each of their slots
-    # shares with each slot of a guide in that group; guides hold their own slots (0/1) in
-    # their group's columns. One product then gives the minutes two people share.
+    # availability: each person's own half-day slots (0/1, local time) and time zone; a zero
+    # row without an answer or a known zone. ``SlotTable`` turns the guides' into the minutes
+    # each slot of a learner in a given zone shares with each guide.
     slots: NDArray[np.float32]
+    offset: NDArray[np.int64]  # minutes ahead of UTC (0 when unknown)
     slot_minutes: NDArray[np.float64]  # minutes a week; 0: no answer or no known time zone
 
     def factor(self, weight: float) -> NDArray[np.float32]:
@@ -98,6 +107,7 @@ class AnswerSide:
             goal_sparse=self.goal_sparse[rows],
             has_goal=self.has_goal[rows],
             slots=self.slots[rows],
+            offset=self.offset[rows],
             slot_minutes=self.slot_minutes[rows],
         )
 
@@ -130,7 +140,7 @@ def _goals(
     n_l = len(learners)
     empty = (
         np.zeros((len(texts), 1), dtype=np.float32),
-        sp.csr_matrix((len(texts), 1), dtype=np.float64),
+        sp.csr_matrix((len(texts), 1), dtype=np.float32),
         np.zeros(len(texts), dtype=np.bool_),
     )
     matrix: sp.csr_matrix | None = None
@@ -158,7 +168,7 @@ def _goals(
         dense = matrix[:, common].toarray().astype(np.float32)
         if dense.shape[1] == 0:
             dense = np.zeros((len(texts), 1), dtype=np.float32)
-        sparse = sp.csr_matrix(matrix[:, rare])
+        sparse = sp.csr_matrix(matrix[:, rare], dtype=np.float32)  # integers below 2^11: exact
         sparse.sort_indices()
     return (
         (dense[:n_l], sp.csr_matrix(sparse[:n_l]), has[:n_l]),
@@ -171,55 +181,41 @@ def _offset_minutes(p: Profile) -> int | None:
 
 
 def _availability(
-    learners: Sequence[Profile], guides: Sequence[Profile]
-) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float32], NDArray[np.float64]]:
-    """Slot features of both sides (see ``AnswerSide.slots``) and each person's weekly minutes.
+    people: Sequence[Profile],
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float64]]:
+    """Each person's own slots (see ``AnswerSide.slots``), UTC offset and weekly minutes."""
+    x = np.zeros((len(people), len(SLOTS)), dtype=np.float32)
+    offset = np.zeros(len(people), dtype=np.int64)
+    minutes = np.zeros(len(people), dtype=np.float64)
+    for i, p in enumerate(people):
+        o = _offset_minutes(p)
+        if o is None:
+            continue
+        for slot in p.availability:
+            j = _SLOT_INDEX.get(slot)
+            if j is not None:
+                x[i, j] = 1.0
+        offset[i] = o
+        minutes[i] = float(x[i].sum()) * SLOT_MINUTES
+    return x, offset, minutes
+
+
+def _shared_minutes(a: int, o: int) -> NDArray[np.float32]:
+    """``m[s, t]``: minutes slot ``s`` in a zone ``a`` minutes ahead of UTC shares with slot ``t``
+    in a zone ``o`` ahead.
 
     A slot at local minute ``m`` of a zone ``o`` minutes ahead of UTC is at ``m - o`` in UTC:
     a Monday-morning slot in Auckland is Sunday evening in UTC, which is fine, since only
     the two people's windows are compared, on the same reference week.
     """
+    ls, le = _WINDOWS[:, 0] - a, _WINDOWS[:, 1] - a
+    gs, ge = _WINDOWS[:, 0] - o, _WINDOWS[:, 1] - o
+    both = np.minimum.outer(le, ge) - np.maximum.outer(ls, gs)
+    return np.maximum(both, 0).astype(np.float32)
 
-    def own(people: Sequence[Profile]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-        x = np.zeros((len(people), len(SLOTS)), dtype=np.float32)
-        minutes = np.zeros(len(people), dtype=np.float64)
-        for i, p in enumerate(people):
-            if _offset_minutes(p) is None:
-                continue
-            for slot in p.availability:
-                j = _SLOT_INDEX.get(slot)
-                if j is not None:
-                    x[i, j] = 1.0
-            minutes[i] = float(x[i].sum()) * SLOT_MINUTES
-        return x, minutes
 
-    lx, lmin = own(learners)
-    gx, gmin = own(guides)
-    goffs = sorted({o for p in guides if (o := _offset_minutes(p)) is not None}) or [0]
-    group = {o: j for j, o in enumerate(goffs)}
-    width = len(SLOTS) * len(goffs)
-    gfeat = np.zeros((len(guides), width), dtype=np.float32)
-    for j, p in enumerate(guides):
-        o = _offset_minutes(p)
-        if o is not None and gmin[j] > 0:
-            b = group[o] * len(SLOTS)
-            gfeat[j, b : b + len(SLOTS)] = gx[j]
-    lfeat = np.zeros((len(learners), width), dtype=np.float32)
-    loffs = np.array(
-        [_offset_minutes(p) if _offset_minutes(p) is not None else 0 for p in learners]
-    )
-    for a in np.unique(loffs).tolist():
-        # shared[s, j*10 + t]: minutes the learner's slot s (zone a) shares with slot t of a
-        # guide in zone goffs[j]; both windows in UTC minutes of the reference week.
-        ls, le = _WINDOWS[:, 0] - a, _WINDOWS[:, 1] - a
-        shared = np.zeros((len(SLOTS), width), dtype=np.float32)
-        for j, o in enumerate(goffs):
-            gs, ge = _WINDOWS[:, 0] - o, _WINDOWS[:, 1] - o
-            both = np.minimum.outer(le, ge) - np.maximum.outer(ls, gs)
-            shared[:, j * len(SLOTS) : (j + 1) * len(SLOTS)] = np.maximum(both, 0)
-        rows = np.flatnonzero((loffs == a) & (lmin > 0))
-        lfeat[rows] = lx[rows] @ shared  # integers below 2^24: exact
-    return lfeat, lmin, gfeat, gmin
+def _no_terms(n: int) -> sp.csr_matrix:
+    return sp.csr_matrix((n, 1), dtype=np.float32)
 
 
 def answer_sides(
@@ -239,20 +235,22 @@ def answer_sides(
     if "goal_text" in needed:
         (ld, ls, lh), (gd, gs, gh) = _goals(learners, guides)
     else:
-        ld, ls, lh = np.zeros((n_l, 1), np.float32), sp.csr_matrix((n_l, 1)), np.zeros(n_l, bool)
-        gd, gs, gh = np.zeros((n_g, 1), np.float32), sp.csr_matrix((n_g, 1)), np.zeros(n_g, bool)
+        ld, ls, lh = np.zeros((n_l, 1), np.float32), _no_terms(n_l), np.zeros(n_l, bool)
+        gd, gs, gh = np.zeros((n_g, 1), np.float32), _no_terms(n_g), np.zeros(n_g, bool)
     if "availability" in needed:
-        la, lmin, ga, gmin = _availability(learners, guides)
+        la, lo, lmin = _availability(learners)
+        ga, go, gmin = _availability(guides)
     else:
-        la, ga = np.zeros((n_l, 1), np.float32), np.zeros((n_g, 1), np.float32)
+        la, ga = np.zeros((n_l, len(SLOTS)), np.float32), np.zeros((n_g, len(SLOTS)), np.float32)
+        lo, go = np.zeros(n_l, np.int64), np.zeros(n_g, np.int64)
         lmin, gmin = np.zeros(n_l), np.zeros(n_g)
     return (
-        AnswerSide(lt, lt.sum(axis=1, dtype=np.float64), ld, ls, lh, la, lmin),
-        AnswerSide(gt, gt.sum(axis=1, dtype=np.float64), gd, gs, gh, ga, gmin),
+        AnswerSide(lt, lt.sum(axis=1, dtype=np.float64), ld, ls, lh, la, lo, lmin),
+        AnswerSide(gt, gt.sum(axis=1, dtype=np.float64), gd, gs, gh, ga, go, gmin),
     )
 
 
-def _rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
+def block_rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
     """``rows`` as a slice when they are consecutive (top-K's blocks): no copy of the index."""
     span = rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1
     if span and (rows.size < 3 or bool((np.diff(rows) == 1).all())):
@@ -260,19 +258,72 @@ def _rows(rows: NDArray[np.int64]) -> NDArray[np.int64] | slice:
     return rows
 
 
-def _add_sparse(value: NDArray[np.float32], extra: sp.csr_matrix) -> None:
-    """Add a CSR matrix of integers to ``value`` in place (a CSR product holds each cell once,
-    so a flat fancy add is exact)."""
-    data = extra.data.astype(np.float32)
-    if _csr_add is not None and value.flags.c_contiguous:
-        # scipy's own C loop (what ``toarray`` runs), which adds into the array it is given.
-        _csr_add(value.shape[0], value.shape[1], extra.indptr, extra.indices, data, value)
+def _csr_rows(
+    m: sp.csr_matrix, picked: NDArray[np.int64] | slice, index: np.dtype[Any]
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.float32]]:
+    """``indptr, indices, data`` of rows ``picked`` of ``m`` (views for a slice), with index
+    arrays of the dtype ``index`` (scipy's C loops take one index type for all operands)."""
+    if isinstance(picked, slice):
+        a, b = int(m.indptr[picked.start]), int(m.indptr[picked.stop])
+        indptr = m.indptr[picked.start : picked.stop + 1] - m.indptr[picked.start]
+        indices, data = m.indices[a:b], m.data[a:b]
+    else:
+        sub = m[picked]
+        indptr, indices, data = sub.indptr, sub.indices, sub.data
+    return indptr.astype(index, copy=False), indices.astype(index, copy=False), data
+
+
+def _add_times_dense(
+    value: NDArray[np.float32],
+    lhs: sp.csr_matrix,
+    picked: NDArray[np.int64] | slice,
+    rhs: NDArray[np.float32],
+) -> None:
+    """``value += lhs[picked] @ rhs`` in place (``rhs`` dense, C-contiguous): a product over
+    the nonzero entries of a sparse left side only."""
+    if csr_matvecs is None or not value.flags.c_contiguous:  # pragma: no cover - fallback
+        value += lhs[picked] @ rhs
         return
-    at = np.repeat(
-        np.arange(value.shape[0], dtype=np.int64) * value.shape[1], np.diff(extra.indptr)
+    indptr, indices, data = _csr_rows(lhs, picked, lhs.indices.dtype)
+    rows, cols = value.shape
+    csr_matvecs(rows, rhs.shape[0], cols, indptr, indices, data, rhs.reshape(-1), value.reshape(-1))
+
+
+def _add_times_sparse(
+    value: NDArray[np.float32],
+    lhs: sp.csr_matrix,
+    picked: NDArray[np.int64] | slice,
+    rhs: sp.csr_matrix,
+    bound: int,
+) -> None:
+    """``value += lhs[picked] @ rhs`` in place, both sparse; ``bound`` is at least the number
+    of products (it sizes the product's arrays, instead of a counting pass over them)."""
+    if bound == 0:
+        return
+    if csr_matmat is None or not value.flags.c_contiguous:  # pragma: no cover - fallback
+        value += (lhs[picked] @ rhs).toarray()
+        return
+    index = rhs.indices.dtype
+    indptr, indices, data = _csr_rows(lhs, picked, index)
+    rows, cols = value.shape
+    out_ptr = np.empty(rows + 1, dtype=index)
+    out_idx = np.empty(bound, dtype=index)
+    out_val = np.empty(bound, dtype=np.float32)
+    csr_matmat(
+        rows,
+        cols,
+        indptr,
+        indices,
+        data,
+        rhs.indptr,
+        rhs.indices,
+        rhs.data,
+        out_ptr,
+        out_idx,
+        out_val,
     )
-    at += extra.indices
-    value.reshape(-1)[at] += data
+    # A CSR product holds each cell at most once: adding it in is exact.
+    csr_todense(rows, cols, out_ptr, out_idx, out_val, value)
 
 
 def _unknown(
@@ -307,73 +358,233 @@ def _down32(weight: float, divisor: NDArray[np.float64] | float) -> NDArray[np.f
     return out
 
 
+# -- what a scorer keeps per criterion, built once for its learners and guides ------------------
+
+
+class TopicTable:
+    """``topics`` for one scorer: the learners' picks as a sparse matrix (1 to 3 of the topics
+    each, typically: a product over them alone beats a dense one), the guides' topics
+    transposed, and each learner's factor per weight."""
+
+    def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
+        self.learners = sp.csr_matrix(learners.topics, dtype=np.float32)
+        self.guides_t = np.ascontiguousarray(guides.topics.T)
+        self.total = learners.topic_total
+        self.unknown = guides.topic_total == 0
+        self._factors: dict[float, NDArray[np.float32]] = {}
+
+    def factors(self, weight: float) -> NDArray[np.float32]:
+        """``_down32(weight, total)`` of every learner, kept per weight."""
+        row = self._factors.get(weight)
+        if row is None:
+            row = self._factors[weight] = _down32(weight, self.total)
+        return row
+
+
+class GoalTable:
+    """``goal_text`` for one scorer: the guides' common terms transposed, their other terms as
+    a sparse matrix of terms x guides, and per learner the number of products of its other
+    terms with the guides' (it sizes a block's sparse product)."""
+
+    def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
+        self.dense = learners.goal_dense
+        self.dense_t = np.ascontiguousarray(guides.goal_dense.T)
+        self.learners = sp.csr_matrix(learners.goal_sparse, dtype=np.float32)
+        self.sparse_t = sp.csr_matrix(guides.goal_sparse.T, dtype=np.float32)
+        per_term = np.diff(self.sparse_t.indptr)
+        at = np.concatenate([[0], np.cumsum(per_term[self.learners.indices], dtype=np.int64)])
+        self.products = at[self.learners.indptr[1:]] - at[self.learners.indptr[:-1]]
+        self.known = learners.has_goal
+        self.unknown = ~guides.has_goal
+        self._scales: dict[float, np.float32] = {}
+
+    def scale(self, weight: float) -> np.float32:
+        """``weight`` over the largest dot product, rounded down (kept per weight)."""
+        if weight not in self._scales:
+            self._scales[weight] = _down32(weight, _UNIT * _UNIT)[0]
+        return self._scales[weight]
+
+
+class SlotTable:
+    """``availability`` for one scorer, the guides' side built as blocks need it.
+
+    For each learner time zone, the minutes each of its ten slots shares with each guide
+    (integers); one product of a learner's own slots (0/1) with it gives the minutes the two
+    share, over ten terms instead of ten per guide time zone. And per weight and weekly
+    minutes of a learner, the pair factors against every guide.
+    """
+
+    def __init__(self, learners: AnswerSide, guides: AnswerSide) -> None:
+        self.learners, self.guides = learners, guides
+        self.unknown = guides.slot_minutes == 0
+        offsets = guides.offset[~self.unknown]
+        self._zones = [
+            (o, np.flatnonzero(~self.unknown & (guides.offset == o)))
+            for o in np.unique(offsets).tolist()
+        ]
+        self._shared: dict[int, NDArray[np.float32]] = {}
+        self._factors: dict[tuple[float, float], NDArray[np.float32]] = {}
+
+    def shared(self, a: int) -> NDArray[np.float32]:
+        """Minutes each slot of a learner ``a`` minutes ahead of UTC shares with each guide."""
+        table = self._shared.get(a)
+        if table is None:
+            table = np.zeros((len(SLOTS), self.unknown.size), dtype=np.float32)
+            for o, cols in self._zones:
+                table[:, cols] = _shared_minutes(a, o) @ self.guides.slots[cols].T
+            self._shared[a] = table  # threads may both build it: the same values
+        return table
+
+    def factors(self, weight: float, minutes: float) -> NDArray[np.float32]:
+        """``max(_down32(weight, minutes), _down32(weight, guide's minutes))`` per guide:
+        ``weight / min(learner's, guide's minutes)``, rounded down."""
+        key = (weight, minutes)
+        row = self._factors.get(key)
+        if row is None:
+            row = np.maximum(_down32(weight, minutes), self.guides.factor(weight))
+            self._factors[key] = row
+        return row
+
+    def runs(self, rows: NDArray[np.int64]) -> _ZoneRuns:
+        """The block's answered rows grouped by time zone and, within one, weekly minutes."""
+        lmin = self.learners.slot_minutes[rows]
+        known = np.flatnonzero(lmin > 0)
+        if known.size == 0:
+            return _ZoneRuns(known, [], rows.size)
+        zone, mins = self.learners.offset[rows[known]], lmin[known]
+        sort = np.lexsort((mins, zone))
+        order, zone, mins = known[sort], zone[sort], mins[sort]
+        new_zone = zone[1:] != zone[:-1]
+        zones = [0, *(np.flatnonzero(new_zone) + 1).tolist(), order.size]
+        cuts = [0, *(np.flatnonzero(new_zone | (mins[1:] != mins[:-1])) + 1).tolist()]
+        groups = []
+        for a, b in pairwise(zones):
+            inner = [c for c in cuts if a <= c < b]
+            steps = [(c, d, float(mins[c])) for c, d in pairwise([*inner, b])]
+            groups.append((a, b, int(zone[a]), steps))
+        return _ZoneRuns(order, groups, rows.size)
+
+    def minutes(
+        self,
+        rows: NDArray[np.int64],
+        runs: _ZoneRuns,
+        buf: NDArray[np.float32],
+        weight: float | None,
+    ) -> None:
+        """Minutes each answered row (in ``runs.order``) shares with every guide, into
+        ``buf``: one product of ten terms per time zone of the block, integers (exact); with a
+        ``weight``, times the pair factors at once, while the zone's rows are in cache."""
+        picked = rows[runs.order]
+        for a, b, zone, steps in runs.zones:
+            np.matmul(self.learners.slots[picked[a:b]], self.shared(zone), out=buf[a:b])
+            if weight is not None:
+                for c, d, minutes in steps:
+                    buf[c:d] *= self.factors(weight, minutes)
+
+
+@dataclass
+class _ZoneRuns:
+    """A block's answered rows (``order``: positions in the block) grouped as ``zones``:
+    ``(start, end, zone, steps)``, ``steps`` the ``(start, end, minutes)`` runs of the zone's
+    rows with the same weekly minutes (positions in ``order``)."""
+
+    order: NDArray[np.int64]
+    zones: list[tuple[int, int, int, list[tuple[int, int, float]]]]
+    size: int  # rows in the block
+
+    @property
+    def in_place(self) -> bool:
+        """Every row answered and already in order: nothing to scatter back."""
+        return self.order.size == self.size and bool((np.diff(self.order) > 0).all())
+
+
+def _block(
+    rows: NDArray[np.int64], n_cols: int, out: NDArray[np.float32] | None
+) -> NDArray[np.float32]:
+    return np.empty((rows.size, n_cols), dtype=np.float32) if out is None else out
+
+
+# -- the criteria, block by block -----------------------------------------------------------------
+
+
 def topics_block(
-    learners: AnswerSide,
+    table: TopicTable,
     rows: NDArray[np.int64],
-    guides_t: NDArray[np.float32],
-    guides: AnswerSide,
     weight: float = 1.0,
+    out: NDArray[np.float32] | None = None,
+    picked: NDArray[np.int64] | slice | None = None,
 ) -> NDArray[np.float32]:
     """``topics``: the weight of the learner's picks the guide offers, over all their weight.
 
-    ``guides_t`` is the guides' ``topics`` transposed (contiguous, kept by the scorer).
+    Written to ``out`` when given (a scorer's scratch block: no fresh memory); ``picked`` is
+    ``block_rows(rows)`` if the caller has it.
     """
-    total = learners.topic_total[rows]
-    value = learners.topics[_rows(rows)] @ guides_t  # integers, at most the row's total
-    value *= _down32(weight, total)[:, None]
-    _unknown(value, total == 0, guides.topic_total == 0, 0.5 * weight)
+    picked = block_rows(rows) if picked is None else picked
+    value = _block(rows, table.unknown.size, out)
+    value.fill(0.0)
+    _add_times_dense(value, table.learners, picked, table.guides_t)  # integers, <= the total
+    value *= table.factors(weight)[picked][:, None]
+    _unknown(value, table.total[picked] == 0, table.unknown, 0.5 * weight)
     return value
 
 
 def goal_block(
-    learners: AnswerSide,
+    table: GoalTable,
     rows: NDArray[np.int64],
-    dense_t: NDArray[np.float32],
-    sparse_t: sp.csr_matrix,
-    guides: AnswerSide,
     weight: float = 1.0,
+    out: NDArray[np.float32] | None = None,
+    picked: NDArray[np.int64] | slice | None = None,
 ) -> NDArray[np.float32]:
     """``goal_text``: cosine similarity of the quantised TF-IDF rows (both have unit length).
 
-    Common terms go through one dense product, the others through a sparse one whose few
-    results are added in place; both count integers below 2^24, exact in float32.
+    Common terms go through one dense product, the others through a sparse one added in
+    place; both count integers below 2^24, exact in float32.
     """
-    picked = _rows(rows)
-    value = learners.goal_dense[picked] @ dense_t
-    if sparse_t.nnz:
-        extra = sp.csr_matrix(learners.goal_sparse[picked] @ sparse_t)
-        if extra.nnz:
-            _add_sparse(value, extra)
-    value *= _down32(weight, _UNIT * _UNIT)[0]  # the dot product is at most _UNIT^2
-    _unknown(value, ~learners.has_goal[rows], ~guides.has_goal, 0.5 * weight)
+    picked = block_rows(rows) if picked is None else picked
+    value = _block(rows, table.unknown.size, out)
+    np.matmul(table.dense[picked], table.dense_t, out=value)
+    bound = int(table.products[picked].sum())
+    _add_times_sparse(value, table.learners, picked, table.sparse_t, bound)
+    value *= table.scale(weight)  # the dot product is at most _UNIT^2
+    _unknown(value, ~table.known[picked], table.unknown, 0.5 * weight)
     return value
 
 
 def availability_block(
-    learners: AnswerSide,
+    table: SlotTable,
     rows: NDArray[np.int64],
-    slots_t: NDArray[np.float32],
-    guides: AnswerSide,
     weight: float = 1.0,
+    out: NDArray[np.float32] | None = None,
+    work: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """``availability``: minutes both people are free, over the smaller of their weekly minutes.
 
-    ``slots_t`` is the guides' ``slots`` transposed (kept by the scorer). ``1 / min(a, b)`` is
-    ``max(1 / a, 1 / b)``: the pair's factor comes from a row and a column factor in one
-    pass. The shared minutes never exceed either total.
+    ``1 / min(a, b)`` is ``max(1 / a, 1 / b)``: rows of one zone and weekly minutes share one
+    row of pair factors. The shared minutes never exceed either total. ``out`` and ``work``
+    (as many rows) are scratch blocks to use, if given.
     """
-    lmin, gmin = learners.slot_minutes[rows], guides.slot_minutes
-    value = learners.slots[_rows(rows)] @ slots_t  # minutes, integers
-    value *= np.maximum.outer(_down32(weight, lmin), guides.factor(weight))
-    _unknown(value, lmin == 0, gmin == 0, 0.5 * weight)
+    value = _block(rows, table.unknown.size, out)
+    runs = table.runs(rows)
+    if runs.in_place:
+        table.minutes(rows, runs, value, weight)
+    else:
+        spare = None if work is None else work[: runs.order.size]
+        buf = _block(runs.order, table.unknown.size, spare)
+        table.minutes(rows, runs, buf, weight)
+        value[runs.order] = buf
+    _unknown(value, table.learners.slot_minutes[rows] == 0, table.unknown, 0.5 * weight)
     return value
 
 
 def availability_refused(
-    learners: AnswerSide, rows: NDArray[np.int64], slots_t: NDArray[np.float32], guides: AnswerSide
+    table: SlotTable, rows: NDArray[np.int64], work: NDArray[np.float32] | None = None
 ) -> NDArray[np.bool_]:
     """Pairs whose two people both answered availability and share no minute."""
-    refused = (learners.slots[_rows(rows)] @ slots_t) == 0
-    refused &= (learners.slot_minutes[rows] > 0)[:, None]
-    refused &= (guides.slot_minutes > 0)[None, :]
+    refused = np.zeros((rows.size, table.unknown.size), dtype=np.bool_)
+    runs = table.runs(rows)
+    spare = None if work is None else work[: runs.order.size]
+    buf = _block(runs.order, table.unknown.size, spare)
+    table.minutes(rows, runs, buf, None)
+    refused[runs.order] = buf == 0
+    refused[:, table.unknown] = False
     return refused

@@ -175,6 +175,53 @@ def test_answer_criteria_are_in_range_symmetric_and_the_same_in_any_block() -> N
             assert scorer.pair_score(scorer.breakdown(row, g)) == whole[row, g]
 
 
+def test_every_product_path_scores_a_pair_the_same_in_any_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A low DENSE_SHARE sends the rarer goal words to the sparse product, as at company scale
+    # (on a few people every word is common); rows out of order and a subset of the guides
+    # (certification's pricing) take the other paths through the products.
+    monkeypatch.setattr("coachbridge.matching.answers.DENSE_SHARE", 0.05)
+    rng = np.random.default_rng(11)
+    words = [f"word{i}" for i in range(40)]
+    slots = [f"{d}-{h}" for d in ("mon", "tue", "wed", "thu", "fri") for h in ("am", "pm")]
+
+    def people(n: int, base: int) -> list[Profile]:
+        return [
+            Profile(
+                base + i,
+                utc_offset_hours=None if i % 9 == 4 else float(rng.choice([-8, -5, 1, 5.5, 9])),
+                topics=tuple(rng.choice(words[:12], int(rng.integers(0, 4)), replace=False)),
+                goal=" ".join(rng.choice(words, 8, p=_zipf(40))) if i % 7 else None,
+                availability=frozenset(rng.choice(slots, int(rng.integers(0, 6)), replace=False)),
+            )
+            for i in range(n)
+        ]
+
+    learners, guides = people(60, 100), people(30, 500)
+    weights = {"availability": 0.2, "topics": 0.3, "goal_text": 0.4, "language": 0.1}
+    scorer = scorer_for(learners, guides, weights)
+    la, ga = scorer.learners.answers, scorer.guides.answers
+    assert la is not None and ga is not None and ga.goal_sparse.nnz > 0
+    dots = la.goal_dense @ ga.goal_dense.T + (la.goal_sparse @ ga.goal_sparse.T).toarray()
+    cosine = np.where(la.has_goal[:, None] & ga.has_goal[None, :], dots / 2.0**22, 0.5)
+    assert np.allclose(values(scorer, "goal_text"), cosine, atol=1e-6)  # both parts counted
+    whole = scorer.scores(np.arange(60, dtype=np.int64))
+    shuffled = np.array([41, 3, 59, 0, 17, 18], dtype=np.int64)
+    assert np.array_equal(scorer.scores(shuffled), whole[shuffled])
+    for row in (0, 4, 31, 59):
+        for g in (0, 4, 13, 29):
+            assert scorer.pair_score(scorer.breakdown(row, g)) == whole[row, g]
+    hot = np.array([29, 2, 13, 4], dtype=np.int64)  # certification scores column subsets
+    some = Scorer(scorer.learners, scorer.guides.take(hot), weights)
+    assert np.array_equal(some.scores(np.arange(60, dtype=np.int64)), whole[:, hot])
+
+
+def _zipf(n: int) -> np.ndarray:
+    p = 1.0 / np.arange(1, n + 1)
+    return p / p.sum()
+
+
 # -- hard constraints and certification ---------------------------------------------------------
 
 
