@@ -298,6 +298,7 @@ def _add_times_sparse(
 ) -> None:
     """``value += lhs[picked] @ rhs`` in place, both sparse; ``bound`` is at least the number
     of products (it sizes the product's arrays, instead of a counting pass over them)."""
+    bound = min(bound, value.size)  # the product has at most one entry per cell
     if bound == 0:
         return
     if csr_matmat is None or not value.flags.c_contiguous:  # pragma: no cover - fallback
