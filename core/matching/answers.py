@@ -58,8 +58,8 @@ QUANT_BITS = 11
 _UNIT = float(1 << QUANT_BITS)
 # A term goes to the dense product when the shares of learners and of guides whose text holds
 # it multiply to more than this (a sparse product costs about 300x a dense one per term pair,
-# measured at 20,000 x 5,000; 1e-3 to 4e-3 all within 10%): a few very common terms, most of
-# the work of a sparse product.
+# measured at 20,000 x 5,000, where 1e-3 to 5e-3 score within 1% of each other): a few very
+# common terms, most of the work of a sparse product.
 DENSE_SHARE = 3e-3
 
 
