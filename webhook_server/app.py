@@ -70,7 +70,11 @@ def create_app(
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
-        return error(status if status in MESSAGES else 400)
+        body, code = error(status if status in MESSAGES else 400)
+        allow = dict(exc.get_headers()).get("Allow") if code == 405 else None
+        if allow:  # RFC 9110: a 405 names the methods the address does take
+            body.headers["Allow"] = allow
+        return body, code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

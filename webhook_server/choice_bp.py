@@ -81,7 +81,7 @@ def _offers_form(
 def _refused(token: str, form: Callable[[str], Response], load: Any, where: str) -> Response | None:
     """The page to answer a GET (the form) or a post refused; None for a post to act on."""
     secret = _secret()
-    if request.method == "GET":
+    if participant.reading():
         return form(token)
     load(_ctx(), token)  # a forged, expired or answered link says so first
     if not check_form_nonce(secret, token, request.form.get("nonce")):

@@ -119,7 +119,7 @@ def _handle(token: str) -> Response:
             "You have already answered",
             "This link has been used; each link works once. Thank you for your answer.",
         )
-    if request.method == "GET":
+    if participant.reading():
         return _form(token, secret, context)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):

@@ -22,11 +22,11 @@ from coachbridge.links import LinkError
 from coachbridge.programs.intake import (
     AnswerError,
     IntakeView,
+    answer_intake,
     check_form_nonce,
     form_nonce,
     open_intake,
     read_token,
-    save_intake,
 )
 from coachbridge_webhooks import participant
 from flask import Response, current_app, make_response, render_template, request
@@ -132,7 +132,7 @@ def _handle(token: str) -> Response:
     db = rt.database()
     with db.transaction() as s:
         view = open_intake(s, programs, link)
-    if request.method == "GET":
+    if participant.reading():
         return _read_only(view) if view.paired else _form(token, secret, view)
     form = request.form
     if not check_form_nonce(secret, token, form.get("nonce")):
@@ -153,17 +153,16 @@ def _handle(token: str) -> Response:
         "availability": availability,
     }
     try:
-        with db.transaction() as s:
-            save_intake(
-                s,
-                programs,
-                link,
-                topics=topics,
-                goal=goal,
-                languages=language_answer,
-                availability=availability,
-                now=datetime.now(UTC),
-            )
+        answer_intake(
+            db,
+            programs,
+            link,
+            topics=topics,
+            goal=goal,
+            languages=language_answer,
+            availability=availability,
+            now=datetime.now(UTC),
+        )
     except LinkError:
         raise
     except AnswerError as exc:
@@ -177,5 +176,5 @@ def _handle(token: str) -> Response:
         200,
         "Thank you",
         "Your answers have been saved. You can change them with the same link until you "
-        "are paired.",
+        "are matched.",
     )

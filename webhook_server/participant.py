@@ -23,6 +23,7 @@ from typing import Any
 from coachbridge.errors import CoachbridgeError, ConfigError, DatabaseUnavailable
 from coachbridge.links import LinkError
 from flask import Blueprint, Response, g, make_response, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 #: Headers every participant response carries, whatever its status.
 HEADERS = {
@@ -78,9 +79,22 @@ def limit_form(blueprint: Blueprint, max_bytes: int = MAX_FORM_BYTES) -> None:
     """Werkzeug answers 413 when a form body to ``blueprint`` is larger (no global limit)."""
 
     def _limit_body() -> None:
+        if request.content_length is None and not reading():
+            # A body sent in chunks (no Content-Length): Werkzeug stops reading it at the
+            # limit without a 413, so a form cut short would be taken as the whole answer.
+            # Read one byte past the limit here (kept for the form parser) and refuse it whole.
+            request.max_content_length = max_bytes + 1
+            if len(request.get_data(cache=True)) > max_bytes:
+                raise RequestEntityTooLarge()
         request.max_content_length = max_bytes
 
     blueprint.before_request(_limit_body)
+
+
+def reading() -> bool:
+    """Whether this request only reads the page: ``GET``, or ``HEAD`` (link checkers in mail
+    systems ask that first; Flask answers it with the ``GET`` page's headers, no body)."""
+    return request.method in ("GET", "HEAD")
 
 
 def blueprint(name: str, import_name: str, *prefixes: str) -> Blueprint:

@@ -10,6 +10,7 @@ from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.health_cmd import feedback
 from coachbridge.cli.output import ROW_ID, emit, format_option, to_json, to_table
 from coachbridge.cli.root import cli
+from coachbridge.errors import RuntimeFailure
 from coachbridge.pairings.feedback import feedback_link
 from coachbridge.programs.intake import intake_links, send_invitations
 from coachbridge.programs.profiles import import_profiles, set_profile, show_profiles
@@ -46,12 +47,12 @@ def intake_send(app: App, program_id: str, dry_run: bool, fmt: str) -> None:
         ("program", "person_id", "email", "role", "kind", "status"),
         empty="nobody to invite: everyone enrolled has answered or was invited today",
     )
+    failed = sum(1 for item in sent if item.status == "failed")
     if fmt == "table":
         verb = "would be mailed" if dry_run else "mailed"
-        failed = sum(1 for item in sent if item.status == "failed")
         no_email = sum(1 for item in sent if item.status == "no email")
         click.echo(
-            f"{len(sent) - no_email} invitation(s) {verb}"
+            f"{len(sent) - no_email - failed} invitation(s) {verb}"
             + (f", {failed} failed" if failed else "")
             + (
                 f"; {no_email} without a work email (send theirs from `intake links`)"
@@ -59,6 +60,12 @@ def intake_send(app: App, program_id: str, dry_run: bool, fmt: str) -> None:
                 else ""
             ),
             err=True,
+        )
+    if failed:
+        raise RuntimeFailure(
+            f"{failed} invitation(s) could not be sent by any channel (the log says why); "
+            f"they do not count as sent: run `coachbridge intake send {program_id}` again once "
+            "mail works"
         )
 
 

@@ -4,7 +4,7 @@ These are the shapes connectors produce and commands print. The store keeps them
 SQLAlchemy tables (``coachbridge.store.tables``); conversion lives beside the store.
 """
 
-from coachbridge.domain._base import YEARS, utc
+from coachbridge.domain._base import YEARS, plain_text, utc
 from coachbridge.domain.enrollment import Enrollment, Role, normalize_role
 from coachbridge.domain.feedback import Feedback
 from coachbridge.domain.goal import Goal, GoalStatus
@@ -45,6 +45,7 @@ __all__ = [
     "check_reporting_tree",
     "normalize_rating",
     "normalize_role",
+    "plain_text",
     "training_counts",
     "training_key",
     "utc",

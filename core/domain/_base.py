@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -28,3 +29,18 @@ def utc(dt: datetime) -> datetime:
     if moment is None or moment.year not in YEARS:
         raise ValueError(f"{dt.isoformat()} is outside {YEARS.start}-{YEARS.stop - 1}")
     return moment
+
+
+#: Unicode's control characters (category Cc) but tab and line feed.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` as a person typed it: new lines as ``\n`` (browsers send CR LF), and
+    ``ValueError`` for any other control character (a NUL byte cannot even be stored in
+    PostgreSQL, and no one types one)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    found = _CONTROL.search(text)
+    if found is not None:
+        raise ValueError(f"contains a control character (U+{ord(found.group()):04X})")
+    return text

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from coachbridge.domain._base import DomainModel
-from pydantic import Field, StrictBool, field_validator, model_validator
+from coachbridge.domain._base import DomainModel, plain_text
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 #: Weekday half-days a person can meet in, in their own time zone: ``mon-am`` is Monday
 #: morning (before noon), ``mon-pm`` Monday afternoon.
@@ -66,13 +66,13 @@ def language_codes(values: Iterable[str] | None) -> list[str]:
 class Intake(DomainModel):
     """``[programs.intake]``: what a program asks its participants."""
 
-    topics: list[str] = Field(default_factory=list)
-    max_topics: int = Field(default=3, ge=1, le=50)
+    topics: list[str] = Field(min_length=1)
+    max_topics: StrictInt = Field(default=3, ge=1, le=50)
     goal: StrictBool = True
     languages: StrictBool = True
     availability: StrictBool = True
-    link_days: int = Field(default=21, ge=1, le=365)
-    remind_after_days: int = Field(default=5, ge=1, le=365)
+    link_days: StrictInt = Field(default=21, ge=1, le=365)
+    remind_after_days: StrictInt = Field(default=5, ge=1, le=365)
 
     @field_validator("topics")
     @classmethod
@@ -80,6 +80,10 @@ class Intake(DomainModel):
         cleaned = [t.strip() for t in topics]
         if any(not t for t in cleaned):
             raise ValueError("a topic is empty")
+        for topic in cleaned:
+            # HR lists several topics in one option or cell, separated by these.
+            if "," in topic or ";" in topic:
+                raise ValueError(f"topic {topic!r} contains ',' or ';' (they separate topics)")
         seen: set[str] = set()
         for topic in cleaned:
             if topic.casefold() in seen:
@@ -102,6 +106,7 @@ class ProfileAnswer(DomainModel):
     def _goal(cls, goal: str | None) -> str | None:
         if goal is None or not goal.strip():
             return None
+        goal = plain_text(goal)
         if len(goal) > GOAL_MAX_CHARS:
             raise ValueError(f"goal is {len(goal)} characters; at most {GOAL_MAX_CHARS}")
         return goal.strip()
@@ -113,7 +118,8 @@ class ProfileAnswer(DomainModel):
             return None
         codes = [code.strip().lower() for code in languages if code.strip()]
         for code in codes:
-            if not _LANGUAGE.match(code):
+            # Two letters that ISO 639-1 assigns ('zz' is not a language anyone meets in).
+            if not _LANGUAGE.match(code) or language_code(code) != code:
                 raise ValueError(f"language {code!r} is not an ISO 639-1 code such as 'en'")
         return list(dict.fromkeys(codes))
 

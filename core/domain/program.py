@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from coachbridge.domain._base import YEARS, DomainModel
 from coachbridge.domain.profile import Intake
-from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, ValidationInfo, field_validator, model_validator
 
 DEFAULT_CIRCLE_SIZE = (3, 6)
 
@@ -34,7 +34,8 @@ KIND_ONLY_KEYS: dict[str, frozenset[ProgramKind]] = {
 #: Keys a kind does not take, each with the reason given in the error.
 KIND_EXCLUDED_KEYS: dict[ProgramKind, dict[str, str]] = {
     ProgramKind.MANAGER: dict.fromkeys(
-        ("guides", "capacity", "min_score", "top_k", "certify", "weights", "limits"), _MANAGER
+        ("guides", "capacity", "min_score", "top_k", "certify", "weights", "limits", "choice"),
+        _MANAGER,
     ),
     ProgramKind.PEER: {
         "learners": _PEER_POOL,
@@ -57,15 +58,15 @@ class Eligibility(DomainModel):
     divisions: list[str] | None = None
     locations: list[str] | None = None
     status: list[str] = Field(default_factory=lambda: ["active"])
-    min_tenure_days: int | None = Field(default=None, ge=0)
-    max_tenure_days: int | None = Field(default=None, ge=0)
+    min_tenure_days: StrictInt | None = Field(default=None, ge=0)
+    max_tenure_days: StrictInt | None = Field(default=None, ge=0)
     # Guides only (docs/programs.md, "Trained guides"): a training the HRIS records, counted
     # while unexpired and, with training_valid_days, completed within that many days.
     trained_in: list[str] | None = None
-    training_valid_days: int | None = Field(default=None, ge=1)
+    training_valid_days: StrictInt | None = Field(default=None, ge=1)
     # Guides only: the average session rating a guide received, once at least min_ratings.
     min_guide_rating: float | None = Field(default=None, ge=1.0, le=5.0)
-    min_ratings: int = Field(default=5, ge=1)
+    min_ratings: StrictInt = Field(default=5, ge=1)
 
     @field_validator("trained_in")
     @classmethod
@@ -131,7 +132,7 @@ def _group_defaults(data: dict[str, object]) -> None:
 
 
 class Limits(DomainModel):
-    per_guide_per_department: int | None = Field(default=None, ge=1)
+    per_guide_per_department: StrictInt | None = Field(default=None, ge=1)
 
 
 class Program(DomainModel):
@@ -147,21 +148,21 @@ class Program(DomainModel):
     owner: str | None = None
     start: date | None = None
     end: date | None = None
-    duration_weeks: int = Field(default=12, ge=1, le=520)
-    cadence_days: int = Field(default=14, ge=1, le=365)
-    session_minutes: int = Field(default=45, ge=5, le=480)
-    capacity: int = Field(default=3, ge=0, le=1000)
+    duration_weeks: StrictInt = Field(default=12, ge=1, le=520)
+    cadence_days: StrictInt = Field(default=14, ge=1, le=365)
+    session_minutes: StrictInt = Field(default=45, ge=5, le=480)
+    capacity: StrictInt = Field(default=3, ge=0, le=1000)
     # Group programs: each guide meets [min, max] learners together; max is the guide's capacity.
     circle_size: tuple[int, int] | None = None
     min_score: float = 0.0
-    top_k: int = Field(default=50, ge=1)
+    top_k: StrictInt = Field(default=50, ge=1)
     # Prove the match optimal over every allowed pair (pricing with the solve's duals); false
     # keeps the optimum within each learner's top_k best guides (faster at company scale).
     certify: StrictBool = True
     # The webhook worker gathers review events for up to this many seconds (from the oldest
     # waiting delivery) or this many events, and matches their learners in one solve.
     burst_window_seconds: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    burst_max: int = Field(default=1000, ge=1)
+    burst_max: StrictInt = Field(default=1000, ge=1)
     holidays: str | None = None
     working_hours: tuple[int, int] = (9, 17)
     learners: Eligibility | None = None
@@ -179,12 +180,12 @@ class Program(DomainModel):
     require_availability_overlap: StrictBool = False
     # Mutual choice before a pairing starts (coachbridge.matching.offers).
     choice: Choice = Choice.NONE
-    offer_alternatives: int = Field(default=2, ge=0, le=10)
-    respond_within_days: int = Field(default=5, ge=1, le=90)
-    max_requests: int = Field(default=3, ge=1, le=50)
+    offer_alternatives: StrictInt = Field(default=2, ge=0, le=10)
+    respond_within_days: StrictInt = Field(default=5, ge=1, le=90)
+    max_requests: StrictInt = Field(default=3, ge=1, le=50)
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
     # Manager coaching: a manager with more reports in the program is warned about, not refused.
-    max_reports: int | None = Field(default=None, ge=1, le=10_000)
+    max_reports: StrictInt | None = Field(default=None, ge=1, le=10_000)
 
     @field_validator(*_KIND_CHECKED)
     @classmethod

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from coachbridge.context import Context
+from coachbridge.domain import plain_text
 from coachbridge.errors import NotFoundError, UserError
 from coachbridge.links import LinkForged, LinkSigner, LinkUsed
 from coachbridge.store.audit import audit
@@ -109,6 +110,10 @@ def _clean_text(value: str | None, what: str) -> str | None:
     value = value.strip()
     if not value:
         return None
+    try:
+        value = plain_text(value)
+    except ValueError as exc:
+        raise UserError(f"the {what} {exc}") from None
     if len(value) > MAX_TEXT:
         raise UserError(f"the {what} is longer than {MAX_TEXT} characters")
     return value

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coachbridge.context import Context
+from coachbridge.domain import plain_text
 from coachbridge.domain.pairing import OPEN, PairingStatus
 from coachbridge.domain.program import Choice, Program
 from coachbridge.links import LinkError, LinkExpired, LinkForged, LinkSigner, LinkUsed
@@ -487,6 +488,8 @@ def _answer(
     now: datetime,
     check: Any = None,
 ) -> Answer:
+    if not _row_id(offer_id):
+        raise LinkForged(f"unknown offer id {offer_id}")
     db = ctx.database()
     effects = Effects()
     with db.transaction() as s:
@@ -507,10 +510,19 @@ def _answer(
     return answer
 
 
+def _row_id(value: int) -> bool:
+    """Whether ``value`` can be a row id at all (PostgreSQL's are 32-bit integers: a larger
+    number in a query is an error of the database, not an unknown id)."""
+    return 0 < value < 2**31
+
+
 def _clean_reason(reason: str | None) -> str | None:
     if reason is None or not reason.strip():
         return None
-    reason = reason.strip()
+    try:
+        reason = plain_text(reason.strip())  # a browser's CR LF counts as one character
+    except ValueError as exc:
+        raise LinkError(f"reason: {exc}") from None
     if len(reason) > MAX_REASON:
         raise LinkError(f"reason: longer than {MAX_REASON} characters")
     return reason
@@ -654,14 +666,22 @@ def answer_offers_link(
         chosen = int(str(offer_id))
     except (TypeError, ValueError):
         raise LinkError("offer: choose one of the offers") from None
+    if not _row_id(chosen):
+        raise LinkError("offer: choose one of the offers")
 
     def mine(row: OfferRow) -> None:
         if row.kind != OFFER or row.program_id != program_id or row.learner_id != learner_id:
             raise LinkError("offer: choose one of the offers")
 
+    # An option of this learner's page only: another program's, even an answered one, is not
+    # on it (so "already answered" would be the wrong answer); checked again in the claim.
     with ctx.database().transaction() as s:
-        owner = s.scalar(select(OfferRow.learner_id).where(OfferRow.id == chosen))
-    if owner != learner_id:
+        found = s.execute(
+            select(OfferRow.kind, OfferRow.program_id, OfferRow.learner_id).where(
+                OfferRow.id == chosen
+            )
+        ).first()
+    if found is None or tuple(found) != (OFFER, program_id, learner_id):
         raise LinkError("offer: choose one of the offers")
     return _answer(
         ctx, chosen, True, reason=None, actor=f"link:learner:{learner_id}", now=now, check=mine
@@ -709,7 +729,7 @@ def answer_request_link(
     """The guide accepts or declines the request their link names."""
     now = now or datetime.now(UTC)
     offer_id = _request_link(ctx, token)
-    reason = _clean_reason(reason)
+    reason = None if accept_it else _clean_reason(reason)  # a reason goes with a decline only
 
     def is_request(row: OfferRow) -> None:
         if row.kind != REQUEST:

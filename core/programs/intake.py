@@ -31,6 +31,7 @@ from coachbridge.notify.base import Message, Notifier
 from coachbridge.notify.dispatch import build_notifiers
 from coachbridge.store.audit import audit
 from coachbridge.store.chunks import in_chunks
+from coachbridge.store.db import Database
 from coachbridge.store.profiles import profile_answer
 from coachbridge.store.programs import ensure_program_row
 from coachbridge.store.tables import (
@@ -47,10 +48,13 @@ from sqlalchemy.orm import Session
 
 __all__ = [
     "MAX_REMINDERS",
+    "RACE_ATTEMPTS",
     "AnswerError",
+    "AnswerRace",
     "IntakeLink",
     "IntakeView",
     "SentInvitation",
+    "answer_intake",
     "build_answer",
     "check_form_nonce",
     "form_nonce",
@@ -90,6 +94,12 @@ class AnswerError(UserError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AnswerRace(UserError):
+    """The same person's first answer was stored by another transaction at the same moment
+    (two clicks, two tabs). This transaction is lost; a new one finds that answer and replaces
+    it, as any later edit does (``answer_intake``)."""
 
 
 @dataclass(frozen=True)
@@ -382,24 +392,40 @@ def _notifiers(ctx: Context) -> list[Notifier]:
 
 
 def _record(
-    s: Session, items: list[SentInvitation], notifiers: Sequence[Notifier], now: datetime
+    s: Session,
+    items: list[SentInvitation],
+    notifiers: Sequence[Notifier],
+    now: datetime,
+    again: Mapping[str, NotificationRow] | None = None,
 ) -> None:
+    """A ``pending`` notification row per item; an item whose key failed before (``again``)
+    takes that row over (the key is the message's identity: one row per key)."""
+    channel = ",".join(type(x).__name__ for x in notifiers)[:50]
     for item in items:
         assert item._message is not None
-        s.add(
-            NotificationRow(
-                key=item.key,
-                channel=",".join(type(x).__name__ for x in notifiers)[:50],
-                recipient_id=item.person_id,
-                subject=item._message.subject[:500],
-                status="pending",
-                created_at=now,
-            )
-        )
+        row = (again or {}).get(item.key)
+        if row is None:
+            row = NotificationRow(key=item.key, recipient_id=item.person_id)
+            s.add(row)
+        row.channel = channel
+        row.subject = item._message.subject[:500]
+        row.status = "pending"
+        row.detail = None
+        row.created_at = now
 
 
 def _existing_keys(s: Session, prefix: str) -> set[str]:
     return set(s.scalars(select(NotificationRow.key).where(NotificationRow.key.like(prefix + "%"))))
+
+
+def _failed(s: Session, prefix: str) -> dict[str, NotificationRow]:
+    """Notifications under ``prefix`` that every channel failed to send, by key."""
+    rows = s.scalars(
+        select(NotificationRow).where(
+            NotificationRow.key.like(prefix + "%"), NotificationRow.status == "failed"
+        )
+    )
+    return {row.key: row for row in rows}
 
 
 def send_invitations(
@@ -418,9 +444,13 @@ def send_invitations(
     notifiers = [] if dry_run else _notifiers(ctx)
     items: list[SentInvitation] = []
     unmailable: list[SentInvitation] = []
+    # Each invited person's reminder clock before this run (put back if the mail fails).
+    before: dict[int, tuple[datetime | None, int, datetime | None]] = {}
     with ctx.database().transaction() as s:
         prefix = f"intake:invite:{program.id}:"
-        existing = _existing_keys(s, prefix)
+        # An invitation no channel could send was never received: a new run sends it again.
+        failed = _failed(s, prefix)
+        existing = _existing_keys(s, prefix) - set(failed)
         if not dry_run:
             ensure_program_row(s, program)
         for person, role, profile in _participants(s, program.id):
@@ -443,16 +473,44 @@ def send_invitations(
             if profile is None:
                 profile = ProfileRow(program_id=program.id, person_id=person.id)
                 s.add(profile)
+            before[person.id] = (
+                profile.invited_at,
+                profile.reminders_sent or 0,
+                profile.last_reminded_at,
+            )
             # A new invitation starts the reminders afresh.
             profile.invited_at = now
             profile.reminders_sent = 0
             profile.last_reminded_at = None
         if not dry_run and items:
-            _record(s, items, notifiers, now)
+            _record(s, items, notifiers, now, failed)
             audit(s, "cli", "intake_invite", "program", program.id, at=now, people=len(items))
     if not dry_run and items:
         _deliver(ctx, items, notifiers, now)
+        failed_now = [item for item in items if item.status == "failed"]
+        _not_invited(ctx, program, {i.person_id: before[i.person_id] for i in failed_now})
     return sorted(items + unmailable, key=lambda item: item.person_id)
+
+
+def _not_invited(
+    ctx: Context,
+    program: Program,
+    failed: Mapping[int, tuple[datetime | None, int, datetime | None]],
+) -> None:
+    """People whose invitation no channel sent were not invited: their reminder clock is put
+    back as it was (no reminder of a mail they never got), and ``intake send`` mails them
+    again."""
+    if not failed:
+        return
+    with ctx.database().transaction() as s:
+        for ids in in_chunks(failed):
+            rows = s.scalars(
+                select(ProfileRow).where(
+                    ProfileRow.program_id == program.id, ProfileRow.person_id.in_(ids)
+                )
+            )
+            for row in rows:
+                row.invited_at, row.reminders_sent, row.last_reminded_at = failed[row.person_id]
 
 
 def due_reminders(
@@ -658,7 +716,7 @@ def save_answer(
     try:
         s.flush()
     except IntegrityError:  # the same person's first answer stored at the same moment elsewhere
-        raise UserError(
+        raise AnswerRace(
             f"another answer of person {person_id} in {program.id} was being saved at the same "
             "moment; try again"
         ) from None
@@ -696,7 +754,7 @@ def save_intake(
     program, person, role = _load(s, programs, link)
     if is_paired(s, program.id, person.id):
         raise LinkUsed(
-            "you have been paired in this program, so your answers can no longer change; "
+            "you have been matched in this program, so your answers can no longer change; "
             "write to the program owner if something important changed"
         )
     answer = build_answer(
@@ -705,3 +763,41 @@ def save_intake(
     return save_answer(
         s, program, person.id, answer, actor=f"intake:{person.id}", answered_by="self", now=now
     )
+
+
+#: Transactions ``answer_intake`` tries when first answers of one person race (each lost race
+#: means another answer was stored, so the next try replaces it: two suffice for a double click).
+RACE_ATTEMPTS = 3
+
+
+def answer_intake(
+    db: Database,
+    programs: Mapping[str, Program],
+    link: IntakeLink,
+    *,
+    topics: Sequence[str],
+    goal: str | None,
+    languages: Sequence[str] | None,
+    availability: Sequence[str],
+    now: datetime,
+) -> bool:
+    """``save_intake`` in a transaction of its own, tried again when another first answer of
+    the same person won the race: the later answer replaces it, as an edit would."""
+    attempt = 1
+    while True:
+        try:
+            with db.transaction() as s:
+                return save_intake(
+                    s,
+                    programs,
+                    link,
+                    topics=topics,
+                    goal=goal,
+                    languages=languages,
+                    availability=availability,
+                    now=now,
+                )
+        except AnswerRace:
+            if attempt == RACE_ATTEMPTS:
+                raise
+            attempt += 1

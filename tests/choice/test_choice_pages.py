@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.choice.choice_world import SECRET, Ctx, company, program
+from tests.matching.matching_factory import enroll
 
 
 def make_app(ctx: Ctx) -> Flask:
@@ -146,3 +147,109 @@ def test_request_page_decline_with_reason(db: Database) -> None:
     assert res.status_code == 200
     with ctx.db.transaction() as s:
         assert s.get(PairingRow, rows[1].pairing_id).status == "active"
+
+
+def test_offer_ids_no_row_can_have_are_a_400_not_a_database_error(
+    offered: tuple[Ctx, Flask],
+) -> None:
+    ctx, app = offered
+    client = app.test_client()
+    first = next(o for o in _rows(ctx) if o.rank == 1)
+    url = f"/offers/{offers_token(SECRET, 'mentoring', first.learner_id)}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    # Beyond a 64-bit integer (SQLite) and beyond PostgreSQL's 32-bit ids; zero and negatives.
+    for bad in ("9" * 25, str(2**31), "0", "-3", " 12x"):
+        res = client.post(url, data={"nonce": nonce, "offer": bad})
+        assert res.status_code == 400, bad
+        assert "offer: choose one" in res.get_data(as_text=True)
+        _headers(res)
+    assert {o.status for o in _rows(ctx)} == {"open"}
+
+
+def test_another_programs_answered_offer_is_not_on_this_page(db: Database) -> None:
+    """A learner in two choice programs posts the other program's (answered) offer id to this
+    program's page: it is not one of this page's offers (400), not "already answered" (409)."""
+    ctx = Ctx(db, program())
+    company(ctx, learners=1, guides=3)
+    match_program(ctx, "mentoring", store_as="active", now=datetime.now(UTC))
+    second = program(id="second", name="Second")
+    ctx.config.programs[second.id] = second
+    with db.transaction() as s:
+        for guide in (101, 102, 103):
+            enroll(s, second, guide, "guide")
+        enroll(s, second, 1, "learner")
+    match_program(ctx, "second", store_as="active", now=datetime.now(UTC))
+    rows = _rows(ctx)
+    answered = next(o for o in rows if o.program_id == "mentoring" and o.rank == 1)
+    with db.transaction() as s:
+        s.get(OfferRow, answered.id).status = "accepted"
+    client = make_app(ctx).test_client()
+    url = f"/offers/{offers_token(SECRET, 'second', 1)}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    res = client.post(url, data={"nonce": nonce, "offer": str(answered.id)})
+    assert res.status_code == 400 and "offer: choose one" in res.get_data(as_text=True)
+    assert {o.status for o in _rows(ctx) if o.program_id == "second"} == {"open"}
+
+
+def test_head_reads_the_page_like_get(offered: tuple[Ctx, Flask]) -> None:
+    """Mail systems' link checkers send HEAD first: it reads, it never answers a form."""
+    ctx, app = offered
+    client = app.test_client()
+    first = next(o for o in _rows(ctx) if o.rank == 1)
+    url = f"/offers/{offers_token(SECRET, 'mentoring', first.learner_id)}"
+    res = client.head(url)
+    assert res.status_code == 200 and res.get_data() == b""
+    _headers(res)
+    assert client.head("/offers/forged").status_code == 404
+    assert {o.status for o in _rows(ctx)} == {"open"}
+
+
+def test_a_405_names_the_methods_the_page_takes(offered: tuple[Ctx, Flask]) -> None:
+    from coachbridge_webhooks.app import create_app
+
+    ctx, _ = offered
+    first = next(o for o in _rows(ctx) if o.rank == 1)
+    url = f"/offers/{offers_token(SECRET, 'mentoring', first.learner_id)}"
+    client = create_app(ctx.config, database=ctx.db, registry=ctx.registry).test_client()
+    for method in ("PUT", "DELETE", "PATCH"):
+        res = client.open(url, method=method)
+        assert res.status_code == 405, method
+        assert set(res.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+        _headers(res)
+
+
+def test_a_reason_counts_a_browsers_line_break_once_and_refuses_control_characters(
+    db: Database,
+) -> None:
+    ctx = Ctx(db, program(choice="guide_accepts"))
+    company(ctx, learners=1, guides=3)
+    match_program(ctx, "mentoring", store_as="active", now=datetime.now(UTC))
+    (req,) = _rows(ctx)
+    client = make_app(ctx).test_client()
+    url = f"/requests/{request_token(SECRET, req.id)}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    for bad in ("on\x00leave", "on leave\x1b[31m"):
+        res = client.post(url, data={"nonce": nonce, "answer": "decline", "reason": bad})
+        assert res.status_code == 400 and "reason: contains a control character" in res.get_data(
+            as_text=True
+        )
+    assert [o.status for o in _rows(ctx)] == ["open"]
+    # Ten lines that fill the page's 1,000-character field: a browser sends each break as CR LF.
+    reason = "\r\n".join(["x" * 99] * 10)
+    assert len(reason) > 1000 and len(reason.replace("\r\n", "\n")) <= 1000
+    res = client.post(url, data={"nonce": nonce, "answer": "decline", "reason": reason})
+    assert res.status_code == 200
+    assert _rows(ctx)[0].reason == reason.replace("\r\n", "\n")
+
+
+def test_an_accept_ignores_a_reason(db: Database) -> None:
+    ctx = Ctx(db, program(choice="guide_accepts"))
+    company(ctx, learners=1, guides=3)
+    match_program(ctx, "mentoring", store_as="active", now=datetime.now(UTC))
+    (req,) = _rows(ctx)
+    client = make_app(ctx).test_client()
+    url = f"/requests/{request_token(SECRET, req.id)}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    res = client.post(url, data={"nonce": nonce, "answer": "accept", "reason": "x" * 2000})
+    assert res.status_code == 200
+    assert _rows(ctx)[0].status == "accepted" and _rows(ctx)[0].reason is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
 from coachbridge.pairings.feedback import make_token
@@ -253,3 +255,59 @@ def test_an_unavailable_form_is_hardened(db: Database) -> None:
     response = app.test_client().get("/feedback/anything")
     assert response.status_code == 503
     _assert_hardened(response)
+
+
+def _chunked(client: object, url: str, form: dict[str, str]) -> object:
+    """A post whose body comes in chunks, without a Content-Length (as some clients send),
+    through a server that decodes the chunks and says so (gunicorn, Werkzeug's own)."""
+    body = urlencode(form).encode()
+    return client.post(  # type: ignore[attr-defined]
+        url,
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True},
+        headers={
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+
+
+def test_a_chunked_post_over_the_limit_is_refused_whole(
+    setup: tuple[Flask, dict[str, int]], db: Database
+) -> None:
+    """Werkzeug stops reading a body without a Content-Length at the limit and says nothing:
+    the form cut short there must not be taken for the answer."""
+    app, ids = setup
+    client = app.test_client()
+    url = f"/feedback/{make_token(SECRET, ids['session'], ids['learner'])}"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    # The valid fields first, so that a cut-off body would still parse as an answer.
+    form = {"nonce": nonce, "outcome": "held", "rating": "4", "comment": "x" * 70_000}
+    res = _chunked(client, url, form)
+    assert res.status_code == 413  # type: ignore[attr-defined]
+    assert _count(db, FeedbackRow) == 0
+    res = _chunked(client, url, {**form, "comment": "fine"})
+    assert res.status_code == 200  # type: ignore[attr-defined]
+    with db.transaction() as s:
+        assert [f.comment for f in s.scalars(select(FeedbackRow))] == ["fine"]
+
+
+def test_head_reads_the_form_and_control_characters_are_refused(
+    setup: tuple[Flask, dict[str, int]], db: Database
+) -> None:
+    app, ids = setup
+    client = app.test_client()
+    url = f"/feedback/{make_token(SECRET, ids['session'], ids['learner'])}"
+    head = client.head(url)
+    assert head.status_code == 200 and head.get_data() == b""
+    assert head.headers["Referrer-Policy"] == "no-referrer"
+    nonce = _nonce(client.get(url).get_data(as_text=True))
+    for field in ("comment", "private_note"):
+        form = {"nonce": nonce, "outcome": "held", "rating": "4", field: "a\x00b"}
+        res = client.post(url, data=form)
+        assert res.status_code == 400 and "control character" in res.get_data(as_text=True)
+    assert _count(db, FeedbackRow) == 0
+    form = {"nonce": nonce, "outcome": "held", "rating": "4", "comment": "line\r\nnext\tcol"}
+    assert client.post(url, data=form).status_code == 200
+    with db.transaction() as s:
+        assert [f.comment for f in s.scalars(select(FeedbackRow))] == ["line\nnext\tcol"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -208,3 +209,62 @@ def test_a_program_asking_only_for_topics(db: Database) -> None:
     )
     assert res.status_code == 200
     assert _rows(db) == [(ids["lea"], ["negotiation"], None, None, [])]
+
+
+def test_head_reads_the_page(world: tuple[FlaskClient, dict[str, int]], db: Database) -> None:
+    """Mail systems' link checkers send HEAD: it reads like GET and never counts as a post."""
+    client, ids = world
+    res = client.head(url(ids["lea"]))
+    assert res.status_code == 200 and res.get_data() == b""
+    _headers(res)
+    assert client.head("/intake/not-a-token").status_code == 404
+    assert _rows(db) == []
+
+
+def test_a_goal_with_a_control_character_is_refused(
+    world: tuple[FlaskClient, dict[str, int]], db: Database
+) -> None:
+    """A NUL byte cannot be stored in PostgreSQL at all: refused as an answer, 400, not a 500."""
+    client, ids = world
+    link = url(ids["lea"])
+    nonce = _nonce(client.get(link).get_data(as_text=True))
+    for goal in ("lead\x00a team", "lead\x1b[1ma team"):
+        res = client.post(link, data={"nonce": nonce, "topic": ["negotiation"], "goal": goal})
+        html = res.get_data(as_text=True)
+        assert res.status_code == 400 and "Goal:" in html and "control character" in html
+    assert _rows(db) == []
+    res = client.post(link, data={"nonce": nonce, "topic": ["negotiation"], "goal": "a\tb"})
+    assert res.status_code == 200 and _rows(db)[0][2] == "a\tb"
+
+
+def test_first_answers_posted_at_once_are_one_answer_the_last_one_kept(
+    world: tuple[FlaskClient, dict[str, int]], db: Database
+) -> None:
+    """Two clicks or two tabs on a first answer: every post is saved (the later replaces the
+    earlier, as an edit does), none answers 5xx, and the person has one answer."""
+    client, ids = world
+    link = url(ids["lea"])
+    nonce = _nonce(client.get(link).get_data(as_text=True))
+    app = make_app(db)
+    statuses: list[int] = []
+    start = threading.Barrier(4)
+
+    def post(n: int) -> None:
+        own = app.test_client()
+        start.wait()
+        res = own.post(link, data={"nonce": nonce, "topic": ["negotiation"], "goal": f"g{n}"})
+        statuses.append(res.status_code)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 4
+    rows = _rows(db)
+    assert len(rows) == 1 and rows[0][2] in {"g0", "g1", "g2", "g3"}
+    with db.transaction() as s:
+        actions = [
+            a.action for a in s.scalars(select(AuditRow).where(AuditRow.object_type == "person"))
+        ]
+    assert sorted(actions) == ["profile_answered"] + ["profile_replaced"] * 3

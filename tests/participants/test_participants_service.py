@@ -337,3 +337,48 @@ def test_reports_show_only_suppressed_topic_counts(db: Database) -> None:
     html = render_html([report], now=NOW, min_group_size=5)
     assert "Intake questionnaire" in html and "learners asking" in html
     assert "SECRET-GOAL" not in html and "SECRET-GOAL" not in repr(report)
+
+
+def test_an_invitation_no_channel_sent_is_sent_again_and_starts_no_reminders(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = company(db)
+    app = app_for(db)
+
+    def refuse(self: Capture, message: object) -> str:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(Capture, "send", refuse)
+    failed = send_invitations(app, "mentoring", now=NOW)
+    assert {i.status for i in failed} == {"failed"} and len(failed) == 4
+    # Not invited: no reminder clock, nothing due later.
+    assert all(row.invited_at is None for row in _profiles(db).values())
+    assert send_reminders(app, now=NOW + timedelta(days=6)) == []
+    monkeypatch.undo()
+    # Mail works again the same day: the same invitations go out (the same keys, one row each).
+    again = send_invitations(app, "mentoring", now=NOW + timedelta(hours=1))
+    assert {i.status for i in again} == {"sent"} and len(again) == 4
+    assert {m.recipient_id for m in Capture.sent} == {
+        ids["lea"],
+        ids["lou"],
+        ids["gia"],
+        ids["gus"],
+    }
+    with db.transaction() as s:
+        rows = list(s.scalars(select(NotificationRow)))
+    assert len(rows) == 4 and {r.status for r in rows} == {"sent"}
+    assert all(row.invited_at == NOW + timedelta(hours=1) for row in _profiles(db).values())
+    # Once sent, not twice the same day.
+    assert send_invitations(app, "mentoring", now=NOW + timedelta(hours=2)) == []
+
+
+def test_a_failed_reinvitation_keeps_the_earlier_invitations_reminders(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    company(db)
+    app = app_for(db)
+    send_invitations(app, "mentoring", now=NOW)
+    monkeypatch.setattr(Capture, "send", lambda self, message: (_ for _ in ()).throw(OSError()))
+    failed = send_invitations(app, "mentoring", now=NOW + timedelta(days=1))
+    assert {i.status for i in failed} == {"failed"}
+    assert all(row.invited_at == NOW for row in _profiles(db).values())
