@@ -29,10 +29,20 @@ class _ProgramOrCommand(click.Group):
     no subcommand is the program."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        for i, arg in enumerate(args):
+        # The group's options that take a value (``--format json``): their value is no word.
+        valued = {
+            name
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_flag
+            for name in param.opts
+        }
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                break
             if arg.startswith("-"):
-                if arg == "--format" or arg == "--program":
-                    break
+                i += 2 if arg in valued else 1
                 continue
             if arg not in self.commands:
                 args = [*args[:i], "--program", *args[i:]]

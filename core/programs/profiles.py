@@ -67,7 +67,7 @@ def _enrolled_role(s: Session, program: Program, person: PersonRow) -> str:
     if role is None:
         raise UserError(
             f"person {person.id} is not enrolled in {program.id} (enroll them first: "
-            f"coachbridge programs enroll {program.id} {person.id} --role learner|guide)"
+            f"coachbridge enroll {program.id} --person {person.id} --role learner|guide)"
         )
     if person.forgotten:
         raise UserError(f"person {person.id} has been erased")
@@ -148,9 +148,11 @@ def _decode(path: Path) -> str:
     return text
 
 
-def _rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
-    """(first physical line, cells) per record; the header is line 1."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _rows(path: Path, text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """(first physical line, cells) per record, the header being line 1, and the problems of
+    records that do not fit the header (one line each)."""
+    # strict: a quote never closed is an error at the end, not a cell that swallows the rest
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -158,7 +160,7 @@ def _rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
             f"{path}: empty file (expected the header {','.join(COLUMNS)})"
         ) from None
     except csv.Error as exc:
-        raise InputDataError(f"{path}:1: {exc}") from None
+        raise InputDataError(f"{path}:1: malformed CSV: {exc}") from None
     names = [h.strip().lower() for h in header]
     if len(names) == 1 and CELL_SEPARATOR in names[0]:
         raise InputDataError(
@@ -178,26 +180,30 @@ def _rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
     if problems:
         raise InputDataError("\n".join(problems))
     out = []
-    last = reader.line_num
+    previous_end = reader.line_num
     try:
         for record in reader:
-            end = reader.line_num
-            start = end - sum(cell.count("\n") for cell in record)
-            last = end
+            # A record starts on the line after the one before it ended (cells may hold new
+            # lines); counting the new lines in its cells misses those a quote swallowed.
+            start, previous_end = previous_end + 1, reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) > len(names):
-                raise InputDataError(
+                problems.append(
                     f"{path}:{start}: {len(record)} cells, but the header names {len(names)} columns"
                 )
+                continue
             cells = {
                 names[i]: unescape_cell(record[i].strip()) if i < len(record) else ""
                 for i in range(len(names))
             }
             out.append((start, cells))
     except csv.Error as exc:
-        raise InputDataError(f"{path}:{last + 1}: {exc}") from None
-    return out
+        hint = (
+            " (a quote opened on this line is never closed?)" if "end of data" in str(exc) else ""
+        )
+        problems.append(f"{path}:{previous_end + 1}: malformed CSV: {exc}{hint}")
+    return out, problems
 
 
 def import_profiles(
@@ -210,11 +216,10 @@ def import_profiles(
     """
     now = now or datetime.now(UTC)
     program = intake_program(ctx, program_id)
-    rows = _rows(path, _decode(path))
-    if not rows:
+    rows, problems = _rows(path, _decode(path))
+    if not rows and not problems:
         raise InputDataError(f"{path}: no rows below the header")
     with ctx.database().transaction() as s:
-        problems: list[str] = []
         plans: list[tuple[int, ProfileAnswer]] = []
         seen: dict[int, int] = {}
         for line, cells in rows:
@@ -253,6 +258,8 @@ def import_profiles(
                 continue
             plans.append((person.id, answer))
         if problems:
+            # Each problem starts "PATH:LINE:": in the file's order, whichever check found it.
+            problems.sort(key=lambda p: int(p[len(str(path)) + 1 :].split(":", 1)[0]))
             # Raised inside the transaction: it rolls back, though nothing was written yet.
             raise InputDataError("\n".join(problems[:50]) + _more(problems))
         out = []

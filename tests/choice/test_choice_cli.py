@@ -151,3 +151,22 @@ def test_an_invalid_choice_names_the_key(run_cli, sqlite_url, tmp_path) -> None:
     )
     result = cli(run_cli, sqlite_url, "offers")
     assert result.exit_code == 2 and "programs[0].respond_within_days" in result.stderr
+
+
+def test_options_may_come_before_the_program(run_cli, sqlite_url, tmp_path) -> None:
+    _store(sqlite_url, tmp_path, "learner_picks")
+    assert cli(run_cli, sqlite_url, "match", "mentoring", "--apply").exit_code == 0
+    expected = json.loads(
+        cli(run_cli, sqlite_url, "offers", "mentoring", "--format", "json").stdout
+    )
+    assert len(expected) == 2
+    for args in (
+        ("offers", "--format", "json", "mentoring"),
+        ("offers", "--format=json", "mentoring"),
+        ("offers", "--all", "--format", "json", "mentoring"),
+    ):
+        res = cli(run_cli, sqlite_url, *args)
+        assert res.exit_code == 0, (args, res.stderr)
+        assert [r["id"] for r in json.loads(res.stdout)] == [r["id"] for r in expected], args
+    res = cli(run_cli, sqlite_url, "offers", "--format", "json", "nosuch")
+    assert res.exit_code == 2 and "unknown program 'nosuch'" in res.stderr

@@ -189,3 +189,89 @@ def test_feedback_link(setup: tuple[list[str], dict[str, int]], run_cli: Cli, db
     assert res.exit_code == 2 and "neither the learner nor the guide" in res.stderr
     res = run_cli(*base, "feedback", "link", "999999", "--person", str(ids["lea"]))
     assert res.exit_code == 2 and "unknown session id 999999" in res.stderr
+
+
+def test_profile_import_a_quote_never_closed_swallows_nothing(
+    setup: tuple[list[str], dict[str, int]], run_cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """A stray quote would make the rest of the file one cell: refused, naming its line."""
+    base, ids = setup
+    stray = tmp_path / "stray.csv"
+    stray.write_text(
+        "person,topics,goal\n"
+        f"{ids['lea']},negotiation,ok\n"
+        f'{ids["lou"]},negotiation,"Lead my team\n'
+        f"{ids['gia']},career change,Grow\n",
+        encoding="utf-8",
+    )
+    res = run_cli(*base, "profile", "import", str(stray), "--program", "mentoring")
+    assert res.exit_code == 2, res.output
+    assert f"{stray}:3: malformed CSV" in res.stderr and "never closed" in res.stderr
+    assert "Traceback" not in res.output
+    assert _answers(db) == []
+
+
+def test_profile_import_lists_every_row_that_does_not_fit_in_file_order(
+    setup: tuple[list[str], dict[str, int]], run_cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    base, ids = setup
+    multi = tmp_path / "multi.csv"
+    multi.write_text(
+        "person,topics\n"
+        f"{ids['lea']},negotiation,extra\n"
+        f"{ids['lou']},astrology\n"
+        f"{ids['gia']},negotiation,x,y\n",
+        encoding="utf-8",
+    )
+    res = run_cli(*base, "profile", "import", str(multi), "--program", "mentoring")
+    assert res.exit_code == 2
+    lines = [line.removeprefix("error: ") for line in res.stderr.splitlines() if line]
+    assert lines == [
+        f"{multi}:2: 3 cells, but the header names 2 columns",
+        f"{multi}:3: column topics: 'astrology' is not one of this program's topics",
+        f"{multi}:4: 4 cells, but the header names 2 columns",
+    ]
+    assert _answers(db) == []
+
+
+def test_a_person_not_enrolled_is_told_the_command_that_enrolls(
+    setup: tuple[list[str], dict[str, int]], run_cli: Cli, db: Database
+) -> None:
+    base, ids = setup
+    res = run_cli(*base, "profile", "set", str(ids["out"]), "--program", "mentoring", "--goal", "x")
+    assert res.exit_code == 2
+    hint = res.stderr.split("enroll them first: ")[1].split(")")[0]
+    assert hint == f"coachbridge enroll mentoring --person {ids['out']} --role learner|guide"
+    # The hint is a real command: it enrolls the person.
+    command = hint.removeprefix("coachbridge ").replace("learner|guide", "learner").split()
+    assert run_cli(*base, *command).exit_code == 0
+    res = run_cli(*base, "profile", "set", str(ids["out"]), "--program", "mentoring", "--goal", "x")
+    assert res.exit_code == 0, res.output
+
+
+def test_intake_send_exits_1_when_no_invitation_could_be_sent(
+    setup: tuple[list[str], dict[str, int]], run_cli: Cli, db: Database, tmp_path: Path
+) -> None:
+    """A mail server that refuses: nothing counts as sent, exit 1, and a later run sends."""
+    import socket
+
+    base, _ids = setup
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = Path(base[1])
+    good = cfg.read_text(encoding="utf-8")
+    cfg.write_text(
+        good + f'\n[notify.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        'from_address = "coach@example.com"\ntimeout = 2\n',
+        encoding="utf-8",
+    )
+    res = run_cli(*base, "intake", "send", "mentoring")
+    assert res.exit_code == 1, res.output
+    assert "0 invitation(s) mailed, 4 failed" in res.stderr
+    assert "could not be sent" in res.stderr and "Traceback" not in res.output
+    with db.transaction() as s:
+        assert all(r.invited_at is None for r in s.scalars(select(ProfileRow)))
+    cfg.write_text(good, encoding="utf-8")  # mail works again (the default channel)
+    res = run_cli(*base, "intake", "send", "mentoring")
+    assert res.exit_code == 0 and "4 invitation(s) mailed" in res.stderr, res.output
