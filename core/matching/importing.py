@@ -67,19 +67,46 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    if not reader.fieldnames:
+    # strict: a quote never closed is an error at the end, not a cell that swallows the rest
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputDataError(f"{path}:1: malformed CSV: {exc}") from None
+    if not header or not any(h.strip() for h in header):
         raise InputDataError(f"{path}: empty file")
-    names = [n.strip().lower() for n in reader.fieldnames]
+    names = [n.strip().lower() for n in header]
     missing = [c for c in ("learner_id", "guide_id") if c not in names]
     if missing:
         raise InputDataError(f"{path}:1: missing column(s) {', '.join(missing)}")
-    reader.fieldnames = names
     rows = []
-    for record in reader:
-        cells = {k: unescape_cell((v or "").strip()) for k, v in record.items() if k}
-        if any(cells.values()):
-            rows.append((reader.line_num, cells))
+    problems = []
+    previous_end = reader.line_num
+    try:
+        for record in reader:
+            # A record starts on the line after the one before it ended (cells may hold new
+            # lines): the line HR finds the row on in the spreadsheet.
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(names):
+                problems.append(
+                    f"{path}:{start}: {len(record)} cells, but the header names {len(names)} columns"
+                )
+                continue
+            cells = {
+                name: unescape_cell(record[i].strip()) if i < len(record) else ""
+                for i, name in enumerate(names)
+                if name
+            }
+            rows.append((start, cells))
+    except csv.Error as exc:
+        hint = (
+            " (a quote opened on this line is never closed?)" if "end of data" in str(exc) else ""
+        )
+        problems.append(f"{path}:{previous_end + 1}: malformed CSV: {exc}{hint}")
+    if problems:
+        raise InputDataError("\n".join(problems))
     return rows
 
 

@@ -152,6 +152,30 @@ def test_import_reports_every_bad_row_with_its_line(run_cli, sqlite_url, store, 
     assert f"{path}:5: unknown guide '=1+1'" in err  # the spreadsheet escape was stripped
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A quote never closed would make the rows below it one cell of this one.
+        (
+            'program,learner_id,guide_id,note\nmentoring,10,3,"keeps\nmentoring,11,4,x\n',
+            ":2: malformed CSV: unexpected end of data",
+        ),
+        # A cell more than the header names: the row is not what it seems.
+        ("program,learner_id,guide_id\nmentoring,10,3,4\n", ":2: 4 cells, but the header"),
+        # A cell beyond the csv module's limit.
+        ("program,learner_id,guide_id\nmentoring,10," + "9" * 200_000 + "\n", ":2: malformed CSV"),
+    ],
+)
+def test_import_refuses_a_file_that_is_not_what_it_seems(
+    run_cli, sqlite_url, store, tmp_path, text, message
+):
+    path = tmp_path / "broken.csv"
+    path.write_text(text, encoding="utf-8")
+    result = cli(run_cli, sqlite_url, "pairings", "import", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"{path}{message}" in result.stderr and "Traceback" not in result.output
+
+
 def test_explain_pin_forbid_end_and_rematch(run_cli, sqlite_url, store) -> None:
     explained = cli(
         run_cli, sqlite_url, "match", "mentoring", "--explain", "10", "--format", "json"
