@@ -127,7 +127,20 @@ def set_profile(
                 else split_list(availability),
             )
         except AnswerError as exc:
-            raise UserError(f"--{exc.field}: {str(exc).removeprefix(exc.field + ': ')}") from None
+            message = str(exc).removeprefix(exc.field + ": ")
+            given = {
+                "topics": topics,
+                "goal": goal,
+                "languages": languages,
+                "availability": availability,
+            }
+            if exc.field in given and given[exc.field] is None:
+                # Kept from the stored answer, which no longer fits (the program changed since).
+                raise UserError(
+                    f"the stored answer to {exc.field} no longer fits the program: {message} "
+                    f"(give --{exc.field} to replace it)"
+                ) from None
+            raise UserError(f"--{exc.field}: {message}") from None
         replaced = save_answer(
             s, program, person.id, answer, actor=_actor(), answered_by="cli", now=now
         )

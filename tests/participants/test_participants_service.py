@@ -382,3 +382,18 @@ def test_a_failed_reinvitation_keeps_the_earlier_invitations_reminders(
     failed = send_invitations(app, "mentoring", now=NOW + timedelta(days=1))
     assert {i.status for i in failed} == {"failed"}
     assert all(row.invited_at == NOW for row in _profiles(db).values())
+
+
+def test_a_stored_answer_the_program_no_longer_takes_is_named_as_stored(db: Database) -> None:
+    """The program's max_topics went down after Lea answered: changing only her goal names her
+    stored topics as the problem, not a --topics option she did not give."""
+    ids = company(db)
+    app = app_for(db)
+    set_profile(app, str(ids["lea"]), "mentoring", topics="negotiation,career change", now=NOW)
+    stricter = program(max_topics=1)
+    app = app_for(db, stricter)
+    with pytest.raises(UserError, match="stored answer to topics no longer fits") as caught:
+        set_profile(app, str(ids["lea"]), "mentoring", goal="Grow", now=NOW)
+    assert "give --topics to replace it" in str(caught.value)
+    saved = set_profile(app, str(ids["lea"]), "mentoring", topics="negotiation", goal="Grow")
+    assert saved.replaced
