@@ -14,6 +14,7 @@ Events: ``review.completed`` (one person's review), ``review_cycle.launched`` an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -32,7 +33,16 @@ from coachbridge.connectors import (
 from coachbridge.domain import ReviewEvent
 from coachbridge.domain.review import normalize_rating
 from coachbridge_webhooks import standard_webhooks
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 
 class GenericConfig(ConnectorConfig):
@@ -60,9 +70,10 @@ class _ReviewData(BaseModel):
     cycle_id: str = Field(min_length=1, max_length=200)
     employee_id: str | None = Field(default=None, max_length=200)
     employee_email: str | None = Field(default=None, max_length=320)
-    rating: float
-    rating_scale_min: float = 1.0
-    rating_scale_max: float
+    # JSON numbers only: true or "1" is not a rating (lax parsing made either the lowest).
+    rating: StrictFloat | StrictInt
+    rating_scale_min: StrictFloat | StrictInt = 1.0
+    rating_scale_max: StrictFloat | StrictInt
     completed_at: datetime | None = None
 
     @field_validator("employee_id", mode="before")
@@ -219,10 +230,21 @@ class GenericConnector(Connector):
                 rating=rating,
                 completed_at=data.completed_at or payload.timestamp,
                 source=self.name,
-                source_event_id=f"{payload.type}:{data.cycle_id}:{subject}"[:300],
+                source_event_id=_event_key(payload.type, data.cycle_id, subject),
             )
         except ValidationError as exc:
             raise WebhookRejected(400, "data." + _first_problem(exc)) from None
+
+
+def _event_key(event_type: str, cycle: str, subject: str) -> str:
+    """The review's identity, at most 300 characters: ``type:cycle:subject`` when it fits,
+    else with the cycle and subject as a digest (cut short, two people's long emails in one
+    cycle would be one review, the second overwriting the first)."""
+    key = f"{event_type}:{cycle}:{subject}"
+    if len(key) <= 300:
+        return key
+    digest = hashlib.sha256(f"{cycle}\x1f{subject}".encode()).hexdigest()
+    return f"{event_type}:sha256:{digest}"
 
 
 @hookimpl

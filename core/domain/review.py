@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 from coachbridge.domain._base import DomainModel, utc
@@ -23,6 +24,10 @@ def normalize_rating(raw: float, scale_max: float, scale_min: float = 1.0) -> fl
     if not scale_min <= raw <= scale_max:
         raise ValueError(f"rating {raw:g} is outside its scale {scale_min:g}..{scale_max:g}")
     return (raw - scale_min) / (scale_max - scale_min)
+
+
+#: Unicode's control characters (category Cc).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class ReviewEvent(DomainModel):
@@ -46,6 +51,15 @@ class ReviewEvent(DomainModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else utc(value)
+
+    @field_validator("type", "cycle", "subject_external_id", "subject_email", "source_event_id")
+    @classmethod
+    def _no_control(cls, value: str | None) -> str | None:
+        # Identifiers, not text: a control character (a NUL cannot even be stored in
+        # PostgreSQL) makes a review nobody can match, refused where it arrives.
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("contains a control character")
+        return value
 
     @model_validator(mode="before")
     @classmethod

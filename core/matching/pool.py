@@ -30,7 +30,7 @@ from coachbridge.store.eligibility import (
     stored_training_names,
 )
 from coachbridge.store.profiles import answered_profiles
-from coachbridge.store.tables import EnrollmentRow, PairingRow, PairRuleRow, PersonRow
+from coachbridge.store.tables import EnrollmentRow, OfferRow, PairingRow, PairRuleRow, PersonRow
 from numpy.typing import NDArray
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -291,6 +291,15 @@ def load_pool(
         if p.status == "active" and not p.forgotten
     }
     open_learners = {p.learner_id for p in pairings if p.status in OPEN}
+    # A learner who declined the place held for them but still has open offers to pick from
+    # is being matched: another round now would offer them guides twice.
+    open_learners |= set(
+        s.scalars(
+            select(OfferRow.learner_id).where(
+                OfferRow.program_id == program.id, OfferRow.status == "open"
+            )
+        )
+    )
     load: dict[int, int] = {}
     for p in pairings:
         if p.status in OPEN:

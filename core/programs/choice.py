@@ -25,7 +25,7 @@ later one finds it answered (``LinkUsed``, HTTP 409) and writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,11 +44,19 @@ from coachbridge.matching.service import (
     match_program,
 )
 from coachbridge.notify.base import Message
+from coachbridge.notify.dispatch import MAX_ATTEMPTS
 from coachbridge.programs.rules import Effects, finish_activated
 from coachbridge.store.audit import audit
 from coachbridge.store.chunks import in_chunks
 from coachbridge.store.programs import ensure_program_row
-from coachbridge.store.tables import NotificationRow, OfferRow, PairingRow, PersonRow, ProgramRow
+from coachbridge.store.tables import (
+    EnrollmentRow,
+    NotificationRow,
+    OfferRow,
+    PairingRow,
+    PersonRow,
+    ProgramRow,
+)
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -395,11 +403,13 @@ def _accept_in(
             raise LinkUsed(f"offer {row.id}: the learner has a guide already")
         if free_capacity(s, program).get(row.guide_id, 0) <= 0:
             raise LinkUsed(f"offer {row.id}: that guide's last place was just taken")
-        key = None
-        if held is not None and held.status == PairingStatus.OFFERED.value:
-            key = held.source_key
+        # The rule that made the round (its goal, its number of sessions) goes with the pick,
+        # also when the held place was declined before.
+        key = held.source_key if held is not None else None
+        if held is not None:
             held.source_key = None
-            _withdraw_pairing(s, held, "the learner chose another guide", now, actor)
+            if held.status == PairingStatus.OFFERED.value:
+                _withdraw_pairing(s, held, "the learner chose another guide", now, actor)
             s.flush()
         pairing = PairingRow(
             program_id=program.id,
@@ -421,18 +431,24 @@ def _accept_in(
     _move_on(s, ctx, program, pairing, now, effects, actor)
     if row.rank > 1 and free_capacity(s, program).get(row.guide_id, 0) <= 0:
         # The first learner to pick an alternative gets it; it disappears from other offers.
-        s.execute(
-            update(OfferRow)
-            .where(
+        gone = s.execute(
+            select(OfferRow.id, OfferRow.round_id, OfferRow.learner_id).where(
                 OfferRow.program_id == program.id,
                 OfferRow.guide_id == row.guide_id,
                 OfferRow.kind == OFFER,
                 OfferRow.rank > 1,
                 OfferRow.status == "open",
             )
-            .values(status="withdrawn", answered_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        ).all()
+        for ids in in_chunks([g.id for g in gone]):
+            s.execute(
+                update(OfferRow)
+                .where(OfferRow.id.in_(ids))
+                .values(status="withdrawn", answered_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        for offer_id, round_id, learner_id in gone:
+            _rematch_if_left_without(s, ctx, program, round_id, learner_id, now, actor, offer_id)
     audit(s, actor, "accept_offer", "offer", row.id, program=program.id, rank=row.rank)
     note = (
         "the guide has been asked to accept"
@@ -440,6 +456,31 @@ def _accept_in(
         else "the pairing has started"
     )
     return Answer(row.id, row.kind, "accepted", pairing.id, pairing.status, note)
+
+
+def _rematch_if_left_without(
+    s: Session,
+    ctx: Context,
+    program: Program,
+    round_id: int | None,
+    learner_id: int,
+    now: datetime,
+    actor: str,
+    last_offer: int,
+) -> None:
+    """A learner's round lost an option (its guide filled up). With none left open (they
+    had declined the place held for them), they are matched again, as after declining every
+    offer: nobody is left waiting on a page with nothing to pick."""
+    if round_id is None:
+        return
+    still = s.scalars(
+        select(OfferRow.id).where(OfferRow.round_id == round_id, OfferRow.status == "open")
+    ).first()
+    if still is not None:
+        return
+    first = s.get(OfferRow, round_id)
+    held = _pairing(s, first.pairing_id if first is not None else None)
+    _rematch(s, ctx, program, held, learner_id, now, actor, last_offer)
 
 
 def _decline_in(
@@ -462,6 +503,9 @@ def _decline_in(
         ).first()
         if still is not None:
             return Answer(row.id, row.kind, "declined", None, None, "the other offers stay open")
+        # The round's held pairing (declined now or before) carries the rule that made it.
+        first = s.get(OfferRow, row.round_id) if row.round_id is not None else None
+        pairing = _pairing(s, first.pairing_id if first is not None else None)
     elif pairing is not None and pairing.status == PairingStatus.REQUESTED.value:
         _withdraw_pairing(s, pairing, "the guide declined", now, actor)
     s.flush()
@@ -800,6 +844,14 @@ def _expire_one(ctx: Context, kind: str, key: int, now: datetime, run: ChoiceRun
             select(OfferRow).where(OfferRow.id == key).execution_options(populate_existing=True)
         ).scalar_one()
         pairing = _pairing(s, row.pairing_id)
+        if not _still_in(s, program, row.learner_id, "learner"):
+            # The learner opted out, left or was erased while the offer was open: no pairing
+            # starts by itself, and nobody is matched for them.
+            if pairing is not None and pairing.status in ("offered", "requested"):
+                _withdraw_pairing(
+                    s, pairing, "the learner is no longer in the program", now, "daily"
+                )
+            return
         if (
             kind == OFFER
             and row.status == "expired"
@@ -819,8 +871,28 @@ def _expire_one(ctx: Context, kind: str, key: int, now: datetime, run: ChoiceRun
         _after(ctx, effects, now)
 
 
+def _still_in(s: Session, program: Program, person_id: int, role: str) -> bool:
+    """Whether the person is still active, not erased, and enrolled in ``role`` without having
+    opted out."""
+    person = s.get(PersonRow, person_id)
+    if person is None or person.forgotten or person.status != "active":
+        return False
+    return (
+        s.scalars(
+            select(EnrollmentRow.id).where(
+                EnrollmentRow.program_id == program.id,
+                EnrollmentRow.person_id == person_id,
+                EnrollmentRow.role == role,
+                EnrollmentRow.opted_out.is_(False),
+            )
+        ).first()
+        is not None
+    )
+
+
 def _reminders(s: Session, ctx: Context, now: datetime) -> list[int]:
-    """Open rank-1 offers and requests past half their time, not yet reminded: marked now."""
+    """Open rank-1 offers and requests past half their time, not yet reminded: marked now
+    (not for someone who must answer but opted out or left meanwhile)."""
     out = []
     for row in s.scalars(
         select(OfferRow).where(
@@ -834,7 +906,8 @@ def _reminders(s: Session, ctx: Context, now: datetime) -> list[int]:
         if program is None:
             continue
         half = timedelta(days=max(1, program.respond_within_days // 2))
-        if now >= row.created_at + half:
+        answering = (row.guide_id, "guide") if row.kind == REQUEST else (row.learner_id, "learner")
+        if now >= row.created_at + half and _still_in(s, program, *answering):
             row.reminded_at = now
             out.append(row.id)
     return out
@@ -922,7 +995,9 @@ def _message_for(s: Session, ctx: Context, key: str) -> Message | None:
         ]
     else:
         me = guide
-        subject = f"{program.name}: will you take on {learner.name}?"
+        # Subjects are stored (bodies are not): no name in them, so that erasing a person
+        # leaves none behind in another person's messages.
+        subject = f"{program.name}: will you be a learner's {word}?"
         body = [
             f"Hello {me.preferred_name or me.first_name or me.name},",
             "",
@@ -942,6 +1017,28 @@ def _message_for(s: Session, ctx: Context, key: str) -> Message | None:
         subject=subject,
         body="\n".join(body) + "\n",
         recipient_id=me.id,
+    )
+
+
+def _still_asked(s: Session, programs: Mapping[str, Program], key: str) -> bool:
+    """Whether the offer, request or reminder ``key`` names still waits for its answer (an
+    owner's notice always goes)."""
+    parts = key.split(":")
+    if len(parts) != 3 or not parts[2].isdigit() or parts[1] == "owner":
+        return True
+    row = s.get(OfferRow, int(parts[2]))
+    program = programs.get(row.program_id) if row is not None else None
+    if row is None or program is None:
+        return False
+    if row.kind == REQUEST:
+        return row.status == "open" and _still_in(s, program, row.guide_id, "guide")
+    if not _still_in(s, program, row.learner_id, "learner"):
+        return False  # opted out or left meanwhile: nothing to ask them
+    return (
+        s.scalars(
+            select(OfferRow.id).where(OfferRow.round_id == row.round_id, OfferRow.status == "open")
+        ).first()
+        is not None
     )
 
 
@@ -979,10 +1076,17 @@ def mail_choices(ctx: Context, *, now: datetime, reminders: Iterable[int] = ()) 
                     key=k, channel="choice", subject=k, status="pending", created_at=now
                 )
             )
+        # Pending ones, and failed ones again (the next daily runs, up to MAX_ATTEMPTS sends):
+        # an offer no one received would otherwise be taken at expiry without a word.
         pending = list(
             s.scalars(
                 select(NotificationRow.key).where(
-                    NotificationRow.key.like("choice:%"), NotificationRow.status == "pending"
+                    NotificationRow.key.like("choice:%"),
+                    (NotificationRow.status == "pending")
+                    | (
+                        (NotificationRow.status == "failed")
+                        & (NotificationRow.attempts < MAX_ATTEMPTS)
+                    ),
                 )
             )
         )
@@ -995,12 +1099,16 @@ def mail_choices(ctx: Context, *, now: datetime, reminders: Iterable[int] = ()) 
     with ctx.database().transaction() as s:
         for key in pending:
             note = s.scalars(select(NotificationRow).where(NotificationRow.key == key)).first()
-            if note is None or note.status != "pending":
+            if note is None or note.status not in ("pending", "failed"):
+                continue
+            if not _still_asked(s, ctx.config.programs, key):
+                note.status, note.detail = "skipped", "answered or closed before it was sent"
                 continue
             message = _message_for(s, ctx, key)
             if message is None:
                 note.status, note.detail = "skipped", "nothing to send"
                 continue
+            note.attempts = (note.attempts or 0) + 1
             note.recipient_id = message.recipient_id
             note.subject = message.subject[:500]
             results = []

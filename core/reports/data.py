@@ -196,8 +196,8 @@ class ProgramData:
     goals: list[tuple[int, float, str]] = field(default_factory=list)  # (owner, progress, status)
     enrolled_at: dict[int, datetime] = field(default_factory=dict)  # learner -> enrolled
     # Offers and requests (coachbridge.matching.offers): kind, rank, round, status, reason,
-    # who answered ("daily" when the time ran out).
-    offers: list[tuple[str, int, int | None, str, str | None, str | None]] = field(
+    # who answered ("daily" when the time ran out), the learner and the guide.
+    offers: list[tuple[str, int, int | None, str, str | None, str | None, int, int]] = field(
         default_factory=list
     )
 
@@ -288,6 +288,8 @@ def load_program(s: Session, program_id: str) -> ProgramData:
                 OfferRow.status,
                 OfferRow.reason,
                 OfferRow.answered_by,
+                OfferRow.learner_id,
+                OfferRow.guide_id,
             ).where(OfferRow.program_id == program_id)
         )
     ]

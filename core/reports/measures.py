@@ -211,7 +211,7 @@ def _choice(program: Program, data: ProgramData, sup: Suppressor) -> dict[str, A
     ]
     rounds: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
     requests = []
-    for kind, rank, round_id, status, _reason, by in data.offers:
+    for kind, rank, round_id, status, _reason, by, _learner, _guide in data.offers:
         if kind == "offer" and round_id is not None:
             rounds[round_id].append((rank, status, by))
         elif kind == "request" and status != "open":
@@ -220,16 +220,20 @@ def _choice(program: Program, data: ProgramData, sup: Suppressor) -> dict[str, A
     # A round is accepted when the learner (or HR for them) picked an option; a round that ran
     # out of time took the held guide without a choice.
     picked = [rk for r in closed for rk, st, by in r if st == "accepted" and by != "daily"]
-    reasons = Counter(
-        " ".join(reason.lower().split())
-        for _k, _r, _id, status, reason, _by in data.offers
-        if status == "declined" and reason
-    )
-    shown = {r: c for r, c in sorted(reasons.items()) if not sup.small(c)}
-    rest = sum(c for r, c in reasons.items() if r not in shown)
+    # Who gave each decline: the guide of a request, the learner of an offer. A reason is
+    # shown when at least k people gave it: one guide's "on leave until June", given to
+    # several learners, is still one person's words.
+    givers: dict[str, list[int]] = defaultdict(list)
+    for kind, _r, _id, status, reason, _by, learner, guide in data.offers:
+        if status == "declined" and reason:
+            givers[" ".join(reason.lower().split())].append(guide if kind == "request" else learner)
+    shown: dict[str, Any] = {
+        r: len(who) for r, who in sorted(givers.items()) if not sup.small(len(set(who)))
+    }
+    rest = [p for r, who in givers.items() if r not in shown for p in who]
     if rest:
-        # The reasons too rare to show, together; hidden too when they are fewer than k.
-        shown["(other reasons)"] = sup.count(rest)
+        # The reasons too rare to show, together; hidden too when fewer than k people gave them.
+        shown["(other reasons)"] = sup.count(len(rest), people=len(set(rest)))
     return {
         "mode": program.choice.value if hasattr(program.choice, "value") else str(program.choice),
         "days_to_match": sup.figure(

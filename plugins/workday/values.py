@@ -309,15 +309,23 @@ class RowMapper:
                 f"{where}: review {review_id!r} rating {raw:g} is outside rating_scale_min.."
                 f"rating_scale_max ({lo:g}..{hi:g}); skipped"
             )
-        event = ReviewEvent(
-            type="review.completed",
-            cycle=text(get_path(row, self.columns.cycle)),
-            subject_external_id=employee,
-            raw_rating=raw,
-            scale_min=lo,
-            scale_max=hi,
-            completed_at=completed,
-            source=source,
-            source_event_id=review_id,
-        )
+        try:
+            event = ReviewEvent(
+                type="review.completed",
+                cycle=text(get_path(row, self.columns.cycle)),
+                subject_external_id=employee,
+                raw_rating=raw,
+                scale_min=lo,
+                scale_max=hi,
+                completed_at=completed,
+                source=source,
+                source_event_id=review_id,
+            )
+        except ValidationError as exc:
+            # One line naming the field, never the value (it would reach the log).
+            err = exc.errors(include_url=False, include_input=False)[0]
+            field = ".".join(str(p) for p in err["loc"]) or "review"
+            raise ValueError(
+                f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}"
+            ) from None
         return event, None

@@ -157,6 +157,17 @@ def test_signature_header_with_garbage_entries_still_verifies(client: FlaskClien
         pytest.param(json.dumps({"type": "salary.changed", "data": {}}).encode(), id="bad-type"),
         pytest.param(json.dumps(review(rating=9)).encode(), id="rating-off-scale"),
         pytest.param(json.dumps(review(rating="two")).encode(), id="rating-text"),
+        # Lax parsing made these the lowest rating, and acted on them.
+        pytest.param(json.dumps(review(rating=True)).encode(), id="rating-true"),
+        pytest.param(json.dumps(review(rating="1")).encode(), id="rating-numeric-text"),
+        pytest.param(json.dumps(review(rating_scale_max="5")).encode(), id="scale-text"),
+        # A NUL cannot be stored in PostgreSQL: refused here, not dead-lettered by the worker.
+        pytest.param(json.dumps(review(cycle="2026\u0000H2")).encode(), id="nul-in-cycle"),
+        pytest.param(json.dumps(review(employee="E\u00001")).encode(), id="nul-in-employee"),
+        pytest.param(
+            json.dumps(review(email="a\u0007@example.com", employee=None)).encode(),
+            id="bell-in-email",
+        ),
         pytest.param(json.dumps(review(employee=None)).encode(), id="no-person"),
         pytest.param(
             json.dumps(
@@ -258,3 +269,46 @@ def test_group_commit_answers_each_concurrent_delivery_exactly(wenv: Env):
         assert s.scalar(select(func.count()).select_from(InboxRow)) == 45
     # and a repeat later is a duplicate
     assert committer.submit("reviews", "unique-1", "application/json", b"{}") is False
+
+
+def test_two_long_subjects_in_one_cycle_are_two_reviews(client: FlaskClient, swenv: Env):
+    """The review's key is at most 300 characters: a cut-off key made two people's reviews one,
+    the second overwriting the first."""
+    from coachbridge.store.tables import ReviewEventRow
+
+    cycle = "c" * 200
+    alice, bob = "a" * 90 + "alice@example.com", "a" * 90 + "bob@example.com"
+    for email in (alice, bob):
+        body, headers = signed(review(None, cycle=cycle, email=email))
+        assert client.post("/webhooks/reviews", data=body, headers=headers).status_code == 202
+    from coachbridge_webhooks.worker import Worker
+
+    Worker(swenv.runtime(), worker_id="test-worker", scheduler=False).drain()
+    with swenv.db.transaction() as s:
+        events = list(s.scalars(select(ReviewEventRow)))
+    assert sorted(e.subject_email for e in events) == sorted([alice, bob])
+    assert len({e.source_event_id for e in events}) == 2
+    assert all(len(e.source_event_id) <= 300 for e in events)
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda ts: "+" + ts,
+        lambda ts: ts[0] + "_" + ts[1:],
+        lambda ts: ts.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    ],
+    ids=["sign", "underscore", "arabic-indic"],
+)
+def test_a_timestamp_is_ascii_digits_only_even_when_signed(client: FlaskClient, spell):
+    """The contract (and the OpenAPI document) says ^[0-9]{1,12}$; int() takes more. Each
+    stamp below is the current time, signed as sent, so only its spelling is wrong."""
+    stamp = spell(str(int(time.time())))
+    body = json.dumps(review()).encode()
+    headers = {
+        "webhook-id": "msg_stamp",
+        "webhook-timestamp": stamp,
+        "webhook-signature": standard_webhooks.sign(SECRET, "msg_stamp", stamp, body),
+        "content-type": "application/json",
+    }
+    assert client.post("/webhooks/reviews", data=body, headers=headers).status_code == 401

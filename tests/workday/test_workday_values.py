@@ -155,6 +155,27 @@ def test_review_rows() -> None:
     assert why and "outside" in why
 
 
+def test_a_review_that_does_not_fit_is_one_line_naming_the_field_never_its_value() -> None:
+    """The error reaches the log: a value from the report (a confidential period name, say)
+    must not, and pydantic's multi-line message would carry it."""
+    mapper = RowMapper(_config(rating_scale_max=5), "wd", "wd reviews")
+    row = {
+        "Employee_ID": "21001",
+        "Employee_Review_ID": "ER-1",
+        "Review_Period": "Confidential: " + "P" * 300,
+        "Overall_Rating": "2",
+        "Completed_On": "2026-06-30T10:00:00.000-07:00",
+    }
+    with pytest.raises(ValueError) as caught:
+        mapper.review(row, 4, "wd")
+    message = str(caught.value)
+    assert message.startswith("wd reviews entry 4: cycle: ") and "\n" not in message
+    assert "Confidential" not in message
+    with pytest.raises(ValueError, match="cycle: contains a control character") as caught:
+        mapper.review({**row, "Review_Period": "2026\x00H1"}, 5, "wd")
+    assert "\x00" not in str(caught.value)
+
+
 def test_config_errors_name_the_keys() -> None:
     with pytest.raises(ValidationError, match="missing refresh_token"):
         _config(client_id="x", client_secret="y")
