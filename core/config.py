@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from coachbridge.connectors import ConnectorConfig
 from coachbridge.domain import Program, Rule
 from coachbridge.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 DEFAULT_CONFIG_NAME = "coachbridge.toml"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -71,6 +72,24 @@ def expand_env(
     return value
 
 
+def _database_beside(url: str | None, config_path: Path | None) -> str | None:
+    """A SQLite file named by a relative path (``coachbridge.db``, ``sqlite:///data/cb.db``) is
+    relative to the config file, as every path in it is: the same file from any directory."""
+    if url is None or config_path is None:
+        return url
+    prefix = "sqlite:///"
+    if "://" not in url:
+        name, prefix = url, ""
+    elif url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
+        name = url[len(prefix) :]
+    else:
+        return url
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return url
+    return prefix + str((config_path.parent / path).resolve())
+
+
 class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str | None = None
@@ -87,6 +106,7 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8080"
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_attempts: int = Field(default=8, ge=1)
     inbox_retention_days: int = Field(default=30, ge=1)
@@ -95,6 +115,17 @@ class ServerSettings(BaseModel):
     log_format: Literal["text", "json"] = "text"
     #: When set, ``/metrics`` answers only requests carrying ``Authorization: Bearer <token>``.
     metrics_token: SecretStr | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        # It starts every link mailed to people: an address their browser can open.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "must be an http:// or https:// address such as https://coach.example.com"
+            )
+        return value
 
 
 class _TopLevel(BaseModel):
@@ -253,7 +284,7 @@ def load_config(
         raise ConfigError(problems)
     return Config(
         path=path,
-        database_url=top.database.url,
+        database_url=_database_beside(top.database.url, path),
         connectors=connectors,
         programs=programs,
         rules=rules,

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tenacity
@@ -43,6 +44,7 @@ __all__ = [
     "is_idempotent",
     "never_sent",
     "retry_after_seconds",
+    "safe_url",
     "send_with_retries",
 ]
 
@@ -96,6 +98,26 @@ class Sent:
     attempts: int
     waited: float
     retry_after: float | None = field(default=None)
+
+
+def safe_url(url: str) -> str:
+    """``url`` as it may be shown or logged: a password in it as ``***``, and the query's
+    values too (``?key=...`` is where some deployments put a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def is_idempotent(method: str) -> bool:

@@ -9,8 +9,9 @@ from coachbridge.cli.app import App, pass_app
 from coachbridge.cli.root import cli
 from coachbridge.config import DEFAULT_CONFIG_NAME
 from coachbridge.connectors import CheckResult
-from coachbridge.errors import ConnectorError, UserError
+from coachbridge.errors import ConfigError, ConnectorError, UserError
 from coachbridge.matching.managers import manager_warnings
+from coachbridge.matching.service import configured_program
 from coachbridge.programs.guides import guide_pool_warnings
 from coachbridge.programs.service import rule_warnings
 
@@ -116,11 +117,26 @@ def check(app: App, connector: str | None) -> None:
             click.echo(f"  {'ok  ' if r.ok else 'FAIL'} {r.message}")
     if not names:
         click.echo("no connectors configured")
+    _check_programs(app)
     _check_rules(app)
     _check_managers(app)
     _check_guides(app)
     if failed:
         raise ConnectorError(f"{failed} connector(s) failed their check")
+
+
+def _check_programs(app: App) -> None:
+    """What loading the file cannot know: each program's weights against the criteria the
+    installed plugins add (``match`` would refuse an unknown one)."""
+    problems = []
+    for program_id in app.config.programs:
+        try:
+            configured_program(app, program_id)
+        except ConfigError as exc:
+            problems.extend(f"{app.config.label}: {line}" for line in str(exc).splitlines())
+    if problems:
+        raise ConfigError(problems)
+    click.echo(f"programs: {len(app.config.programs)} ok")
 
 
 def _check_rules(app: App) -> None:

@@ -154,7 +154,8 @@ class Program(DomainModel):
     capacity: StrictInt = Field(default=3, ge=0, le=1000)
     # Group programs: each guide meets [min, max] learners together; max is the guide's capacity.
     circle_size: tuple[int, int] | None = None
-    min_score: float = 0.0
+    # Scores are weighted sums of criteria in 0..1: a NaN or a negative floor is a typo.
+    min_score: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
     top_k: StrictInt = Field(default=50, ge=1)
     # Prove the match optimal over every allowed pair (pricing with the solve's duals); false
     # keeps the optimum within each learner's top_k best guides (faster at company scale).
@@ -186,6 +187,25 @@ class Program(DomainModel):
     settings: dict[str, int | float | str | bool] = Field(default_factory=dict)
     # Manager coaching: a manager with more reports in the program is warned about, not refused.
     max_reports: StrictInt | None = Field(default=None, ge=1, le=10_000)
+
+    @field_validator("holidays")
+    @classmethod
+    def _known_calendar(cls, code: str | None) -> str | None:
+        """A calendar the ``holidays`` library has (refused at load, not at the first
+        scheduling run after pairings were already stored)."""
+        if not code:
+            return code
+        import holidays as holidays_lib  # its data loads on first use
+
+        country, _, subdiv = code.strip().partition("-")
+        try:
+            holidays_lib.country_holidays(country.upper(), subdiv=subdiv.upper() or None)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"unknown holiday calendar {code!r} ({exc}); use a country code such as "
+                '"DE" or a country and subdivision such as "US-CA"'
+            ) from None
+        return code
 
     @field_validator(*_KIND_CHECKED)
     @classmethod

@@ -37,17 +37,36 @@ def normalize_url(value: str) -> str:
         return "sqlite:///" + str(Path(value).expanduser().resolve())
     try:
         url = make_url(value)
-    except ArgumentError:
-        raise ConfigError(f"database url is not a valid SQLAlchemy URL: {_safe(value)}") from None
+        port = url.port  # a port that is no number fails here (ValueError)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"database url is not a valid SQLAlchemy URL (is the port a number?): {_safe(value)}"
+        ) from None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"database url: port {port} is not 1..65535: {_safe(value)}")
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     return url.render_as_string(hide_password=False)
 
 
+#: Query parameters of a database URL that may hold a secret (``?password=...``).
+_SECRET_PARAMS = ("pass", "secret", "token", "key")
+
+
+def shown(url: URL) -> str:
+    """``url`` as it may be printed: its password and any secret-looking query value as
+    ``***``."""
+    query = {
+        k: ("***" if any(word in k.lower() for word in _SECRET_PARAMS) else v)
+        for k, v in url.query.items()
+    }
+    return url.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
 def _safe(value: str) -> str:
     try:
-        return make_url(value).render_as_string(hide_password=True)
-    except ArgumentError:
+        return shown(make_url(value))
+    except (ArgumentError, ValueError):
         return "<unparseable url>"
 
 
@@ -64,7 +83,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url: URL = make_url(url)
-        self.safe_url = self.url.render_as_string(hide_password=True)
+        self.safe_url = shown(self.url)
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -139,8 +158,17 @@ class Database:
             ) from None
 
     def upgrade(self) -> tuple[str | None, str | None]:
-        """Apply pending migrations; returns (before, after) revisions."""
+        """Apply pending migrations; returns (before, after) revisions.
+
+        A database that holds tables but no coachbridge schema version belongs to something
+        else: refused (``DatabaseBehindError``), never filled with our tables beside its own.
+        """
         before = self.current_revision()
+        if before is None and self.has_tables():
+            raise DatabaseBehindError(
+                f"database {self.safe_url} has tables but no coachbridge schema version; "
+                "point --db at a coachbridge database or an empty one"
+            )
         path = self.sqlite_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

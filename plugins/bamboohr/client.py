@@ -30,6 +30,7 @@ from coachbridge.http import (
     WRITE_RETRY_STATUSES,
     RetryPolicy,
     retry_after_seconds,
+    safe_url,
     send_with_retries,
 )
 
@@ -104,7 +105,7 @@ class BambooHRClient:
         self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
 
     def __repr__(self) -> str:
-        return f"<BambooHRClient {self.api_root!r}>"
+        return f"<BambooHRClient {safe_url(self.api_root)!r}>"
 
     def close(self) -> None:
         self.session.close()
@@ -199,11 +200,11 @@ class BambooHRClient:
         if isinstance(
             exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
         ):
-            what = f"the answer from {self.api_root} was cut off or garbled ({kind})"
+            what = f"the answer from {safe_url(self.api_root)} was cut off or garbled ({kind})"
         elif isinstance(exc, requests.ConnectionError | requests.Timeout):
-            what = f"cannot reach {self.api_root} ({kind})"
+            what = f"cannot reach {safe_url(self.api_root)} ({kind})"
         else:
-            what = f"the request to {self.api_root} failed ({kind})"
+            what = f"the request to {safe_url(self.api_root)} failed ({kind})"
         if not idempotent:
             what += "; BambooHR may or may not have applied it: check before trying again"
         return f"{self._prefix()}BambooHR {method} {path}: {what}"

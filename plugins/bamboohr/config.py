@@ -83,6 +83,16 @@ class BambooHRConfig(ConnectorConfig):
         default=120.0, ge=0, description="most seconds spent waiting on throttling per request"
     )
 
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr) -> SecretStr:
+        # It travels as HTTP Basic credentials: ASCII only (requests would fail deep inside).
+        if not value.get_secret_value().isascii():
+            raise ValueError(
+                "holds a character that is not ASCII; check the variable it comes from"
+            )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:

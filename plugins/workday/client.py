@@ -44,6 +44,7 @@ from coachbridge.http import (
     WRITE_RETRY_STATUSES,
     RetryPolicy,
     never_sent,
+    safe_url,
     send_with_retries,
 )
 from coachbridge_workday.config import SERVICE_VERSIONS, WorkdayConfig
@@ -236,7 +237,7 @@ class WorkdayClient:
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             raise ConnectorError(
-                f"connector {self.connector}: the token endpoint {url} did not return an "
+                f"connector {self.connector}: the token endpoint {safe_url(url)} did not return an "
                 "access_token (is base_url/host the tenant's services host?)"
             ) from None
         return dict(body)
@@ -358,7 +359,7 @@ class WorkdayClient:
         except requests.exceptions.ConnectionError as exc:
             repeatable = idempotent or never_sent(exc)
             raise ConnectorError(
-                f"connector {self.connector}: cannot reach Workday at {self.root} "
+                f"connector {self.connector}: cannot reach Workday at {safe_url(self.root)} "
                 f"({type(exc).__name__}); check {self._where('host')}/base_url and the network"
                 + ("" if repeatable else self._maybe_applied(method))
             ) from None

@@ -106,6 +106,18 @@ class WorkdayConfig(ConnectorConfig):
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_backoff: float = Field(default=1.0, ge=0, le=60, description="first backoff, seconds")
 
+    @field_validator("client_id", "client_secret", "refresh_token", "username", "password")
+    @classmethod
+    def _header_safe(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        # Sent as HTTP Basic credentials or form fields: ASCII only (requests would fail deep
+        # inside). The value itself is never part of the message.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not text.isascii():
+            raise ValueError(
+                "holds a character that is not ASCII; check the variable it comes from"
+            )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
