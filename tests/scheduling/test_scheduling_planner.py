@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from coachbridge.errors import ConfigError
-from coachbridge.pairings.scheduling import schedule_pairings
+from coachbridge.pairings.scheduling import holiday_checker, schedule_pairings
 from coachbridge.store import Database
 from coachbridge.store.tables import PairingRow, SessionRow
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from .scheduling_factories import Factory, program
@@ -184,11 +185,13 @@ def test_subdivision_holidays(db: Database, factory: Factory) -> None:
     assert ca_start.astimezone(LOS_ANGELES).date() == date(2027, 4, 1)
 
 
-def test_unknown_holiday_calendar_is_a_config_error(db: Database, factory: Factory) -> None:
-    prog = program(holidays="XX")
-    factory.pairing(prog, factory.person(), factory.person())
+def test_unknown_holiday_calendar_is_a_config_error(db: Database) -> None:
+    # Refused with the program, when the config loads: before any pairing is stored.
+    with pytest.raises(ValidationError, match=r"holidays\n.*unknown holiday calendar 'XX'"):
+        program(holidays="XX")
+    # The planner's own check says the same for a program made without validation.
     with pytest.raises(ConfigError, match=r"programs\.mentoring\.holidays.*'XX'"):
-        run(db, prog)
+        holiday_checker("mentoring", "XX")
     assert stored(db) == []
 
 
