@@ -304,15 +304,31 @@ class CsvConnector(Connector):
                         subject_external_id=employee,
                         raw_rating=raw,
                         scale_min=self.config.rating_scale_min,
-                        scale_max=scale_max or self.config.rating_scale_max,
+                        # An empty cell takes the config's scale; a 0 is a value (refused below).
+                        scale_max=self.config.rating_scale_max if scale_max is None else scale_max,
                         completed_at=completed_at,
                         source=self.name,
                         source_event_id=key,
                     )
                 )
             except ValidationError as exc:
+                # The column the problem is in (a date out of range is not the rating's fault).
+                field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else "rating"
+                name = {
+                    "completed_at": "completed_at",
+                    "scale_max": "rating_scale_max",
+                    "cycle": "cycle",
+                    "subject_external_id": "employee_id",
+                }.get(field, "rating")
+                if (
+                    name == "rating"
+                    and _reason(exc).startswith("rating scale")
+                    and "rating_scale_max" in columns
+                ):
+                    name = "rating_scale_max"  # the rating is fine, its scale is not
+                column = columns.get(name, columns["rating"])
                 raise InputDataError(
-                    f"{where}: column {table.title(columns['rating'])}: {_reason(exc)}"
+                    f"{where}: column {table.title(column)}: {_reason(exc)}"
                 ) from None
         return ReviewBatch(events=events, cursor=f"sha256:{table.digest}")
 

@@ -337,6 +337,10 @@ def test_csv_bad_reviews(tmp_path: Path) -> None:
         "employee_id,cycle,rating\n1,2025,3\n1,2025,4\n": "reviews.csv:3: a second review of employee '1' in cycle '2025' (first at line 2)",
         "employee_id,cycle,rating,completed_at\n1,2025,3,yesterday\n": "reviews.csv:2: column completed_at: unparseable date",
         "employee_id,rating\n1,3\n": "reviews.csv:1: missing required column cycle",
+        # The column the problem is in, not always the rating's.
+        "employee_id,cycle,rating,completed_at\n1,2025,3,9999-12-31T00:00:00Z\n": "reviews.csv:2: column completed_at:",
+        # A scale of 0 is a value: refused, not the config's 5 in its place.
+        "employee_id,cycle,rating,rating_scale_max\n1,2025,3,0\n": "reviews.csv:2: column rating_scale_max:",
     }
     for content, expected in cases.items():
         (tmp_path / "reviews.csv").write_text(content, encoding="utf-8")
