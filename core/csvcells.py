@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-__all__ = ["cell_text", "escape_cell", "json_default", "to_csv", "unescape_cell"]
+__all__ = ["cell_text", "escape_cell", "json_default", "read_records", "to_csv", "unescape_cell"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -74,3 +74,42 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow([escape_cell(cell_text(row.get(c))) for c in columns])
     return buf.getvalue()
+
+
+def read_records(
+    where: object, reader: Any, names: Sequence[str]
+) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """The records after the header of a ``csv.reader(..., strict=True)``: ``(line, cells)``,
+    ``line`` the physical line the record starts on (the header is line 1), ``cells`` by the
+    header's ``names`` (unescaped, stripped; a missing cell is ``""``); and the problems, one
+    line each, ``"WHERE:LINE: ..."``: a record with more cells than the header names, or a
+    malformed file (a quote never closed fails at the end, naming the line it opened on).
+    Blank records are skipped."""
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[str] = []
+    previous_end = reader.line_num
+    try:
+        for record in reader:
+            # A record starts on the line after the one before it ended (cells may hold new
+            # lines; counting those misses the ones a quote swallowed).
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(names):
+                problems.append(
+                    f"{where}:{start}: {len(record)} cells, but the header names "
+                    f"{len(names)} columns"
+                )
+                continue
+            cells = {
+                name: unescape_cell(record[i].strip()) if i < len(record) else ""
+                for i, name in enumerate(names)
+                if name
+            }
+            rows.append((start, cells))
+    except csv.Error as exc:
+        hint = (
+            " (a quote opened on this line is never closed?)" if "end of data" in str(exc) else ""
+        )
+        problems.append(f"{where}:{previous_end + 1}: malformed CSV: {exc}{hint}")
+    return rows, problems

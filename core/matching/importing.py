@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from coachbridge.csvcells import unescape_cell
+from coachbridge.csvcells import read_records
 from coachbridge.domain.program import Program
 from coachbridge.errors import InputDataError
 from coachbridge.matching.criteria import Criterion
@@ -79,32 +79,7 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
     missing = [c for c in ("learner_id", "guide_id") if c not in names]
     if missing:
         raise InputDataError(f"{path}:1: missing column(s) {', '.join(missing)}")
-    rows = []
-    problems = []
-    previous_end = reader.line_num
-    try:
-        for record in reader:
-            # A record starts on the line after the one before it ended (cells may hold new
-            # lines): the line HR finds the row on in the spreadsheet.
-            start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > len(names):
-                problems.append(
-                    f"{path}:{start}: {len(record)} cells, but the header names {len(names)} columns"
-                )
-                continue
-            cells = {
-                name: unescape_cell(record[i].strip()) if i < len(record) else ""
-                for i, name in enumerate(names)
-                if name
-            }
-            rows.append((start, cells))
-    except csv.Error as exc:
-        hint = (
-            " (a quote opened on this line is never closed?)" if "end of data" in str(exc) else ""
-        )
-        problems.append(f"{path}:{previous_end + 1}: malformed CSV: {exc}{hint}")
+    rows, problems = read_records(path, reader, names)
     if problems:
         raise InputDataError("\n".join(problems))
     return rows

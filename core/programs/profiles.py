@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from coachbridge.context import Context, check_program
-from coachbridge.csvcells import unescape_cell
+from coachbridge.csvcells import read_records
 from coachbridge.domain.profile import ProfileAnswer
 from coachbridge.domain.program import Program
 from coachbridge.errors import InputDataError, UserError
@@ -192,31 +192,8 @@ def _rows(path: Path, text: str) -> tuple[list[tuple[int, dict[str, str]]], list
     problems.extend(f"{path}:1: column {n!r} appears twice" for n in dup)
     if problems:
         raise InputDataError("\n".join(problems))
-    out = []
-    previous_end = reader.line_num
-    try:
-        for record in reader:
-            # A record starts on the line after the one before it ended (cells may hold new
-            # lines); counting the new lines in its cells misses those a quote swallowed.
-            start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > len(names):
-                problems.append(
-                    f"{path}:{start}: {len(record)} cells, but the header names {len(names)} columns"
-                )
-                continue
-            cells = {
-                names[i]: unescape_cell(record[i].strip()) if i < len(record) else ""
-                for i in range(len(names))
-            }
-            out.append((start, cells))
-    except csv.Error as exc:
-        hint = (
-            " (a quote opened on this line is never closed?)" if "end of data" in str(exc) else ""
-        )
-        problems.append(f"{path}:{previous_end + 1}: malformed CSV: {exc}{hint}")
-    return out, problems
+    rows, more = read_records(path, reader, names)
+    return rows, problems + more
 
 
 def import_profiles(

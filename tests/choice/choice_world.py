@@ -95,3 +95,40 @@ def company(ctx: Ctx, learners: int = 3, guides: int = 4) -> tuple[list[int], li
             person(s, lid, level=2, interests=["python", "sql", "leadership", "design"])
             enroll(s, ctx.prog, lid, "learner")
     return lids, gids
+
+
+def rule_and_review(ctx: Ctx) -> int:
+    """A review rule (a rating at most 0.25 enrolls the learner with a goal and 2 sessions),
+    learner 7 who wants python, and that learner's low review stored: its event id."""
+    import dataclasses
+
+    from coachbridge.domain.rule import Rule
+    from coachbridge.store.tables import ReviewEventRow
+
+    rule = Rule.model_validate(
+        {
+            "on": "review.completed",
+            "when": [{"field": "rating", "op": "<=", "value": 0.25}],
+            "then": {
+                "enroll": "mentoring",
+                "role": "learner",
+                "goal": "Plan after the {cycle} review",
+                "sessions": 2,
+            },
+        }
+    )
+    ctx.config = dataclasses.replace(ctx.config, rules=[rule])
+    with ctx.db.transaction() as s:
+        person(s, 7, level=2, interests=["python"])
+        event = ReviewEventRow(
+            type="review.completed",
+            person_id=7,
+            cycle="2027-H1",
+            rating=0.2,
+            source="hr",
+            source_event_id="e1",
+            completed_at=NOW,
+        )
+        s.add(event)
+        s.flush()
+        return int(event.id)

@@ -4,12 +4,10 @@ a stored subject may say about someone."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 
 import pytest
-from coachbridge.domain.rule import Rule
 from coachbridge.hris.privacy import forget_person
 from coachbridge.jobs.daily import run_daily
 from coachbridge.matching.service import match_program
@@ -25,14 +23,12 @@ from coachbridge.store.tables import (
     OfferRow,
     PairingRow,
     PersonRow,
-    ReviewEventRow,
     SessionRow,
 )
 from sqlalchemy import func, select, update
 
 import tests.choice.choice_world as world
-from tests.choice.choice_world import NOW, OUTBOX, Ctx, company, program
-from tests.matching.matching_factory import person
+from tests.choice.choice_world import NOW, OUTBOX, Ctx, company, program, rule_and_review
 
 
 def _offers(ctx: Ctx) -> list[OfferRow]:
@@ -54,34 +50,8 @@ def test_a_rules_goal_and_sessions_follow_a_pick_after_the_held_place_was_declin
     db: Database,
 ) -> None:
     ctx = Ctx(db, program(offer_alternatives=1))
-    rule = Rule.model_validate(
-        {
-            "on": "review.completed",
-            "when": [{"field": "rating", "op": "<=", "value": 0.25}],
-            "then": {
-                "enroll": "mentoring",
-                "role": "learner",
-                "goal": "Plan after the {cycle} review",
-                "sessions": 2,
-            },
-        }
-    )
-    ctx.config = dataclasses.replace(ctx.config, rules=[rule])
     company(ctx, learners=0, guides=3)
-    with db.transaction() as s:
-        person(s, 7, level=2, interests=["python"])
-        event = ReviewEventRow(
-            type="review.completed",
-            person_id=7,
-            cycle="2027-H1",
-            rating=0.2,
-            source="hr",
-            source_event_id="e1",
-            completed_at=NOW,
-        )
-        s.add(event)
-        s.flush()
-        event_id = event.id
+    event_id = rule_and_review(ctx)
     process_review_events(ctx, [event_id], now=NOW)
     held = next(o for o in _offers(ctx) if o.rank == 1)
     alternative = next(o for o in _offers(ctx) if o.rank == 2)

@@ -3,10 +3,8 @@ sessions and messages come when the pairing starts, as they do for an active pai
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
-from coachbridge.domain.rule import Rule
 from coachbridge.programs import choice
 from coachbridge.programs.automation import process_review_events
 from coachbridge.store import Database
@@ -15,12 +13,11 @@ from coachbridge.store.tables import (
     NotificationRow,
     OfferRow,
     PairingRow,
-    ReviewEventRow,
     SessionRow,
 )
 from sqlalchemy import func, select
 
-from tests.choice.choice_world import NOW, OUTBOX, Ctx, company, program
+from tests.choice.choice_world import NOW, OUTBOX, Ctx, company, program, rule_and_review
 
 
 def _count(db: Database, table: type, *where: object) -> int:
@@ -30,36 +27,8 @@ def _count(db: Database, table: type, *where: object) -> int:
 
 def test_a_rule_offers_then_starts_with_its_goal_and_sessions(db: Database) -> None:
     ctx = Ctx(db, program(offer_alternatives=1))
-    rule = Rule.model_validate(
-        {
-            "on": "review.completed",
-            "when": [{"field": "rating", "op": "<=", "value": 0.25}],
-            "then": {
-                "enroll": "mentoring",
-                "role": "learner",
-                "goal": "Plan after the {cycle} review",
-                "sessions": 2,
-            },
-        }
-    )
-    ctx.config = dataclasses.replace(ctx.config, rules=[rule])
     company(ctx, learners=0, guides=3)
-    from tests.matching.matching_factory import person
-
-    with db.transaction() as s:
-        person(s, 7, level=2, interests=["python"])
-        event = ReviewEventRow(
-            type="review.completed",
-            person_id=7,
-            cycle="2027-H1",
-            rating=0.2,
-            source="hr",
-            source_event_id="e1",
-            completed_at=NOW,
-        )
-        s.add(event)
-        s.flush()
-        event_id = event.id
+    event_id = rule_and_review(ctx)
     OUTBOX.clear()
     outcomes = process_review_events(ctx, [event_id], now=NOW)
     (result,) = outcomes[event_id]["rules"]
